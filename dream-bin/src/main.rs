@@ -1,0 +1,136 @@
+//! The `dream` command: parses the CLI, loads config, sets up tracing, and calls the
+//! library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dream_bin::{bootstrap, config::Config, Application, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "dream",
+    version,
+    about = "API keys, tiers, usage limits and billing for your app"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (config: dream.toml, then DREAM_* env).
+    Serve,
+    /// Print the OpenAPI spec as JSON.
+    Openapi,
+    /// Operator commands against a running server.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a demo platform (free / pro / enterprise) and print its keys.
+    Bootstrap {
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        url: String,
+        /// test or live.
+        #[arg(long, default_value = "test")]
+        mode: String,
+        /// The server's admin token.
+        #[arg(long, env = "DREAM_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn serve() -> Result<(), String> {
+    let config = Config::load().map_err(|e| e.to_string())?;
+    init_tracing(config.log_format);
+    if config.admin_token.is_none() {
+        tracing::warn!("DREAM_ADMIN_TOKEN is not set: /create-products and /admin/* are disabled");
+    }
+    let app = Application::build(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    app.run_until(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => serve().await,
+        Command::Openapi => {
+            println!("{}", dream_http::openapi_json());
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Bootstrap {
+                    url,
+                    mode,
+                    admin_token,
+                },
+        } => match bootstrap::bootstrap(&url, &admin_token, &mode).await {
+            Ok(body) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&body).unwrap_or_default()
+                );
+                eprintln!("Store the secretKey now: it is shown only once.");
+                Ok(())
+            }
+            Err(err) => Err(err.to_string()),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dream: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

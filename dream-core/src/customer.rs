@@ -1,0 +1,227 @@
+//! End customers of a developer's app.
+
+use std::{collections::BTreeMap, fmt};
+
+use argon2::{
+    password_hash::{PasswordHasher, PasswordVerifier, SaltString},
+    Argon2,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{CoreError, CustomerId, Tenant};
+
+/// Free-form string pairs a developer attaches to a customer (Stripe's limits).
+pub type Metadata = BTreeMap<String, String>;
+
+/// An end customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Our id (`usr_…`).
+    pub id: CustomerId,
+    /// The tenant the customer belongs to.
+    pub tenant: Tenant,
+    /// The developer's own id for this user, unique per tenant.
+    pub external_id: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// The tier the customer is on; authoritative for limits.
+    pub plan: String,
+    /// Argon2id hash of a password, when one was given. Never returned by the API.
+    pub password_hash: Option<PasswordHash>,
+    /// Developer metadata.
+    pub metadata: Metadata,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An Argon2id PHC string. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Hashes `password` with Argon2id (OWASP parameters: 19 MiB, t=2, p=1).
+    ///
+    /// This costs tens of milliseconds of CPU by design: call it off the async
+    /// executor (for example in `spawn_blocking`).
+    ///
+    /// ```
+    /// use dream_core::PasswordHash;
+    /// let hash = PasswordHash::hash("correct horse battery").unwrap();
+    /// assert!(hash.verify("correct horse battery"));
+    /// assert!(!hash.verify("wrong"));
+    /// assert!(!format!("{hash:?}").contains("argon2"));
+    /// ```
+    pub fn hash(password: &str) -> Result<Self, CoreError> {
+        validate_password(password)?;
+        let salt = SaltString::encode_b64(&crate::ids::random_bytes::<16>())
+            .map_err(|_| CoreError::invalid("password", "could not be hashed"))?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| Self(h.to_string()))
+            .map_err(|_| CoreError::invalid("password", "could not be hashed"))
+    }
+
+    /// Whether `password` matches.
+    pub fn verify(&self, password: &str) -> bool {
+        argon2::PasswordHash::new(&self.0)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    }
+
+    /// Rebuilds from a stored PHC string (for store backends).
+    pub fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string to store.
+    pub fn as_phc(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(…)")
+    }
+}
+
+fn validate_password(password: &str) -> Result<(), CoreError> {
+    let n = password.chars().count();
+    if !(8..=256).contains(&n) {
+        return Err(CoreError::invalid(
+            "/password",
+            "must be between 8 and 256 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// What creating a customer takes. Unknown plan names are refused.
+#[derive(Debug, Clone, Default)]
+pub struct NewCustomer {
+    /// The developer's own id, unique per tenant.
+    pub external_id: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Plan; the tenant's default plan when absent.
+    pub plan: Option<String>,
+    /// Already hashed: hashing is slow, so the caller does it off the executor.
+    pub password_hash: Option<PasswordHash>,
+    /// Metadata.
+    pub metadata: Metadata,
+}
+
+/// A partial update: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerPatch {
+    /// New external id.
+    pub external_id: Option<Option<String>>,
+    /// New email.
+    pub email: Option<Option<String>>,
+    /// New given name.
+    pub first_name: Option<Option<String>>,
+    /// New family name.
+    pub last_name: Option<Option<String>>,
+    /// New plan; takes effect on limits at once.
+    pub plan: Option<String>,
+    /// Replaces the metadata.
+    pub metadata: Option<Metadata>,
+}
+
+/// How a caller names a customer: our `usr_…` id or the developer's external id.
+pub(crate) fn validate_external_id(id: &str, field: &str) -> Result<(), CoreError> {
+    if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+        return Err(CoreError::invalid(
+            field,
+            "must be 1-255 characters without control characters",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_email(email: &str) -> Result<(), CoreError> {
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(CoreError::invalid("/email", "is not a valid email address"))
+    }
+}
+
+pub(crate) fn validate_name(name: &str, field: &str) -> Result<(), CoreError> {
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(CoreError::invalid(
+            field,
+            "at most 200 characters without control characters",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_metadata(metadata: &Metadata) -> Result<(), CoreError> {
+    if metadata.len() > 50 {
+        return Err(CoreError::invalid("/metadata", "at most 50 keys"));
+    }
+    for (k, v) in metadata {
+        if k.is_empty() || k.chars().count() > 40 {
+            return Err(CoreError::invalid(
+                format!("/metadata/{k}"),
+                "keys must be 1-40 characters",
+            ));
+        }
+        if v.chars().count() > 500 {
+            return Err(CoreError::invalid(
+                format!("/metadata/{k}"),
+                "values must be at most 500 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_validation() {
+        assert!(validate_email("a@b.co").is_ok());
+        for bad in ["", "a", "a@b", "@b.co", "a b@c.de", "a@.com", "a@com."] {
+            assert!(validate_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn short_passwords_are_refused() {
+        assert!(PasswordHash::hash("short").is_err());
+    }
+
+    #[test]
+    fn metadata_limits() {
+        let mut m = Metadata::new();
+        m.insert("k".into(), "v".repeat(501));
+        assert!(validate_metadata(&m).is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! Errors of the core layer: [`StoreError`] from backends, [`CoreError`] from services.
+//!
+//! Each variant means one thing a caller can act on. The HTTP layer maps every
+//! [`CoreError`] variant to a status without a catch-all arm, so adding a variant
+//! forces a decision there.
+
+use chrono::{DateTime, Utc};
+
+/// A boxed error source, kept as a chain rather than stringified.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a store backend reports. Backends classify by error code (SQLSTATE, Redis
+/// error kind), never by message text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The record addressed does not exist (or belongs to another tenant).
+    #[error("record not found")]
+    NotFound,
+    /// A uniqueness rule was violated; the text names the rule, never user data.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The backend cannot be reached right now; retrying later may succeed.
+    #[error("store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Any other backend failure.
+    #[error("store backend failure")]
+    Backend(#[source] BoxError),
+}
+
+/// The numbers a caller needs when a usage limit refuses a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitReached {
+    /// The plan whose limit applied.
+    pub plan: String,
+    /// The plan's limit for the period.
+    pub limit: u64,
+    /// Usage already counted in the period (unchanged by the refusal).
+    pub used: u64,
+    /// When the period ends and the counter starts again.
+    pub period_end: DateTime<Utc>,
+}
+
+/// What a service call can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// Input broke a rule; `field` names it as a JSON-pointer-like path (`/tiers/0/name`).
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The offending field.
+        field: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Missing, malformed, unknown, revoked or expired key: deliberately one variant.
+    #[error("invalid API key")]
+    InvalidApiKey,
+    /// A publishable key was presented where a secret key is required.
+    #[error("a secret key is required for this operation")]
+    SecretKeyRequired,
+    /// The object does not exist in this tenant (or exists in another: same answer).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with existing state (for example a duplicate external id).
+    #[error("{0}")]
+    Conflict(String),
+    /// The customer's plan limit for the period is used up; nothing was counted.
+    #[error("usage limit reached")]
+    UsageLimitReached(LimitReached),
+    /// The plan's per-minute rate limit refused the call; nothing was counted.
+    #[error("rate limit exceeded")]
+    RateLimited {
+        /// The plan's rate limit.
+        limit_per_minute: u32,
+        /// Milliseconds until the call would be admitted.
+        retry_after_ms: u64,
+    },
+    /// The store could not be reached; usage fails closed.
+    #[error("store unavailable")]
+    StoreUnavailable(#[source] StoreError),
+    /// The store failed in a way the caller cannot fix.
+    #[error("store failure")]
+    Store(#[source] StoreError),
+}
+
+impl CoreError {
+    /// Shorthand for [`CoreError::InvalidInput`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<StoreError> for CoreError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::NotFound("object"),
+            StoreError::Conflict(what) => Self::Conflict(what.to_owned()),
+            StoreError::Unavailable(_) => Self::StoreUnavailable(err),
+            StoreError::Backend(_) => Self::Store(err),
+        }
+    }
+}

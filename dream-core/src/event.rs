@@ -1,0 +1,97 @@
+//! The append-only event log that the dashboard and outbound webhooks read.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{CustomerId, EventId, Tenant};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A customer was created (explicitly or on first sight).
+    CustomerCreated,
+    /// A customer's profile changed.
+    CustomerUpdated,
+    /// A customer was deleted.
+    CustomerDeleted,
+    /// A customer's plan changed (`data.from`, `data.to`).
+    PlanChanged,
+    /// A customer's usage reached the plan limit for the period.
+    UsageLimitReached,
+    /// A key pair was issued.
+    KeyCreated,
+    /// A key pair was revoked.
+    KeyRevoked,
+    /// The tenant's tiers were replaced.
+    TiersUpdated,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 8] = [
+        EventKind::CustomerCreated,
+        EventKind::CustomerUpdated,
+        EventKind::CustomerDeleted,
+        EventKind::PlanChanged,
+        EventKind::UsageLimitReached,
+        EventKind::KeyCreated,
+        EventKind::KeyRevoked,
+        EventKind::TiersUpdated,
+    ];
+
+    /// The dotted name used on the wire (`customer.created`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::CustomerCreated => "customer.created",
+            EventKind::CustomerUpdated => "customer.updated",
+            EventKind::CustomerDeleted => "customer.deleted",
+            EventKind::PlanChanged => "plan.changed",
+            EventKind::UsageLimitReached => "usage.limit_reached",
+            EventKind::KeyCreated => "key.created",
+            EventKind::KeyRevoked => "key.revoked",
+            EventKind::TiersUpdated => "tiers.updated",
+        }
+    }
+
+    /// Parses the dotted name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One entry of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// `evt_…`.
+    pub id: EventId,
+    /// Tenant.
+    pub tenant: Tenant,
+    /// Kind.
+    pub kind: EventKind,
+    /// The customer concerned, if any.
+    pub customer: Option<CustomerId>,
+    /// Details; never secrets.
+    pub data: serde_json::Value,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Event {
+    /// A new event with a fresh id.
+    pub fn new(
+        tenant: Tenant,
+        kind: EventKind,
+        customer: Option<CustomerId>,
+        data: serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: EventId::generate(),
+            tenant,
+            kind,
+            customer,
+            data,
+            created_at: at,
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! # dream-core
+//!
+//! The domain of dream: platforms and their test/live tenants, key pairs, tiers
+//! with usage limits, end customers, exact usage counting, and an event log, with
+//! the rules in [`Dream`] and storage behind the traits of [`ports`].
+//!
+//! This crate does no I/O of its own (no runtime, no HTTP, no database driver), so
+//! a Rust service can embed it with any backend from `dream-store`:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), dream_core::CoreError> {
+//! use std::sync::Arc;
+//! use dream_core::{Dream, Mode, Tenant};
+//!
+//! let dream = Dream::new(Arc::new(dream_store::MemoryStore::new()));
+//! let platform = dream.create_platform(None).await?;
+//! let issued = dream.issue_key(&Tenant::new(platform.id, Mode::Live), None, None).await?;
+//! let key = dream.authenticate_secret(issued.secret.expose_secret()).await?;
+//! assert_eq!(key.tenant.mode, Mode::Live);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod clock;
+mod customer;
+mod error;
+mod event;
+mod idempotency;
+mod ids;
+mod keys;
+mod page;
+mod platform;
+pub mod ports;
+mod services;
+mod tenant;
+mod tier;
+mod usage;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use customer::{Customer, CustomerPatch, Metadata, NewCustomer, PasswordHash};
+pub use error::{BoxError, CoreError, LimitReached, StoreError};
+pub use event::{Event, EventKind};
+pub use idempotency::{IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoredResponse};
+pub use ids::{CustomerId, EventId, KeyId, PlatformId};
+pub use keys::{
+    generate_publishable_key, IssuedKey, KeyDigest, KeyKind, KeyRecord, SecretKey, TokenShape,
+};
+pub use page::{Page, PageRequest};
+pub use platform::Platform;
+pub use services::{Dashboard, Dream, Mrr, TrackOutcome, UsageReport};
+pub use tenant::{Mode, Tenant};
+pub use tier::{
+    validate_tier_name, validate_tiers, Interval, Money, Tier, TierConfig, TierKind, UsageLimit,
+};
+pub use usage::{gcra, within_limit, ConsumeOutcome, ConsumeRequest, Period};
+
+/// Largest amount a single track call may count.
+pub use services::MAX_TRACK_AMOUNT;

@@ -1,0 +1,44 @@
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::{Customer, CustomerId, Page, PageRequest, StoreError, Tenant};
+
+/// End customers, always addressed within a tenant.
+#[async_trait]
+pub trait CustomerStore: Send + Sync {
+    /// Stores a new customer. Atomically refuses with `Conflict` when the tenant
+    /// already has a customer with the same id or `external_id`.
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError>;
+
+    /// The tenant's customer with our id.
+    async fn get_customer(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+    ) -> Result<Option<Customer>, StoreError>;
+
+    /// The tenant's customer with the developer's external id.
+    async fn find_customer_by_external_id(
+        &self,
+        tenant: &Tenant,
+        external_id: &str,
+    ) -> Result<Option<Customer>, StoreError>;
+
+    /// Replaces a stored customer (matched by tenant and id). `NotFound` if absent,
+    /// `Conflict` if the new `external_id` belongs to another customer.
+    async fn update_customer(&self, customer: &Customer) -> Result<(), StoreError>;
+
+    /// Deletes; returns whether the customer existed.
+    async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError>;
+
+    /// The tenant's customers, newest first (by creation time, then id).
+    async fn list_customers(
+        &self,
+        tenant: &Tenant,
+        page: &PageRequest<CustomerId>,
+    ) -> Result<Page<Customer>, StoreError>;
+
+    /// How many customers the tenant has on each plan.
+    async fn plan_counts(&self, tenant: &Tenant) -> Result<BTreeMap<String, u64>, StoreError>;
+}

@@ -1,0 +1,20 @@
+use async_trait::async_trait;
+
+use crate::{Platform, PlatformId, StoreError, Tenant, TierConfig};
+
+/// Platforms and their per-mode tier configuration.
+#[async_trait]
+pub trait PlatformStore: Send + Sync {
+    /// Stores a new platform. `Conflict` if the id exists.
+    async fn insert_platform(&self, platform: &Platform) -> Result<(), StoreError>;
+
+    /// The platform, if it exists.
+    async fn get_platform(&self, id: &PlatformId) -> Result<Option<Platform>, StoreError>;
+
+    /// Replaces the tenant's tier configuration.
+    async fn put_tier_config(&self, tenant: &Tenant, config: &TierConfig)
+        -> Result<(), StoreError>;
+
+    /// The tenant's tier configuration, if one was ever stored.
+    async fn get_tier_config(&self, tenant: &Tenant) -> Result<Option<TierConfig>, StoreError>;
+}

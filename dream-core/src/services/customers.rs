@@ -1,0 +1,294 @@
+//! Customers: create, read, update, delete, list, and find-or-create on first sight.
+
+use serde_json::json;
+
+use crate::{
+    customer::{validate_email, validate_external_id, validate_metadata, validate_name},
+    CoreError, Customer, CustomerId, CustomerPatch, EventKind, NewCustomer, Page, PageRequest,
+    StoreError, Tenant, TierConfig,
+};
+
+use super::Dream;
+
+fn unknown_plan(config: &TierConfig, plan: &str) -> CoreError {
+    let offered: Vec<&str> = config
+        .active()
+        .filter(|t| t.is_plan())
+        .map(|t| t.name.as_str())
+        .collect();
+    CoreError::invalid(
+        "/plan",
+        format!(
+            "unknown plan \"{plan}\"; offered plans: {}",
+            if offered.is_empty() {
+                "none (configure tiers first)".to_owned()
+            } else {
+                offered.join(", ")
+            }
+        ),
+    )
+}
+
+fn no_tiers() -> CoreError {
+    CoreError::Conflict(
+        "this tenant has no tiers yet: configure them with POST /create-products first".into(),
+    )
+}
+
+fn check_external_id(id: &str) -> Result<(), CoreError> {
+    validate_external_id(id, "/externalId")?;
+    if CustomerId::parse(id).is_some() {
+        return Err(CoreError::invalid(
+            "/externalId",
+            "must not look like a dream customer id (usr_…)",
+        ));
+    }
+    Ok(())
+}
+
+fn duplicate_external_id(err: StoreError) -> CoreError {
+    match err {
+        StoreError::Conflict(_) => {
+            CoreError::Conflict("another customer of this tenant has this externalId".into())
+        }
+        other => other.into(),
+    }
+}
+
+impl Dream {
+    /// Creates a customer on `new.plan` or the tenant's default plan.
+    pub async fn create_customer(
+        &self,
+        tenant: &Tenant,
+        new: NewCustomer,
+    ) -> Result<Customer, CoreError> {
+        if let Some(id) = &new.external_id {
+            check_external_id(id)?;
+        }
+        if let Some(email) = &new.email {
+            validate_email(email)?;
+        }
+        if let Some(name) = &new.first_name {
+            validate_name(name, "/firstName")?;
+        }
+        if let Some(name) = &new.last_name {
+            validate_name(name, "/lastName")?;
+        }
+        validate_metadata(&new.metadata)?;
+        let config = self.tier_config(tenant).await?;
+        let plan = match &new.plan {
+            Some(name) => config
+                .offered_plan(name)
+                .ok_or_else(|| unknown_plan(&config, name))?,
+            None => config.default_plan().ok_or_else(no_tiers)?,
+        };
+        let now = self.now();
+        let customer = Customer {
+            id: CustomerId::generate(),
+            tenant: tenant.clone(),
+            external_id: new.external_id,
+            email: new.email,
+            first_name: new.first_name,
+            last_name: new.last_name,
+            plan: plan.name.clone(),
+            password_hash: new.password_hash,
+            metadata: new.metadata,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .insert_customer(&customer)
+            .await
+            .map_err(duplicate_external_id)?;
+        self.emit(
+            tenant,
+            EventKind::CustomerCreated,
+            Some(&customer.id),
+            json!({ "plan": customer.plan, "externalId": customer.external_id }),
+        )
+        .await;
+        Ok(customer)
+    }
+
+    /// Finds a customer by our id (`usr_…`) or, failing that, the external id.
+    pub async fn find_customer(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+    ) -> Result<Option<Customer>, CoreError> {
+        if let Some(id) = CustomerId::parse(reference) {
+            if let Some(found) = self.store.get_customer(tenant, &id).await? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(self
+            .store
+            .find_customer_by_external_id(tenant, reference)
+            .await?)
+    }
+
+    /// The customer, or `NotFound` (also for another tenant's customer).
+    pub async fn customer(&self, tenant: &Tenant, reference: &str) -> Result<Customer, CoreError> {
+        self.find_customer(tenant, reference)
+            .await?
+            .ok_or(CoreError::NotFound("customer"))
+    }
+
+    /// Applies a partial update. A plan change takes effect on limits at once.
+    pub async fn update_customer(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        patch: CustomerPatch,
+    ) -> Result<Customer, CoreError> {
+        let mut customer = self.customer(tenant, reference).await?;
+        let before = customer.clone();
+        if let Some(external_id) = patch.external_id {
+            if let Some(id) = &external_id {
+                check_external_id(id)?;
+            }
+            customer.external_id = external_id;
+        }
+        if let Some(email) = patch.email {
+            if let Some(email) = &email {
+                validate_email(email)?;
+            }
+            customer.email = email;
+        }
+        if let Some(name) = patch.first_name {
+            if let Some(name) = &name {
+                validate_name(name, "/firstName")?;
+            }
+            customer.first_name = name;
+        }
+        if let Some(name) = patch.last_name {
+            if let Some(name) = &name {
+                validate_name(name, "/lastName")?;
+            }
+            customer.last_name = name;
+        }
+        if let Some(metadata) = patch.metadata {
+            validate_metadata(&metadata)?;
+            customer.metadata = metadata;
+        }
+        let config = self.tier_config(tenant).await?;
+        if let Some(plan) = &patch.plan {
+            if *plan != customer.plan {
+                let tier = config
+                    .offered_plan(plan)
+                    .ok_or_else(|| unknown_plan(&config, plan))?;
+                customer.plan = tier.name.clone();
+            }
+        }
+        if customer == before {
+            return Ok(customer);
+        }
+        customer.updated_at = self.now();
+        self.store
+            .update_customer(&customer)
+            .await
+            .map_err(duplicate_external_id)?;
+        if customer.plan != before.plan {
+            let was_paying = config
+                .find(&before.plan)
+                .is_some_and(|t| t.monthly_amount_minor() > 0);
+            let now_paying = config
+                .find(&customer.plan)
+                .is_some_and(|t| t.monthly_amount_minor() > 0);
+            self.emit(
+                tenant,
+                EventKind::PlanChanged,
+                Some(&customer.id),
+                json!({ "from": before.plan, "to": customer.plan,
+                        "churned": was_paying && !now_paying }),
+            )
+            .await;
+        }
+        let mut profile_only = customer.clone();
+        profile_only.plan.clone_from(&before.plan);
+        profile_only.updated_at = before.updated_at;
+        if profile_only != before {
+            self.emit(
+                tenant,
+                EventKind::CustomerUpdated,
+                Some(&customer.id),
+                json!({}),
+            )
+            .await;
+        }
+        Ok(customer)
+    }
+
+    /// Deletes a customer. Its usage history stays counted for the period.
+    pub async fn delete_customer(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+    ) -> Result<Customer, CoreError> {
+        let customer = self.customer(tenant, reference).await?;
+        if !self.store.delete_customer(tenant, &customer.id).await? {
+            return Err(CoreError::NotFound("customer"));
+        }
+        let config = self.tier_config(tenant).await?;
+        let was_paying = config
+            .find(&customer.plan)
+            .is_some_and(|t| t.monthly_amount_minor() > 0);
+        self.emit(
+            tenant,
+            EventKind::CustomerDeleted,
+            Some(&customer.id),
+            json!({ "plan": customer.plan, "churned": was_paying }),
+        )
+        .await;
+        Ok(customer)
+    }
+
+    /// The tenant's customers, newest first.
+    pub async fn list_customers(
+        &self,
+        tenant: &Tenant,
+        page: &PageRequest<CustomerId>,
+    ) -> Result<Page<Customer>, CoreError> {
+        Ok(self.store.list_customers(tenant, page).await?)
+    }
+
+    /// The customer named by `reference`, created on first sight (event
+    /// `customer.created`) on `plan_hint` if that is an offered plan, else on the
+    /// default plan. A known customer's stored plan always wins over the hint.
+    pub async fn customer_for_usage(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        plan_hint: Option<&str>,
+    ) -> Result<(Customer, TierConfig), CoreError> {
+        validate_external_id(reference, "X-User-Id")?;
+        let config = self.tier_config(tenant).await?;
+        if let Some(found) = self.find_customer(tenant, reference).await? {
+            return Ok((found, config));
+        }
+        if CustomerId::parse(reference).is_some() {
+            // Looks like one of our ids but is not one of this tenant's customers.
+            return Err(CoreError::NotFound("customer"));
+        }
+        let plan = plan_hint
+            .and_then(|name| config.offered_plan(name))
+            .or_else(|| config.default_plan())
+            .ok_or_else(no_tiers)?
+            .name
+            .clone();
+        let new = NewCustomer {
+            external_id: Some(reference.to_owned()),
+            plan: Some(plan),
+            ..NewCustomer::default()
+        };
+        match self.create_customer(tenant, new).await {
+            Ok(created) => Ok((created, config)),
+            // Another request created it first: use theirs.
+            Err(CoreError::Conflict(_)) => {
+                let found = self.customer(tenant, reference).await?;
+                Ok((found, config))
+            }
+            Err(err) => Err(err),
+        }
+    }
+}

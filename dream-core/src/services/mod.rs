@@ -1,0 +1,91 @@
+//! Services: the rules, calling the ports. The HTTP layer only translates.
+//!
+//! [`Dream`] is the one handle an embedding service needs:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), dream_core::CoreError> {
+//! use std::sync::Arc;
+//! use dream_core::{Dream, Mode, Tenant, Tier, TierKind, Interval, Money, UsageLimit};
+//! let dream = Dream::new(Arc::new(dream_store::MemoryStore::new()));
+//! let platform = dream.create_platform(Some("my app".into())).await?;
+//! let tenant = Tenant::new(platform.id.clone(), Mode::Test);
+//! dream.configure_tiers(&tenant, vec![Tier {
+//!     name: "free".into(), display_name: "Free".into(),
+//!     price: Money::from_major(0.0, "usd")?,
+//!     kind: TierKind::Recurring { interval: Interval::Month },
+//!     limit: UsageLimit::Limited(2), rate_limit_per_minute: None,
+//!     features: vec![], archived: false,
+//! }]).await?;
+//! assert_eq!(dream.track(&tenant, "user-1", None, 1).await?.used, 1);
+//! assert_eq!(dream.track(&tenant, "user-1", None, 1).await?.used, 2);
+//! assert!(dream.track(&tenant, "user-1", None, 1).await.is_err()); // limit reached
+//! # Ok(())
+//! # }
+//! ```
+
+mod catalog;
+mod customers;
+mod dashboard;
+mod keys;
+mod usage;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+pub use dashboard::{Dashboard, Mrr};
+pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
+
+use crate::{ports::Store, Clock, CustomerId, Event, EventKind, SystemClock, Tenant};
+
+/// The service facade over a store and a clock. Cheap to clone.
+#[derive(Clone)]
+pub struct Dream {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Dream {
+    /// Services over `store` with the system clock.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self::with_clock(store, Arc::new(SystemClock))
+    }
+
+    /// Services over `store` with a given clock (tests, simulations).
+    pub fn with_clock(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// The store, for operations the services do not wrap.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The current time by this instance's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Appends to the event log. The change it records has already happened, so a
+    /// failure is logged rather than turned into an error that would make the caller
+    /// believe the change did not happen (or retry it).
+    async fn emit(
+        &self,
+        tenant: &Tenant,
+        kind: EventKind,
+        customer: Option<&CustomerId>,
+        data: serde_json::Value,
+    ) {
+        let event = Event::new(tenant.clone(), kind, customer.cloned(), data, self.now());
+        if let Err(err) = self.store.append_event(&event).await {
+            tracing::warn!(error = %err, kind = kind.as_str(), "could not append to the event log");
+        }
+    }
+}
+
+impl std::fmt::Debug for Dream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dream").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,159 @@
+//! Tracking and reading usage: the hot path.
+
+use serde_json::json;
+
+use crate::{
+    ConsumeOutcome, ConsumeRequest, CoreError, Customer, EventKind, LimitReached, Period, Tenant,
+    Tier, TierConfig, UsageLimit,
+};
+
+use super::Dream;
+
+/// Largest amount one track call may count.
+pub const MAX_TRACK_AMOUNT: u64 = 1_000_000;
+
+/// A counted call.
+#[derive(Debug, Clone)]
+pub struct TrackOutcome {
+    /// The customer (possibly created by this call).
+    pub customer: Customer,
+    /// The plan that applied.
+    pub plan: String,
+    /// Usage in the period including this call.
+    pub used: u64,
+    /// The plan's limit, `None` when unlimited.
+    pub limit: Option<u64>,
+    /// The period counted in.
+    pub period: Period,
+}
+
+impl TrackOutcome {
+    /// Units left in the period, `None` when unlimited.
+    pub fn remaining(&self) -> Option<u64> {
+        self.limit.map(|l| l.saturating_sub(self.used))
+    }
+}
+
+/// A customer's usage in the current period.
+#[derive(Debug, Clone)]
+pub struct UsageReport {
+    /// The customer.
+    pub customer: Customer,
+    /// The plan that applies.
+    pub plan: String,
+    /// Usage counted so far.
+    pub used: u64,
+    /// The plan's limit, `None` when unlimited.
+    pub limit: Option<u64>,
+    /// The current period.
+    pub period: Period,
+}
+
+impl UsageReport {
+    /// Units left, `None` when unlimited.
+    pub fn remaining(&self) -> Option<u64> {
+        self.limit.map(|l| l.saturating_sub(self.used))
+    }
+}
+
+fn plan_of<'a>(config: &'a TierConfig, customer: &Customer) -> Result<&'a Tier, CoreError> {
+    config.find(&customer.plan).ok_or_else(|| {
+        CoreError::Conflict(format!(
+            "the customer's plan \"{}\" is not among this tenant's tiers",
+            customer.plan
+        ))
+    })
+}
+
+impl Dream {
+    /// Counts `amount` units for the customer named by `reference` (created on first
+    /// sight) against its stored plan, atomically in the store. Refusals
+    /// ([`CoreError::UsageLimitReached`], [`CoreError::RateLimited`]) count nothing.
+    pub async fn track(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        plan_hint: Option<&str>,
+        amount: u64,
+    ) -> Result<TrackOutcome, CoreError> {
+        if !(1..=MAX_TRACK_AMOUNT).contains(&amount) {
+            return Err(CoreError::invalid(
+                "/amount",
+                format!("must be between 1 and {MAX_TRACK_AMOUNT}"),
+            ));
+        }
+        let (customer, config) = self
+            .customer_for_usage(tenant, reference, plan_hint)
+            .await?;
+        let tier = plan_of(&config, &customer)?;
+        let now = self.now();
+        let period = Period::calendar_month(now);
+        let request = ConsumeRequest {
+            tenant: tenant.clone(),
+            customer: customer.id.clone(),
+            period,
+            amount,
+            limit: tier.limit,
+            rate_limit_per_minute: tier.rate_limit_per_minute,
+            now,
+        };
+        match self.store.consume_usage(&request).await? {
+            ConsumeOutcome::Accepted { used } => {
+                if let UsageLimit::Limited(limit) = tier.limit {
+                    if used == limit {
+                        self.emit(
+                            tenant,
+                            EventKind::UsageLimitReached,
+                            Some(&customer.id),
+                            json!({ "plan": tier.name, "limit": limit,
+                                    "periodEnd": period.end }),
+                        )
+                        .await;
+                    }
+                }
+                Ok(TrackOutcome {
+                    plan: tier.name.clone(),
+                    limit: tier.limit.as_option(),
+                    customer,
+                    used,
+                    period,
+                })
+            }
+            ConsumeOutcome::LimitReached { used } => {
+                Err(CoreError::UsageLimitReached(LimitReached {
+                    plan: tier.name.clone(),
+                    limit: tier.limit.as_option().unwrap_or(u64::MAX),
+                    used,
+                    period_end: period.end,
+                }))
+            }
+            ConsumeOutcome::RateLimited { retry_after_ms } => Err(CoreError::RateLimited {
+                limit_per_minute: tier.rate_limit_per_minute.unwrap_or(0),
+                retry_after_ms,
+            }),
+        }
+    }
+
+    /// The customer's usage in the current period; never changes it (but creates an
+    /// unknown customer on first sight, like [`Dream::track`]).
+    pub async fn usage(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        plan_hint: Option<&str>,
+    ) -> Result<UsageReport, CoreError> {
+        let (customer, config) = self
+            .customer_for_usage(tenant, reference, plan_hint)
+            .await?;
+        let tier = plan_of(&config, &customer)?;
+        let period = Period::calendar_month(self.now());
+        let used = self.store.get_usage(tenant, &customer.id, &period).await?;
+        Ok(UsageReport {
+            plan: tier.name.clone(),
+            limit: tier.limit.as_option(),
+            customer,
+            used,
+            period,
+        })
+    }
+}

@@ -1,0 +1,375 @@
+//! Tiers (recurring plans with usage limits) and one-off products, and money.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::CoreError;
+
+/// An amount in integer minor units of a currency. Money is never a float.
+///
+/// ```
+/// use dream_core::Money;
+/// let price = Money::from_major(29.99, "usd").unwrap();
+/// assert_eq!(price.amount_minor, 2999);
+/// assert!(Money::from_major(1.001, "usd").is_err());
+/// assert_eq!(Money::from_major(500.0, "jpy").unwrap().amount_minor, 500);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    /// Minor units (cents for `usd`).
+    pub amount_minor: i64,
+    /// Lower-case ISO 4217 code.
+    pub currency: String,
+}
+
+/// Currencies whose minor unit is not a hundredth, per ISO 4217 / Stripe.
+fn currency_decimals(currency: &str) -> u32 {
+    match currency {
+        "bif" | "clp" | "djf" | "gnf" | "jpy" | "kmf" | "krw" | "mga" | "pyg" | "rwf" | "ugx"
+        | "vnd" | "vuv" | "xaf" | "xof" | "xpf" => 0,
+        "bhd" | "jod" | "kwd" | "omr" | "tnd" => 3,
+        _ => 2,
+    }
+}
+
+impl Money {
+    /// Largest amount accepted, in minor units (Stripe's own cap is 99,999,999).
+    pub const MAX_MINOR: i64 = 99_999_999;
+
+    /// Converts a price in major units (`29.99`) exactly, refusing more decimals than
+    /// the currency has, negative, non-finite and oversized amounts.
+    pub fn from_major(major: f64, currency: &str) -> Result<Self, CoreError> {
+        let currency = normalize_currency(currency)?;
+        if !major.is_finite() || major < 0.0 {
+            return Err(CoreError::invalid("price", "must be a finite number >= 0"));
+        }
+        let decimals = currency_decimals(&currency);
+        // Rust prints the shortest text that round-trips, so `29.99` reads back as
+        // "29.99" and the conversion below is exact decimal arithmetic on that text.
+        let text = format!("{major}");
+        let (int_part, frac_part) = text.split_once('.').unwrap_or((&text, ""));
+        if frac_part.len() > decimals as usize {
+            return Err(CoreError::invalid(
+                "price",
+                format!("{currency} allows at most {decimals} decimal places"),
+            ));
+        }
+        let scale = 10i64.pow(decimals);
+        let int: i64 = int_part
+            .parse()
+            .map_err(|_| CoreError::invalid("price", "is too large"))?;
+        let frac: i64 = if frac_part.is_empty() {
+            0
+        } else {
+            let padded = format!("{frac_part:0<width$}", width = decimals as usize);
+            padded
+                .parse()
+                .map_err(|_| CoreError::invalid("price", "is not a decimal number"))?
+        };
+        let amount_minor = int
+            .checked_mul(scale)
+            .and_then(|v| v.checked_add(frac))
+            .filter(|v| *v <= Self::MAX_MINOR)
+            .ok_or_else(|| CoreError::invalid("price", "is too large"))?;
+        Ok(Self {
+            amount_minor,
+            currency,
+        })
+    }
+
+    /// The amount in major units, for display next to `amount_minor`.
+    pub fn major(&self) -> f64 {
+        self.amount_minor as f64 / 10f64.powi(currency_decimals(&self.currency) as i32)
+    }
+
+    /// Whether the amount is zero.
+    pub fn is_free(&self) -> bool {
+        self.amount_minor == 0
+    }
+}
+
+fn normalize_currency(currency: &str) -> Result<String, CoreError> {
+    let lower = currency.to_ascii_lowercase();
+    if lower.len() == 3 && lower.bytes().all(|b| b.is_ascii_lowercase()) {
+        Ok(lower)
+    } else {
+        Err(CoreError::invalid(
+            "currency",
+            "must be a three-letter ISO 4217 code such as \"usd\"",
+        ))
+    }
+}
+
+/// How often a recurring tier bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    /// Monthly.
+    Month,
+    /// Yearly.
+    Year,
+}
+
+/// A usage allowance per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UsageLimit {
+    /// At most this many units per period.
+    Limited(u64),
+    /// Counted, never refused.
+    Unlimited,
+}
+
+impl UsageLimit {
+    /// The number, or `None` when unlimited.
+    pub fn as_option(self) -> Option<u64> {
+        match self {
+            UsageLimit::Limited(n) => Some(n),
+            UsageLimit::Unlimited => None,
+        }
+    }
+}
+
+/// Recurring plan or one-off product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TierKind {
+    /// A subscription plan billed every `interval`.
+    Recurring {
+        /// Billing interval.
+        interval: Interval,
+    },
+    /// A one-off product, optionally with limited stock.
+    OneTime {
+        /// Units for sale, or `None` for unlimited stock.
+        inventory: Option<u64>,
+    },
+}
+
+/// A tier of a tenant's pricing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    /// Slug, unique per tenant (`free`, `pro`).
+    pub name: String,
+    /// Human name ("Pro plan").
+    pub display_name: String,
+    /// Price per interval (recurring) or per unit (one-off).
+    pub price: Money,
+    /// Recurring or one-off.
+    pub kind: TierKind,
+    /// Usage allowed per period (recurring tiers).
+    pub limit: UsageLimit,
+    /// Optional per-minute rate limit, enforced as a GCRA window.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Marketing features.
+    pub features: Vec<String>,
+    /// No longer offered; customers already on it keep working.
+    pub archived: bool,
+}
+
+impl Tier {
+    /// Whether customers can be on this tier.
+    pub fn is_plan(&self) -> bool {
+        matches!(self.kind, TierKind::Recurring { .. })
+    }
+
+    /// Monthly recurring revenue of one subscriber, in minor units.
+    pub fn monthly_amount_minor(&self) -> i64 {
+        match self.kind {
+            TierKind::Recurring {
+                interval: Interval::Month,
+            } => self.price.amount_minor,
+            TierKind::Recurring {
+                interval: Interval::Year,
+            } => self.price.amount_minor / 12,
+            TierKind::OneTime { .. } => 0,
+        }
+    }
+}
+
+/// Validates a tier slug: `[a-z0-9][a-z0-9_-]{0,63}`.
+pub fn validate_tier_name(name: &str, field: &str) -> Result<(), CoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            field,
+            "must be a slug: 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit",
+        ))
+    }
+}
+
+/// A tenant's tiers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TierConfig {
+    /// All tiers, archived ones included (customers may still be on them).
+    pub tiers: Vec<Tier>,
+    /// When the configuration last changed.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl TierConfig {
+    /// The tier called `name`, archived or not.
+    pub fn find(&self, name: &str) -> Option<&Tier> {
+        self.tiers.iter().find(|t| t.name == name)
+    }
+
+    /// Tiers currently offered.
+    pub fn active(&self) -> impl Iterator<Item = &Tier> {
+        self.tiers.iter().filter(|t| !t.archived)
+    }
+
+    /// The plan new customers get when none is named: the first free recurring
+    /// tier, else the first recurring tier.
+    pub fn default_plan(&self) -> Option<&Tier> {
+        let mut plans = self.active().filter(|t| t.is_plan());
+        self.active()
+            .find(|t| t.is_plan() && t.price.is_free())
+            .or_else(|| plans.next())
+    }
+
+    /// The plan a customer may be put on: an active recurring tier.
+    pub fn offered_plan(&self, name: &str) -> Option<&Tier> {
+        self.active().find(|t| t.name == name && t.is_plan())
+    }
+
+    /// Replaces the offered tiers with `new`: tiers not listed are kept but archived,
+    /// so customers on them keep working.
+    pub fn replace_with(&self, new: Vec<Tier>, now: DateTime<Utc>) -> TierConfig {
+        let mut tiers = new;
+        for old in &self.tiers {
+            if !tiers.iter().any(|t| t.name == old.name) {
+                let mut archived = old.clone();
+                archived.archived = true;
+                tiers.push(archived);
+            }
+        }
+        TierConfig {
+            tiers,
+            updated_at: Some(now),
+        }
+    }
+}
+
+/// Checks a list of tiers to be offered: unique valid names, at least one plan,
+/// inventory only on one-off products.
+pub fn validate_tiers(tiers: &[Tier]) -> Result<(), CoreError> {
+    if tiers.is_empty() {
+        return Err(CoreError::invalid("/tiers", "must list at least one tier"));
+    }
+    if tiers.len() > 100 {
+        return Err(CoreError::invalid("/tiers", "at most 100 tiers"));
+    }
+    for (i, tier) in tiers.iter().enumerate() {
+        validate_tier_name(&tier.name, &format!("/tiers/{i}/name"))?;
+        if tiers[..i].iter().any(|t| t.name == tier.name) {
+            return Err(CoreError::invalid(
+                format!("/tiers/{i}/name"),
+                format!("duplicate tier name \"{}\"", tier.name),
+            ));
+        }
+        if tier.display_name.chars().count() > 200 {
+            return Err(CoreError::invalid(
+                format!("/tiers/{i}/displayName"),
+                "at most 200 characters",
+            ));
+        }
+        if tier.features.len() > 50 || tier.features.iter().any(|f| f.chars().count() > 200) {
+            return Err(CoreError::invalid(
+                format!("/tiers/{i}/features"),
+                "at most 50 features of at most 200 characters",
+            ));
+        }
+        if tier.rate_limit_per_minute == Some(0) || tier.rate_limit_per_minute > Some(60_000) {
+            return Err(CoreError::invalid(
+                format!("/tiers/{i}/rateLimitPerMinute"),
+                "must be between 1 and 60000",
+            ));
+        }
+    }
+    if !tiers.iter().any(Tier::is_plan) {
+        return Err(CoreError::invalid(
+            "/tiers",
+            "must include at least one recurring tier for customers to be on",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn plan(name: &str, price: i64, limit: UsageLimit) -> Tier {
+        Tier {
+            name: name.into(),
+            display_name: name.into(),
+            price: Money {
+                amount_minor: price,
+                currency: "usd".into(),
+            },
+            kind: TierKind::Recurring {
+                interval: Interval::Month,
+            },
+            limit,
+            rate_limit_per_minute: None,
+            features: vec![],
+            archived: false,
+        }
+    }
+
+    #[test]
+    fn money_conversion_is_exact() {
+        assert_eq!(Money::from_major(0.1, "usd").unwrap().amount_minor, 10);
+        assert_eq!(Money::from_major(19.99, "USD").unwrap().currency, "usd");
+        assert_eq!(Money::from_major(1.5, "kwd").unwrap().amount_minor, 1500);
+        assert!(Money::from_major(0.5, "jpy").is_err());
+        assert!(Money::from_major(-1.0, "usd").is_err());
+        assert!(Money::from_major(f64::NAN, "usd").is_err());
+        assert!(Money::from_major(1e12, "usd").is_err());
+        assert!(Money::from_major(1.0, "dollars").is_err());
+    }
+
+    #[test]
+    fn default_plan_prefers_free() {
+        let cfg = TierConfig {
+            tiers: vec![
+                plan("pro", 2900, UsageLimit::Limited(10)),
+                plan("free", 0, UsageLimit::Limited(2)),
+            ],
+            updated_at: None,
+        };
+        assert_eq!(cfg.default_plan().unwrap().name, "free");
+    }
+
+    #[test]
+    fn replace_archives_missing_tiers() {
+        let cfg = TierConfig {
+            tiers: vec![plan("old", 0, UsageLimit::Unlimited)],
+            updated_at: None,
+        };
+        let next = cfg.replace_with(vec![plan("new", 0, UsageLimit::Unlimited)], Utc::now());
+        assert!(next.find("old").unwrap().archived);
+        assert!(next.offered_plan("old").is_none());
+        assert!(next.offered_plan("new").is_some());
+    }
+
+    #[test]
+    fn tier_validation() {
+        assert!(validate_tiers(&[plan("free", 0, UsageLimit::Unlimited)]).is_ok());
+        assert!(validate_tiers(&[]).is_err());
+        assert!(validate_tiers(&[plan("Free", 0, UsageLimit::Unlimited)]).is_err());
+        let dup = [
+            plan("a", 0, UsageLimit::Unlimited),
+            plan("a", 0, UsageLimit::Unlimited),
+        ];
+        assert!(matches!(
+            validate_tiers(&dup),
+            Err(CoreError::InvalidInput { field, .. }) if field == "/tiers/1/name"
+        ));
+    }
+}

@@ -1,0 +1,185 @@
+use dream_core::{KeyId, Mode, PlatformId, Tenant, Tier};
+use poem::web::Data;
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    ApiResponse, OpenApi,
+};
+
+use super::ApiTags;
+use crate::{
+    auth::AdminAuth,
+    body::JsonBody,
+    dto::{
+        CreateKeyRequest, CreateProductsRequest, CreateProductsResponse, IssuedKeyDto, KeyDto,
+        KeyList, ModeDto, TierDto,
+    },
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+/// Operator endpoints.
+pub struct AdminApi;
+
+/// A newly issued key pair.
+#[derive(ApiResponse)]
+enum KeyIssued {
+    /// Issued; the secret is in this response only.
+    #[oai(status = 201)]
+    Created(Json<IssuedKeyDto>),
+}
+
+fn platform_id(raw: &str, field: &str) -> Result<PlatformId, ApiError> {
+    PlatformId::parse(raw)
+        .ok_or_else(|| ApiError::not_found("platform"))
+        .map_err(|e| {
+            if raw.starts_with(PlatformId::PREFIX) {
+                e
+            } else {
+                ApiError::invalid(field, format!("{field} must be a platform id (plt_…)"))
+            }
+        })
+}
+
+#[OpenApi(tag = "ApiTags::Admin")]
+impl AdminApi {
+    /// Configure a tenant's tiers, creating the platform if needed; returns its keys.
+    ///
+    /// Keys are issued only when the tenant has no active pair yet; otherwise the
+    /// response carries a publishable key and no secret (a secret is shown once).
+    #[oai(
+        path = "/create-products",
+        method = "post",
+        operation_id = "createProducts"
+    )]
+    async fn create_products(
+        &self,
+        state: Data<&AppState>,
+        _auth: AdminAuth,
+        body: JsonBody<CreateProductsRequest>,
+        /// Makes a retry safe: same key and body → same response (with the same secret).
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> ApiResult<Json<CreateProductsResponse>> {
+        let req = body.0;
+        let dream = &state.dream;
+        let tiers = req
+            .tiers
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| t.into_tier(i))
+            .collect::<Result<Vec<Tier>, _>>()?;
+        dream_core::validate_tiers(&tiers)?;
+        let platform = match req.platform_id {
+            Some(raw) => dream.platform(&platform_id(&raw, "/platformId")?).await?,
+            None => dream.create_platform(None).await?,
+        };
+        let tenant = Tenant::new(platform.id.clone(), req.mode.into());
+        let config = dream.configure_tiers(&tenant, tiers).await?;
+        let (publishable_key, secret_key) = if dream.has_active_key(&tenant).await? {
+            let keys = dream.list_keys(&platform.id, Some(tenant.mode)).await?;
+            let now = dream.now();
+            let active = keys
+                .into_iter()
+                .rev()
+                .find(|k| k.is_active(now))
+                .ok_or_else(ApiError::internal)?;
+            (active.publishable_key, None)
+        } else {
+            let issued = dream
+                .issue_key(&tenant, Some("default".into()), None)
+                .await?;
+            (
+                issued.record.publishable_key,
+                Some(issued.secret.expose_secret().to_owned()),
+            )
+        };
+        Ok(Json(CreateProductsResponse {
+            platform_id: platform.id.to_string(),
+            mode: req.mode,
+            publishable_key,
+            secret_key,
+            tiers: config.tiers.iter().map(TierDto::from).collect(),
+            price_ids: vec![],
+        }))
+    }
+
+    /// Issue a key pair for a platform.
+    #[oai(
+        path = "/admin/platforms/:platform_id/keys",
+        method = "post",
+        operation_id = "createKey"
+    )]
+    async fn create_key(
+        &self,
+        state: Data<&AppState>,
+        _auth: AdminAuth,
+        /// The platform (`plt_…`).
+        #[oai(name = "platform_id")]
+        platform_id_param: Path<String>,
+        body: JsonBody<CreateKeyRequest>,
+        /// Makes a retry safe: same key and body → same response (with the same secret).
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> ApiResult<KeyIssued> {
+        let platform = platform_id(&platform_id_param.0, "platform_id")?;
+        let req = body.0;
+        let issued = state
+            .dream
+            .issue_key(
+                &Tenant::new(platform, req.mode.into()),
+                req.label,
+                req.expires_at,
+            )
+            .await?;
+        Ok(KeyIssued::Created(Json(IssuedKeyDto {
+            secret_key: issued.secret.expose_secret().to_owned(),
+            key: issued.record.into(),
+        })))
+    }
+
+    /// List a platform's key pairs (secrets masked).
+    #[oai(
+        path = "/admin/platforms/:platform_id/keys",
+        method = "get",
+        operation_id = "listKeys"
+    )]
+    async fn list_keys(
+        &self,
+        state: Data<&AppState>,
+        _auth: AdminAuth,
+        /// The platform (`plt_…`).
+        #[oai(name = "platform_id")]
+        platform_id_param: Path<String>,
+        /// Only this mode's pairs.
+        mode: Query<Option<ModeDto>>,
+    ) -> ApiResult<Json<KeyList>> {
+        let platform = platform_id(&platform_id_param.0, "platform_id")?;
+        let keys = state
+            .dream
+            .list_keys(&platform, mode.0.map(Mode::from))
+            .await?;
+        Ok(Json(KeyList {
+            data: keys.into_iter().map(KeyDto::from).collect(),
+            has_more: false,
+        }))
+    }
+
+    /// Revoke a key pair at once.
+    #[oai(
+        path = "/admin/keys/:key_id",
+        method = "delete",
+        operation_id = "revokeKey"
+    )]
+    async fn revoke_key(
+        &self,
+        state: Data<&AppState>,
+        _auth: AdminAuth,
+        /// The pair (`key_…`).
+        key_id: Path<String>,
+    ) -> ApiResult<Json<KeyDto>> {
+        let id = KeyId::parse(&key_id.0).ok_or_else(|| ApiError::not_found("key"))?;
+        let record = state.dream.revoke_key(&id).await?;
+        Ok(Json(record.into()))
+    }
+}

@@ -1,0 +1,151 @@
+use dream_core::{NewCustomer, PasswordHash};
+use poem::web::Data;
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    ApiResponse, OpenApi,
+};
+
+use super::{customer_page, unknown_cursor, ApiTags};
+use crate::{
+    auth::SecretKeyAuth,
+    body::JsonBody,
+    dto::{
+        CreateCustomerRequest, CustomerList, CustomerResponse, DeletedCustomer,
+        UpdateCustomerRequest,
+    },
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+/// End customers.
+pub struct CustomersApi;
+
+/// A created customer.
+#[derive(ApiResponse)]
+enum Created {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<CustomerResponse>),
+}
+
+async fn hash_password(password: Option<String>) -> ApiResult<Option<PasswordHash>> {
+    let Some(password) = password else {
+        return Ok(None);
+    };
+    // Argon2id is deliberately slow; keep it off the async workers.
+    tokio::task::spawn_blocking(move || PasswordHash::hash(&password))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map(Some)
+        .map_err(ApiError::from)
+}
+
+#[OpenApi(prefix_path = "/api/customers", tag = "ApiTags::Customers")]
+impl CustomersApi {
+    /// Create a customer.
+    #[oai(path = "/", method = "post", operation_id = "createCustomer")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: SecretKeyAuth,
+        body: JsonBody<CreateCustomerRequest>,
+        /// Makes a retry safe: same key and body → same response.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+    ) -> ApiResult<Created> {
+        let req = body.0;
+        let new = NewCustomer {
+            external_id: req.external_id,
+            email: req.email,
+            first_name: req.first_name,
+            last_name: req.last_name,
+            plan: req.plan,
+            password_hash: hash_password(req.password).await?,
+            metadata: req.metadata.unwrap_or_default(),
+        };
+        let customer = state.dream.create_customer(auth.tenant(), new).await?;
+        Ok(Created::Created(Json(CustomerResponse {
+            success: true,
+            customer: customer.into(),
+        })))
+    }
+
+    /// List customers, newest first.
+    #[oai(path = "/", method = "get", operation_id = "listCustomers")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: SecretKeyAuth,
+        /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The last id of the previous page.
+        #[oai(name = "startingAfter")]
+        starting_after: Query<Option<String>>,
+    ) -> ApiResult<Json<CustomerList>> {
+        let page = customer_page(limit.0, starting_after.0)?;
+        let page = state
+            .dream
+            .list_customers(auth.tenant(), &page)
+            .await
+            .map_err(unknown_cursor)?;
+        Ok(Json(CustomerList {
+            data: page.data.into_iter().map(Into::into).collect(),
+            has_more: page.has_more,
+        }))
+    }
+
+    /// Get a customer by our id or your external id.
+    #[oai(path = "/:id", method = "get", operation_id = "getCustomer")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: SecretKeyAuth,
+        /// `usr_…` or your external id.
+        id: Path<String>,
+    ) -> ApiResult<Json<CustomerResponse>> {
+        let customer = state.dream.customer(auth.tenant(), &id.0).await?;
+        Ok(Json(CustomerResponse {
+            success: true,
+            customer: customer.into(),
+        }))
+    }
+
+    /// Update a customer (plan changes apply to limits at once).
+    #[oai(path = "/:id", method = "patch", operation_id = "updateCustomer")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: SecretKeyAuth,
+        /// `usr_…` or your external id.
+        id: Path<String>,
+        body: JsonBody<UpdateCustomerRequest>,
+    ) -> ApiResult<Json<CustomerResponse>> {
+        let customer = state
+            .dream
+            .update_customer(auth.tenant(), &id.0, body.0.into())
+            .await?;
+        Ok(Json(CustomerResponse {
+            success: true,
+            customer: customer.into(),
+        }))
+    }
+
+    /// Delete a customer.
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteCustomer")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: SecretKeyAuth,
+        /// `usr_…` or your external id.
+        id: Path<String>,
+    ) -> ApiResult<Json<DeletedCustomer>> {
+        let customer = state.dream.delete_customer(auth.tenant(), &id.0).await?;
+        Ok(Json(DeletedCustomer {
+            success: true,
+            id: customer.id.to_string(),
+            deleted: true,
+        }))
+    }
+}

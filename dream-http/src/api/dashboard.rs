@@ -1,0 +1,119 @@
+use poem::{web::Data, Body};
+use poem_openapi::{
+    param::Query,
+    payload::{Binary, Json},
+    ApiResponse, OpenApi,
+};
+
+use super::{event_page, unknown_cursor, ApiTags};
+use crate::{
+    auth::SecretKeyAuth,
+    csv::customers_csv,
+    dto::{
+        CustomerUsageDto, DashboardResponse, EventDto, EventList, Metrics, MrrDto, PeriodDto,
+        TierDto,
+    },
+    error::ApiResult,
+    state::AppState,
+};
+
+/// Dashboard, events and exports.
+pub struct DashboardApi;
+
+/// A CSV download.
+#[derive(ApiResponse)]
+enum Csv {
+    /// RFC 4180 CSV, streamed page by page.
+    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
+    Ok(
+        Binary<Body>,
+        /// Suggested file name.
+        #[oai(header = "Content-Disposition")]
+        String,
+    ),
+}
+
+#[OpenApi(prefix_path = "/api", tag = "ApiTags::Dashboard")]
+impl DashboardApi {
+    /// Platform snapshot: customers, usage, tiers, MRR, churn and recent events.
+    #[oai(path = "/dashboard", method = "get", operation_id = "getDashboard")]
+    async fn dashboard(
+        &self,
+        state: Data<&AppState>,
+        auth: SecretKeyAuth,
+    ) -> ApiResult<Json<DashboardResponse>> {
+        let d = state.dream.dashboard(auth.tenant()).await?;
+        Ok(Json(DashboardResponse {
+            period: PeriodDto {
+                start: d.period.start,
+                end: d.period.end,
+            },
+            metrics: Metrics {
+                total_customers: d.total_customers,
+                active_customers: d.active_customers,
+                total_usage: d.total_usage,
+                customers_by_plan: d.customers_by_plan,
+                mrr: d
+                    .mrr
+                    .into_iter()
+                    .map(|m| MrrDto {
+                        currency: m.currency,
+                        amount_minor: m.amount_minor,
+                    })
+                    .collect(),
+                churned_last30_days: d.churned_last_30_days,
+                churn_rate: d.churn_rate,
+            },
+            customers: d
+                .recent_customers
+                .into_iter()
+                .map(|(customer, usage_count)| CustomerUsageDto {
+                    customer: customer.into(),
+                    usage_count,
+                })
+                .collect(),
+            tiers: d.tiers.tiers.iter().map(TierDto::from).collect(),
+            recent_events: d.recent_events.into_iter().map(EventDto::from).collect(),
+        }))
+    }
+
+    /// List events, newest first.
+    #[oai(path = "/events", method = "get", operation_id = "listEvents")]
+    async fn events(
+        &self,
+        state: Data<&AppState>,
+        auth: SecretKeyAuth,
+        /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The last id of the previous page.
+        #[oai(name = "startingAfter")]
+        starting_after: Query<Option<String>>,
+    ) -> ApiResult<Json<EventList>> {
+        let page = event_page(limit.0, starting_after.0)?;
+        let page = state
+            .dream
+            .store()
+            .list_events(auth.tenant(), &page)
+            .await
+            .map_err(|e| unknown_cursor(e.into()))?;
+        Ok(Json(EventList {
+            data: page.data.into_iter().map(EventDto::from).collect(),
+            has_more: page.has_more,
+        }))
+    }
+
+    /// Export all customers as CSV, with this period's usage.
+    #[oai(
+        path = "/dashboard/customers.csv",
+        method = "get",
+        operation_id = "exportCustomersCsv"
+    )]
+    async fn export(&self, state: Data<&AppState>, auth: SecretKeyAuth) -> ApiResult<Csv> {
+        let body = Body::from_bytes_stream(customers_csv(state.dream.clone(), auth.0.tenant));
+        Ok(Csv::Ok(
+            Binary(body),
+            "attachment; filename=\"customers.csv\"".into(),
+        ))
+    }
+}

@@ -1,0 +1,102 @@
+//! One `#[OpenApi]` struct per tag; handlers extract, call a core service, map.
+
+mod admin;
+mod customers;
+mod dashboard;
+mod health;
+mod tiers;
+mod usage;
+
+pub use admin::AdminApi;
+pub use customers::CustomersApi;
+pub use dashboard::DashboardApi;
+pub use health::HealthApi;
+pub use tiers::TiersApi;
+pub use usage::UsageApi;
+
+use dream_core::{CustomerId, EventId, PageRequest};
+use poem_openapi::Tags;
+
+use crate::error::ApiError;
+
+/// Tags of the spec.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// End customers of your app.
+    Customers,
+    /// Tracking and reading usage against tier limits.
+    Usage,
+    /// Pricing tiers.
+    Tiers,
+    /// Dashboard, events and exports.
+    Dashboard,
+    /// Operator endpoints: products, platforms and keys (admin token).
+    Admin,
+    /// Liveness.
+    Health,
+}
+
+/// All operations, for `OpenApiService::new`.
+pub fn all() -> (
+    CustomersApi,
+    UsageApi,
+    TiersApi,
+    DashboardApi,
+    AdminApi,
+    HealthApi,
+) {
+    (
+        CustomersApi,
+        UsageApi,
+        TiersApi,
+        DashboardApi,
+        AdminApi,
+        HealthApi,
+    )
+}
+
+fn page_limit(limit: Option<u32>) -> usize {
+    limit.map_or(20, |l| l as usize)
+}
+
+fn customer_page(
+    limit: Option<u32>,
+    starting_after: Option<String>,
+) -> Result<PageRequest<CustomerId>, ApiError> {
+    let starting_after = starting_after
+        .map(|s| {
+            CustomerId::parse(&s)
+                .ok_or_else(|| ApiError::invalid("startingAfter", "must be a customer id (usr_…)"))
+        })
+        .transpose()?;
+    Ok(PageRequest {
+        limit: page_limit(limit),
+        starting_after,
+    })
+}
+
+fn event_page(
+    limit: Option<u32>,
+    starting_after: Option<String>,
+) -> Result<PageRequest<EventId>, ApiError> {
+    let starting_after = starting_after
+        .map(|s| {
+            EventId::parse(&s)
+                .ok_or_else(|| ApiError::invalid("startingAfter", "must be an event id (evt_…)"))
+        })
+        .transpose()?;
+    Ok(PageRequest {
+        limit: page_limit(limit),
+        starting_after,
+    })
+}
+
+/// A cursor that names nothing in this tenant is a caller error, not a 404 of the list.
+fn unknown_cursor(err: dream_core::CoreError) -> ApiError {
+    match err {
+        dream_core::CoreError::NotFound(_) => {
+            ApiError::invalid("startingAfter", "no such object in this list")
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,124 @@
+use chrono::{DateTime, Utc};
+use dream_core::KeyRecord;
+use poem_openapi::Object;
+use serde::Deserialize;
+
+use super::{ModeDto, TierDto, TierInput};
+
+/// The seeds' `/create-products` body.
+#[derive(Object, Deserialize, Debug)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateProductsRequest {
+    /// Which mode's tiers to configure.
+    pub mode: ModeDto,
+    /// An existing platform; absent creates a new one.
+    pub platform_id: Option<String>,
+    /// The tiers on offer; tiers no longer listed are archived.
+    pub tiers: Vec<TierInput>,
+}
+
+/// A Stripe price per tier (filled in once billing is connected).
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct PriceIdDto {
+    /// Tier name.
+    pub tier: String,
+    /// Stripe price id.
+    pub price_id: String,
+    /// Stripe product id.
+    pub product_id: String,
+}
+
+/// The credentials response of `/create-products`.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct CreateProductsResponse {
+    /// The platform (stable, internal).
+    pub platform_id: String,
+    /// The mode configured.
+    pub mode: ModeDto,
+    /// A publishable key of the tenant.
+    pub publishable_key: String,
+    /// The secret key, present only when this call issued the tenant's first pair.
+    /// Shown once: store it now.
+    #[oai(skip_serializing_if_is_none)]
+    pub secret_key: Option<String>,
+    /// The tiers now configured (archived ones included).
+    pub tiers: Vec<TierDto>,
+    /// Stripe prices per tier (empty until billing is connected).
+    pub price_ids: Vec<PriceIdDto>,
+}
+
+/// Issue a key pair.
+#[derive(Object, Deserialize, Debug)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// The mode of the pair.
+    pub mode: ModeDto,
+    /// Your name for it ("production").
+    pub label: Option<String>,
+    /// When it stops working.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A key pair record; the secret is never shown again.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct KeyDto {
+    /// `key_…`, used to revoke.
+    pub id: String,
+    /// Mode.
+    pub mode: ModeDto,
+    /// Label.
+    #[oai(skip_serializing_if_is_none)]
+    pub label: Option<String>,
+    /// The publishable half.
+    pub publishable_key: String,
+    /// `sk_test_…a1b2`.
+    pub secret_key_hint: String,
+    /// Issued.
+    pub created_at: DateTime<Utc>,
+    /// Expiry.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Revocation time.
+    #[oai(skip_serializing_if_is_none)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRecord> for KeyDto {
+    fn from(k: KeyRecord) -> Self {
+        Self {
+            id: k.id.to_string(),
+            mode: k.tenant.mode.into(),
+            label: k.label,
+            publishable_key: k.publishable_key,
+            secret_key_hint: k.secret_hint,
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// A newly issued pair, with its secret shown this once.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct IssuedKeyDto {
+    /// The record.
+    pub key: KeyDto,
+    /// The secret key. Shown once: store it now.
+    pub secret_key: String,
+}
+
+/// A platform's key pairs.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct KeyList {
+    /// Pairs, oldest first.
+    pub data: Vec<KeyDto>,
+    /// Always false: a platform's pairs fit one page.
+    pub has_more: bool,
+}

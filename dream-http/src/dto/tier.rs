@@ -1,0 +1,177 @@
+use dream_core::{CoreError, Interval, Money, Tier, TierKind, UsageLimit};
+use poem_openapi::{Enum, Object};
+use serde::Deserialize;
+
+/// Billing interval of a recurring tier.
+#[derive(Enum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum IntervalDto {
+    /// Monthly.
+    Month,
+    /// Yearly.
+    Year,
+}
+
+/// Recurring plan or one-off product.
+#[derive(Enum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum TierType {
+    /// A subscription plan with a usage limit.
+    Recurring,
+    /// A one-off product, optionally with inventory.
+    OneTime,
+}
+
+/// A tier as configured through `/create-products`.
+#[derive(Object, Deserialize, Debug, Clone)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TierInput {
+    /// Slug, unique per tenant: `[a-z0-9][a-z0-9_-]*`, at most 64.
+    pub name: String,
+    /// Human name; defaults to `name`.
+    pub display_name: Option<String>,
+    /// Price in major units (`29.99`), at most the currency's decimals.
+    pub price: f64,
+    /// ISO 4217 code; default `usd`.
+    pub currency: Option<String>,
+    /// Billing interval of a recurring tier; default `month`.
+    pub interval: Option<IntervalDto>,
+    /// `recurring` (default) or `one_time`.
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: Option<TierType>,
+    /// Usage allowed per period; absent or null means unlimited.
+    pub limit: Option<u64>,
+    /// Optional per-minute rate limit (1–60000).
+    pub rate_limit_per_minute: Option<u32>,
+    /// Features shown on pricing pages.
+    pub features: Option<Vec<String>>,
+    /// Units for sale (`one_time` only); absent means unlimited stock.
+    pub inventory: Option<u64>,
+}
+
+impl TierInput {
+    /// Converts to the domain type; `index` locates errors (`/tiers/2/price`).
+    pub fn into_tier(self, index: usize) -> Result<Tier, CoreError> {
+        let at = |field: &str| format!("/tiers/{index}/{field}");
+        let price = Money::from_major(self.price, self.currency.as_deref().unwrap_or("usd"))
+            .map_err(|e| match e {
+                CoreError::InvalidInput { field, reason } => CoreError::invalid(at(&field), reason),
+                other => other,
+            })?;
+        let kind = match self.kind.unwrap_or(TierType::Recurring) {
+            TierType::Recurring => {
+                if self.inventory.is_some() {
+                    return Err(CoreError::invalid(
+                        at("inventory"),
+                        "only one_time tiers have inventory",
+                    ));
+                }
+                TierKind::Recurring {
+                    interval: match self.interval.unwrap_or(IntervalDto::Month) {
+                        IntervalDto::Month => Interval::Month,
+                        IntervalDto::Year => Interval::Year,
+                    },
+                }
+            }
+            TierType::OneTime => {
+                if self.interval.is_some() {
+                    return Err(CoreError::invalid(
+                        at("interval"),
+                        "one_time tiers have no interval",
+                    ));
+                }
+                TierKind::OneTime {
+                    inventory: self.inventory,
+                }
+            }
+        };
+        Ok(Tier {
+            display_name: self.display_name.unwrap_or_else(|| self.name.clone()),
+            name: self.name,
+            price,
+            kind,
+            limit: self
+                .limit
+                .map_or(UsageLimit::Unlimited, UsageLimit::Limited),
+            rate_limit_per_minute: self.rate_limit_per_minute,
+            features: self.features.unwrap_or_default(),
+            archived: false,
+        })
+    }
+}
+
+/// A tier as shown to API users.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct TierDto {
+    /// Slug.
+    pub name: String,
+    /// Human name.
+    pub display_name: String,
+    /// Price in major units (display only; use `unitAmount` for arithmetic).
+    pub price: f64,
+    /// Price in minor units.
+    pub unit_amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// `recurring` or `one_time`.
+    #[oai(rename = "type")]
+    pub kind: TierType,
+    /// Billing interval (recurring tiers).
+    #[oai(skip_serializing_if_is_none)]
+    pub interval: Option<IntervalDto>,
+    /// Usage per period; null means unlimited.
+    #[oai(nullable)]
+    pub limit: Option<u64>,
+    /// Per-minute rate limit, if any.
+    #[oai(skip_serializing_if_is_none)]
+    pub rate_limit_per_minute: Option<u32>,
+    /// Features.
+    pub features: Vec<String>,
+    /// Units for sale (one-off products with limited stock).
+    #[oai(skip_serializing_if_is_none)]
+    pub inventory: Option<u64>,
+    /// No longer offered; customers on it keep it.
+    pub archived: bool,
+}
+
+impl From<&Tier> for TierDto {
+    fn from(t: &Tier) -> Self {
+        let (kind, interval, inventory) = match &t.kind {
+            TierKind::Recurring { interval } => (
+                TierType::Recurring,
+                Some(match interval {
+                    Interval::Month => IntervalDto::Month,
+                    Interval::Year => IntervalDto::Year,
+                }),
+                None,
+            ),
+            TierKind::OneTime { inventory } => (TierType::OneTime, None, *inventory),
+        };
+        Self {
+            name: t.name.clone(),
+            display_name: t.display_name.clone(),
+            price: t.price.major(),
+            unit_amount: t.price.amount_minor,
+            currency: t.price.currency.clone(),
+            kind,
+            interval,
+            limit: t.limit.as_option(),
+            rate_limit_per_minute: t.rate_limit_per_minute,
+            features: t.features.clone(),
+            inventory,
+            archived: t.archived,
+        }
+    }
+}
+
+/// The tiers on offer.
+#[derive(Object, Debug)]
+pub struct TierList {
+    /// Active tiers, in configured order.
+    pub tiers: Vec<TierDto>,
+}

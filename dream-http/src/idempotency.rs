@@ -1,0 +1,196 @@
+//! `Idempotency-Key` on POST: same key and request → the stored response, byte for
+//! byte; same key, other request → 422; same key while the first still runs → 409.
+//!
+//! Keys are scoped by tenant (or the admin scope) and endpoint, kept 24 h. Only
+//! 2xx responses are stored: anything else releases the key so a retry runs again
+//! (a refused track call changed nothing, so re-running it is safe).
+
+use dream_core::{
+    IdempotencyClaim, IdempotencyScope, IdempotencyTimes, Mode, PlatformId, StoredResponse, Tenant,
+};
+use poem::{
+    http::{HeaderName, HeaderValue, Method, StatusCode},
+    Endpoint, IntoResponse, Request, Response,
+};
+use poem_openapi::payload::Json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{
+    error::{ApiError, ErrorBody, ErrorCode},
+    state::AppState,
+};
+
+const HEADER: &str = "idempotency-key";
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The scope owner: the key's tenant, or a reserved pseudo-tenant for the admin
+/// API. `None` when the caller is not authenticated (the handler answers 401).
+async fn owner(state: &AppState, req: &Request) -> Option<Tenant> {
+    let token = bearer(req)?;
+    let path = req.uri().path();
+    if path.starts_with("/api/") {
+        return state
+            .dream
+            .authenticate_secret(token)
+            .await
+            .ok()
+            .map(|k| k.tenant);
+    }
+    let expected = state.admin_token_digest.as_ref()?;
+    let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    if bool::from(presented.ct_eq(expected.as_ref())) {
+        // "admin" is not a valid generated id body length, so it never collides.
+        PlatformId::parse("plt_admin").map(|p| Tenant::new(p, Mode::Live))
+    } else {
+        None
+    }
+}
+
+fn fingerprint(req: &Request, body: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [
+        req.method().as_str().as_bytes(),
+        req.uri()
+            .path_and_query()
+            .map_or("", |p| p.as_str())
+            .as_bytes(),
+        header_bytes(req, "x-user-id"),
+        header_bytes(req, "x-user-plan"),
+        body,
+    ] {
+        // Length-prefix each part so different splits cannot collide.
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+fn header_bytes<'a>(req: &'a Request, name: &str) -> &'a [u8] {
+    req.headers().get(name).map_or(&[], |v| v.as_bytes())
+}
+
+fn error(status: StatusCode, code: ErrorCode, title: &str, message: &str) -> Response {
+    Json(ErrorBody::new(code, title, message))
+        .into_response()
+        .with_status(status)
+        .into_response()
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let mut resp = Response::builder()
+        .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
+        .body(stored.body);
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            resp.headers_mut().insert(name, value);
+        }
+    }
+    resp.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    resp
+}
+
+/// The idempotency layer; a no-op unless the request is a POST with the header.
+pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
+    let Some(key) = req.headers().get(HEADER).cloned() else {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    };
+    if req.method() != Method::POST {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    }
+    let key = match key.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 => k.to_owned(),
+        _ => {
+            return Err(ApiError::invalid(
+                "Idempotency-Key",
+                "Idempotency-Key must be 1-255 visible ASCII characters.",
+            )
+            .into())
+        }
+    };
+    let Some(state) = req.data::<AppState>().cloned() else {
+        return Err(ApiError::internal().into());
+    };
+    let Some(tenant) = owner(&state, &req).await else {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    };
+    let body = req
+        .take_body()
+        .into_bytes_limit(state.body_limit)
+        .await
+        .map_err(|_| {
+            poem::Error::from(ApiError::PayloadTooLarge(Json(ErrorBody::new(
+                ErrorCode::PayloadTooLarge,
+                "Payload too large",
+                format!("The body must be at most {} bytes.", state.body_limit),
+            ))))
+        })?;
+    let scope = IdempotencyScope {
+        tenant,
+        endpoint: format!("{} {}", req.method(), req.uri().path()),
+        key,
+    };
+    let print = fingerprint(&req, &body);
+    let store = state.dream.store();
+    let times = IdempotencyTimes::standard(state.dream.now());
+    let claim = store
+        .claim_idempotency_key(&scope, &print, &times)
+        .await
+        .map_err(|e| ApiError::from(dream_core::CoreError::from(e)))?;
+    match claim {
+        IdempotencyClaim::Completed(stored) => return Ok(replay(stored)),
+        IdempotencyClaim::InFlight => {
+            return Ok(error(
+                StatusCode::CONFLICT,
+                ErrorCode::IdempotencyKeyInUse,
+                "Idempotency key in use",
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+            ))
+        }
+        IdempotencyClaim::Mismatch => {
+            return Ok(error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::IdempotencyKeyMismatch,
+                "Idempotency key reused",
+                "This Idempotency-Key was used with a different request; use a new key.",
+            ))
+        }
+        IdempotencyClaim::Claimed => {}
+    }
+    req.set_body(body);
+    let result = ep.call(req).await.map(IntoResponse::into_response);
+    match result {
+        Ok(mut resp) if resp.status().is_success() => {
+            let bytes = resp.take_body().into_bytes().await.unwrap_or_default();
+            let stored = StoredResponse {
+                status: resp.status().as_u16(),
+                headers: resp
+                    .headers()
+                    .iter()
+                    .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                    .collect(),
+                body: bytes.to_vec(),
+            };
+            if let Err(err) = store.complete_idempotency_key(&scope, &stored).await {
+                tracing::error!(error = %err, "could not store an idempotent response");
+            }
+            resp.set_body(bytes);
+            Ok(resp)
+        }
+        other => {
+            if let Err(err) = store.release_idempotency_key(&scope).await {
+                tracing::error!(error = %err, "could not release an idempotency key");
+            }
+            other
+        }
+    }
+}

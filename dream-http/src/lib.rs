@@ -1,0 +1,71 @@
+//! # dream-http
+//!
+//! The HTTP API of dream on poem-openapi: the seeds' customer API (customers,
+//! usage, tiers, dashboard), the operator's product and key endpoints, the OpenAPI
+//! spec and interactive docs. Handlers are thin: extract, call `dream_core::Dream`,
+//! map the result.
+//!
+//! ```
+//! use std::sync::Arc;
+//! let dream = dream_core::Dream::new(Arc::new(dream_store::MemoryStore::new()));
+//! let app = dream_http::app(dream_http::AppState::new(dream, Some("admin-secret")));
+//! # let _ = app;
+//! ```
+#![warn(missing_docs)]
+
+mod api;
+mod auth;
+mod body;
+mod csv;
+mod dto;
+mod error;
+mod idempotency;
+mod middleware;
+mod state;
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+
+pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use middleware::RequestId;
+pub use state::AppState;
+
+/// The API description the spec is generated from.
+fn service() -> OpenApiService<
+    (
+        api::CustomersApi,
+        api::UsageApi,
+        api::TiersApi,
+        api::DashboardApi,
+        api::AdminApi,
+        api::HealthApi,
+    ),
+    (),
+> {
+    OpenApiService::new(api::all(), "dream", env!("CARGO_PKG_VERSION"))
+        .description(
+            "API keys, pricing tiers with usage limits, end customers and a dashboard for your app. \
+             Authenticate with `Authorization: Bearer sk_test_…` (secret key); errors are always \
+             `{error, message, code, field?, requestId}`.",
+        )
+        .license("MIT OR Apache-2.0")
+}
+
+/// The OpenAPI 3 spec as pretty JSON, as committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    service().spec()
+}
+
+/// The whole HTTP application: API, `/openapi.json`, `/docs`.
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = service();
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .around(|ep, req| idempotency::idempotent(ep, req))
+        .around(|ep, req| middleware::observe(ep, req))
+        .data(state)
+}

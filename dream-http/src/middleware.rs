@@ -1,0 +1,161 @@
+//! Request ids, access logs, and the guarantee that every error leaves as our JSON
+//! shape (poem's own parse/auth/route errors included).
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Instant,
+};
+
+use poem::{
+    error::{MethodNotAllowedError, NotFoundError},
+    http::{header, HeaderValue, StatusCode},
+    Endpoint, IntoResponse, Request, Response,
+};
+use poem_openapi::{
+    error::{AuthorizationError, ParseParamError},
+    payload::Json,
+};
+
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+
+/// The id of the request being served, also sent as `X-Request-Id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn next_request_id() -> String {
+    // Unique, not secret: process start time plus a counter.
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let start = START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64)
+    });
+    format!(
+        "req_{start:x}{:06x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn code_for(status: StatusCode) -> (ErrorCode, &'static str) {
+    match status.as_u16() {
+        400 => (ErrorCode::InvalidRequest, "Invalid request"),
+        401 => (ErrorCode::InvalidApiKey, "Invalid API key"),
+        404 => (ErrorCode::NotFound, "Not found"),
+        405 => (ErrorCode::MethodNotAllowed, "Method not allowed"),
+        413 => (ErrorCode::PayloadTooLarge, "Payload too large"),
+        415 => (ErrorCode::UnsupportedMediaType, "Unsupported media type"),
+        s if s < 500 => (ErrorCode::InvalidRequest, "Invalid request"),
+        _ => (ErrorCode::InternalError, "Internal error"),
+    }
+}
+
+fn json_error(status: StatusCode, body: ErrorBody) -> Response {
+    Json(body)
+        .into_response()
+        .with_status(status)
+        .into_response()
+}
+
+/// Maps errors raised before or outside our handlers to our shape.
+fn error_response(err: poem::Error) -> Response {
+    if let Some(p) = err.downcast_ref::<ParseParamError>() {
+        let reason = if p.reason.contains("expects an input value") {
+            "is required"
+        } else {
+            p.reason.as_str()
+        };
+        return ApiError::invalid(p.name, format!("{}: {reason}", p.name)).into_response();
+    }
+    if err.is::<AuthorizationError>() {
+        return ApiError::invalid_api_key().into_response();
+    }
+    if err.is::<NotFoundError>() {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            ErrorBody::new(
+                ErrorCode::NotFound,
+                "Not found",
+                "No such endpoint. See /docs.",
+            ),
+        );
+    }
+    if err.is::<MethodNotAllowedError>() {
+        return json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorBody::new(
+                ErrorCode::MethodNotAllowed,
+                "Method not allowed",
+                "This endpoint does not support this method. See /docs.",
+            ),
+        );
+    }
+    err.into_response()
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Adds `requestId` to our JSON errors, and wraps any other error body in our shape.
+async fn finish_error(mut resp: Response, request_id: &str) -> Response {
+    let status = resp.status();
+    let bytes = resp.take_body().into_bytes().await.unwrap_or_default();
+    if is_json(&resp) {
+        if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice(&bytes) {
+            map.insert("requestId".into(), request_id.into());
+            let body = serde_json::to_vec(&map).unwrap_or_default();
+            resp.set_body(body);
+            return resp;
+        }
+    }
+    let (code, title) = code_for(status);
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let message = if status.is_server_error() || text.is_empty() {
+        format!("{title}.")
+    } else {
+        text
+    };
+    let mut body = ErrorBody::new(code, title, message);
+    body.request_id = Some(request_id.to_owned());
+    let mut out = json_error(status, body);
+    for (name, value) in resp.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// The outermost layer of the API: request id, error shape, access log.
+pub async fn observe<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
+    let request_id = next_request_id();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let mut resp = match ep.call(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(err) => error_response(err),
+    };
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        resp = finish_error(resp, &request_id).await;
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", value);
+    }
+    // Never the query string or headers: they may carry keys.
+    tracing::info!(
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    Ok(resp)
+}

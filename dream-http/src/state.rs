@@ -1,0 +1,42 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use dream_core::Dream;
+use sha2::{Digest, Sha256};
+
+/// Shared state: the services and the server's settings.
+#[derive(Clone)]
+pub struct AppState {
+    /// The services.
+    pub dream: Dream,
+    /// SHA-256 of the operator's admin token; `None` disables the admin API.
+    pub admin_token_digest: Option<Arc<[u8; 32]>>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl AppState {
+    /// Default body limit: 1 MiB.
+    pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+    /// State over `dream`, with the admin API enabled when `admin_token` is given.
+    pub fn new(dream: Dream, admin_token: Option<&str>) -> Self {
+        Self {
+            dream,
+            admin_token_digest: admin_token
+                .filter(|t| !t.is_empty())
+                .map(|t| Arc::new(Sha256::digest(t.as_bytes()).into())),
+            body_limit: Self::DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("admin_api", &self.admin_token_digest.is_some())
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,155 @@
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dream_core::{
+    ports::CustomerStore, Customer, CustomerId, Page, PageRequest, StoreError, Tenant,
+};
+
+use super::{lock, MemoryStore};
+
+#[derive(Debug, Default)]
+pub(super) struct Customers {
+    tenants: HashMap<Tenant, TenantCustomers>,
+}
+
+#[derive(Debug, Default)]
+struct TenantCustomers {
+    by_id: HashMap<CustomerId, Customer>,
+    by_external: HashMap<String, CustomerId>,
+    /// Creation order, for newest-first listing with a stable cursor.
+    order: BTreeSet<(DateTime<Utc>, CustomerId)>,
+}
+
+#[async_trait]
+impl CustomerStore for MemoryStore {
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        let mut all = lock(&self.customers);
+        let t = all.tenants.entry(customer.tenant.clone()).or_default();
+        if t.by_id.contains_key(&customer.id) {
+            return Err(StoreError::Conflict("customer id exists"));
+        }
+        if let Some(ext) = &customer.external_id {
+            if t.by_external.contains_key(ext) {
+                return Err(StoreError::Conflict("customer external id exists"));
+            }
+            t.by_external.insert(ext.clone(), customer.id.clone());
+        }
+        t.order.insert((customer.created_at, customer.id.clone()));
+        t.by_id.insert(customer.id.clone(), customer.clone());
+        Ok(())
+    }
+
+    async fn get_customer(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+    ) -> Result<Option<Customer>, StoreError> {
+        Ok(lock(&self.customers)
+            .tenants
+            .get(tenant)
+            .and_then(|t| t.by_id.get(id))
+            .cloned())
+    }
+
+    async fn find_customer_by_external_id(
+        &self,
+        tenant: &Tenant,
+        external_id: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        let all = lock(&self.customers);
+        Ok(all.tenants.get(tenant).and_then(|t| {
+            t.by_external
+                .get(external_id)
+                .and_then(|id| t.by_id.get(id))
+                .cloned()
+        }))
+    }
+
+    async fn update_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        let mut all = lock(&self.customers);
+        let t = all
+            .tenants
+            .get_mut(&customer.tenant)
+            .ok_or(StoreError::NotFound)?;
+        let old = t.by_id.get(&customer.id).ok_or(StoreError::NotFound)?;
+        if old.external_id != customer.external_id {
+            if let Some(ext) = &customer.external_id {
+                if t.by_external.get(ext).is_some_and(|id| id != &customer.id) {
+                    return Err(StoreError::Conflict("customer external id exists"));
+                }
+            }
+            if let Some(old_ext) = &old.external_id {
+                t.by_external.remove(old_ext);
+            }
+            if let Some(ext) = &customer.external_id {
+                t.by_external.insert(ext.clone(), customer.id.clone());
+            }
+        }
+        let mut stored = customer.clone();
+        // Creation time is the listing key; it never changes.
+        stored.created_at = old.created_at;
+        t.by_id.insert(customer.id.clone(), stored);
+        Ok(())
+    }
+
+    async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {
+        let mut all = lock(&self.customers);
+        let Some(t) = all.tenants.get_mut(tenant) else {
+            return Ok(false);
+        };
+        let Some(old) = t.by_id.remove(id) else {
+            return Ok(false);
+        };
+        if let Some(ext) = &old.external_id {
+            t.by_external.remove(ext);
+        }
+        t.order.remove(&(old.created_at, old.id));
+        Ok(true)
+    }
+
+    async fn list_customers(
+        &self,
+        tenant: &Tenant,
+        page: &PageRequest<CustomerId>,
+    ) -> Result<Page<Customer>, StoreError> {
+        let all = lock(&self.customers);
+        let Some(t) = all.tenants.get(tenant) else {
+            return match page.starting_after {
+                Some(_) => Err(StoreError::NotFound),
+                None => Ok(Page {
+                    data: vec![],
+                    has_more: false,
+                }),
+            };
+        };
+        let upper = match &page.starting_after {
+            Some(cursor) => {
+                let c = t.by_id.get(cursor).ok_or(StoreError::NotFound)?;
+                Some((c.created_at, c.id.clone()))
+            }
+            None => None,
+        };
+        let iter: Box<dyn Iterator<Item = &(DateTime<Utc>, CustomerId)>> = match upper {
+            Some(bound) => Box::new(t.order.range(..bound).rev()),
+            None => Box::new(t.order.iter().rev()),
+        };
+        let mut data: Vec<Customer> = iter
+            .take(page.limit + 1)
+            .filter_map(|(_, id)| t.by_id.get(id).cloned())
+            .collect();
+        let has_more = data.len() > page.limit;
+        data.truncate(page.limit);
+        Ok(Page { data, has_more })
+    }
+
+    async fn plan_counts(&self, tenant: &Tenant) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut counts = BTreeMap::new();
+        if let Some(t) = lock(&self.customers).tenants.get(tenant) {
+            for c in t.by_id.values() {
+                *counts.entry(c.plan.clone()).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+}

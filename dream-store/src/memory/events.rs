@@ -1,0 +1,56 @@
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use dream_core::{ports::EventStore, Event, EventId, Page, PageRequest, StoreError, Tenant};
+
+use super::{lock, MemoryStore};
+
+#[derive(Debug, Default)]
+pub(super) struct Events {
+    tenants: HashMap<Tenant, TenantEvents>,
+    /// Every id in the log: ids are unique across tenants, as the port requires.
+    ids: HashSet<EventId>,
+}
+
+#[derive(Debug, Default)]
+struct TenantEvents {
+    log: Vec<Event>,
+    position: HashMap<EventId, usize>,
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn append_event(&self, event: &Event) -> Result<(), StoreError> {
+        let mut all = lock(&self.events);
+        if !all.ids.insert(event.id.clone()) {
+            return Err(StoreError::Conflict("event id exists"));
+        }
+        let t = all.tenants.entry(event.tenant.clone()).or_default();
+        t.position.insert(event.id.clone(), t.log.len());
+        t.log.push(event.clone());
+        Ok(())
+    }
+
+    async fn list_events(
+        &self,
+        tenant: &Tenant,
+        page: &PageRequest<EventId>,
+    ) -> Result<Page<Event>, StoreError> {
+        let all = lock(&self.events);
+        let empty = TenantEvents::default();
+        let t = all.tenants.get(tenant).unwrap_or(&empty);
+        let end = match &page.starting_after {
+            Some(cursor) => *t.position.get(cursor).ok_or(StoreError::NotFound)?,
+            None => t.log.len(),
+        };
+        let mut data: Vec<Event> = t.log[..end]
+            .iter()
+            .rev()
+            .take(page.limit + 1)
+            .cloned()
+            .collect();
+        let has_more = data.len() > page.limit;
+        data.truncate(page.limit);
+        Ok(Page { data, has_more })
+    }
+}

@@ -1,0 +1,93 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dream_core::{
+    ports::IdempotencyStore, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoreError,
+    StoredResponse,
+};
+
+use super::{lock, MemoryStore};
+
+/// Above this many entries, a claim first drops the expired ones.
+const SWEEP_ABOVE: usize = 10_000;
+
+#[derive(Debug, Default)]
+pub(super) struct Idempotency {
+    entries: HashMap<IdempotencyScope, Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    fingerprint: [u8; 32],
+    claimed_at: DateTime<Utc>,
+    response: Option<StoredResponse>,
+}
+
+impl Entry {
+    fn is_live(&self, times: &IdempotencyTimes) -> bool {
+        let ttl = if self.response.is_some() {
+            times.retention
+        } else {
+            times.lock_timeout
+        };
+        self.claimed_at + ttl > times.now
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn claim_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        fingerprint: &[u8; 32],
+        times: &IdempotencyTimes,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let mut idem = lock(&self.idempotency);
+        if idem.entries.len() > SWEEP_ABOVE {
+            idem.entries.retain(|_, e| e.is_live(times));
+        }
+        if let Some(entry) = idem.entries.get(scope).filter(|e| e.is_live(times)) {
+            return Ok(if &entry.fingerprint != fingerprint {
+                IdempotencyClaim::Mismatch
+            } else {
+                match &entry.response {
+                    Some(response) => IdempotencyClaim::Completed(response.clone()),
+                    None => IdempotencyClaim::InFlight,
+                }
+            });
+        }
+        idem.entries.insert(
+            scope.clone(),
+            Entry {
+                fingerprint: *fingerprint,
+                claimed_at: times.now,
+                response: None,
+            },
+        );
+        Ok(IdempotencyClaim::Claimed)
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let mut idem = lock(&self.idempotency);
+        let entry = idem.entries.get_mut(scope).ok_or(StoreError::NotFound)?;
+        entry.response = Some(response.clone());
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
+        let mut idem = lock(&self.idempotency);
+        if idem
+            .entries
+            .get(scope)
+            .is_some_and(|e| e.response.is_none())
+        {
+            idem.entries.remove(scope);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! The in-memory backend: one mutex per aggregate, every atomic operation done
+//! under its aggregate's lock.
+
+mod catalog;
+mod customers;
+mod events;
+mod idempotency;
+mod usage;
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Everything in process memory. Cheap to create; share it behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    catalog: Mutex<catalog::Catalog>,
+    customers: Mutex<customers::Customers>,
+    usage: Mutex<usage::Usage>,
+    events: Mutex<events::Events>,
+    idempotency: Mutex<idempotency::Idempotency>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// A poisoned lock means another thread panicked mid-update; the maps themselves
+/// are still consistent (every update is a single insert/remove), so carry on.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,118 @@
+//! The real `dream` binary as a process: spec output, bootstrap, graceful
+//! shutdown, and no secret in its logs.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dream");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[test]
+fn openapi_command_prints_the_committed_spec() {
+    let out = Command::new(BIN).arg("openapi").output().expect("runs");
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../openapi/openapi.json"
+    ))
+    .expect("spec file");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        committed.trim_end()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_bootstrap_track_and_sigterm_without_leaking_secrets() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let admin_token = "cli-test-admin-token-7f3a9c";
+    let server = Command::new(BIN)
+        .arg("serve")
+        .env("DREAM_ADDR", format!("127.0.0.1:{port}"))
+        .env("DREAM_ADMIN_TOKEN", admin_token)
+        .env("DREAM_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .env_remove("DREAM_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let boot = Command::new(BIN)
+        .args(["admin", "bootstrap", "--url", &base])
+        .env("DREAM_ADMIN_TOKEN", admin_token)
+        .output()
+        .expect("bootstrap runs");
+    assert!(
+        boot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&boot.stderr)
+    );
+    let creds: Value = serde_json::from_slice(&boot.stdout).expect("bootstrap prints JSON");
+    let sk = creds["secretKey"].as_str().expect("secret").to_owned();
+    let tiers: Vec<&str> = creds["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tiers, ["free", "pro", "enterprise"]);
+
+    for _ in 0..3 {
+        let r = http
+            .post(format!("{base}/api/data"))
+            .bearer_auth(&sk)
+            .header("X-User-Id", "cli-user")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let bad = http
+        .get(format!("{base}/api/usage?key={sk}"))
+        .bearer_auth(format!("{sk}x"))
+        .header("X-User-Id", "cli-user")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+
+    let pid = server.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = server.wait_with_output().expect("server exits");
+    assert!(out.status.success(), "exit {:?}", out.status);
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        logs.contains("\"status\":200"),
+        "request logs missing:\n{logs}"
+    );
+    assert!(logs.contains("shutting down"), "no shutdown log:\n{logs}");
+    let secret_body = &sk[8..];
+    assert!(!logs.contains(secret_body), "secret key in logs");
+    assert!(!logs.contains(admin_token), "admin token in logs");
+}

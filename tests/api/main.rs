@@ -1,0 +1,13 @@
+//! Black-box tests of the dream server over real HTTP on loopback.
+
+mod support;
+
+mod cli;
+mod concurrency;
+mod dashboard;
+mod errors;
+mod idempotency;
+mod isolation;
+mod keys;
+mod seed_flow;
+mod spec;
