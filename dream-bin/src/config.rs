@@ -194,13 +194,13 @@ mod tests {
         let mut c = Config::default();
         c.apply_env(|n| match n {
             "DREAM_ADDR" => Some("0.0.0.0:9000".into()),
-            "DREAM_ADMIN_TOKEN" => Some("tok".into()),
+            "DREAM_ADMIN_TOKEN" => Some("s3cr3t-admin".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!(c.addr.port(), 9000);
-        assert_eq!(c.admin_token.as_ref().unwrap().expose(), "tok");
-        assert!(!format!("{c:?}").contains("tok"));
+        assert_eq!(c.admin_token.as_ref().unwrap().expose(), "s3cr3t-admin");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
         let err = c
             .apply_env(|n| (n == "DREAM_ADDR").then(|| "nope".into()))
             .unwrap_err();

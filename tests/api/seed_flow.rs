@@ -134,34 +134,42 @@ async fn amount_counts_all_or_nothing_and_rate_limit_refuses_without_counting() 
     let server = TestServer::start().await;
     let reply = server
         .create_products(json!({"mode": "live", "tiers": [
-            {"name": "metered", "price": 5, "limit": 10, "rateLimitPerMinute": 2}
+            {"name": "metered", "price": 5, "limit": 10, "rateLimitPerMinute": 3},
+            {"name": "bulk", "price": 5, "limit": 10}
         ]}))
         .await;
     let sk = crate::support::creds(&reply.json).secret_key;
     assert!(sk.starts_with("sk_live_"));
-    let h = [("X-User-Id", "u1")];
-    let big = server
-        .send(
-            Method::POST,
-            "/api/data",
-            Some(&sk),
-            &h,
-            Some(json!({"amount": 11})),
-        )
-        .await;
-    big.assert_error(429, "usage_limit_reached");
-    assert_eq!(server.usage(&sk, "u1").await.json["usageCount"], 0);
-    let two = server
-        .send(
-            Method::POST,
-            "/api/data",
-            Some(&sk),
-            &h,
-            Some(json!({"amount": 2})),
-        )
-        .await;
-    assert_eq!(two.json["usage"]["count"], 2, "{}", two.text);
-    let limited = server.track(&sk, "u1").await;
+    let track = |user: &'static str, plan: &'static str, amount: u64| {
+        let sk = sk.clone();
+        let server = &server;
+        async move {
+            server
+                .send(
+                    Method::POST,
+                    "/api/data",
+                    Some(&sk),
+                    &[("X-User-Id", user), ("X-User-Plan", plan)],
+                    Some(json!({ "amount": amount })),
+                )
+                .await
+        }
+    };
+
+    // Usage: all of the amount or none of it.
+    track("u2", "bulk", 11)
+        .await
+        .assert_error(429, "usage_limit_reached");
+    assert_eq!(server.usage(&sk, "u2").await.json["usageCount"], 0);
+    assert_eq!(track("u2", "bulk", 10).await.json["usage"]["count"], 10);
+
+    // Rate: more than a minute's allowance at once is a caller error, not "retry later".
+    let burst = track("u1", "metered", 4).await;
+    burst.assert_error(400, "invalid_request");
+    assert_eq!(burst.json["field"], "/amount");
+    assert_eq!(track("u1", "metered", 2).await.json["usage"]["count"], 2);
+    assert_eq!(track("u1", "metered", 1).await.json["usage"]["count"], 3);
+    let limited = track("u1", "metered", 1).await;
     limited.assert_error(429, "rate_limited");
     assert!(
         limited
@@ -171,16 +179,9 @@ async fn amount_counts_all_or_nothing_and_rate_limit_refuses_without_counting() 
             .unwrap()
             >= 1
     );
-    assert_eq!(server.usage(&sk, "u1").await.json["usageCount"], 2);
-    let zero = server
-        .send(
-            Method::POST,
-            "/api/data",
-            Some(&sk),
-            &h,
-            Some(json!({"amount": 0})),
-        )
-        .await;
+    assert_eq!(server.usage(&sk, "u1").await.json["usageCount"], 3);
+
+    let zero = track("u1", "metered", 0).await;
     zero.assert_error(400, "invalid_request");
     assert_eq!(zero.json["field"], "/amount");
 }

@@ -69,8 +69,10 @@ impl TestServer {
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let admin_token = format!("admin-token-{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let mut config = Config::default();
-        config.addr = "127.0.0.1:0".parse().expect("addr");
+        let mut config = Config {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            ..Config::default()
+        };
         config
             .apply_env(|name| (name == "DREAM_ADMIN_TOKEN").then(|| admin_token.clone()))
             .expect("config");

@@ -86,6 +86,16 @@ impl Dream {
             .customer_for_usage(tenant, reference, plan_hint)
             .await?;
         let tier = plan_of(&config, &customer)?;
+        if let Some(rate) = tier.rate_limit_per_minute {
+            // More than a minute's allowance at once could never be admitted;
+            // answering "retry later" would make a client retry forever.
+            if amount > u64::from(rate) {
+                return Err(CoreError::invalid(
+                    "/amount",
+                    format!("exceeds the plan's rate limit of {rate} per minute"),
+                ));
+            }
+        }
         let now = self.now();
         let period = Period::calendar_month(now);
         let request = ConsumeRequest {

@@ -1,0 +1,116 @@
+//! Test support shared by every store backend (feature `testing`).
+//!
+//! - The **conformance suite**: one `pub async fn` per behaviour of the
+//!   [`ports`](crate::ports), each taking a fresh `Arc<dyn Store>` and panicking
+//!   with a clear message on a violation.
+//!   [`store_conformance_tests!`](crate::store_conformance_tests) expands to one
+//!   `#[tokio::test]` per behaviour.
+//! - [`run_model_property_test`]: random sequences of tracks, plan changes, period
+//!   rollovers and key revocations through [`Dream`](crate::Dream), checked
+//!   against a small reference model after every step.
+//!
+//! A backend's integration test runs both, unchanged:
+//!
+//! ```text
+//! use std::sync::Arc;
+//! use dream_core::ports::Store;
+//!
+//! dream_core::store_conformance_tests!(|| Arc::new(my_backend::Store::new()) as Arc<dyn Store>);
+//!
+//! #[test]
+//! fn model_property_test() {
+//!     dream_core::testing::run_model_property_test(
+//!         || Arc::new(my_backend::Store::new()) as Arc<dyn Store>,
+//!         256,
+//!     );
+//! }
+//! ```
+
+mod conformance;
+mod model;
+
+pub use conformance::*;
+pub use model::run_model_property_test;
+
+/// Expands to the whole conformance suite: a module `store_conformance` with one
+/// `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per behaviour of
+/// [`dream_core::testing`](crate::testing), each on a fresh store.
+///
+/// Two forms:
+///
+/// - `store_conformance_tests!(factory)` where `factory` is an expression of type
+///   `impl Fn() -> Arc<dyn Store>`, for example
+///   `|| Arc::new(MemoryStore::new()) as Arc<dyn Store>`;
+/// - `store_conformance_tests!(async factory)` where `factory()` returns a future
+///   of `Arc<dyn Store>` (for backends that connect or migrate asynchronously),
+///   for example an `async fn fresh_store() -> Arc<dyn Store>`.
+///
+/// The factory is evaluated inside each test, within the tokio runtime. Paths in
+/// it resolve as in the calling module (the generated module does `use super::*`).
+/// The calling crate needs `tokio` (features `rt-multi-thread`, `macros`) as a
+/// dev-dependency. Invoke it once per module; wrap invocations in modules of your
+/// own to run the suite against several backends from one file.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    (async $factory:expr) => {
+        $crate::__store_conformance_tests!(@module { ($factory)().await });
+    };
+    ($factory:expr) => {
+        $crate::__store_conformance_tests!(@module { ($factory)() });
+    };
+}
+
+/// Implementation detail of [`store_conformance_tests!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_tests {
+    (@module $make:block) => {
+        /// The store conformance suite of `dream_core::testing`.
+        mod store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__store_conformance_tests!(@tests $make;
+                platforms_and_tier_configs,
+                keys_insert_and_find,
+                keys_list_order_and_filters,
+                keys_revoke_keeps_first_time,
+                keys_count_active,
+                keys_duplicates_conflict,
+                customers_insert_get_find,
+                customers_external_id_unique_per_tenant,
+                customers_update,
+                customers_delete,
+                customers_list_pagination,
+                customers_plan_counts,
+                customers_tenant_isolation,
+                consume_exact_sequential,
+                rate_limit_gcra,
+                refused_requests_consume_nothing,
+                events_append_and_list,
+                events_pagination,
+                events_conflicts_and_cursors,
+                events_tenant_isolation,
+                idempotency_claim_and_replay,
+                idempotency_release,
+                idempotency_expiry,
+                idempotency_scopes_independent,
+            );
+
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn consume_exact_under_concurrency() {
+                let store: ::std::sync::Arc<dyn $crate::ports::Store> = $make;
+                $crate::testing::consume_is_exact_under_concurrency(store, 200, 50).await;
+            }
+        }
+    };
+    (@tests $make:block; $($name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store: ::std::sync::Arc<dyn $crate::ports::Store> = $make;
+                $crate::testing::$name(store).await;
+            }
+        )*
+    };
+}
