@@ -59,14 +59,21 @@ fn page_limit(limit: Option<u32>) -> usize {
     limit.map_or(20, |l| l as usize)
 }
 
-fn customer_page(
+/// A page request from query parameters; `parse` checks the cursor's id shape.
+fn page<C>(
     limit: Option<u32>,
     starting_after: Option<String>,
-) -> Result<PageRequest<CustomerId>, ApiError> {
+    parse: fn(&str) -> Option<C>,
+    shape: &str,
+) -> Result<PageRequest<C>, ApiError> {
     let starting_after = starting_after
         .map(|s| {
-            CustomerId::parse(&s)
-                .ok_or_else(|| ApiError::invalid("startingAfter", "must be a customer id (usr_…)"))
+            parse(&s).ok_or_else(|| {
+                ApiError::invalid(
+                    "startingAfter",
+                    format!("must be an id of the form {shape}"),
+                )
+            })
         })
         .transpose()?;
     Ok(PageRequest {
@@ -75,20 +82,18 @@ fn customer_page(
     })
 }
 
+fn customer_page(
+    limit: Option<u32>,
+    starting_after: Option<String>,
+) -> Result<PageRequest<CustomerId>, ApiError> {
+    page(limit, starting_after, CustomerId::parse, "usr_…")
+}
+
 fn event_page(
     limit: Option<u32>,
     starting_after: Option<String>,
 ) -> Result<PageRequest<EventId>, ApiError> {
-    let starting_after = starting_after
-        .map(|s| {
-            EventId::parse(&s)
-                .ok_or_else(|| ApiError::invalid("startingAfter", "must be an event id (evt_…)"))
-        })
-        .transpose()?;
-    Ok(PageRequest {
-        limit: page_limit(limit),
-        starting_after,
-    })
+    page(limit, starting_after, EventId::parse, "evt_…")
 }
 
 /// A cursor that names nothing in this tenant is a caller error, not a 404 of the list.
