@@ -30,7 +30,7 @@ mod conformance;
 mod model;
 
 pub use conformance::*;
-pub use model::run_model_property_test;
+pub use model::{run_model_property_test, run_model_property_test_async};
 
 /// Expands to the whole conformance suite: a module `store_conformance` with one
 /// `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per behaviour of

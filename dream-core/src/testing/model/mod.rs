@@ -36,6 +36,17 @@ use world::World;
 /// with the reason and the minimal failing sequence. `PROPTEST_*` environment
 /// variables other than the case count apply as usual.
 pub fn run_model_property_test(factory: impl Fn() -> Arc<dyn Store>, cases: u32) {
+    run_model_property_test_async(|| std::future::ready(factory()), cases);
+}
+
+/// [`run_model_property_test`] for backends whose set-up is asynchronous
+/// (connect, create a schema, migrate): `factory()` is awaited inside each case's
+/// runtime, so connections belong to that runtime.
+pub fn run_model_property_test_async<F, Fut>(factory: F, cases: u32)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Store>>,
+{
     let config = Config {
         cases,
         failure_persistence: None,
@@ -47,7 +58,7 @@ pub fn run_model_property_test(factory: impl Fn() -> Arc<dyn Store>, cases: u32)
             .enable_all()
             .build()
             .map_err(|e| TestCaseError::fail(format!("could not build a tokio runtime: {e}")))?;
-        runtime.block_on(run_case(factory(), &ops))
+        runtime.block_on(async { run_case(factory().await, &ops).await })
     });
     match result {
         Ok(()) => {}

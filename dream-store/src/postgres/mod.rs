@@ -1,0 +1,86 @@
+//! The PostgreSQL backend: for production, with any number of stateless server
+//! processes sharing one database. Every atomic decision is one statement or one
+//! server-side function (`dream_consume`), so limits are exact across processes.
+
+mod catalog;
+mod customers;
+mod events;
+mod idempotency;
+mod usage;
+
+use std::time::Duration;
+
+use dream_core::StoreError;
+use sqlx::{
+    migrate::Migrator,
+    postgres::{PgPool, PgPoolOptions},
+};
+
+use crate::sql::backend;
+
+/// The versioned migrations in `dream-store/migrations/postgres`, embedded.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A store on a PostgreSQL pool.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), dream_core::StoreError> {
+/// let store = dream_store::PostgresStore::connect("postgres://localhost/dream", 16).await?;
+/// store.migrate().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// A store on an existing pool. Call [`PostgresStore::migrate`] before use, or
+    /// make sure the schema is current (`dream migrate`).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Connects a pool of at most `max_connections` to `url`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(Self::new(pool))
+    }
+
+    /// Applies pending migrations (idempotent; safe with concurrent callers, which
+    /// serialize on an advisory lock).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))
+    }
+
+    /// Whether migrations are pending (for refusing to start without `dream migrate`).
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .or_else(|e| match &e {
+            // No migration table yet: nothing applied.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(vec![]),
+            _ => Err(backend(e)),
+        })?;
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .count())
+    }
+
+    /// The pool, for callers that need the raw database (benchmarks, tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,47 @@
+//! The PostgreSQL backend against the store conformance suite and the model test,
+//! each store in a fresh schema of the server `./scripts/test` starts.
+
+mod support;
+
+use std::{str::FromStr, sync::Arc};
+
+use dream_core::ports::Store;
+use dream_store::PostgresStore;
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    Executor,
+};
+
+async fn fresh_store() -> Arc<dyn Store> {
+    let url = support::env_url("DREAM_TEST_DATABASE_URL");
+    let schema = support::unique_name("t");
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .expect("connect to the test server");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .await
+        .expect("create schema");
+    admin.close().await;
+    let options = PgConnectOptions::from_str(&url)
+        .expect("url")
+        .options([("search_path", schema.as_str())]);
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .expect("connect");
+    let store = PostgresStore::new(pool);
+    store.migrate().await.expect("migrate");
+    assert_eq!(store.pending_migrations().await.expect("pending"), 0);
+    Arc::new(store)
+}
+
+dream_core::store_conformance_tests!(async fresh_store);
+
+#[test]
+fn model_property_test() {
+    dream_core::testing::run_model_property_test_async(fresh_store, 48);
+}
