@@ -84,6 +84,7 @@ fn http_track(c: &mut Criterion) {
     let (dream_url, baseline_url, sk) = rt.block_on(async {
         let mut config = Config {
             addr: "127.0.0.1:0".parse().expect("addr"),
+            store: Some(dream_bin::StoreKind::Memory),
             ..Config::default()
         };
         config

@@ -7,7 +7,10 @@ pub mod config;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use dream_core::{ports::Store, Dream};
+use dream_core::{ports::Store, Dream, StoreError};
+use dream_store::{
+    CachedStore, MemoryStore, PostgresStore, RedisUsageStore, SplitStore, SqliteStore,
+};
 use poem::{listener::TcpAcceptor, Server};
 use tokio::net::TcpListener as TokioListener;
 
@@ -28,13 +31,104 @@ pub enum AppError {
     /// The server failed while running.
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+    /// The store could not be opened or migrated.
+    #[error("{what}: {source}")]
+    Store {
+        /// What was being done.
+        what: String,
+        /// Cause.
+        #[source]
+        source: StoreError,
+    },
+    /// The configuration does not describe a usable store.
+    #[error("{0}")]
+    Config(String),
+}
+
+fn store_err(what: impl Into<String>) -> impl FnOnce(StoreError) -> AppError {
+    let what = what.into();
+    move |source| AppError::Store { what, source }
+}
+
+/// Key prefix of everything dream keeps in Redis.
+pub const REDIS_PREFIX: &str = "dream";
+
+/// Opens the PostgreSQL store of `config` without migrating it.
+async fn postgres(config: &Config) -> Result<PostgresStore, AppError> {
+    let url = config.database_url.as_ref().ok_or_else(|| {
+        AppError::Config("DREAM_STORE=postgres needs DATABASE_URL=postgres://…".into())
+    })?;
+    PostgresStore::connect(url.expose(), config.database_max_connections)
+        .await
+        .map_err(store_err("cannot connect to PostgreSQL"))
+}
+
+/// `dream migrate`: applies pending PostgreSQL migrations (SQLite migrates itself
+/// when opened).
+pub async fn migrate(config: &Config) -> Result<usize, AppError> {
+    let store = postgres(config).await?;
+    let pending = store
+        .pending_migrations()
+        .await
+        .map_err(store_err("cannot read the migration state"))?;
+    store
+        .migrate()
+        .await
+        .map_err(store_err("migration failed"))?;
+    Ok(pending)
 }
 
 /// The composition root: every `Arc<dyn …>` the server uses is created here.
-pub fn build_store(config: &Config) -> Arc<dyn Store> {
-    match config.store {
-        StoreKind::Memory => Arc::new(dream_store::MemoryStore::new()),
-    }
+///
+/// main store (memory | SQLite | PostgreSQL) → optionally usage counters in Redis
+/// (`SplitStore`) → caches in front of key and tier lookups (`CachedStore`).
+pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
+    let main: Arc<dyn Store> = match config.store_kind() {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Sqlite => {
+            let path = config.data_dir.join("dream.sqlite3");
+            let store = SqliteStore::open(&path)
+                .await
+                .map_err(store_err(format!("cannot open {}", path.display())))?;
+            tracing::info!(path = %path.display(), "store: SQLite");
+            Arc::new(store)
+        }
+        StoreKind::Postgres => {
+            let store = postgres(config).await?;
+            if config.auto_migrate {
+                store
+                    .migrate()
+                    .await
+                    .map_err(store_err("migration failed"))?;
+            } else {
+                let pending = store
+                    .pending_migrations()
+                    .await
+                    .map_err(store_err("cannot read the migration state"))?;
+                if pending > 0 {
+                    return Err(AppError::Config(format!(
+                        "{pending} database migration(s) pending and DREAM_AUTO_MIGRATE=false: run `dream migrate` first"
+                    )));
+                }
+            }
+            tracing::info!("store: PostgreSQL");
+            Arc::new(store)
+        }
+    };
+    let store: Arc<dyn Store> = match &config.redis_url {
+        Some(url) => {
+            let usage = RedisUsageStore::connect(url.expose(), REDIS_PREFIX)
+                .await
+                .map_err(store_err("cannot connect to Redis"))?;
+            tracing::info!("usage counters: Redis");
+            Arc::new(SplitStore::new(main, Arc::new(usage)))
+        }
+        None => main,
+    };
+    Ok(Arc::new(CachedStore::new(
+        store,
+        Duration::from_millis(config.cache_ttl_ms),
+    )))
 }
 
 /// A bound, not yet running server.
@@ -54,12 +148,13 @@ impl Application {
         };
         let listener = TokioListener::bind(config.addr).await.map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
-        let dream = Dream::new(build_store(config));
+        let dream = Dream::new(build_store(config).await?);
         let mut state = dream_http::AppState::new(
             dream,
             config.admin_token.as_ref().map(config::Secret::expose),
         );
         state.body_limit = config.max_body_bytes;
+        state.idempotency_lock_timeout = Duration::from_secs(config.idempotency_lock_secs);
         Ok(Self {
             listener,
             port,

@@ -24,6 +24,8 @@ enum Command {
     Serve,
     /// Print the OpenAPI spec as JSON.
     Openapi,
+    /// Apply pending PostgreSQL migrations (DATABASE_URL), then exit.
+    Migrate,
     /// Operator commands against a running server.
     Admin {
         #[command(subcommand)]
@@ -98,11 +100,22 @@ async fn serve() -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+async fn migrate() -> Result<(), String> {
+    let config = Config::load().map_err(|e| e.to_string())?;
+    init_tracing(config.log_format);
+    let applied = dream_bin::migrate(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{applied} migration(s) applied; the database is current");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve => serve().await,
+        Command::Migrate => migrate().await,
         Command::Openapi => {
             println!("{}", dream_http::openapi_json());
             Ok(())

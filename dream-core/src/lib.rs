@@ -57,7 +57,9 @@ pub use tenant::{Mode, Tenant};
 pub use tier::{
     validate_tier_name, validate_tiers, Interval, Money, Tier, TierConfig, TierKind, UsageLimit,
 };
-pub use usage::{gcra, within_limit, ConsumeOutcome, ConsumeRequest, Period};
+pub use usage::{
+    gcra, within_limit, ConsumeOutcome, ConsumeRequest, Period, RECEIPT_RETENTION_HOURS,
+};
 
 /// Largest amount a single track call may count.
 pub use services::MAX_TRACK_AMOUNT;

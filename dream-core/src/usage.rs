@@ -64,7 +64,16 @@ pub struct ConsumeRequest {
     pub rate_limit_per_minute: Option<u32>,
     /// The time of the call.
     pub now: DateTime<Utc>,
+    /// An idempotency receipt (scoped to the tenant). If a consume with the same
+    /// receipt was accepted before, the store answers `Accepted` with the usage that
+    /// consume produced and counts nothing: a request retried after a crash, whose
+    /// first attempt was counted but never answered, is not counted twice. Refusals
+    /// leave no receipt. Receipts are kept at least [`RECEIPT_RETENTION_HOURS`].
+    pub receipt: Option<String>,
 }
+
+/// How long stores keep consume receipts, at least (as long as idempotency keys).
+pub const RECEIPT_RETENTION_HOURS: i64 = 25;
 
 /// What the store decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

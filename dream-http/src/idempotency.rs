@@ -141,7 +141,11 @@ pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Re
     };
     let print = fingerprint(&req, &body);
     let store = state.dream.store();
-    let times = IdempotencyTimes::standard(state.dream.now());
+    let times = IdempotencyTimes {
+        lock_timeout: chrono::Duration::from_std(state.idempotency_lock_timeout)
+            .unwrap_or(chrono::Duration::seconds(30)),
+        ..IdempotencyTimes::standard(state.dream.now())
+    };
     let claim = store
         .claim_idempotency_key(&scope, &print, &times)
         .await

@@ -14,6 +14,9 @@ pub struct AppState {
     pub admin_token_digest: Option<Arc<[u8; 32]>>,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// How long an unfinished idempotent request holds its key; after that (a
+    /// crashed process) a retry runs again. Track calls stay exact either way.
+    pub idempotency_lock_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -28,6 +31,7 @@ impl AppState {
                 .filter(|t| !t.is_empty())
                 .map(|t| Arc::new(Sha256::digest(t.as_bytes()).into())),
             body_limit: Self::DEFAULT_BODY_LIMIT,
+            idempotency_lock_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

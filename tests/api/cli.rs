@@ -37,8 +37,12 @@ async fn serve_bootstrap_track_and_sigterm_without_leaking_secrets() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let admin_token = "cli-test-admin-token-7f3a9c";
+    let data_dir = std::env::temp_dir().join(format!("dream-cli-{port}"));
     let server = Command::new(BIN)
         .arg("serve")
+        .env("DREAM_DATA_DIR", &data_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
         .env("DREAM_ADDR", format!("127.0.0.1:{port}"))
         .env("DREAM_ADMIN_TOKEN", admin_token)
         .env("DREAM_LOG_FORMAT", "json")

@@ -9,5 +9,6 @@ mod errors;
 mod idempotency;
 mod isolation;
 mod keys;
+mod processes;
 mod seed_flow;
 mod spec;

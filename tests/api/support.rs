@@ -71,6 +71,7 @@ impl TestServer {
         let admin_token = format!("admin-token-{}", NEXT.fetch_add(1, Ordering::Relaxed));
         let mut config = Config {
             addr: "127.0.0.1:0".parse().expect("addr"),
+            store: Some(dream_bin::StoreKind::Memory),
             ..Config::default()
         };
         config

@@ -76,6 +76,21 @@ impl Dream {
         plan_hint: Option<&str>,
         amount: u64,
     ) -> Result<TrackOutcome, CoreError> {
+        self.track_idempotent(tenant, reference, plan_hint, amount, None)
+            .await
+    }
+
+    /// [`Dream::track`] with an idempotency receipt: a call repeated with the same
+    /// receipt after it was counted is answered with the original count and
+    /// counted nothing (see [`ConsumeRequest::receipt`]).
+    pub async fn track_idempotent(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        plan_hint: Option<&str>,
+        amount: u64,
+        receipt: Option<&str>,
+    ) -> Result<TrackOutcome, CoreError> {
         if !(1..=MAX_TRACK_AMOUNT).contains(&amount) {
             return Err(CoreError::invalid(
                 "/amount",
@@ -106,6 +121,7 @@ impl Dream {
             limit: tier.limit,
             rate_limit_per_minute: tier.rate_limit_per_minute,
             now,
+            receipt: receipt.map(str::to_owned),
         };
         match self.store.consume_usage(&request).await? {
             ConsumeOutcome::Accepted { used } => {

@@ -87,6 +87,8 @@ macro_rules! __store_conformance_tests {
                 consume_exact_sequential,
                 rate_limit_gcra,
                 refused_requests_consume_nothing,
+                consume_receipts_replay,
+                consume_receipts_under_concurrency,
                 events_append_and_list,
                 events_pagination,
                 events_conflicts_and_cursors,

@@ -52,13 +52,24 @@ impl UsageApi {
         user_plan: Header<Option<String>>,
         /// Makes a retry safe: same key and request → same response, counted once.
         #[oai(name = "Idempotency-Key")]
-        _idempotency_key: Header<Option<String>>,
+        idempotency_key: Header<Option<String>>,
         body: OptionalJsonBody<TrackRequest>,
     ) -> ApiResult<Tracked> {
         let amount = body.0.amount.unwrap_or(1);
+        // The receipt makes the consume itself idempotent, so a retry after a crash
+        // between counting and answering is not counted twice.
+        let receipt = idempotency_key
+            .0
+            .map(|key| format!("POST /api/data\n{key}\n{}\n{amount}", user_id.0));
         let outcome = state
             .dream
-            .track(auth.tenant(), &user_id.0, user_plan.0.as_deref(), amount)
+            .track_idempotent(
+                auth.tenant(),
+                &user_id.0,
+                user_plan.0.as_deref(),
+                amount,
+                receipt.as_deref(),
+            )
             .await?;
         let reset = outcome.period.seconds_until_end(state.dream.now());
         let remaining = outcome.remaining();

@@ -4,24 +4,41 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
     gcra, ports::UsageStore, within_limit, ConsumeOutcome, ConsumeRequest, CustomerId, Period,
-    StoreError, Tenant,
+    StoreError, Tenant, RECEIPT_RETENTION_HOURS,
 };
 
 use super::{lock, MemoryStore};
 
 type CustomerKey = (Tenant, CustomerId);
 
+/// Above this many receipts, a consume first drops the expired ones.
+const RECEIPT_SWEEP_ABOVE: usize = 10_000;
+
 #[derive(Debug, Default)]
 pub(super) struct Usage {
     counters: HashMap<(Tenant, DateTime<Utc>), HashMap<CustomerId, u64>>,
     rate_tat_us: HashMap<CustomerKey, i64>,
     last_consumed: HashMap<CustomerKey, DateTime<Utc>>,
+    /// Accepted consumes by receipt: the usage they produced and when.
+    receipts: HashMap<(Tenant, String), (u64, DateTime<Utc>)>,
 }
 
 #[async_trait]
 impl UsageStore for MemoryStore {
     async fn consume_usage(&self, req: &ConsumeRequest) -> Result<ConsumeOutcome, StoreError> {
         let mut u = lock(&self.usage);
+        if let Some(receipt) = &req.receipt {
+            let retention = chrono::Duration::hours(RECEIPT_RETENTION_HOURS);
+            if u.receipts.len() > RECEIPT_SWEEP_ABOVE {
+                u.receipts.retain(|_, (_, at)| *at + retention > req.now);
+            }
+            let key = (req.tenant.clone(), receipt.clone());
+            if let Some((used, at)) = u.receipts.get(&key) {
+                if *at + retention > req.now {
+                    return Ok(ConsumeOutcome::Accepted { used: *used });
+                }
+            }
+        }
         let period_key = (req.tenant.clone(), req.period.start);
         let used = u
             .counters
@@ -48,6 +65,10 @@ impl UsageStore for MemoryStore {
             .or_default()
             .insert(req.customer.clone(), used);
         u.last_consumed.insert(customer_key, req.now);
+        if let Some(receipt) = &req.receipt {
+            u.receipts
+                .insert((req.tenant.clone(), receipt.clone()), (used, req.now));
+        }
         Ok(ConsumeOutcome::Accepted { used })
     }
 

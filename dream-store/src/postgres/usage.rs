@@ -11,7 +11,7 @@ use crate::sql::{backend, corrupt, mode_str, to_i64, to_u64};
 impl UsageStore for PostgresStore {
     async fn consume_usage(&self, req: &ConsumeRequest) -> Result<ConsumeOutcome, StoreError> {
         let (outcome, used, retry_after_ms): (i16, i64, i64) = sqlx::query_as(
-            "SELECT outcome, used, retry_after_ms FROM dream_consume($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "SELECT outcome, used, retry_after_ms FROM dream_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(req.tenant.platform.as_str())
         .bind(mode_str(req.tenant.mode))
@@ -22,6 +22,7 @@ impl UsageStore for PostgresStore {
         .bind(req.rate_limit_per_minute.map(|r| r as i32))
         .bind(req.now)
         .bind(req.now.timestamp_micros())
+        .bind(&req.receipt)
         .fetch_one(&self.pool)
         .await
         .map_err(backend)?;

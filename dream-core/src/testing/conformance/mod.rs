@@ -13,6 +13,7 @@ mod fixtures;
 mod idempotency;
 mod keys;
 mod rate;
+mod receipts;
 mod usage;
 
 pub use catalog::platforms_and_tier_configs;
@@ -34,4 +35,5 @@ pub use keys::{
     keys_revoke_keeps_first_time,
 };
 pub use rate::{rate_limit_gcra, refused_requests_consume_nothing};
+pub use receipts::{consume_receipts_replay, consume_receipts_under_concurrency};
 pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};

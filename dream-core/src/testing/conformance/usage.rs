@@ -25,6 +25,7 @@ pub(super) fn request(
         limit,
         rate_limit_per_minute,
         now,
+        receipt: None,
     }
 }
 

@@ -1,0 +1,274 @@
+//! [`CachedStore`]: moka caches in front of the hot-path lookups of any store —
+//! secret-key digest → key record, publishable key → key record, tenant → tier
+//! configuration. Everything else passes straight through.
+//!
+//! Consistency: a write through this instance (revoking a key, replacing tiers)
+//! invalidates its cache at once. Another process sees the change when its entry
+//! expires, so **`ttl` is the bound** on how long another process may still accept
+//! a revoked key or apply old tiers (default 1 s). Only found records are cached:
+//! unknown keys always reach the store.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dream_core::{
+    ports::{
+        CustomerStore, EventStore, IdempotencyStore, KeyStore, PlatformStore, Store, UsageStore,
+    },
+    ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, EventId, IdempotencyClaim,
+    IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page, PageRequest,
+    Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
+};
+use moka::future::Cache;
+
+/// A store with cached hot-path lookups.
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use dream_store::{CachedStore, MemoryStore};
+/// let store = CachedStore::new(Arc::new(MemoryStore::new()), Duration::from_secs(1));
+/// ```
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    by_digest: Cache<KeyDigest, KeyRecord>,
+    by_publishable: Cache<String, KeyRecord>,
+    tiers: Cache<Tenant, TierConfig>,
+}
+
+impl CachedStore {
+    /// Caches in front of `inner`; entries live at most `ttl`.
+    pub fn new(inner: Arc<dyn Store>, ttl: Duration) -> Self {
+        Self {
+            inner,
+            by_digest: bounded(ttl),
+            by_publishable: bounded(ttl),
+            tiers: bounded(ttl),
+        }
+    }
+
+    async fn forget_key(&self, key: &KeyRecord) {
+        self.by_digest.invalidate(&key.secret_digest).await;
+        self.by_publishable.invalidate(&key.publishable_key).await;
+    }
+}
+
+fn bounded<K, V>(ttl: Duration) -> Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(ttl)
+        .build()
+}
+
+impl std::fmt::Debug for CachedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedStore").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl PlatformStore for CachedStore {
+    async fn insert_platform(&self, platform: &Platform) -> Result<(), StoreError> {
+        self.inner.insert_platform(platform).await
+    }
+
+    async fn get_platform(&self, id: &PlatformId) -> Result<Option<Platform>, StoreError> {
+        self.inner.get_platform(id).await
+    }
+
+    async fn put_tier_config(
+        &self,
+        tenant: &Tenant,
+        config: &TierConfig,
+    ) -> Result<(), StoreError> {
+        let result = self.inner.put_tier_config(tenant, config).await;
+        self.tiers.invalidate(tenant).await;
+        result
+    }
+
+    async fn get_tier_config(&self, tenant: &Tenant) -> Result<Option<TierConfig>, StoreError> {
+        if let Some(hit) = self.tiers.get(tenant).await {
+            return Ok(Some(hit));
+        }
+        let found = self.inner.get_tier_config(tenant).await?;
+        if let Some(config) = &found {
+            self.tiers.insert(tenant.clone(), config.clone()).await;
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl KeyStore for CachedStore {
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.inner.insert_key(key).await
+    }
+
+    async fn find_key_by_digest(
+        &self,
+        digest: &KeyDigest,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        if let Some(hit) = self.by_digest.get(digest).await {
+            return Ok(Some(hit));
+        }
+        let found = self.inner.find_key_by_digest(digest).await?;
+        if let Some(key) = &found {
+            self.by_digest.insert(*digest, key.clone()).await;
+        }
+        Ok(found)
+    }
+
+    async fn find_key_by_publishable(&self, pk: &str) -> Result<Option<KeyRecord>, StoreError> {
+        if let Some(hit) = self.by_publishable.get(pk).await {
+            return Ok(Some(hit));
+        }
+        let found = self.inner.find_key_by_publishable(pk).await?;
+        if let Some(key) = &found {
+            self.by_publishable.insert(pk.to_owned(), key.clone()).await;
+        }
+        Ok(found)
+    }
+
+    async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        self.inner.get_key(id).await
+    }
+
+    async fn list_keys(
+        &self,
+        p: &PlatformId,
+        mode: Option<Mode>,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        self.inner.list_keys(p, mode).await
+    }
+
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        let revoked = self.inner.revoke_key(id, at).await?;
+        if let Some(key) = &revoked {
+            self.forget_key(key).await;
+        }
+        Ok(revoked)
+    }
+
+    async fn count_active_keys(&self, t: &Tenant, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.inner.count_active_keys(t, now).await
+    }
+}
+
+#[async_trait]
+impl CustomerStore for CachedStore {
+    async fn insert_customer(&self, c: &Customer) -> Result<(), StoreError> {
+        self.inner.insert_customer(c).await
+    }
+
+    async fn get_customer(
+        &self,
+        t: &Tenant,
+        id: &CustomerId,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.inner.get_customer(t, id).await
+    }
+
+    async fn find_customer_by_external_id(
+        &self,
+        t: &Tenant,
+        ext: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.inner.find_customer_by_external_id(t, ext).await
+    }
+
+    async fn update_customer(&self, c: &Customer) -> Result<(), StoreError> {
+        self.inner.update_customer(c).await
+    }
+
+    async fn delete_customer(&self, t: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {
+        self.inner.delete_customer(t, id).await
+    }
+
+    async fn list_customers(
+        &self,
+        t: &Tenant,
+        page: &PageRequest<CustomerId>,
+    ) -> Result<Page<Customer>, StoreError> {
+        self.inner.list_customers(t, page).await
+    }
+
+    async fn plan_counts(&self, t: &Tenant) -> Result<BTreeMap<String, u64>, StoreError> {
+        self.inner.plan_counts(t).await
+    }
+}
+
+#[async_trait]
+impl UsageStore for CachedStore {
+    async fn consume_usage(&self, req: &ConsumeRequest) -> Result<ConsumeOutcome, StoreError> {
+        self.inner.consume_usage(req).await
+    }
+
+    async fn get_usage(&self, t: &Tenant, c: &CustomerId, p: &Period) -> Result<u64, StoreError> {
+        self.inner.get_usage(t, c, p).await
+    }
+
+    async fn last_consumed_at(
+        &self,
+        t: &Tenant,
+        c: &CustomerId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.inner.last_consumed_at(t, c).await
+    }
+
+    async fn active_customers(&self, t: &Tenant, p: &Period) -> Result<u64, StoreError> {
+        self.inner.active_customers(t, p).await
+    }
+
+    async fn total_usage(&self, t: &Tenant, p: &Period) -> Result<u64, StoreError> {
+        self.inner.total_usage(t, p).await
+    }
+}
+
+#[async_trait]
+impl EventStore for CachedStore {
+    async fn append_event(&self, e: &Event) -> Result<(), StoreError> {
+        self.inner.append_event(e).await
+    }
+
+    async fn list_events(
+        &self,
+        t: &Tenant,
+        page: &PageRequest<EventId>,
+    ) -> Result<Page<Event>, StoreError> {
+        self.inner.list_events(t, page).await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for CachedStore {
+    async fn claim_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        fingerprint: &[u8; 32],
+        times: &IdempotencyTimes,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.inner
+            .claim_idempotency_key(scope, fingerprint, times)
+            .await
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        r: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        self.inner.complete_idempotency_key(scope, r).await
+    }
+
+    async fn release_idempotency_key(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
+        self.inner.release_idempotency_key(scope).await
+    }
+}

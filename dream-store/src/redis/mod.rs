@@ -1,0 +1,279 @@
+//! Redis for usage counters and rate windows: [`RedisUsageStore`].
+//!
+//! Only the usage port lives here; pair it with another store for everything else
+//! through [`SplitStore`](crate::SplitStore). `consume_usage` is one Lua script
+//! (`consume.lua`, sent as `EVALSHA` and loaded on `NOSCRIPT`), so the decision
+//! and all its writes happen inside Redis, atomically, in one round trip.
+//!
+//! # Keys
+//!
+//! With prefix `P` and a tenant `(plt_…, test)`; `{…}` is a Redis Cluster hash tag,
+//! so all of a tenant's keys live in one slot and the script may touch them
+//! together:
+//!
+//! | key | type | holds | expires |
+//! | --- | --- | --- | --- |
+//! | `P:usage:{plt_…:test}:<period start>` | hash | customer id → units counted in the period | [`PERIOD_RETENTION`] after the period's end |
+//! | `P:total:{plt_…:test}:<period start>` | string | the tenant's units in the period | same |
+//! | `P:last:{plt_…:test}` | hash | customer id → last accepted call (RFC 3339) | [`PERIOD_RETENTION`] after the end of the latest period counted |
+//! | `P:rate:{plt_…:test}:<customer id>` | string | GCRA theoretical arrival time, µs | 61 s after the last admitted call |
+//! | `P:receipt:{plt_…:test}:<receipt>` | string | `<used> <unix s> <ns>` of the accepted consume | [`RECEIPT_RETENTION_HOURS`](dream_core::RECEIPT_RETENTION_HOURS) + 1 h after it |
+//!
+//! `active_customers` is the usage hash's length, so it moves with the counters by
+//! construction. The period start is written as Unix seconds (with `.nnnnnnnnn`
+//! when it has a fraction). The prefix should not contain `{` or `}`, or Redis
+//! Cluster would hash on it instead of on the tenant.
+//!
+//! Expiries are relative TTLs computed from the time of the call as the caller's
+//! clock sees it ([`ConsumeRequest::now`](dream_core::ConsumeRequest::now)), so a
+//! deployment that counts usage for old periods (or a test with a manual clock)
+//! still gets keys that live [`PERIOD_RETENTION`] from now at least. Counts older
+//! than that are gone: keep invoices and reports elsewhere if they must outlive
+//! it. Whether a receipt still replays, or a TAT still throttles, is decided by
+//! the times stored in them against the caller's clock; their TTLs only collect
+//! garbage, and assume that clock runs roughly with real time.
+//!
+//! # Running Redis for usage
+//!
+//! Usage is billable, so configure the server like a database: `maxmemory-policy
+//! noeviction` (every key here has a TTL, so any `volatile-*` or `allkeys-*`
+//! policy could evict live counters under memory pressure and undercount), and
+//! AOF persistence (`appendonly yes`; `appendfsync everysec` loses at most about a
+//! second of counts in a crash).
+//!
+//! # Ranges
+//!
+//! Lua computes in doubles. To stay exact the store keeps counters and period
+//! totals at most 2^51 (about 2.25 × 10^15 units; a call that would pass it fails
+//! with [`RedisUsageError::CounterOverflow`] and changes nothing) and accepts times
+//! within ±2^52 µs of the epoch (1827 to 2112; [`RedisUsageError::OutOfRange`]
+//! otherwise). Inside those ranges its answers are exactly
+//! [`within_limit`](dream_core::within_limit) and [`gcra`](dream_core::gcra).
+
+mod keys;
+mod usage;
+
+use std::{fmt, time::Duration};
+
+use ::redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    Client, ErrorKind, RedisError, ServerErrorKind,
+};
+use dream_core::StoreError;
+use tokio::sync::OnceCell;
+
+/// How long a period's counters outlive the period's end.
+pub const PERIOD_RETENTION: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
+/// Usage counters and GCRA rate windows in Redis: implements
+/// [`UsageStore`](dream_core::ports::UsageStore) and nothing else.
+///
+/// Cheap to clone; clones share the connection. Every operation is one round trip;
+/// `consume_usage` is one atomic Lua script. Connection, I/O and timeout failures
+/// are [`StoreError::Unavailable`], so usage fails closed.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use dream_core::{ports::Store, Dream};
+/// use dream_store::{MemoryStore, RedisUsageStore, SplitStore};
+///
+/// # async fn run() -> Result<(), dream_core::StoreError> {
+/// let counters = RedisUsageStore::connect("redis://127.0.0.1:6379", "dream").await?;
+/// // The rest would be the SQL store in production.
+/// let store: Arc<dyn Store> =
+///     Arc::new(SplitStore::new(Arc::new(MemoryStore::new()), Arc::new(counters)));
+/// let dream = Dream::new(store);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisUsageStore {
+    conn: Connection,
+    prefix: String,
+}
+
+#[derive(Clone)]
+enum Connection {
+    Ready(ConnectionManager),
+    /// Connects on first use, on the runtime of that first use.
+    Lazy(std::sync::Arc<LazyConnection>),
+}
+
+struct LazyConnection {
+    client: Client,
+    config: ConnectionManagerConfig,
+    cell: OnceCell<ConnectionManager>,
+}
+
+impl RedisUsageStore {
+    /// A store over an open connection, with every key under `prefix`.
+    ///
+    /// Build the manager with [`RedisUsageStore::connection_config`] (or your own
+    /// timeouts): without a response timeout a stalled Redis would stall every
+    /// tracked call instead of failing closed.
+    pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
+        Self {
+            conn: Connection::Ready(conn),
+            prefix: prefix.into(),
+        }
+    }
+
+    /// Connects to `url` (`redis://…`, `rediss://…`) with
+    /// [`RedisUsageStore::connection_config`]. Fails when Redis cannot be reached.
+    pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self, StoreError> {
+        let client = Client::open(url).map_err(store_error)?;
+        let conn = ConnectionManager::new_with_config(client, Self::connection_config())
+            .await
+            .map_err(store_error)?;
+        Ok(Self::new(conn, prefix))
+    }
+
+    /// Like [`RedisUsageStore::connect`], but connects on first use: needs no
+    /// runtime to build and never fails for an unreachable server (its
+    /// operations do, until Redis is back). The connection belongs to the tokio
+    /// runtime of that first use, so use the store on one runtime only.
+    pub fn connect_lazy(url: &str, prefix: impl Into<String>) -> Result<Self, StoreError> {
+        let client = Client::open(url).map_err(store_error)?;
+        Ok(Self {
+            conn: Connection::Lazy(std::sync::Arc::new(LazyConnection {
+                client,
+                config: Self::connection_config(),
+                cell: OnceCell::new(),
+            })),
+            prefix: prefix.into(),
+        })
+    }
+
+    /// The connection settings of [`RedisUsageStore::connect`]: each connection
+    /// attempt and each reply time out after one second, and a lost connection is
+    /// retried twice, quickly, before the call fails. A tracked call therefore
+    /// answers within a few seconds even when Redis is down.
+    pub fn connection_config() -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500))
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        match &self.conn {
+            Connection::Ready(conn) => Ok(conn.clone()),
+            Connection::Lazy(lazy) => lazy
+                .cell
+                .get_or_try_init(|| {
+                    ConnectionManager::new_with_config(lazy.client.clone(), lazy.config.clone())
+                })
+                .await
+                .cloned()
+                .map_err(store_error),
+        }
+    }
+}
+
+impl fmt::Debug for RedisUsageStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisUsageStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Failures of the Redis usage store that are not Redis errors; the source of a
+/// [`StoreError::Backend`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedisUsageError {
+    /// An input lies outside the range the store computes exactly (see the
+    /// module docs).
+    OutOfRange {
+        /// Which input.
+        what: &'static str,
+    },
+    /// Counting the call would take the customer's counter or the tenant's period
+    /// total past the store's maximum; nothing was counted.
+    CounterOverflow {
+        /// The largest value a counter may hold.
+        max: u64,
+    },
+    /// A key under the prefix holds a value this store did not write.
+    CorruptValue {
+        /// Which kind of key.
+        what: &'static str,
+    },
+    /// The consume script answered something it never answers.
+    UnexpectedReply,
+}
+
+impl fmt::Display for RedisUsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OutOfRange { what } => {
+                write!(
+                    f,
+                    "{what} is outside the range the Redis usage store handles"
+                )
+            }
+            Self::CounterOverflow { max } => write!(f, "a usage counter would pass {max}"),
+            Self::CorruptValue { what } => write!(f, "a stored {what} is not a value dream wrote"),
+            Self::UnexpectedReply => f.write_str("unexpected reply from the consume script"),
+        }
+    }
+}
+
+impl std::error::Error for RedisUsageError {}
+
+impl From<RedisUsageError> for StoreError {
+    fn from(err: RedisUsageError) -> Self {
+        StoreError::Backend(Box::new(err))
+    }
+}
+
+/// Classifies by error kind: whatever says "Redis cannot serve right now" is
+/// `Unavailable` (retry later; usage fails closed), the rest is `Backend`.
+fn store_error(err: RedisError) -> StoreError {
+    match err.kind() {
+        // Refused, reset, dropped, connection and response timeouts.
+        ErrorKind::Io
+        | ErrorKind::ClusterConnectionNotFound
+        | ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            // A primary demoted by a failover, until clients follow the new one.
+            | ServerErrorKind::ReadOnly,
+        ) => StoreError::Unavailable(Box::new(err)),
+        _ => StoreError::Backend(Box::new(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_are_unavailable_and_the_source_is_kept() {
+        let err = store_error(RedisError::from(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        let StoreError::Unavailable(source) = err else {
+            panic!("an I/O error must be Unavailable, got {err:?}");
+        };
+        assert!(source.downcast_ref::<RedisError>().is_some());
+    }
+
+    #[test]
+    fn client_errors_are_backend() {
+        let err = store_error(RedisError::from((ErrorKind::Client, "bad")));
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        let err = Client::open("http://nope").map_err(store_error);
+        assert!(matches!(err, Err(StoreError::Backend(_))), "{err:?}");
+    }
+}

@@ -1,0 +1,275 @@
+//! [`SplitStore`]: one store for everything, another for usage counters.
+
+use std::{collections::BTreeMap, fmt, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dream_core::{
+    ports::{
+        CustomerStore, EventStore, IdempotencyStore, KeyStore, PlatformStore, Store, UsageStore,
+    },
+    ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, EventId, IdempotencyClaim,
+    IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page, PageRequest,
+    Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
+};
+
+/// One [`Store`] handle made of two backends: `usage` serves the usage port
+/// ([`UsageStore`]: counters and rate windows, the hot path) and `rest` serves
+/// every other port. `rest`'s own usage methods are never called.
+///
+/// This is how "Redis for counters, SQL for the rest" becomes the single
+/// `Arc<dyn Store>` that services take. Each call goes to exactly one backend, so
+/// every atomic method stays atomic; nothing spans the two.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dream_core::{ports::Store, Dream};
+/// use dream_store::{MemoryStore, SplitStore};
+///
+/// // In production `rest` would be the SQL store and `counters` a
+/// // `RedisUsageStore` (feature `redis`).
+/// let rest = Arc::new(MemoryStore::new());
+/// let counters = Arc::new(MemoryStore::new());
+/// let store: Arc<dyn Store> = Arc::new(SplitStore::new(rest, counters));
+/// let dream = Dream::new(store);
+/// ```
+#[derive(Clone)]
+pub struct SplitStore {
+    rest: Arc<dyn Store>,
+    usage: Arc<dyn UsageStore>,
+}
+
+impl SplitStore {
+    /// Usage from `usage`, everything else from `rest`.
+    pub fn new(rest: Arc<dyn Store>, usage: Arc<dyn UsageStore>) -> Self {
+        Self { rest, usage }
+    }
+
+    /// The store behind every port but usage.
+    pub fn rest(&self) -> &Arc<dyn Store> {
+        &self.rest
+    }
+
+    /// The store behind the usage port.
+    pub fn usage(&self) -> &Arc<dyn UsageStore> {
+        &self.usage
+    }
+}
+
+impl fmt::Debug for SplitStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SplitStore").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl UsageStore for SplitStore {
+    async fn consume_usage(&self, request: &ConsumeRequest) -> Result<ConsumeOutcome, StoreError> {
+        self.usage.consume_usage(request).await
+    }
+
+    async fn get_usage(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        period: &Period,
+    ) -> Result<u64, StoreError> {
+        self.usage.get_usage(tenant, customer, period).await
+    }
+
+    async fn last_consumed_at(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.usage.last_consumed_at(tenant, customer).await
+    }
+
+    async fn active_customers(&self, tenant: &Tenant, period: &Period) -> Result<u64, StoreError> {
+        self.usage.active_customers(tenant, period).await
+    }
+
+    async fn total_usage(&self, tenant: &Tenant, period: &Period) -> Result<u64, StoreError> {
+        self.usage.total_usage(tenant, period).await
+    }
+}
+
+#[async_trait]
+impl PlatformStore for SplitStore {
+    async fn insert_platform(&self, platform: &Platform) -> Result<(), StoreError> {
+        self.rest.insert_platform(platform).await
+    }
+
+    async fn get_platform(&self, id: &PlatformId) -> Result<Option<Platform>, StoreError> {
+        self.rest.get_platform(id).await
+    }
+
+    async fn put_tier_config(
+        &self,
+        tenant: &Tenant,
+        config: &TierConfig,
+    ) -> Result<(), StoreError> {
+        self.rest.put_tier_config(tenant, config).await
+    }
+
+    async fn get_tier_config(&self, tenant: &Tenant) -> Result<Option<TierConfig>, StoreError> {
+        self.rest.get_tier_config(tenant).await
+    }
+}
+
+#[async_trait]
+impl KeyStore for SplitStore {
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.rest.insert_key(key).await
+    }
+
+    async fn find_key_by_digest(
+        &self,
+        digest: &KeyDigest,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        self.rest.find_key_by_digest(digest).await
+    }
+
+    async fn find_key_by_publishable(
+        &self,
+        publishable_key: &str,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        self.rest.find_key_by_publishable(publishable_key).await
+    }
+
+    async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        self.rest.get_key(id).await
+    }
+
+    async fn list_keys(
+        &self,
+        platform: &PlatformId,
+        mode: Option<Mode>,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        self.rest.list_keys(platform, mode).await
+    }
+
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        self.rest.revoke_key(id, at).await
+    }
+
+    async fn count_active_keys(
+        &self,
+        tenant: &Tenant,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.rest.count_active_keys(tenant, now).await
+    }
+}
+
+#[async_trait]
+impl CustomerStore for SplitStore {
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        self.rest.insert_customer(customer).await
+    }
+
+    async fn get_customer(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.rest.get_customer(tenant, id).await
+    }
+
+    async fn find_customer_by_external_id(
+        &self,
+        tenant: &Tenant,
+        external_id: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.rest
+            .find_customer_by_external_id(tenant, external_id)
+            .await
+    }
+
+    async fn update_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        self.rest.update_customer(customer).await
+    }
+
+    async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {
+        self.rest.delete_customer(tenant, id).await
+    }
+
+    async fn list_customers(
+        &self,
+        tenant: &Tenant,
+        page: &PageRequest<CustomerId>,
+    ) -> Result<Page<Customer>, StoreError> {
+        self.rest.list_customers(tenant, page).await
+    }
+
+    async fn plan_counts(&self, tenant: &Tenant) -> Result<BTreeMap<String, u64>, StoreError> {
+        self.rest.plan_counts(tenant).await
+    }
+}
+
+#[async_trait]
+impl EventStore for SplitStore {
+    async fn append_event(&self, event: &Event) -> Result<(), StoreError> {
+        self.rest.append_event(event).await
+    }
+
+    async fn list_events(
+        &self,
+        tenant: &Tenant,
+        page: &PageRequest<EventId>,
+    ) -> Result<Page<Event>, StoreError> {
+        self.rest.list_events(tenant, page).await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SplitStore {
+    async fn claim_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        fingerprint: &[u8; 32],
+        times: &IdempotencyTimes,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.rest
+            .claim_idempotency_key(scope, fingerprint, times)
+            .await
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        self.rest.complete_idempotency_key(scope, response).await
+    }
+
+    async fn release_idempotency_key(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
+        self.rest.release_idempotency_key(scope).await
+    }
+}
+
+#[cfg(all(test, feature = "memory"))]
+mod tests {
+    //! Every port delegates to the right side: the whole suite passes with usage in
+    //! one memory store and the rest in another.
+
+    use std::sync::Arc;
+
+    use dream_core::ports::Store;
+
+    use super::SplitStore;
+    use crate::MemoryStore;
+
+    fn fresh_split() -> Arc<dyn Store> {
+        Arc::new(SplitStore::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryStore::new()),
+        ))
+    }
+
+    dream_core::store_conformance_tests!(fresh_split);
+}

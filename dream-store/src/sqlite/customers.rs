@@ -1,0 +1,217 @@
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use dream_core::{
+    ports::CustomerStore, Customer, CustomerId, Page, PageRequest, PasswordHash, StoreError, Tenant,
+};
+use sqlx::{sqlite::SqliteRow, Row};
+
+use super::{from_ts, ts, SqliteStore};
+use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_i64, to_json};
+
+macro_rules! columns {
+    () => {
+        "id, external_id, email, first_name, last_name, plan, password_hash, \
+                       metadata, created_at, updated_at"
+    };
+}
+
+fn customer_from_row(tenant: &Tenant, row: &SqliteRow) -> Result<Customer, StoreError> {
+    let id: String = row.try_get("id").map_err(backend)?;
+    let metadata: String = row.try_get("metadata").map_err(backend)?;
+    let password: Option<String> = row.try_get("password_hash").map_err(backend)?;
+    Ok(Customer {
+        id: CustomerId::parse(&id).ok_or_else(|| corrupt(format!("bad customer id {id:?}")))?,
+        tenant: tenant.clone(),
+        external_id: row.try_get("external_id").map_err(backend)?,
+        email: row.try_get("email").map_err(backend)?,
+        first_name: row.try_get("first_name").map_err(backend)?,
+        last_name: row.try_get("last_name").map_err(backend)?,
+        plan: row.try_get("plan").map_err(backend)?,
+        password_hash: password.map(PasswordHash::from_phc),
+        metadata: from_json(&metadata)?,
+        created_at: from_ts(row.try_get("created_at").map_err(backend)?)?,
+        updated_at: from_ts(row.try_get("updated_at").map_err(backend)?)?,
+    })
+}
+
+#[async_trait]
+impl CustomerStore for SqliteStore {
+    async fn insert_customer(&self, c: &Customer) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO customers (platform_id, mode, ",
+            columns!(),
+            ") \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        ))
+        .bind(c.tenant.platform.as_str())
+        .bind(mode_str(c.tenant.mode))
+        .bind(c.id.as_str())
+        .bind(&c.external_id)
+        .bind(&c.email)
+        .bind(&c.first_name)
+        .bind(&c.last_name)
+        .bind(&c.plan)
+        .bind(c.password_hash.as_ref().map(PasswordHash::as_phc))
+        .bind(to_json(&c.metadata)?)
+        .bind(ts(c.created_at))
+        .bind(ts(c.updated_at))
+        .execute(&self.writer)
+        .await
+        .map_err(|e| classify(e, "customer id or external id exists"))?;
+        Ok(())
+    }
+
+    async fn get_customer(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+    ) -> Result<Option<Customer>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM customers WHERE platform_id = ?1 AND mode = ?2 AND id = ?3"
+        ))
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?
+        .map(|row| customer_from_row(tenant, &row))
+        .transpose()
+    }
+
+    async fn find_customer_by_external_id(
+        &self,
+        tenant: &Tenant,
+        external_id: &str,
+    ) -> Result<Option<Customer>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM customers \
+             WHERE platform_id = ?1 AND mode = ?2 AND external_id = ?3"
+        ))
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(external_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?
+        .map(|row| customer_from_row(tenant, &row))
+        .transpose()
+    }
+
+    async fn update_customer(&self, c: &Customer) -> Result<(), StoreError> {
+        // created_at is the listing key and never changes.
+        let done = sqlx::query(
+            "UPDATE customers SET external_id = ?4, email = ?5, first_name = ?6, \
+             last_name = ?7, plan = ?8, password_hash = ?9, metadata = ?10, updated_at = ?11 \
+             WHERE platform_id = ?1 AND mode = ?2 AND id = ?3",
+        )
+        .bind(c.tenant.platform.as_str())
+        .bind(mode_str(c.tenant.mode))
+        .bind(c.id.as_str())
+        .bind(&c.external_id)
+        .bind(&c.email)
+        .bind(&c.first_name)
+        .bind(&c.last_name)
+        .bind(&c.plan)
+        .bind(c.password_hash.as_ref().map(PasswordHash::as_phc))
+        .bind(to_json(&c.metadata)?)
+        .bind(ts(c.updated_at))
+        .execute(&self.writer)
+        .await
+        .map_err(|e| classify(e, "customer external id exists"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM customers WHERE platform_id = ?1 AND mode = ?2 AND id = ?3")
+                .bind(tenant.platform.as_str())
+                .bind(mode_str(tenant.mode))
+                .bind(id.as_str())
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_customers(
+        &self,
+        tenant: &Tenant,
+        page: &PageRequest<CustomerId>,
+    ) -> Result<Page<Customer>, StoreError> {
+        let limit = to_i64(page.limit as u64 + 1)?;
+        let rows = match &page.starting_after {
+            None => sqlx::query(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM customers WHERE platform_id = ?1 AND mode = ?2 \
+                 ORDER BY created_at DESC, id DESC LIMIT ?3"
+            ))
+            .bind(tenant.platform.as_str())
+            .bind(mode_str(tenant.mode))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?,
+            Some(cursor) => {
+                let found: Option<(i64,)> = sqlx::query_as(
+                    "SELECT created_at FROM customers \
+                     WHERE platform_id = ?1 AND mode = ?2 AND id = ?3",
+                )
+                .bind(tenant.platform.as_str())
+                .bind(mode_str(tenant.mode))
+                .bind(cursor.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+                let (created_at,) = found.ok_or(StoreError::NotFound)?;
+                sqlx::query(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM customers WHERE platform_id = ?1 AND mode = ?2 \
+                     AND (created_at, id) < (?3, ?4) \
+                     ORDER BY created_at DESC, id DESC LIMIT ?5"
+                ))
+                .bind(tenant.platform.as_str())
+                .bind(mode_str(tenant.mode))
+                .bind(created_at)
+                .bind(cursor.as_str())
+                .bind(limit)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?
+            }
+        };
+        let mut data = rows
+            .iter()
+            .map(|row| customer_from_row(tenant, row))
+            .collect::<Result<Vec<_>, _>>()?;
+        let has_more = data.len() > page.limit;
+        data.truncate(page.limit);
+        Ok(Page { data, has_more })
+    }
+
+    async fn plan_counts(&self, tenant: &Tenant) -> Result<BTreeMap<String, u64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT plan, count(*) FROM customers WHERE platform_id = ?1 AND mode = ?2 \
+             GROUP BY plan",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(plan, n)| (plan, n.max(0) as u64))
+            .collect())
+    }
+}

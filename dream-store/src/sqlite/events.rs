@@ -1,0 +1,84 @@
+use async_trait::async_trait;
+use dream_core::{
+    ports::EventStore, CustomerId, Event, EventId, EventKind, Page, PageRequest, StoreError, Tenant,
+};
+use sqlx::{sqlite::SqliteRow, Row};
+
+use super::{from_ts, ts, SqliteStore};
+use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_i64, to_json};
+
+fn event_from_row(tenant: &Tenant, row: &SqliteRow) -> Result<Event, StoreError> {
+    let id: String = row.try_get("id").map_err(backend)?;
+    let kind: String = row.try_get("kind").map_err(backend)?;
+    let customer: Option<String> = row.try_get("customer_id").map_err(backend)?;
+    let data: String = row.try_get("data").map_err(backend)?;
+    Ok(Event {
+        id: EventId::parse(&id).ok_or_else(|| corrupt(format!("bad event id {id:?}")))?,
+        tenant: tenant.clone(),
+        kind: EventKind::parse(&kind).ok_or_else(|| corrupt(format!("bad event kind {kind:?}")))?,
+        customer: customer
+            .map(|c| CustomerId::parse(&c).ok_or_else(|| corrupt(format!("bad customer id {c:?}"))))
+            .transpose()?,
+        data: from_json(&data)?,
+        created_at: from_ts(row.try_get("created_at").map_err(backend)?)?,
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append_event(&self, e: &Event) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO events (id, platform_id, mode, kind, customer_id, data, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(e.id.as_str())
+        .bind(e.tenant.platform.as_str())
+        .bind(mode_str(e.tenant.mode))
+        .bind(e.kind.as_str())
+        .bind(e.customer.as_ref().map(CustomerId::as_str))
+        .bind(to_json(&e.data)?)
+        .bind(ts(e.created_at))
+        .execute(&self.writer)
+        .await
+        .map_err(|err| classify(err, "event id exists"))?;
+        Ok(())
+    }
+
+    async fn list_events(
+        &self,
+        tenant: &Tenant,
+        page: &PageRequest<EventId>,
+    ) -> Result<Page<Event>, StoreError> {
+        let before: i64 = match &page.starting_after {
+            None => i64::MAX,
+            Some(cursor) => sqlx::query_scalar(
+                "SELECT seq FROM events WHERE platform_id = ?1 AND mode = ?2 AND id = ?3",
+            )
+            .bind(tenant.platform.as_str())
+            .bind(mode_str(tenant.mode))
+            .bind(cursor.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?,
+        };
+        let rows = sqlx::query(
+            "SELECT id, kind, customer_id, data, created_at FROM events \
+             WHERE platform_id = ?1 AND mode = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(before)
+        .bind(to_i64(page.limit as u64 + 1)?)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        let mut data = rows
+            .iter()
+            .map(|row| event_from_row(tenant, row))
+            .collect::<Result<Vec<_>, _>>()?;
+        let has_more = data.len() > page.limit;
+        data.truncate(page.limit);
+        Ok(Page { data, has_more })
+    }
+}
