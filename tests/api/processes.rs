@@ -443,12 +443,12 @@ async fn kill9_under_load_loses_no_acknowledged_call_and_retries_count_once() {
 
     // Retry everything with the same keys once abandoned claims have timed out.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    for i in 0..N {
+    for (i, (first_status, first_body)) in first.iter().enumerate() {
         let (status, body) = send(i).await;
         assert_eq!(status, 200, "retry {i}: {body}");
-        if first[i].0 == 200 {
+        if *first_status == 200 {
             assert_eq!(
-                body["usage"]["count"], first[i].1["usage"]["count"],
+                body["usage"]["count"], first_body["usage"]["count"],
                 "retry {i} replays the acknowledged answer"
             );
         }
