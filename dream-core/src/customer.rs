@@ -145,7 +145,7 @@ pub struct CustomerPatch {
 
 /// How a caller names a customer: our `usr_…` id or the developer's external id.
 pub(crate) fn validate_external_id(id: &str, field: &str) -> Result<(), CoreError> {
-    if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+    if id.is_empty() || id.chars().count() > 255 || id.chars().any(char::is_control) {
         return Err(CoreError::invalid(
             field,
             "must be 1-255 characters without control characters",

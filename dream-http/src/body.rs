@@ -52,6 +52,11 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
     out
 }
 
+/// Whether the first non-whitespace byte opens a JSON object.
+fn starts_as_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 /// serde_json appends " at line L column C"; the pointer says where, more usefully.
 fn strip_position(message: &str) -> &str {
     message
@@ -98,6 +103,12 @@ async fn parse<T: DeserializeOwned>(
             ))
             .into());
         }
+    }
+    // Every body is a JSON object. serde would also fill a struct from an array,
+    // field by field in declaration order (`[null, null]` as a PATCH cleared the
+    // email and first name), so anything else is refused before parsing.
+    if !starts_as_object(&bytes) {
+        return Err(ApiError::invalid("body", "The body must be a JSON object.").into());
     }
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
@@ -187,6 +198,29 @@ mod tests {
         assert!(is_json("application/merge-patch+json"));
         assert!(!is_json("application/x-www-form-urlencoded"));
         assert!(!is_json("text/plain"));
+    }
+
+    #[test]
+    fn only_objects_are_bodies() {
+        assert!(starts_as_object(b" \n{\"plan\": \"pro\"}"));
+        assert!(starts_as_object(b"{bad"));
+        assert!(!starts_as_object(b"[null, null]"));
+        assert!(!starts_as_object(b"null"));
+        assert!(!starts_as_object(b"\"s\""));
+    }
+
+    #[test]
+    fn null_is_refused_unless_the_field_is_nullable() {
+        use crate::dto::{CreateCustomerRequest, UpdateCustomerRequest};
+        let err = serde_json::from_str::<CreateCustomerRequest>(r#"{"email": null}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("invalid type: null"), "{err}");
+        let update: UpdateCustomerRequest =
+            serde_json::from_str(r#"{"email": null}"#).expect("null clears the email");
+        assert!(update.email.is_null());
+        assert!(serde_json::from_str::<UpdateCustomerRequest>(r#"{"plan": null}"#).is_err());
     }
 
     #[test]

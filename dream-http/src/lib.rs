@@ -25,10 +25,11 @@ mod dto;
 mod error;
 mod idempotency;
 mod middleware;
+mod spec;
 mod state;
 
-use poem::{Endpoint, EndpointExt, Route};
-use poem_openapi::OpenApiService;
+use poem::{endpoint::make_sync, web::Html, Endpoint, EndpointExt, Response, Route};
+use poem_openapi::{OpenApiService, ServerObject};
 
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use middleware::RequestId;
@@ -53,21 +54,31 @@ fn service() -> OpenApiService<
              `{error, message, code, field?, requestId}`.",
         )
         .license("MIT OR Apache-2.0")
+        .server(ServerObject::new("/").description("This server (`dream serve`)."))
 }
 
 /// The OpenAPI 3 spec as pretty JSON, as committed in `openapi/openapi.json`.
 pub fn openapi_json() -> String {
-    service().spec()
+    spec::finish(&service().spec())
 }
 
 /// The whole HTTP application: API, `/openapi.json`, `/docs`.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = service();
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let raw = api.spec();
+    let spec = spec::finish(&raw);
+    // Swagger UI embeds the spec it is given; give it the published one.
+    let docs = api.swagger_ui_html().replacen(&raw, &spec, 1);
     Route::new()
-        .at("/openapi.json", spec)
-        .nest("/docs", docs)
+        .at(
+            "/openapi.json",
+            make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            }),
+        )
+        .nest("/docs", make_sync(move |_| Html(docs.clone())))
         .nest("/", api)
         .around(idempotency::idempotent)
         .around(middleware::observe)

@@ -59,12 +59,19 @@ fn json_error(status: StatusCode, body: ErrorBody) -> Response {
 }
 
 /// Maps errors raised before or outside our handlers to our shape.
-fn error_response(err: poem::Error) -> Response {
+fn error_response(err: poem::Error, path: &str) -> Response {
     if let Some(p) = err.downcast_ref::<ParseParamError>() {
         let reason = if p.reason.contains("expects an input value") {
-            "is required"
+            "is required".to_owned()
+        } else if let Some(pattern) = p
+            .reason
+            .strip_prefix("verification failed. pattern(\"")
+            .and_then(|rest| rest.strip_suffix("\")"))
+        {
+            // A validator declared in the spec: say which pattern, not poem's wording.
+            format!("must match the pattern {pattern}")
         } else {
-            p.reason.as_str()
+            p.reason.clone()
         };
         return ApiError::invalid(p.name, format!("{}: {reason}", p.name)).into_response();
     }
@@ -82,7 +89,7 @@ fn error_response(err: poem::Error) -> Response {
         );
     }
     if err.is::<MethodNotAllowedError>() {
-        return json_error(
+        let mut resp = json_error(
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorBody::new(
                 ErrorCode::MethodNotAllowed,
@@ -90,6 +97,13 @@ fn error_response(err: poem::Error) -> Response {
                 "This endpoint does not support this method. See /docs.",
             ),
         );
+        // RFC 9110: a 405 lists the methods the resource supports.
+        if let Some(allow) = crate::spec::allowed_methods(path)
+            .and_then(|methods| HeaderValue::from_str(methods).ok())
+        {
+            resp.headers_mut().insert(header::ALLOW, allow);
+        }
+        return resp;
     }
     err.into_response()
 }
@@ -140,7 +154,7 @@ pub async fn observe<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
     let started = Instant::now();
     let mut resp = match ep.call(req).await {
         Ok(resp) => resp.into_response(),
-        Err(err) => error_response(err),
+        Err(err) => error_response(err, &path),
     };
     if resp.status().is_client_error() || resp.status().is_server_error() {
         resp = finish_error(resp, &request_id).await;

@@ -262,8 +262,35 @@ async fn four_processes_exact(extra_env: &[(&str, String)]) {
         .build()
         .expect("client");
     let sk = bootstrap(&http, &servers[0], 500).await;
-    let statuses =
-        join_all((0..2000).map(|i| track(&http, &servers[i % 4], &sk, "shared-user"))).await;
+    // Clients behave as documented: each call carries an Idempotency-Key and is
+    // retried with it after a 503 or a dropped connection (on a starved machine the
+    // store may time out after counting; the retry then replays the receipt).
+    let statuses = join_all((0..2000).map(|i| {
+        let (http, sk, server) = (&http, &sk, &servers[i % 4]);
+        async move {
+            let key = format!("mp-{i}");
+            for _ in 0..50 {
+                let (status, _) = call(
+                    http,
+                    reqwest::Method::POST,
+                    format!("{}/api/data", server.base),
+                    sk,
+                    &[
+                        ("X-User-Id", "shared-user"),
+                        ("Idempotency-Key", key.as_str()),
+                    ],
+                    None,
+                )
+                .await;
+                if status != 503 && status != 0 && status != 409 {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("call {i} never got an answer");
+        }
+    }))
+    .await;
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((ok, refused), (500, 1500), "statuses: {:?}", {

@@ -58,7 +58,10 @@ impl AdminApi {
         _auth: AdminAuth,
         body: JsonBody<CreateProductsRequest>,
         /// Makes a retry safe: same key and body → same response (with the same secret).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e\t]{0,253}[\x21-\x7e])?$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<Json<CreateProductsResponse>> {
         let req = body.0;
@@ -115,11 +118,14 @@ impl AdminApi {
         state: Data<&AppState>,
         _auth: AdminAuth,
         /// The platform (`plt_…`).
-        #[oai(name = "platform_id")]
+        #[oai(name = "platform_id", validator(pattern = r"^plt_[0-9A-Za-z]{1,64}$"))]
         platform_id_param: Path<String>,
         body: JsonBody<CreateKeyRequest>,
         /// Makes a retry safe: same key and body → same response (with the same secret).
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e\t]{0,253}[\x21-\x7e])?$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<KeyIssued> {
         let platform = platform_id(&platform_id_param.0, "platform_id")?;
@@ -149,7 +155,7 @@ impl AdminApi {
         state: Data<&AppState>,
         _auth: AdminAuth,
         /// The platform (`plt_…`).
-        #[oai(name = "platform_id")]
+        #[oai(name = "platform_id", validator(pattern = r"^plt_[0-9A-Za-z]{1,64}$"))]
         platform_id_param: Path<String>,
         /// Only this mode's pairs.
         mode: Query<Option<ModeDto>>,

@@ -51,7 +51,10 @@ impl CustomersApi {
         auth: SecretKeyAuth,
         body: JsonBody<CreateCustomerRequest>,
         /// Makes a retry safe: same key and body → same response.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e\t]{0,253}[\x21-\x7e])?$")
+        )]
         _idempotency_key: Header<Option<String>>,
     ) -> ApiResult<Created> {
         let req = body.0;
@@ -81,7 +84,10 @@ impl CustomersApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// The last id of the previous page.
-        #[oai(name = "startingAfter")]
+        #[oai(
+            name = "startingAfter",
+            validator(pattern = r"^usr_[0-9A-Za-z]{1,64}$")
+        )]
         starting_after: Query<Option<String>>,
     ) -> ApiResult<Json<CustomerList>> {
         let page = customer_page(limit.0, starting_after.0)?;

@@ -87,7 +87,10 @@ impl DashboardApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// The last id of the previous page.
-        #[oai(name = "startingAfter")]
+        #[oai(
+            name = "startingAfter",
+            validator(pattern = r"^evt_[0-9A-Za-z]{1,64}$")
+        )]
         starting_after: Query<Option<String>>,
     ) -> ApiResult<Json<EventList>> {
         let page = event_page(limit.0, starting_after.0)?;

@@ -44,14 +44,21 @@ impl UsageApi {
         &self,
         state: Data<&AppState>,
         auth: SecretKeyAuth,
-        /// Our customer id (`usr_…`) or your external id.
-        #[oai(name = "X-User-Id")]
+        /// Our customer id (`usr_…`) or your external id: 1–255 visible ASCII
+        /// characters (spaces inside allowed).
+        #[oai(
+            name = "X-User-Id",
+            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$")
+        )]
         user_id: Header<String>,
         /// Plan for a customer seen for the first time; ignored afterwards.
         #[oai(name = "X-User-Plan")]
         user_plan: Header<Option<String>>,
         /// Makes a retry safe: same key and request → same response, counted once.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e\t]{0,253}[\x21-\x7e])?$")
+        )]
         idempotency_key: Header<Option<String>>,
         body: OptionalJsonBody<TrackRequest>,
     ) -> ApiResult<Tracked> {
@@ -79,8 +86,8 @@ impl UsageApi {
                 customer_id: outcome.customer.id.to_string(),
                 usage: UsageCounts {
                     count: outcome.used,
-                    limit: outcome.limit,
-                    remaining,
+                    limit: outcome.limit.into(),
+                    remaining: remaining.into(),
                     period_end: outcome.period.end,
                 },
                 plan: outcome.plan,
@@ -97,8 +104,12 @@ impl UsageApi {
         &self,
         state: Data<&AppState>,
         auth: SecretKeyAuth,
-        /// Our customer id (`usr_…`) or your external id.
-        #[oai(name = "X-User-Id")]
+        /// Our customer id (`usr_…`) or your external id: 1–255 visible ASCII
+        /// characters (spaces inside allowed).
+        #[oai(
+            name = "X-User-Id",
+            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$")
+        )]
         user_id: Header<String>,
         /// Plan for a customer seen for the first time; ignored afterwards.
         #[oai(name = "X-User-Plan")]
@@ -111,8 +122,8 @@ impl UsageApi {
         Ok(Json(UsageResponse {
             customer_id: report.customer.id.to_string(),
             usage_count: report.used,
-            limit: report.limit,
-            remaining: report.remaining(),
+            limit: report.limit.into(),
+            remaining: report.remaining().into(),
             plan: report.plan,
             period_start: report.period.start,
             period_end: report.period.end,

@@ -10,19 +10,41 @@ use serde::Deserialize;
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateCustomerRequest {
-    /// Email address.
+    /// Email address: something `@` a dotted domain, at most 254 bytes, no spaces.
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^.\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*\.[^\s\x00-\x1f\x7f-\x9f]*[^.\s\x00-\x1f\x7f-\x9f]$"
+    ))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub email: Option<String>,
-    /// Given name.
+    /// Given name, at most 200 characters, no control characters.
+    #[oai(validator(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub first_name: Option<String>,
-    /// Family name.
+    /// Family name, at most 200 characters, no control characters.
+    #[oai(validator(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub last_name: Option<String>,
     /// Stored only as an Argon2id hash; never returned. 8–256 characters.
+    #[oai(validator(min_length = 8, max_length = 256))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub password: Option<String>,
-    /// Plan name; the tenant's default plan when absent.
+    /// One of your plans (a tier name); the tenant's default plan when absent.
+    #[oai(validator(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub plan: Option<String>,
     /// Your own id for this user, unique per tenant; usable wherever a customer id is.
+    /// At most 255 bytes, no control characters, and not of the form `usr_…`.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    ))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub external_id: Option<String>,
-    /// Up to 50 string pairs.
+    /// Up to 50 pairs; keys of 1–40 characters, values of at most 500.
+    #[oai(validator(max_properties = 50))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -31,21 +53,48 @@ pub struct CreateCustomerRequest {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateCustomerRequest {
-    /// Email address.
+    /// Email address (as on create); `null` clears it.
     #[serde(default)]
+    #[oai(
+        nullable,
+        validator(
+            max_length = 254,
+            pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^.\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*\.[^\s\x00-\x1f\x7f-\x9f]*[^.\s\x00-\x1f\x7f-\x9f]$"
+        )
+    )]
     pub email: MaybeUndefined<String>,
-    /// Given name.
+    /// Given name (as on create); `null` clears it.
     #[serde(default)]
+    #[oai(
+        nullable,
+        validator(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub first_name: MaybeUndefined<String>,
-    /// Family name.
+    /// Family name (as on create); `null` clears it.
     #[serde(default)]
+    #[oai(
+        nullable,
+        validator(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub last_name: MaybeUndefined<String>,
     /// New plan; takes effect on limits at once.
+    #[oai(validator(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub plan: Option<String>,
-    /// Your own id for this user.
+    /// Your own id for this user (as on create); `null` clears it.
     #[serde(default)]
+    #[oai(
+        nullable,
+        validator(
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+        )
+    )]
     pub external_id: MaybeUndefined<String>,
-    /// Replaces all metadata.
+    /// Replaces all metadata (as on create).
+    #[oai(validator(max_properties = 50))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -114,7 +163,7 @@ impl From<Customer> for CustomerDto {
 pub struct CustomerResponse {
     /// Always true.
     pub success: bool,
-    /// The customer.
+    // The customer.
     pub customer: CustomerDto,
 }
 

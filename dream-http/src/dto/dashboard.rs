@@ -49,7 +49,7 @@ pub struct Metrics {
 #[derive(Object, Debug)]
 #[oai(rename_all = "camelCase")]
 pub struct CustomerUsageDto {
-    /// The customer.
+    // The customer.
     pub customer: CustomerDto,
     /// Usage this period.
     pub usage_count: u64,
@@ -102,9 +102,9 @@ pub struct EventList {
 #[derive(Object, Debug)]
 #[oai(rename_all = "camelCase")]
 pub struct DashboardResponse {
-    /// The current usage period.
+    // The current usage period.
     pub period: PeriodDto,
-    /// Headline numbers.
+    // Headline numbers.
     pub metrics: Metrics,
     /// The newest customers with their usage.
     pub customers: Vec<CustomerUsageDto>,

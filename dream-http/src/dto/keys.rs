@@ -10,11 +10,15 @@ use super::{ModeDto, TierDto, TierInput};
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateProductsRequest {
-    /// Which mode's tiers to configure.
+    // Which mode's tiers to configure.
     pub mode: ModeDto,
-    /// An existing platform; absent creates a new one.
+    /// An existing platform (`plt_…`); absent creates a new one.
+    #[oai(validator(pattern = r"^plt_[0-9A-Za-z]{1,64}$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub platform_id: Option<String>,
-    /// The tiers on offer; tiers no longer listed are archived.
+    /// The tiers on offer (1–100, unique names, at least one recurring); tiers no
+    /// longer listed are archived.
+    #[oai(validator(min_items = 1, max_items = 100))]
     pub tiers: Vec<TierInput>,
 }
 
@@ -36,7 +40,7 @@ pub struct PriceIdDto {
 pub struct CreateProductsResponse {
     /// The platform (stable, internal).
     pub platform_id: String,
-    /// The mode configured.
+    // The mode configured.
     pub mode: ModeDto,
     /// A publishable key of the tenant.
     pub publishable_key: String,
@@ -55,11 +59,14 @@ pub struct CreateProductsResponse {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    /// The mode of the pair.
+    // The mode of the pair.
     pub mode: ModeDto,
-    /// Your name for it ("production").
+    /// Your name for it ("production"), at most 100 characters, no control characters.
+    #[oai(validator(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub label: Option<String>,
-    /// When it stops working.
+    /// When it stops working (in the future).
+    #[serde(default, deserialize_with = "super::non_null")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -69,7 +76,7 @@ pub struct CreateKeyRequest {
 pub struct KeyDto {
     /// `key_…`, used to revoke.
     pub id: String,
-    /// Mode.
+    // Mode.
     pub mode: ModeDto,
     /// Label.
     #[oai(skip_serializing_if_is_none)]
@@ -107,7 +114,7 @@ impl From<KeyRecord> for KeyDto {
 #[derive(Object, Debug)]
 #[oai(rename_all = "camelCase")]
 pub struct IssuedKeyDto {
-    /// The record.
+    // The record.
     pub key: KeyDto,
     /// The secret key. Shown once: store it now.
     pub secret_key: String,

@@ -1,6 +1,23 @@
 //! Request and response bodies. Request types derive both `Object` (the schema in
 //! the spec) and `Deserialize` (parsing with exact field errors); both use camelCase
 //! and refuse unknown fields, so the spec and the parser agree.
+//!
+//! Rules that keep the spec usable by client generators (openapi-python-client,
+//! openapi-typescript) and schemathesis:
+//! - A field whose type is itself a schema (an `Object` or `Enum`) gets a plain `//`
+//!   comment, not `///`: poem-openapi turns a field doc into
+//!   `allOf: [{$ref}, {description}]`, an anonymous type the generators reject or
+//!   duplicate. Describe the type instead.
+//! - An optional request field is omitted, not sent as `null`: it parses with
+//!   `#[serde(default, deserialize_with = "non_null")]`, which refuses `null` as the
+//!   spec (not nullable) says. Only where `null` means something (clear a field,
+//!   unlimited) is the field `#[oai(nullable)]` and `null` accepted.
+//! - A response field is either always present (`Nullable<T>` when it can be null:
+//!   required and nullable in the spec) or `skip_serializing_if_is_none`, never a
+//!   bare `Option` that sends an undeclared `null`.
+//! - Constraints the parser or the core enforces are declared as validators
+//!   (lengths, ranges, patterns), so schemathesis and the docs see them; the
+//!   validators on request objects are documentation only (serde parses).
 
 mod customer;
 mod dashboard;
@@ -15,8 +32,59 @@ pub use tier::*;
 pub use usage::*;
 
 use dream_core::Mode;
-use poem_openapi::{Enum, Object};
-use serde::Deserialize;
+use poem_openapi::{
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+    Enum, Object,
+};
+use serde::{Deserialize, Deserializer};
+
+/// The request bodies and the objects inside them. Their parsers refuse unknown
+/// fields (`deny_unknown_fields`), so the published spec marks each of them
+/// `additionalProperties: false` (see `spec.rs`, whose tests keep this list complete).
+pub(crate) fn strict_request_schemas() -> Vec<String> {
+    [
+        CreateCustomerRequest::name(),
+        UpdateCustomerRequest::name(),
+        TrackRequest::name(),
+        CreateProductsRequest::name(),
+        TierInput::name(),
+        CreateKeyRequest::name(),
+    ]
+    .into_iter()
+    .map(|name| name.into_owned())
+    .collect()
+}
+
+/// Parses `json` with each strict request type's parser; returns each error.
+#[cfg(test)]
+pub(crate) fn strict_request_parsers_refuse(json: &str) -> Vec<(String, String)> {
+    fn refuse<T: Type + serde::de::DeserializeOwned>(json: &str) -> (String, String) {
+        let error = serde_json::from_str::<T>(json)
+            .err()
+            .map_or_else(|| "accepted".to_owned(), |e| e.to_string());
+        (T::name().into_owned(), error)
+    }
+    vec![
+        refuse::<CreateCustomerRequest>(json),
+        refuse::<UpdateCustomerRequest>(json),
+        refuse::<TrackRequest>(json),
+        refuse::<CreateProductsRequest>(json),
+        refuse::<TierInput>(json),
+        refuse::<CreateKeyRequest>(json),
+    ]
+}
+
+/// For an optional request field that may be omitted but not sent as `null`:
+/// `#[serde(default, deserialize_with = "non_null")]`. The spec does not mark such a
+/// field nullable, so the parser must refuse `null` (400 naming the field).
+pub(crate) fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
 
 /// Test or live data.
 #[derive(Enum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,4 +122,75 @@ pub struct Health {
     pub status: String,
     /// Server version.
     pub version: String,
+}
+
+/// A response field that is always present and may be `null` (an unlimited
+/// tier's `limit`). poem-openapi never marks an `Option` field required, which
+/// would tell clients the field may be missing; this one is `required` and
+/// `nullable` in the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nullable<T>(pub Option<T>);
+
+impl<T> From<Option<T>> for Nullable<T> {
+    fn from(value: Option<T>) -> Self {
+        Self(value)
+    }
+}
+
+impl<T: Type> Type for Nullable<T> {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = T::RawValueType;
+
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("nullable_{}", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref().merge(MetaSchema {
+            nullable: true,
+            ..MetaSchema::ANY
+        })
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(Type::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(value) => value.raw_element_iter(),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+}
+
+impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            serde_json::Value::Null => Ok(Self(None)),
+            value => T::parse_from_json(Some(value))
+                .map(|v| Self(Some(v)))
+                .map_err(ParseError::propagate),
+        }
+    }
+}
+
+impl<T: ToJSON> ToJSON for Nullable<T> {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(
+            self.0
+                .as_ref()
+                .and_then(ToJSON::to_json)
+                .unwrap_or_default(),
+        )
+    }
 }

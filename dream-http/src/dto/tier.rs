@@ -2,6 +2,8 @@ use dream_core::{CoreError, Interval, Money, Tier, TierKind, UsageLimit};
 use poem_openapi::{Enum, Object};
 use serde::Deserialize;
 
+use super::Nullable;
+
 /// Billing interval of a recurring tier.
 #[derive(Enum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "lowercase")]
@@ -30,26 +32,40 @@ pub enum TierType {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TierInput {
     /// Slug, unique per tenant: `[a-z0-9][a-z0-9_-]*`, at most 64.
+    #[oai(validator(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$"))]
     pub name: String,
-    /// Human name; defaults to `name`.
+    /// Human name, at most 200 characters; defaults to `name`.
+    #[oai(validator(max_length = 200))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub display_name: Option<String>,
-    /// Price in major units (`29.99`), at most the currency's decimals.
+    /// Price in major units (`29.99`), at most the currency's decimals and
+    /// 99999999 minor units.
+    #[oai(validator(minimum(value = "0"), maximum(value = "99999999")))]
     pub price: f64,
     /// ISO 4217 code; default `usd`.
+    #[oai(validator(pattern = r"^[A-Za-z]{3}$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub currency: Option<String>,
-    /// Billing interval of a recurring tier; default `month`.
+    // Billing interval of a recurring tier; default `month`.
+    #[serde(default, deserialize_with = "super::non_null")]
     pub interval: Option<IntervalDto>,
-    /// `recurring` (default) or `one_time`.
+    // `recurring` (default) or `one_time`.
     #[oai(rename = "type")]
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default, deserialize_with = "super::non_null")]
     pub kind: Option<TierType>,
     /// Usage allowed per period; absent or null means unlimited.
+    #[oai(nullable)]
     pub limit: Option<u64>,
     /// Optional per-minute rate limit (1–60000).
+    #[oai(validator(minimum(value = "1"), maximum(value = "60000")))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub rate_limit_per_minute: Option<u32>,
-    /// Features shown on pricing pages.
+    /// Features shown on pricing pages: at most 50, of at most 200 characters each.
+    #[oai(validator(max_items = 50))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub features: Option<Vec<String>>,
     /// Units for sale (`one_time` only); absent means unlimited stock.
+    #[serde(default, deserialize_with = "super::non_null")]
     pub inventory: Option<u64>,
 }
 
@@ -118,15 +134,14 @@ pub struct TierDto {
     pub unit_amount: i64,
     /// ISO 4217 code.
     pub currency: String,
-    /// `recurring` or `one_time`.
+    // `recurring` or `one_time`.
     #[oai(rename = "type")]
     pub kind: TierType,
-    /// Billing interval (recurring tiers).
+    // Billing interval (recurring tiers).
     #[oai(skip_serializing_if_is_none)]
     pub interval: Option<IntervalDto>,
     /// Usage per period; null means unlimited.
-    #[oai(nullable)]
-    pub limit: Option<u64>,
+    pub limit: Nullable<u64>,
     /// Per-minute rate limit, if any.
     #[oai(skip_serializing_if_is_none)]
     pub rate_limit_per_minute: Option<u32>,
@@ -160,7 +175,7 @@ impl From<&Tier> for TierDto {
             currency: t.price.currency.clone(),
             kind,
             interval,
-            limit: t.limit.as_option(),
+            limit: t.limit.as_option().into(),
             rate_limit_per_minute: t.rate_limit_per_minute,
             features: t.features.clone(),
             inventory,

@@ -1,5 +1,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
+
+use super::Nullable;
 use serde::Deserialize;
 
 /// Optional body of a track call.
@@ -8,6 +10,8 @@ use serde::Deserialize;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrackRequest {
     /// Units to count (default 1, at most 1000000). All or nothing.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    #[serde(default, deserialize_with = "super::non_null")]
     pub amount: Option<u64>,
 }
 
@@ -18,11 +22,9 @@ pub struct UsageCounts {
     /// Usage in the period including this call.
     pub count: u64,
     /// The plan's limit; null when unlimited.
-    #[oai(nullable)]
-    pub limit: Option<u64>,
+    pub limit: Nullable<u64>,
     /// Units left; null when unlimited.
-    #[oai(nullable)]
-    pub remaining: Option<u64>,
+    pub remaining: Nullable<u64>,
     /// When the period ends.
     pub period_end: DateTime<Utc>,
 }
@@ -37,7 +39,7 @@ pub struct TrackResponse {
     pub customer_id: String,
     /// The plan that applied (the stored plan; `X-User-Plan` only seeds new customers).
     pub plan: String,
-    /// Counters.
+    // Counters.
     pub usage: UsageCounts,
 }
 
@@ -50,11 +52,9 @@ pub struct UsageResponse {
     /// Usage counted so far.
     pub usage_count: u64,
     /// The plan's limit; null when unlimited.
-    #[oai(nullable)]
-    pub limit: Option<u64>,
+    pub limit: Nullable<u64>,
     /// Units left; null when unlimited.
-    #[oai(nullable)]
-    pub remaining: Option<u64>,
+    pub remaining: Nullable<u64>,
     /// The plan that applies.
     pub plan: String,
     /// Period start.

@@ -1,0 +1,185 @@
+//! The published spec: poem-openapi's output plus what poem-openapi cannot say, and
+//! the route table derived from it (for `Allow` on 405 answers).
+
+use std::sync::OnceLock;
+
+use crate::dto;
+
+/// Marks the request schemas as `additionalProperties: false`.
+///
+/// Their parser (serde with `deny_unknown_fields`, see `body.rs`) refuses unknown
+/// fields with a 400, and the spec must say so: schemathesis and the generated
+/// clients rely on it (openapi-python-client otherwise gives every request model a
+/// free-form `additional_properties` dict that the server would refuse).
+/// poem-openapi has no way to express `false` (`MetaSchema::additional_properties`
+/// is a schema, not a boolean), so it is added to the pretty-printed JSON here, on
+/// the line after the schema's `"type": "object"`; the tests below check the result.
+pub(crate) fn finish(raw: &str) -> String {
+    let strict: Vec<String> = dto::strict_request_schemas()
+        .iter()
+        .map(|name| format!("      \"{name}\": {{"))
+        .collect();
+    let mut out = String::with_capacity(raw.len() + 40 * strict.len());
+    let mut in_strict_schema = false;
+    for line in raw.split_inclusive('\n') {
+        out.push_str(line);
+        let content = line.trim_end_matches(['\n', '\r']);
+        if in_strict_schema && content == "        \"type\": \"object\"," {
+            out.push_str("        \"additionalProperties\": false,\n");
+            in_strict_schema = false;
+        } else {
+            in_strict_schema = strict.iter().any(|s| s == content);
+        }
+    }
+    out
+}
+
+/// One path of the spec: its segments (`None` for a `{parameter}`) and methods.
+struct PathMethods {
+    segments: Vec<Option<String>>,
+    allow: String,
+}
+
+fn routes() -> &'static [PathMethods] {
+    static ROUTES: OnceLock<Vec<PathMethods>> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        let spec: serde_json::Value =
+            serde_json::from_str(&crate::openapi_json()).unwrap_or_default();
+        let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) else {
+            return Vec::new();
+        };
+        paths
+            .iter()
+            .map(|(path, item)| {
+                let mut methods: Vec<String> = item
+                    .as_object()
+                    .map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect())
+                    .unwrap_or_default();
+                // poem answers HEAD wherever GET is routed.
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".to_owned());
+                }
+                PathMethods {
+                    segments: path
+                        .trim_start_matches('/')
+                        .split('/')
+                        .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                        .collect(),
+                    allow: methods.join(", "),
+                }
+            })
+            .collect()
+    })
+}
+
+/// The `Allow` value for a request path, if the path is one of the API's.
+pub(crate) fn allowed_methods(path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    routes()
+        .iter()
+        .filter(|route| route.segments.len() == segments.len())
+        .find(|route| {
+            route
+                .segments
+                .iter()
+                .zip(&segments)
+                .all(|(want, got)| match want {
+                    Some(literal) => literal == got,
+                    None => !got.is_empty(),
+                })
+        })
+        .map(|route| route.allow.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::allowed_methods;
+    use crate::dto;
+
+    fn spec() -> Value {
+        serde_json::from_str(&crate::openapi_json()).expect("the spec is JSON")
+    }
+
+    fn schema_name(reference: &Value) -> Option<String> {
+        reference
+            .get("$ref")?
+            .as_str()?
+            .strip_prefix("#/components/schemas/")
+            .map(str::to_owned)
+    }
+
+    /// Object schemas reachable from `schema`, following `$ref`, properties and items.
+    fn reachable(spec: &Value, schema: &Value, seen: &mut BTreeSet<String>) {
+        if let Some(name) = schema_name(schema) {
+            let target = &spec["components"]["schemas"][&name];
+            if target["type"] == "object" && seen.insert(name) {
+                reachable(spec, target, seen);
+            }
+            return;
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            for prop in props.values() {
+                reachable(spec, prop, seen);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if schema[key].is_object() {
+                reachable(spec, &schema[key], seen);
+            }
+        }
+    }
+
+    #[test]
+    fn every_request_object_refuses_unknown_fields_in_the_spec() {
+        let spec = spec();
+        let mut request_objects = BTreeSet::new();
+        for item in spec["paths"].as_object().expect("paths").values() {
+            for op in item.as_object().expect("operations").values() {
+                for media in op["requestBody"]["content"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|c| c.values())
+                {
+                    reachable(&spec, &media["schema"], &mut request_objects);
+                }
+            }
+        }
+        let strict: BTreeSet<String> = dto::strict_request_schemas().into_iter().collect();
+        assert_eq!(request_objects, strict, "request objects vs strict list");
+        for name in &strict {
+            assert_eq!(
+                spec["components"]["schemas"][name]["additionalProperties"],
+                Value::Bool(false),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_strict_schema_parser_refuses_unknown_fields() {
+        let refuses = dto::strict_request_parsers_refuse(r#"{"zzUnknownField": 1}"#);
+        assert_eq!(refuses.len(), dto::strict_request_schemas().len());
+        for (name, error) in refuses {
+            assert!(
+                error.contains("unknown field `zzUnknownField`"),
+                "{name}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn allow_lists_the_documented_methods() {
+        assert_eq!(
+            allowed_methods("/api/customers/usr_1"),
+            Some("DELETE, GET, PATCH, HEAD")
+        );
+        assert_eq!(allowed_methods("/api/data"), Some("POST"));
+        assert_eq!(allowed_methods("/health"), Some("GET, HEAD"));
+        assert_eq!(allowed_methods("/api/customers//"), None);
+        assert_eq!(allowed_methods("/nope"), None);
+    }
+}
