@@ -11,56 +11,15 @@
 
 use std::{hint::black_box, str::FromStr};
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion};
-use dream_bin::{Application, Config, StoreKind};
-use dream_core::{Interval, Mode, Money, Tenant, Tier, TierKind, UsageLimit};
+use dream_bin::{Config, StoreKind};
 use sqlx::Executor;
 use tokio::runtime::Runtime;
 
 fn env_url(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run ./scripts/bench"))
-}
-
-fn unlimited() -> Tier {
-    Tier {
-        name: "unlimited".into(),
-        display_name: "Unlimited".into(),
-        price: Money {
-            amount_minor: 0,
-            currency: "usd".into(),
-        },
-        kind: TierKind::Recurring {
-            interval: Interval::Month,
-        },
-        limit: UsageLimit::Unlimited,
-        rate_limit_per_minute: None,
-        features: vec![],
-        archived: false,
-    }
-}
-
-/// Starts a server with `config`, creates a tenant with an unlimited tier, and
-/// returns the track URL and a secret key.
-async fn start(mut config: Config) -> (String, String) {
-    config.addr = "127.0.0.1:0".parse().expect("addr");
-    let app = Application::build(&config).await.expect("app");
-    let url = format!("http://127.0.0.1:{}/api/data", app.port());
-    let platform = app.dream().create_platform(None).await.expect("platform");
-    let tenant = Tenant::new(platform.id, Mode::Test);
-    app.dream()
-        .configure_tiers(&tenant, vec![unlimited()])
-        .await
-        .expect("tiers");
-    let sk = app
-        .dream()
-        .issue_key(&tenant, None, None)
-        .await
-        .expect("key")
-        .secret
-        .expose_secret()
-        .to_owned();
-    tokio::spawn(app.run_until(std::future::pending()));
-    (url, sk)
 }
 
 fn bench_dream(
@@ -70,7 +29,7 @@ fn bench_dream(
     config: Config,
     baseline: &mut dyn FnMut(&mut criterion::Bencher<'_, criterion::measurement::WallTime>),
 ) {
-    let (url, sk) = rt.block_on(start(config));
+    let (url, sk) = rt.block_on(support::start_server(config));
     let client = reqwest::Client::new();
     let mut g = c.benchmark_group(group);
     g.bench_function("baseline_raw_store", |b| baseline(b));

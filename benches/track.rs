@@ -15,29 +15,14 @@ use std::{
     },
 };
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use dream_bin::{Application, Config};
-use dream_core::{Dream, Interval, Mode, Money, Tenant, Tier, TierKind, UsageLimit};
-use poem::{handler, listener::TcpAcceptor, post, Route, Server};
-use tokio::runtime::Runtime;
+mod support;
 
-fn unlimited_tier() -> Tier {
-    Tier {
-        name: "unlimited".into(),
-        display_name: "Unlimited".into(),
-        price: Money {
-            amount_minor: 0,
-            currency: "usd".into(),
-        },
-        kind: TierKind::Recurring {
-            interval: Interval::Month,
-        },
-        limit: UsageLimit::Unlimited,
-        rate_limit_per_minute: None,
-        features: vec![],
-        archived: false,
-    }
-}
+use criterion::{criterion_group, criterion_main, Criterion};
+use dream_bin::Config;
+use dream_core::{Dream, Mode, Tenant};
+use poem::{handler, listener::TcpAcceptor, post, Route, Server};
+use support::unlimited_tier;
+use tokio::runtime::Runtime;
 
 fn core_track(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
@@ -82,31 +67,11 @@ fn http_track(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let client = reqwest::Client::new();
     let (dream_url, baseline_url, sk) = rt.block_on(async {
-        let mut config = Config {
-            addr: "127.0.0.1:0".parse().expect("addr"),
+        let config = Config {
             store: Some(dream_bin::StoreKind::Memory),
             ..Config::default()
         };
-        config
-            .apply_env(|n| (n == "DREAM_ADMIN_TOKEN").then(|| "bench".into()))
-            .expect("config");
-        let app = Application::build(&config).await.expect("app");
-        let dream_url = format!("http://127.0.0.1:{}/api/data", app.port());
-        let platform = app.dream().create_platform(None).await.expect("platform");
-        let tenant = Tenant::new(platform.id, Mode::Test);
-        app.dream()
-            .configure_tiers(&tenant, vec![unlimited_tier()])
-            .await
-            .expect("tiers");
-        let sk = app
-            .dream()
-            .issue_key(&tenant, None, None)
-            .await
-            .expect("key")
-            .secret
-            .expose_secret()
-            .to_owned();
-        tokio::spawn(app.run_until(std::future::pending()));
+        let (dream_url, sk) = support::start_server(config).await;
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
