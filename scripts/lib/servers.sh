@@ -33,14 +33,25 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# Runs as the EXIT trap: it must never fail, or it would turn a green run red.
 stop_test_servers() {
+  set +e
   if [ -n "${DREAM_PG_DIR:-}" ] && [ -f "$DREAM_PG_DIR/data/postmaster.pid" ]; then
-    $DREAM_PG_AS "$(pg_bin_dir)/pg_ctl" -D "$DREAM_PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    $DREAM_PG_AS "$(pg_bin_dir)/pg_ctl" -D "$DREAM_PG_DIR/data" -m immediate -w stop >/dev/null 2>&1
   fi
   if [ -n "${DREAM_REDIS_DIR:-}" ] && [ -f "$DREAM_REDIS_DIR/redis.pid" ]; then
-    kill "$(cat "$DREAM_REDIS_DIR/redis.pid")" 2>/dev/null || true
+    local pid
+    pid=$(cat "$DREAM_REDIS_DIR/redis.pid")
+    kill "$pid" 2>/dev/null
+    # Redis writes its log while shutting down: wait for it before removing the dir.
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
   fi
-  [ -n "${DREAM_SERVERS_TMP:-}" ] && rm -rf "$DREAM_SERVERS_TMP"
+  if [ -n "${DREAM_SERVERS_TMP:-}" ]; then
+    rm -rf "$DREAM_SERVERS_TMP" 2>/dev/null || rm -rf "$DREAM_SERVERS_TMP" 2>/dev/null
+  fi
   return 0
 }
 
