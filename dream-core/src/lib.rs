@@ -28,7 +28,10 @@ mod customer;
 mod error;
 mod event;
 mod idempotency;
+// `macro_use`: `prefixed_id!` is also used by `inventory`, declared after it.
+#[macro_use]
 mod ids;
+mod inventory;
 mod keys;
 mod page;
 mod platform;
@@ -47,6 +50,10 @@ pub use error::{BoxError, CoreError, LimitReached, StoreError};
 pub use event::{Event, EventKind};
 pub use idempotency::{IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoredResponse};
 pub use ids::{CustomerId, EventId, KeyId, PlatformId};
+pub use inventory::{
+    demand_of, InventoryCounts, ProductDemand, Reservation, ReservationId, ReservationLine,
+    ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest,
+};
 pub use keys::{
     generate_publishable_key, IssuedKey, KeyDigest, KeyKind, KeyRecord, SecretKey, TokenShape,
 };

@@ -14,11 +14,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{
-        CustomerStore, EventStore, IdempotencyStore, KeyStore, PlatformStore, Store, UsageStore,
+        CustomerStore, EventStore, IdempotencyStore, InventoryStore, KeyStore, PlatformStore,
+        Store, UsageStore,
     },
     ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, EventId, IdempotencyClaim,
-    IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page, PageRequest,
-    Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
+    IdempotencyScope, IdempotencyTimes, InventoryCounts, KeyDigest, KeyId, KeyRecord, Mode, Page,
+    PageRequest, Period, Platform, PlatformId, Reservation, ReservationId, ReservationTransition,
+    ReserveOutcome, ReserveRequest, StoreError, StoredResponse, Tenant, TierConfig,
 };
 use moka::future::Cache;
 
@@ -270,5 +272,47 @@ impl IdempotencyStore for CachedStore {
 
     async fn release_idempotency_key(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
         self.inner.release_idempotency_key(scope).await
+    }
+}
+
+#[async_trait]
+impl InventoryStore for CachedStore {
+    async fn reserve_inventory(&self, req: &ReserveRequest) -> Result<ReserveOutcome, StoreError> {
+        self.inner.reserve_inventory(req).await
+    }
+
+    async fn commit_reservation(
+        &self,
+        tenant: &Tenant,
+        id: &ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<ReservationTransition, StoreError> {
+        self.inner.commit_reservation(tenant, id, now).await
+    }
+
+    async fn release_reservation(
+        &self,
+        tenant: &Tenant,
+        id: &ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<ReservationTransition, StoreError> {
+        self.inner.release_reservation(tenant, id, now).await
+    }
+
+    async fn inventory_counts(
+        &self,
+        tenant: &Tenant,
+        product: &str,
+        now: DateTime<Utc>,
+    ) -> Result<InventoryCounts, StoreError> {
+        self.inner.inventory_counts(tenant, product, now).await
+    }
+
+    async fn get_reservation(
+        &self,
+        tenant: &Tenant,
+        id: &ReservationId,
+    ) -> Result<Option<Reservation>, StoreError> {
+        self.inner.get_reservation(tenant, id).await
     }
 }

@@ -6,11 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{
-        CustomerStore, EventStore, IdempotencyStore, KeyStore, PlatformStore, Store, UsageStore,
+        CustomerStore, EventStore, IdempotencyStore, InventoryStore, KeyStore, PlatformStore,
+        Store, UsageStore,
     },
     ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, EventId, IdempotencyClaim,
-    IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page, PageRequest,
-    Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
+    IdempotencyScope, IdempotencyTimes, InventoryCounts, KeyDigest, KeyId, KeyRecord, Mode, Page,
+    PageRequest, Period, Platform, PlatformId, Reservation, ReservationId, ReservationTransition,
+    ReserveOutcome, ReserveRequest, StoreError, StoredResponse, Tenant, TierConfig,
 };
 
 /// One [`Store`] handle made of two backends: `usage` serves the usage port
@@ -249,6 +251,50 @@ impl IdempotencyStore for SplitStore {
 
     async fn release_idempotency_key(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
         self.rest.release_idempotency_key(scope).await
+    }
+}
+
+/// Inventory goes to `rest`: a reservation, its holds and the sold counts must
+/// change in one transaction of one backend.
+#[async_trait]
+impl InventoryStore for SplitStore {
+    async fn reserve_inventory(&self, req: &ReserveRequest) -> Result<ReserveOutcome, StoreError> {
+        self.rest.reserve_inventory(req).await
+    }
+
+    async fn commit_reservation(
+        &self,
+        tenant: &Tenant,
+        id: &ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<ReservationTransition, StoreError> {
+        self.rest.commit_reservation(tenant, id, now).await
+    }
+
+    async fn release_reservation(
+        &self,
+        tenant: &Tenant,
+        id: &ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<ReservationTransition, StoreError> {
+        self.rest.release_reservation(tenant, id, now).await
+    }
+
+    async fn inventory_counts(
+        &self,
+        tenant: &Tenant,
+        product: &str,
+        now: DateTime<Utc>,
+    ) -> Result<InventoryCounts, StoreError> {
+        self.rest.inventory_counts(tenant, product, now).await
+    }
+
+    async fn get_reservation(
+        &self,
+        tenant: &Tenant,
+        id: &ReservationId,
+    ) -> Result<Option<Reservation>, StoreError> {
+        self.rest.get_reservation(tenant, id).await
     }
 }
 

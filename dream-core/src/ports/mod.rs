@@ -4,7 +4,8 @@
 //! backend at run time and services hold `Arc<dyn Store>`. Every decision that must
 //! be atomic across processes is **one** method that the backend executes
 //! atomically (`consume_usage`, `insert_customer` with its uniqueness rule,
-//! `claim_idempotency_key`): never read, decide in Rust, then write.
+//! `claim_idempotency_key`, `reserve_inventory`, `commit_reservation`): never
+//! read, decide in Rust, then write.
 //!
 //! A backend is one type implementing every trait; the blanket impl of [`Store`]
 //! then lets it be passed as a single handle. `dream_core::testing` (feature
@@ -13,6 +14,7 @@
 mod customers;
 mod events;
 mod idempotency;
+mod inventory;
 mod keys;
 mod platforms;
 mod usage;
@@ -20,17 +22,30 @@ mod usage;
 pub use customers::CustomerStore;
 pub use events::EventStore;
 pub use idempotency::IdempotencyStore;
+pub use inventory::InventoryStore;
 pub use keys::KeyStore;
 pub use platforms::PlatformStore;
 pub use usage::UsageStore;
 
 /// Everything a backend implements, as one handle.
 pub trait Store:
-    PlatformStore + KeyStore + CustomerStore + UsageStore + EventStore + IdempotencyStore
+    PlatformStore
+    + KeyStore
+    + CustomerStore
+    + UsageStore
+    + EventStore
+    + IdempotencyStore
+    + InventoryStore
 {
 }
 
 impl<T> Store for T where
-    T: PlatformStore + KeyStore + CustomerStore + UsageStore + EventStore + IdempotencyStore
+    T: PlatformStore
+        + KeyStore
+        + CustomerStore
+        + UsageStore
+        + EventStore
+        + IdempotencyStore
+        + InventoryStore
 {
 }

@@ -97,12 +97,29 @@ macro_rules! __store_conformance_tests {
                 idempotency_release,
                 idempotency_expiry,
                 idempotency_scopes_independent,
+                inventory_reserve_commit_counts,
+                inventory_sold_out_reports_available,
+                inventory_carts_all_or_nothing,
+                inventory_duplicate_lines_count_together,
+                inventory_unlimited_never_sells_out,
+                inventory_expiry_frees_stock,
+                inventory_commit_release_state_machine,
+                inventory_duplicate_id_conflicts,
+                inventory_tenant_isolation,
+                inventory_last_unit_concurrent_carts,
+                inventory_settle_under_concurrency,
             );
 
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn consume_exact_under_concurrency() {
                 let store: ::std::sync::Arc<dyn $crate::ports::Store> = $make;
                 $crate::testing::consume_is_exact_under_concurrency(store, 200, 50).await;
+            }
+
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn inventory_reserve_exact_under_concurrency() {
+                let store: ::std::sync::Arc<dyn $crate::ports::Store> = $make;
+                $crate::testing::inventory_reserve_is_exact_under_concurrency(store, 40, 5).await;
             }
         }
     };

@@ -5,6 +5,7 @@ mod catalog;
 mod customers;
 mod events;
 mod idempotency;
+mod inventory;
 mod usage;
 
 use std::sync::{Mutex, MutexGuard};
@@ -17,6 +18,7 @@ pub struct MemoryStore {
     usage: Mutex<usage::Usage>,
     events: Mutex<events::Events>,
     idempotency: Mutex<idempotency::Idempotency>,
+    inventory: Mutex<inventory::Inventory>,
 }
 
 impl MemoryStore {

@@ -6,6 +6,7 @@ mod catalog;
 mod customers;
 mod events;
 mod idempotency;
+mod inventory;
 mod usage;
 
 use std::time::Duration;

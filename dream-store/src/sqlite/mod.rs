@@ -11,6 +11,7 @@ mod catalog;
 mod customers;
 mod events;
 mod idempotency;
+mod inventory;
 mod usage;
 
 use std::{path::Path, str::FromStr, time::Duration};

@@ -11,6 +11,8 @@ mod customers;
 mod events;
 mod fixtures;
 mod idempotency;
+mod inventory;
+mod inventory_races;
 mod keys;
 mod rate;
 mod receipts;
@@ -29,6 +31,17 @@ pub use events::{
 pub use idempotency::{
     idempotency_claim_and_replay, idempotency_expiry, idempotency_release,
     idempotency_scopes_independent,
+};
+pub use inventory::{
+    inventory_carts_all_or_nothing, inventory_commit_release_state_machine,
+    inventory_duplicate_id_conflicts, inventory_duplicate_lines_count_together,
+    inventory_expiry_frees_stock, inventory_reserve_commit_counts,
+    inventory_sold_out_reports_available, inventory_tenant_isolation,
+    inventory_unlimited_never_sells_out,
+};
+pub use inventory_races::{
+    inventory_last_unit_concurrent_carts, inventory_reserve_is_exact_under_concurrency,
+    inventory_settle_under_concurrency,
 };
 pub use keys::{
     keys_count_active, keys_duplicates_conflict, keys_insert_and_find, keys_list_order_and_filters,
