@@ -23,6 +23,7 @@ mod body;
 mod csv;
 mod dto;
 mod error;
+mod header_token;
 mod idempotency;
 mod middleware;
 mod spec;

@@ -6,6 +6,8 @@ use poem_openapi::{
     ApiResponse, OpenApi,
 };
 
+use crate::header_token::IdempotencyKeyHeader;
+
 use super::ApiTags;
 use crate::{
     auth::AdminAuth,
@@ -58,11 +60,8 @@ impl AdminApi {
         _auth: AdminAuth,
         body: JsonBody<CreateProductsRequest>,
         /// Makes a retry safe: same key and body → same response (with the same secret).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e\t]{0,253}[\x21-\x7e])?$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyHeader>>,
     ) -> ApiResult<Json<CreateProductsResponse>> {
         let req = body.0;
         let dream = &state.dream;
@@ -122,11 +121,8 @@ impl AdminApi {
         platform_id_param: Path<String>,
         body: JsonBody<CreateKeyRequest>,
         /// Makes a retry safe: same key and body → same response (with the same secret).
-        #[oai(
-            name = "Idempotency-Key",
-            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e\t]{0,253}[\x21-\x7e])?$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyHeader>>,
     ) -> ApiResult<KeyIssued> {
         let platform = platform_id(&platform_id_param.0, "platform_id")?;
         let req = body.0;

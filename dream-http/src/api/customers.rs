@@ -6,6 +6,8 @@ use poem_openapi::{
     ApiResponse, OpenApi,
 };
 
+use crate::header_token::IdempotencyKeyHeader;
+
 use super::{customer_page, unknown_cursor, ApiTags};
 use crate::{
     auth::SecretKeyAuth,
@@ -51,11 +53,8 @@ impl CustomersApi {
         auth: SecretKeyAuth,
         body: JsonBody<CreateCustomerRequest>,
         /// Makes a retry safe: same key and body → same response.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e\t]{0,253}[\x21-\x7e])?$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyHeader>>,
     ) -> ApiResult<Created> {
         let req = body.0;
         let new = NewCustomer {

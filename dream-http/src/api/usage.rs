@@ -1,6 +1,8 @@
 use poem::web::Data;
 use poem_openapi::{param::Header, payload::Json, ApiResponse, OpenApi};
 
+use crate::header_token::{IdempotencyKeyHeader, UserRef};
+
 use super::ApiTags;
 use crate::{
     auth::SecretKeyAuth,
@@ -46,20 +48,14 @@ impl UsageApi {
         auth: SecretKeyAuth,
         /// Our customer id (`usr_…`) or your external id: 1–255 visible ASCII
         /// characters (spaces inside allowed).
-        #[oai(
-            name = "X-User-Id",
-            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$")
-        )]
-        user_id: Header<String>,
+        #[oai(name = "X-User-Id")]
+        user_id: Header<UserRef>,
         /// Plan for a customer seen for the first time; ignored afterwards.
         #[oai(name = "X-User-Plan")]
         user_plan: Header<Option<String>>,
         /// Makes a retry safe: same key and request → same response, counted once.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e\t]{0,253}[\x21-\x7e])?$")
-        )]
-        idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<IdempotencyKeyHeader>>,
         body: OptionalJsonBody<TrackRequest>,
     ) -> ApiResult<Tracked> {
         let amount = body.0.amount.unwrap_or(1);
@@ -67,12 +63,12 @@ impl UsageApi {
         // between counting and answering is not counted twice.
         let receipt = idempotency_key
             .0
-            .map(|key| format!("POST /api/data\n{key}\n{}\n{amount}", user_id.0));
+            .map(|key| format!("POST /api/data\n{}\n{}\n{amount}", key.0, user_id.0 .0));
         let outcome = state
             .dream
             .track_idempotent(
                 auth.tenant(),
-                &user_id.0,
+                &user_id.0 .0,
                 user_plan.0.as_deref(),
                 amount,
                 receipt.as_deref(),
@@ -106,18 +102,15 @@ impl UsageApi {
         auth: SecretKeyAuth,
         /// Our customer id (`usr_…`) or your external id: 1–255 visible ASCII
         /// characters (spaces inside allowed).
-        #[oai(
-            name = "X-User-Id",
-            validator(pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$")
-        )]
-        user_id: Header<String>,
+        #[oai(name = "X-User-Id")]
+        user_id: Header<UserRef>,
         /// Plan for a customer seen for the first time; ignored afterwards.
         #[oai(name = "X-User-Plan")]
         user_plan: Header<Option<String>>,
     ) -> ApiResult<Json<UsageResponse>> {
         let report = state
             .dream
-            .usage(auth.tenant(), &user_id.0, user_plan.0.as_deref())
+            .usage(auth.tenant(), &user_id.0 .0, user_plan.0.as_deref())
             .await?;
         Ok(Json(UsageResponse {
             customer_id: report.customer.id.to_string(),
