@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use dream_core::Dream;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// Shared state: the services and the server's settings.
 #[derive(Clone)]
@@ -20,6 +21,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Whether `token` is the operator's admin token; `false` when the admin API is
+    /// disabled. Compares SHA-256 digests in constant time, so neither the token's
+    /// content nor its length leaks through timing.
+    pub fn is_admin_token(&self, token: &str) -> bool {
+        self.admin_token_digest.as_ref().is_some_and(|expected| {
+            let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+            bool::from(presented.ct_eq(expected.as_ref()))
+        })
+    }
+
     /// Default body limit: 1 MiB.
     pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
