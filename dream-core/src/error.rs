@@ -82,6 +82,31 @@ pub enum CoreError {
     /// The store failed in a way the caller cannot fix.
     #[error("store failure")]
     Store(#[source] StoreError),
+    /// The tenant has no Stripe account connected (Connect or direct).
+    #[error("no Stripe account is connected for this platform and mode")]
+    StripeNotConnected,
+    /// The tier or product cannot be bought (free, not synced to Stripe, archived).
+    #[error("{reason}")]
+    NotPurchasable {
+        /// The tier or product.
+        tier: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// A cart asked for more units of a product than are left; nothing was reserved.
+    #[error("sold out")]
+    SoldOut {
+        /// The product.
+        product: String,
+        /// Units left at the time of the decision.
+        available: u64,
+    },
+    /// The Connect onboarding `state` is unknown, used or expired.
+    #[error("invalid or expired onboarding state")]
+    InvalidOAuthState,
+    /// The payment provider failed or refused.
+    #[error("billing: {0}")]
+    Billing(#[source] crate::BillingError),
 }
 
 impl CoreError {

@@ -24,11 +24,17 @@ pub enum EventKind {
     KeyRevoked,
     /// The tenant's tiers were replaced.
     TiersUpdated,
+    /// The tenant's Stripe account was connected (`data.type`: `connect` or `direct`).
+    BillingConnected,
+    /// The tenant's Stripe account was disconnected.
+    BillingDisconnected,
+    /// A checkout session was created (`data.mode`: `subscription` or `payment`).
+    CheckoutCreated,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::CustomerCreated,
         EventKind::CustomerUpdated,
         EventKind::CustomerDeleted,
@@ -37,6 +43,9 @@ impl EventKind {
         EventKind::KeyCreated,
         EventKind::KeyRevoked,
         EventKind::TiersUpdated,
+        EventKind::BillingConnected,
+        EventKind::BillingDisconnected,
+        EventKind::CheckoutCreated,
     ];
 
     /// The dotted name used on the wire (`customer.created`).
@@ -50,6 +59,9 @@ impl EventKind {
             EventKind::KeyCreated => "key.created",
             EventKind::KeyRevoked => "key.revoked",
             EventKind::TiersUpdated => "tiers.updated",
+            EventKind::BillingConnected => "billing.connected",
+            EventKind::BillingDisconnected => "billing.disconnected",
+            EventKind::CheckoutCreated => "checkout.created",
         }
     }
 

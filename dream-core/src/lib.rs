@@ -23,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod billing;
 mod clock;
 mod customer;
 mod error;
@@ -44,6 +45,14 @@ mod usage;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use billing::{
+    limit_text, metadata_keys, needs_stripe_price, next_sync_step, price_fingerprint,
+    product_fingerprint, AccountAccess, BillingAccount, BillingConnection, BillingError,
+    BillingErrorKind, CheckoutKind, CheckoutLine, CheckoutSession, CheckoutSpec, ConnectedAccount,
+    CustomerSpec, MasterKey, OAuthState, PortalSession, PortalSpec, PriceSpec, ProductSpec,
+    ProductUpdate, RevealedSecret, SealError, SealedSecret, StripeCustomerLink, StripeLink,
+    StripeTierRefs, SyncStep,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use customer::{Customer, CustomerPatch, Metadata, NewCustomer, PasswordHash};
 pub use error::{BoxError, CoreError, LimitReached, StoreError};
@@ -59,7 +68,11 @@ pub use keys::{
 };
 pub use page::{Page, PageRequest};
 pub use platform::Platform;
-pub use services::{Dashboard, Dream, Mrr, TrackOutcome, UsageReport};
+pub use services::{
+    validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, Dashboard, Dream, Mrr,
+    ProductListing, TierPriceIds, TrackOutcome, UsageReport, CART_SESSION_MINUTES, MAX_CART_LINES,
+    MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES,
+};
 pub use tenant::{Mode, Tenant};
 pub use tier::{
     validate_tier_name, validate_tiers, Interval, Money, Tier, TierConfig, TierKind, UsageLimit,

@@ -1,9 +1,11 @@
 //! Tiers (recurring plans with usage limits) and one-off products, and money.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::CoreError;
+use crate::{CoreError, StripeTierRefs};
 
 /// An amount in integer minor units of a currency. Money is never a float.
 ///
@@ -210,12 +212,21 @@ pub struct TierConfig {
     pub tiers: Vec<Tier>,
     /// When the configuration last changed.
     pub updated_at: Option<DateTime<Utc>>,
+    /// Each tier's objects on the developer's Stripe account, by tier name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stripe: BTreeMap<String, StripeTierRefs>,
 }
 
 impl TierConfig {
     /// The tier called `name`, archived or not.
     pub fn find(&self, name: &str) -> Option<&Tier> {
         self.tiers.iter().find(|t| t.name == name)
+    }
+
+    /// The tier's Stripe refs, if they belong to `account` (see
+    /// [`BillingConnection::account_key`](crate::BillingConnection::account_key)).
+    pub fn stripe_refs(&self, tier: &str, account: &str) -> Option<&StripeTierRefs> {
+        self.stripe.get(tier).filter(|r| r.account == account)
     }
 
     /// Tiers currently offered.
@@ -251,6 +262,7 @@ impl TierConfig {
         TierConfig {
             tiers,
             updated_at: Some(now),
+            stripe: self.stripe.clone(),
         }
     }
 }
@@ -342,6 +354,7 @@ mod tests {
                 plan("free", 0, UsageLimit::Limited(2)),
             ],
             updated_at: None,
+            ..TierConfig::default()
         };
         assert_eq!(cfg.default_plan().unwrap().name, "free");
     }
@@ -351,6 +364,7 @@ mod tests {
         let cfg = TierConfig {
             tiers: vec![plan("old", 0, UsageLimit::Unlimited)],
             updated_at: None,
+            ..TierConfig::default()
         };
         let next = cfg.replace_with(vec![plan("new", 0, UsageLimit::Unlimited)], Utc::now());
         assert!(next.find("old").unwrap().archived);

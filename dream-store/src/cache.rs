@@ -14,13 +14,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{
-        CustomerStore, EventStore, IdempotencyStore, InventoryStore, KeyStore, PlatformStore,
-        Store, UsageStore,
+        BillingStore, CustomerStore, EventStore, IdempotencyStore, InventoryStore, KeyStore,
+        PlatformStore, Store, UsageStore,
     },
-    ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, EventId, IdempotencyClaim,
-    IdempotencyScope, IdempotencyTimes, InventoryCounts, KeyDigest, KeyId, KeyRecord, Mode, Page,
-    PageRequest, Period, Platform, PlatformId, Reservation, ReservationId, ReservationTransition,
-    ReserveOutcome, ReserveRequest, StoreError, StoredResponse, Tenant, TierConfig,
+    BillingConnection, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, EventId,
+    IdempotencyClaim, IdempotencyScope, IdempotencyTimes, InventoryCounts, KeyDigest, KeyId,
+    KeyRecord, Mode, OAuthState, Page, PageRequest, Period, Platform, PlatformId, Reservation,
+    ReservationId, ReservationTransition, ReserveOutcome, ReserveRequest, StoreError,
+    StoredResponse, StripeCustomerLink, Tenant, TierConfig,
 };
 use moka::future::Cache;
 
@@ -314,5 +315,71 @@ impl InventoryStore for CachedStore {
         id: &ReservationId,
     ) -> Result<Option<Reservation>, StoreError> {
         self.inner.get_reservation(tenant, id).await
+    }
+}
+
+#[async_trait]
+impl BillingStore for CachedStore {
+    async fn put_billing_connection(
+        &self,
+        connection: &BillingConnection,
+    ) -> Result<(), StoreError> {
+        self.inner.put_billing_connection(connection).await
+    }
+
+    async fn get_billing_connection(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Option<BillingConnection>, StoreError> {
+        self.inner.get_billing_connection(tenant).await
+    }
+
+    async fn delete_billing_connection(&self, tenant: &Tenant) -> Result<bool, StoreError> {
+        self.inner.delete_billing_connection(tenant).await
+    }
+
+    async fn tenants_for_stripe_account(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<Tenant>, StoreError> {
+        self.inner.tenants_for_stripe_account(account_id).await
+    }
+
+    async fn insert_oauth_state(&self, state: &OAuthState) -> Result<(), StoreError> {
+        self.inner.insert_oauth_state(state).await
+    }
+
+    async fn take_oauth_state(
+        &self,
+        digest: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<OAuthState>, StoreError> {
+        self.inner.take_oauth_state(digest, now).await
+    }
+
+    async fn link_stripe_customer(&self, link: &StripeCustomerLink) -> Result<String, StoreError> {
+        self.inner.link_stripe_customer(link).await
+    }
+
+    async fn get_stripe_customer(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        account: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner
+            .get_stripe_customer(tenant, customer, account)
+            .await
+    }
+
+    async fn find_customer_by_stripe_id(
+        &self,
+        tenant: &Tenant,
+        account: &str,
+        stripe_customer_id: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        self.inner
+            .find_customer_by_stripe_id(tenant, account, stripe_customer_id)
+            .await
     }
 }

@@ -6,13 +6,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{
-        CustomerStore, EventStore, IdempotencyStore, InventoryStore, KeyStore, PlatformStore,
-        Store, UsageStore,
+        BillingStore, CustomerStore, EventStore, IdempotencyStore, InventoryStore, KeyStore,
+        PlatformStore, Store, UsageStore,
     },
-    ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, EventId, IdempotencyClaim,
-    IdempotencyScope, IdempotencyTimes, InventoryCounts, KeyDigest, KeyId, KeyRecord, Mode, Page,
-    PageRequest, Period, Platform, PlatformId, Reservation, ReservationId, ReservationTransition,
-    ReserveOutcome, ReserveRequest, StoreError, StoredResponse, Tenant, TierConfig,
+    BillingConnection, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, EventId,
+    IdempotencyClaim, IdempotencyScope, IdempotencyTimes, InventoryCounts, KeyDigest, KeyId,
+    KeyRecord, Mode, OAuthState, Page, PageRequest, Period, Platform, PlatformId, Reservation,
+    ReservationId, ReservationTransition, ReserveOutcome, ReserveRequest, StoreError,
+    StoredResponse, StripeCustomerLink, Tenant, TierConfig,
 };
 
 /// One [`Store`] handle made of two backends: `usage` serves the usage port
@@ -295,6 +296,73 @@ impl InventoryStore for SplitStore {
         id: &ReservationId,
     ) -> Result<Option<Reservation>, StoreError> {
         self.rest.get_reservation(tenant, id).await
+    }
+}
+
+/// Billing connections and links go to `rest`, like every non-usage port.
+#[async_trait]
+impl BillingStore for SplitStore {
+    async fn put_billing_connection(
+        &self,
+        connection: &BillingConnection,
+    ) -> Result<(), StoreError> {
+        self.rest.put_billing_connection(connection).await
+    }
+
+    async fn get_billing_connection(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Option<BillingConnection>, StoreError> {
+        self.rest.get_billing_connection(tenant).await
+    }
+
+    async fn delete_billing_connection(&self, tenant: &Tenant) -> Result<bool, StoreError> {
+        self.rest.delete_billing_connection(tenant).await
+    }
+
+    async fn tenants_for_stripe_account(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<Tenant>, StoreError> {
+        self.rest.tenants_for_stripe_account(account_id).await
+    }
+
+    async fn insert_oauth_state(&self, state: &OAuthState) -> Result<(), StoreError> {
+        self.rest.insert_oauth_state(state).await
+    }
+
+    async fn take_oauth_state(
+        &self,
+        digest: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<OAuthState>, StoreError> {
+        self.rest.take_oauth_state(digest, now).await
+    }
+
+    async fn link_stripe_customer(&self, link: &StripeCustomerLink) -> Result<String, StoreError> {
+        self.rest.link_stripe_customer(link).await
+    }
+
+    async fn get_stripe_customer(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        account: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.rest
+            .get_stripe_customer(tenant, customer, account)
+            .await
+    }
+
+    async fn find_customer_by_stripe_id(
+        &self,
+        tenant: &Tenant,
+        account: &str,
+        stripe_customer_id: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        self.rest
+            .find_customer_by_stripe_id(tenant, account, stripe_customer_id)
+            .await
     }
 }
 

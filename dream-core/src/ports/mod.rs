@@ -11,6 +11,7 @@
 //! then lets it be passed as a single handle. `dream_core::testing` (feature
 //! `testing`) holds the conformance suite every backend must pass.
 
+mod billing;
 mod customers;
 mod events;
 mod idempotency;
@@ -19,6 +20,7 @@ mod keys;
 mod platforms;
 mod usage;
 
+pub use billing::{BillingProvider, BillingStore};
 pub use customers::CustomerStore;
 pub use events::EventStore;
 pub use idempotency::IdempotencyStore;
@@ -36,6 +38,7 @@ pub trait Store:
     + EventStore
     + IdempotencyStore
     + InventoryStore
+    + BillingStore
 {
 }
 
@@ -47,5 +50,6 @@ impl<T> Store for T where
         + EventStore
         + IdempotencyStore
         + InventoryStore
+        + BillingStore
 {
 }

@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+mod billing;
 mod catalog;
 mod customers;
 mod dashboard;
@@ -34,16 +35,26 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use billing::{
+    validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, ProductListing,
+    TierPriceIds, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY,
+    RESERVATION_MARGIN_MINUTES,
+};
 pub use dashboard::{Dashboard, Mrr};
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
 
-use crate::{ports::Store, Clock, CustomerId, Event, EventKind, SystemClock, Tenant};
+use crate::{
+    ports::{BillingProvider, Store},
+    Clock, CustomerId, Event, EventKind, MasterKey, SystemClock, Tenant,
+};
 
 /// The service facade over a store and a clock. Cheap to clone.
 #[derive(Clone)]
 pub struct Dream {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    billing: Option<Arc<dyn BillingProvider>>,
+    master_key: Option<Arc<MasterKey>>,
 }
 
 impl Dream {
@@ -54,7 +65,12 @@ impl Dream {
 
     /// Services over `store` with a given clock (tests, simulations).
     pub fn with_clock(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            billing: None,
+            master_key: None,
+        }
     }
 
     /// The store, for operations the services do not wrap.

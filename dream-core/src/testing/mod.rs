@@ -108,6 +108,15 @@ macro_rules! __store_conformance_tests {
                 inventory_tenant_isolation,
                 inventory_last_unit_concurrent_carts,
                 inventory_settle_under_concurrency,
+                billing_connections_round_trip,
+                billing_tenants_for_stripe_account,
+                billing_oauth_state_single_use,
+                billing_oauth_state_expiry,
+                billing_oauth_state_duplicate_conflicts,
+                billing_oauth_state_concurrent_take,
+                billing_customer_link_first_wins,
+                billing_customer_link_isolation,
+                billing_customer_link_concurrent,
             );
 
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,6 +1,7 @@
 //! The in-memory backend: one mutex per aggregate, every atomic operation done
 //! under its aggregate's lock.
 
+mod billing;
 mod catalog;
 mod customers;
 mod events;
@@ -19,6 +20,7 @@ pub struct MemoryStore {
     events: Mutex<events::Events>,
     idempotency: Mutex<idempotency::Idempotency>,
     inventory: Mutex<inventory::Inventory>,
+    billing: Mutex<billing::Billing>,
 }
 
 impl MemoryStore {

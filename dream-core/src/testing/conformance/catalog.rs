@@ -103,6 +103,7 @@ pub async fn platforms_and_tier_configs(store: Arc<dyn Store>) {
     let test_cfg = TierConfig {
         tiers: vec![tier("free", 0, MONTHLY, UsageLimit::Limited(3))],
         updated_at: Some(at(10)),
+        ..TierConfig::default()
     };
     store
         .put_tier_config(&test, &test_cfg)
@@ -125,6 +126,22 @@ pub async fn platforms_and_tier_configs(store: Arc<dyn Store>) {
             tier("max", 9900, MONTHLY, UsageLimit::Unlimited),
         ],
         updated_at: Some(at(20)),
+        // Stripe refs ride along with the tiers and must round-trip too.
+        stripe: [(
+            "pro".to_owned(),
+            crate::StripeTierRefs {
+                account: "acct_1".into(),
+                product_id: Some("prod_1".into()),
+                product_active: true,
+                product_fingerprint: "Pro|7|month".into(),
+                price_id: Some("price_2".into()),
+                price_fingerprint: Some("2900|usd|month".into()),
+                retiring_prices: vec!["price_1".into()],
+                prices_created: 2,
+                product_updates: 1,
+            },
+        )]
+        .into(),
     };
     store
         .put_tier_config(&live, &live_cfg)
@@ -172,6 +189,7 @@ pub async fn platforms_and_tier_configs(store: Arc<dyn Store>) {
     let replaced = TierConfig {
         tiers: vec![yearly, credits, sticker, rich_free],
         updated_at: None,
+        ..TierConfig::default()
     };
     store
         .put_tier_config(&test, &replaced)

@@ -5,6 +5,7 @@
 //! instants (`2026-03-10T12:00:00Z` and offsets) and fresh random platforms, so a
 //! backend whose stores are not perfectly fresh still gets isolated data.
 
+mod billing;
 mod catalog;
 mod customer_list;
 mod customers;
@@ -18,6 +19,12 @@ mod rate;
 mod receipts;
 mod usage;
 
+pub use billing::{
+    billing_connections_round_trip, billing_customer_link_concurrent,
+    billing_customer_link_first_wins, billing_customer_link_isolation,
+    billing_oauth_state_concurrent_take, billing_oauth_state_duplicate_conflicts,
+    billing_oauth_state_expiry, billing_oauth_state_single_use, billing_tenants_for_stripe_account,
+};
 pub use catalog::platforms_and_tier_configs;
 pub use customer_list::{customers_list_pagination, customers_plan_counts};
 pub use customers::{

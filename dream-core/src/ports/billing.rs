@@ -1,0 +1,138 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{
+    BillingAccount, BillingConnection, BillingError, CheckoutSession, CheckoutSpec,
+    ConnectedAccount, CustomerId, CustomerSpec, Mode, OAuthState, PortalSession, PortalSpec,
+    PriceSpec, ProductSpec, ProductUpdate, StoreError, StripeCustomerLink, Tenant,
+};
+
+/// Billing connections, Connect onboarding states and Stripe customer links.
+#[async_trait]
+pub trait BillingStore: Send + Sync {
+    /// Creates or replaces the tenant's connection.
+    async fn put_billing_connection(
+        &self,
+        connection: &BillingConnection,
+    ) -> Result<(), StoreError>;
+
+    /// The tenant's connection, if any.
+    async fn get_billing_connection(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Option<BillingConnection>, StoreError>;
+
+    /// Removes the tenant's connection; `false` if there was none.
+    async fn delete_billing_connection(&self, tenant: &Tenant) -> Result<bool, StoreError>;
+
+    /// Tenants connected to a Connect account (`acct_…`), for webhook routing; in
+    /// platform-id then mode order.
+    async fn tenants_for_stripe_account(&self, account_id: &str)
+        -> Result<Vec<Tenant>, StoreError>;
+
+    /// Stores an onboarding state. `Conflict` if the digest exists.
+    async fn insert_oauth_state(&self, state: &OAuthState) -> Result<(), StoreError>;
+
+    /// Atomically removes the state with this digest and returns it if it had not
+    /// expired at `now`. A state is usable once: of two concurrent calls, at most one
+    /// gets `Some`. Expired states are removed too.
+    async fn take_oauth_state(
+        &self,
+        digest: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<OAuthState>, StoreError>;
+
+    /// Records the Stripe customer of `link.customer` on `link.account` unless one is
+    /// recorded already; returns the recorded one (the first link wins, atomically).
+    async fn link_stripe_customer(&self, link: &StripeCustomerLink) -> Result<String, StoreError>;
+
+    /// The Stripe customer of `customer` on `account`, if linked.
+    async fn get_stripe_customer(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        account: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Our customer linked to a Stripe customer on `account`, for webhook routing.
+    async fn find_customer_by_stripe_id(
+        &self,
+        tenant: &Tenant,
+        account: &str,
+        stripe_customer_id: &str,
+    ) -> Result<Option<CustomerId>, StoreError>;
+}
+
+/// A payment provider, in dream's words. `dream-stripe` implements it on Stripe.
+///
+/// Every mutating call carries an idempotency key derived from dream's own ids: the
+/// provider must return the same object for the same key, and implementations retry
+/// transient failures with that same key.
+#[async_trait]
+pub trait BillingProvider: Send + Sync {
+    /// `Ok` when billing in `mode` can work; otherwise a `NotConfigured` error naming
+    /// the setting to add.
+    fn check_configured(&self, mode: Mode) -> Result<(), BillingError>;
+
+    /// Where to send a developer to connect their account; `state` comes back to the
+    /// callback.
+    fn connect_authorize_url(&self, mode: Mode, state: &str) -> Result<String, BillingError>;
+
+    /// Exchanges the callback's authorization code for the connected account.
+    async fn exchange_connect_code(
+        &self,
+        mode: Mode,
+        code: &str,
+    ) -> Result<ConnectedAccount, BillingError>;
+
+    /// Creates a product; returns its id.
+    async fn create_product(
+        &self,
+        account: &BillingAccount,
+        product: &ProductSpec,
+    ) -> Result<String, BillingError>;
+
+    /// Updates (or archives, with `active: false`) a product.
+    async fn update_product(
+        &self,
+        account: &BillingAccount,
+        product_id: &str,
+        update: &ProductUpdate,
+    ) -> Result<(), BillingError>;
+
+    /// Creates a price; returns its id.
+    async fn create_price(
+        &self,
+        account: &BillingAccount,
+        price: &PriceSpec,
+    ) -> Result<String, BillingError>;
+
+    /// Deactivates a price (prices are never deleted).
+    async fn deactivate_price(
+        &self,
+        account: &BillingAccount,
+        price_id: &str,
+        idempotency_key: &str,
+    ) -> Result<(), BillingError>;
+
+    /// Creates a customer; returns its id.
+    async fn create_customer(
+        &self,
+        account: &BillingAccount,
+        customer: &CustomerSpec,
+    ) -> Result<String, BillingError>;
+
+    /// Creates a hosted checkout session.
+    async fn create_checkout_session(
+        &self,
+        account: &BillingAccount,
+        session: &CheckoutSpec,
+    ) -> Result<CheckoutSession, BillingError>;
+
+    /// Creates a billing portal session.
+    async fn create_portal_session(
+        &self,
+        account: &BillingAccount,
+        portal: &PortalSpec,
+    ) -> Result<PortalSession, BillingError>;
+}
