@@ -1,0 +1,40 @@
+//! dream's billing port ([`BillingProvider`](dream_core::ports::BillingProvider)) on
+//! Stripe, built on the async-stripe 1.0 split crates' typed request builders.
+//!
+//! - **Connect**: the operator's platform key of the mode plus `Stripe-Account: acct_…`;
+//!   onboarding is Stripe's OAuth (`/oauth/authorize`, `/oauth/token`), of which only the
+//!   account id and `livemode` are kept.
+//! - **Direct mode**: the developer's own (restricted) key, per call.
+//! - **Idempotency and retries**: every mutating call sends the spec's idempotency key;
+//!   429, 5xx, network failures and `Stripe-Should-Retry: true` are retried with the same
+//!   key, with exponential backoff and jitter. Declines and invalid requests are not.
+//! - **Errors** become [`BillingError`](dream_core::BillingError)s with one kind, Stripe's
+//!   message (keys scrubbed), request id and code.
+//!
+//! ```
+//! use dream_stripe::{StripeBilling, StripeConfig};
+//!
+//! let config = StripeConfig::from_keys(Some("sk_test_123".into()), None)?;
+//! let billing = StripeBilling::new(config)?;
+//! assert!(!format!("{billing:?}").contains("sk_test_123"));
+//! # Ok::<(), dream_stripe::ConfigError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod billing;
+mod catalog;
+mod clients;
+mod config;
+mod customers;
+mod error;
+mod oauth;
+mod retry;
+mod sessions;
+mod transport;
+
+pub use billing::StripeBilling;
+pub use config::{
+    secret_key_mode, ConfigError, StripeConfig, DEFAULT_API_BASE, DEFAULT_CONNECT_BASE,
+    DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_BASE_DELAY,
+};
