@@ -90,6 +90,30 @@ pub struct Config {
     /// Seconds an unfinished request holds its `Idempotency-Key` before a retry may
     /// run it again (`DREAM_IDEMPOTENCY_LOCK_SECS`, default 30).
     pub idempotency_lock_secs: u64,
+    /// The operator's Stripe platform key (`STRIPE_SECRET_KEY`): `sk_live_…` bills
+    /// live tenants, `sk_test_…` test tenants. Unset: billing answers 503
+    /// `billing_not_configured` (direct mode still works with a master key).
+    pub stripe_secret_key: Option<Secret>,
+    /// A second platform key for test mode (`STRIPE_TEST_SECRET_KEY`), so one server
+    /// bills both modes.
+    pub stripe_test_secret_key: Option<Secret>,
+    /// The Connect client id, `ca_…` (`STRIPE_CLIENT_ID`), for `/authorize`.
+    pub stripe_client_id: Option<String>,
+    /// Stripe's API base (`STRIPE_API_BASE`, default `https://api.stripe.com`).
+    pub stripe_api_base: String,
+    /// Stripe Connect's OAuth base (`STRIPE_CONNECT_BASE`, default `https://connect.stripe.com`).
+    pub stripe_connect_base: String,
+    /// 64 hex characters sealing direct-mode Stripe keys (`DREAM_MASTER_KEY`).
+    pub master_key: Option<Secret>,
+    /// This server's public base URL (`DREAM_PUBLIC_URL`), used to tell Stripe where
+    /// `/callback` is; unset uses the redirect URI set in the Connect settings.
+    pub public_url: Option<String>,
+    /// Where `/callback` sends the developer afterwards (`DREAM_DASHBOARD_URL`).
+    pub dashboard_url: Option<String>,
+    /// Default checkout `successUrl` (`DREAM_CHECKOUT_SUCCESS_URL`).
+    pub checkout_success_url: Option<String>,
+    /// Default checkout `cancelUrl` (`DREAM_CHECKOUT_CANCEL_URL`).
+    pub checkout_cancel_url: Option<String>,
 }
 
 impl Default for Config {
@@ -108,6 +132,16 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             shutdown_grace_secs: 10,
             idempotency_lock_secs: 30,
+            stripe_secret_key: None,
+            stripe_test_secret_key: None,
+            stripe_client_id: None,
+            stripe_api_base: "https://api.stripe.com".into(),
+            stripe_connect_base: "https://connect.stripe.com".into(),
+            master_key: None,
+            public_url: None,
+            dashboard_url: None,
+            checkout_success_url: None,
+            checkout_cancel_url: None,
         }
     }
 }
@@ -249,6 +283,64 @@ impl Config {
         if let Some(v) = var("DREAM_SHUTDOWN_GRACE_SECS") {
             self.shutdown_grace_secs = parse("DREAM_SHUTDOWN_GRACE_SECS", &v)?;
         }
+        let secret = |v: String| (!v.trim().is_empty()).then(|| Secret(v.trim().to_owned()));
+        let text = |v: String| (!v.trim().is_empty()).then(|| v.trim().to_owned());
+        if let Some(v) = var("STRIPE_SECRET_KEY") {
+            self.stripe_secret_key = secret(v);
+        }
+        if let Some(v) = var("STRIPE_TEST_SECRET_KEY") {
+            self.stripe_test_secret_key = secret(v);
+        }
+        if let Some(v) = var("STRIPE_CLIENT_ID") {
+            self.stripe_client_id = text(v);
+        }
+        if let Some(v) = var("STRIPE_API_BASE").and_then(text) {
+            self.stripe_api_base = v;
+        }
+        if let Some(v) = var("STRIPE_CONNECT_BASE").and_then(text) {
+            self.stripe_connect_base = v;
+        }
+        if let Some(v) = var("DREAM_MASTER_KEY") {
+            self.master_key = secret(v);
+        }
+        for (name, slot) in [
+            ("DREAM_PUBLIC_URL", &mut self.public_url),
+            ("DREAM_DASHBOARD_URL", &mut self.dashboard_url),
+            ("DREAM_CHECKOUT_SUCCESS_URL", &mut self.checkout_success_url),
+            ("DREAM_CHECKOUT_CANCEL_URL", &mut self.checkout_cancel_url),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = text(v);
+            }
+        }
+        self.validate_urls()
+    }
+
+    /// URLs must be absolute http(s): a typo here would otherwise surface as a
+    /// confusing Stripe error on the first checkout.
+    fn validate_urls(&self) -> Result<(), ConfigError> {
+        let urls = [
+            ("STRIPE_API_BASE", Some(&self.stripe_api_base)),
+            ("STRIPE_CONNECT_BASE", Some(&self.stripe_connect_base)),
+            ("DREAM_PUBLIC_URL", self.public_url.as_ref()),
+            ("DREAM_DASHBOARD_URL", self.dashboard_url.as_ref()),
+            (
+                "DREAM_CHECKOUT_SUCCESS_URL",
+                self.checkout_success_url.as_ref(),
+            ),
+            (
+                "DREAM_CHECKOUT_CANCEL_URL",
+                self.checkout_cancel_url.as_ref(),
+            ),
+        ];
+        for (name, url) in urls {
+            if let Some(url) = url {
+                dream_core::validate_redirect_url(name, url).map_err(|_| ConfigError::Env {
+                    name,
+                    reason: "must be an absolute http(s) URL".into(),
+                })?;
+            }
+        }
         Ok(())
     }
 }
@@ -294,5 +386,31 @@ mod tests {
         assert!(c
             .apply_env(|n| (n == "DREAM_STORE").then(|| "mysql".into()))
             .is_err());
+    }
+
+    #[test]
+    fn stripe_settings_by_conventional_names() {
+        let mut c = Config::default();
+        assert_eq!(c.stripe_api_base, "https://api.stripe.com");
+        c.apply_env(|n| match n {
+            "STRIPE_SECRET_KEY" => Some("sk_test_platformsecret".into()),
+            "STRIPE_CLIENT_ID" => Some("ca_123".into()),
+            "STRIPE_API_BASE" => Some("http://127.0.0.1:12111".into()),
+            "DREAM_MASTER_KEY" => Some("ab".repeat(32)),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.stripe_client_id.as_deref(), Some("ca_123"));
+        assert_eq!(c.stripe_api_base, "http://127.0.0.1:12111");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("platformsecret") && !debug.contains(&"ab".repeat(32)));
+        let err = c
+            .apply_env(|n| (n == "DREAM_CHECKOUT_SUCCESS_URL").then(|| "not a url".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("DREAM_CHECKOUT_SUCCESS_URL"));
+        let from_file: Config =
+            toml::from_str("stripe_client_id = \"ca_file\"\nstripe_secret_key = \"sk_live_x\"")
+                .unwrap();
+        assert_eq!(from_file.stripe_client_id.as_deref(), Some("ca_file"));
     }
 }

@@ -2,6 +2,7 @@
 //! [`Application::build`], exactly as `main` does.
 #![warn(missing_docs)]
 
+mod billing;
 pub mod bootstrap;
 pub mod config;
 
@@ -148,13 +149,18 @@ impl Application {
         };
         let listener = TokioListener::bind(config.addr).await.map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
-        let dream = Dream::new(build_store(config).await?);
+        let dream = billing::with_billing(Dream::new(build_store(config).await?), config)?;
         let mut state = dream_http::AppState::new(
             dream,
             config.admin_token.as_ref().map(config::Secret::expose),
         );
         state.body_limit = config.max_body_bytes;
         state.idempotency_lock_timeout = Duration::from_secs(config.idempotency_lock_secs);
+        state.billing = dream_http::BillingSettings {
+            checkout_success_url: config.checkout_success_url.clone(),
+            checkout_cancel_url: config.checkout_cancel_url.clone(),
+            dashboard_url: config.dashboard_url.clone(),
+        };
         Ok(Self {
             listener,
             port,

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use dream_core::CoreError;
+use dream_core::{BillingError, BillingErrorKind};
 use poem_openapi::{payload::Json, ApiResponse, Enum, Object};
 
 /// Stable, machine-readable error codes; programs branch on these.
@@ -36,6 +37,26 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// A failure on our side; `requestId` identifies it in our logs.
     InternalError,
+    /// Billing is not configured on this server (the message says what to set).
+    BillingNotConfigured,
+    /// The platform has no Stripe account connected in this mode, or it revoked access.
+    StripeNotConnected,
+    /// The tier or product cannot be bought (free, archived, or not synced to Stripe yet).
+    NotPurchasable,
+    /// Not enough units left; nothing was reserved (`product`, `available`).
+    SoldOut,
+    /// The Connect onboarding `state` is unknown, already used or expired.
+    InvalidOauthState,
+    /// Stripe refused the Connect authorization code (expired, used or foreign).
+    InvalidOauthCode,
+    /// The card was declined.
+    CardDeclined,
+    /// Stripe refused the request (`stripeRequestId` identifies it at Stripe).
+    BillingRequestFailed,
+    /// Stripe rejected the credentials dream used.
+    BillingAuthenticationFailed,
+    /// Stripe is rate limiting or unreachable; retry after `Retry-After` seconds.
+    BillingUnavailable,
 }
 
 /// Every error response has this shape.
@@ -64,6 +85,12 @@ pub struct ErrorBody {
     pub period_end: Option<DateTime<Utc>>,
     /// Seconds to wait before retrying (`rate_limited`, `usage_limit_reached`, `store_unavailable`).
     pub retry_after: Option<u64>,
+    /// The product that ran out (`sold_out`).
+    pub product: Option<String>,
+    /// Units left of it (`sold_out`).
+    pub available: Option<u64>,
+    /// Stripe's request id (`req_…`), when Stripe answered.
+    pub stripe_request_id: Option<String>,
 }
 
 impl ErrorBody {
@@ -80,7 +107,16 @@ impl ErrorBody {
             used: None,
             period_end: None,
             retry_after: None,
+            product: None,
+            available: None,
+            stripe_request_id: None,
         }
+    }
+
+    /// Names the product concerned.
+    pub fn with_product(mut self, product: impl Into<String>) -> Self {
+        self.product = Some(product.into());
+        self
     }
 
     /// Names the offending field.
@@ -122,9 +158,15 @@ pub enum ApiError {
         #[oai(header = "Retry-After")]
         u64,
     ),
+    /// The card was declined.
+    #[oai(status = 402)]
+    PaymentRequired(Json<ErrorBody>),
     /// A failure on our side.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// Stripe refused or failed a request dream made.
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
     /// The store is unavailable; usage fails closed.
     #[oai(status = 503)]
     Unavailable(
@@ -248,6 +290,34 @@ impl From<CoreError> for ApiError {
                 tracing::error!(error = %source, cause = ?std::error::Error::source(&source), "store failure");
                 ApiError::internal()
             }
+            CoreError::StripeNotConnected => ApiError::Conflict(Json(ErrorBody::new(
+                ErrorCode::StripeNotConnected,
+                "Stripe not connected",
+                "Connect the platform's Stripe account for this mode first (GET /authorize, or direct mode with PUT /admin/platforms/{platformId}/stripe).",
+            ))),
+            CoreError::NotPurchasable { reason, .. } => ApiError::Conflict(Json(ErrorBody::new(
+                ErrorCode::NotPurchasable,
+                "Not purchasable",
+                reason,
+            ))),
+            CoreError::SoldOut { product, available } => ApiError::Conflict(Json(ErrorBody {
+                available: Some(available),
+                ..ErrorBody::new(
+                    ErrorCode::SoldOut,
+                    "Sold out",
+                    format!("Only {available} unit(s) of \"{product}\" left; nothing was reserved."),
+                )
+                .with_product(product)
+            })),
+            CoreError::InvalidOAuthState => ApiError::BadRequest(Json(
+                ErrorBody::new(
+                    ErrorCode::InvalidOauthState,
+                    "Invalid onboarding state",
+                    "This Stripe onboarding link is unknown, already used or expired: start again from /authorize.",
+                )
+                .with_field("state"),
+            )),
+            CoreError::Billing(err) => billing_error(err),
             // `CoreError` is non-exhaustive for other crates; every variant that
             // exists today is mapped above, so this arm is only reached by a variant
             // added later, which then shows up as a logged internal error in tests.
@@ -258,6 +328,93 @@ impl From<CoreError> for ApiError {
         }
     }
 }
+
+/// Maps a billing provider failure; Stripe's request id goes into the body so a
+/// developer can look the call up in their Stripe dashboard.
+fn billing_error(err: BillingError) -> ApiError {
+    let request_id = err.request_id.clone();
+    let body = |code, title: &str, message: String| {
+        Json(ErrorBody {
+            stripe_request_id: request_id.clone(),
+            ..ErrorBody::new(code, title, message)
+        })
+    };
+    let retry = |code, title: &str, message: String| {
+        let mut body = body(code, title, message);
+        body.retry_after = Some(BILLING_RETRY_AFTER_SECS);
+        ApiError::Unavailable(body, BILLING_RETRY_AFTER_SECS)
+    };
+    match err.kind {
+        BillingErrorKind::NotConfigured => ApiError::Unavailable(
+            body(
+                ErrorCode::BillingNotConfigured,
+                "Billing not configured",
+                err.message,
+            ),
+            BILLING_RETRY_AFTER_SECS,
+        ),
+        BillingErrorKind::PermissionDenied => ApiError::Conflict(body(
+            ErrorCode::StripeNotConnected,
+            "Stripe access revoked",
+            format!(
+                "Stripe refused access to the connected account ({}): connect it again.",
+                err.message
+            ),
+        )),
+        BillingErrorKind::Authentication => {
+            tracing::error!(error = %err, stripe_request_id = ?err.request_id, "Stripe rejected dream's credentials");
+            ApiError::BadGateway(body(
+                ErrorCode::BillingAuthenticationFailed,
+                "Stripe authentication failed",
+                "Stripe rejected the key dream used: check STRIPE_SECRET_KEY, or reconnect the direct-mode key.".into(),
+            ))
+        }
+        BillingErrorKind::Declined => {
+            ApiError::PaymentRequired(body(ErrorCode::CardDeclined, "Card declined", err.message))
+        }
+        BillingErrorKind::InvalidRequest => {
+            tracing::warn!(error = %err, stripe_request_id = ?err.request_id, code = ?err.provider_code, "Stripe refused a request");
+            ApiError::BadGateway(body(
+                ErrorCode::BillingRequestFailed,
+                "Stripe refused the request",
+                err.message,
+            ))
+        }
+        BillingErrorKind::InvalidGrant => ApiError::BadRequest(Json(
+            ErrorBody {
+                stripe_request_id: request_id.clone(),
+                ..ErrorBody::new(
+                    ErrorCode::InvalidOauthCode,
+                    "Stripe authorization failed",
+                    err.message,
+                )
+            }
+            .with_field("code"),
+        )),
+        BillingErrorKind::RateLimited => retry(
+            ErrorCode::BillingUnavailable,
+            "Stripe rate limit",
+            format!(
+                "Stripe is rate limiting requests ({}); retry shortly.",
+                err.message
+            ),
+        ),
+        BillingErrorKind::Unavailable => {
+            tracing::warn!(error = %err, "Stripe unavailable");
+            retry(
+                ErrorCode::BillingUnavailable,
+                "Stripe unavailable",
+                format!(
+                    "Stripe could not be reached ({}); retry shortly.",
+                    err.message
+                ),
+            )
+        }
+    }
+}
+
+/// What `Retry-After` says when Stripe is busy or billing is being configured.
+const BILLING_RETRY_AFTER_SECS: u64 = 5;
 
 /// Result of an operation.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -34,20 +34,10 @@ use poem_openapi::{OpenApiService, ServerObject};
 
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use middleware::RequestId;
-pub use state::AppState;
+pub use state::{AppState, BillingSettings};
 
 /// The API description the spec is generated from.
-fn service() -> OpenApiService<
-    (
-        api::CustomersApi,
-        api::UsageApi,
-        api::TiersApi,
-        api::DashboardApi,
-        api::AdminApi,
-        api::HealthApi,
-    ),
-    (),
-> {
+fn service() -> OpenApiService<api::AllApis, ()> {
     OpenApiService::new(api::all(), "dream", env!("CARGO_PKG_VERSION"))
         .description(
             "API keys, pricing tiers with usage limits, end customers and a dashboard for your app. \

@@ -18,6 +18,20 @@ pub struct AppState {
     /// How long an unfinished idempotent request holds its key; after that (a
     /// crashed process) a retry runs again. Track calls stay exact either way.
     pub idempotency_lock_timeout: std::time::Duration,
+    /// Checkout defaults and where onboarding ends.
+    pub billing: BillingSettings,
+}
+
+/// Server-wide billing defaults.
+#[derive(Debug, Clone, Default)]
+pub struct BillingSettings {
+    /// Checkout `successUrl` when a request names none (`DREAM_CHECKOUT_SUCCESS_URL`).
+    pub checkout_success_url: Option<String>,
+    /// Checkout `cancelUrl` when a request names none (`DREAM_CHECKOUT_CANCEL_URL`).
+    pub checkout_cancel_url: Option<String>,
+    /// Where `/callback` sends the developer after Connect onboarding
+    /// (`DREAM_DASHBOARD_URL`); without it the callback answers JSON.
+    pub dashboard_url: Option<String>,
 }
 
 impl AppState {
@@ -43,6 +57,7 @@ impl AppState {
                 .map(|t| Arc::new(Sha256::digest(t.as_bytes()).into())),
             body_limit: Self::DEFAULT_BODY_LIMIT,
             idempotency_lock_timeout: std::time::Duration::from_secs(30),
+            billing: BillingSettings::default(),
         }
     }
 }

@@ -2,6 +2,8 @@
 
 mod support;
 
+mod billing;
+mod billing_secrets;
 mod cli;
 mod concurrency;
 mod dashboard;

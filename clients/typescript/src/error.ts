@@ -8,14 +8,14 @@ export type ErrorCode = components["schemas"]["ErrorCode"];
 
 /**
  * A failed call: the HTTP status plus our error body. Branch on `code`
- * (`usage_limit_reached`, `not_found`, `invalid_request`, …); `message` says what to do.
+ * (`usage_limit_reached`, `not_found`, `invalid_request`, `sold_out`, …); `message` says what to do.
  *
  * A code added to the server after this SDK was built still arrives in `code` as a
  * string, so compare with known codes rather than switching exhaustively.
  */
 export class DreamError extends Error {
   override readonly name = "DreamError";
-  /** HTTP status (400, 401, 404, 409, 413, 415, 422, 429, 500, 503). */
+  /** HTTP status (400, 401, 402, 404, 409, 413, 415, 422, 429, 500, 502, 503). */
   readonly status: number;
   /** Stable machine-readable code. */
   readonly code: ErrorCode | (string & {});
@@ -33,6 +33,12 @@ export class DreamError extends Error {
   readonly used: number | undefined;
   /** When the usage period ends, RFC 3339 (`usage_limit_reached`). */
   readonly periodEnd: string | undefined;
+  /** The product that ran out (`sold_out`). */
+  readonly product: string | undefined;
+  /** Units left of that product (`sold_out`). */
+  readonly available: number | undefined;
+  /** Stripe's request id (`req_…`) when Stripe answered (billing errors). */
+  readonly stripeRequestId: string | undefined;
   /** Seconds to wait before retrying (body, else the `Retry-After` header). */
   readonly retryAfter: number | undefined;
   /** The error body as received (`undefined` when the response was not our JSON). */
@@ -50,6 +56,9 @@ export class DreamError extends Error {
     this.limit = body?.limit;
     this.used = body?.used;
     this.periodEnd = body?.periodEnd;
+    this.product = body?.product;
+    this.available = body?.available;
+    this.stripeRequestId = body?.stripeRequestId;
     const header = retryAfterHeader ? Number(retryAfterHeader) : Number.NaN;
     this.retryAfter = body?.retryAfter ?? (Number.isFinite(header) ? header : undefined);
   }

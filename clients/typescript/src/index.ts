@@ -38,6 +38,22 @@ export type Dashboard = Schemas["DashboardResponse"];
 export type DreamEvent = Schemas["EventDto"];
 /** A page of events. */
 export type EventList = Schemas["EventList"];
+/** What to subscribe a customer to in {@link Billing.checkout}. */
+export type CheckoutParams = Schemas["CreateCheckoutRequest"];
+/** A hosted Stripe Checkout session: send the buyer to `url`. */
+export type CheckoutSession = Schemas["CheckoutResponse"];
+/** Options of the billing portal in {@link Billing.portal}. */
+export type PortalParams = Schemas["PortalRequest"];
+/** A Stripe billing portal session: send the customer to `url`. */
+export type PortalSession = Schemas["PortalResponse"];
+/** A one-off product on offer, with its stock. */
+export type Product = Schemas["ProductDto"];
+/** A cart of one-off products for {@link Billing.cart}. */
+export type CartParams = Schemas["CartCheckoutRequest"];
+/** One line of a cart: a product's `priceId` and a quantity. */
+export type CartItem = Schemas["CartItemInput"];
+/** A cart checkout: the Stripe session and the reservation holding its units. */
+export type CartCheckout = Schemas["CartCheckoutResponse"];
 
 /** Options of the {@link Dream} client. */
 export interface DreamOptions {
@@ -75,6 +91,12 @@ export interface TrackOptions extends PostOptions {
 export interface UsageOptions {
   /** Plan for a customer seen for the first time; ignored for known customers. */
   plan?: string;
+}
+
+/** Options of {@link Billing.cart}. */
+export interface CartOptions extends PostOptions {
+  /** The buyer as one of your customers (our id or your external id); absent for a guest. */
+  userId?: string;
 }
 
 type ApiClient = Client<paths>;
@@ -205,12 +227,89 @@ export class Events {
 }
 
 /**
+ * Billing on your own Stripe account: `/api/create-checkout`, `/api/customer-portal`,
+ * `/api/products` and `/api/cart/checkout`.
+ *
+ * Connect Stripe to the platform first (Connect or direct mode, with the admin token).
+ * Failures arrive as a {@link DreamError}; billing `code`s include
+ * `stripe_not_connected` (409, no Stripe account for this mode yet),
+ * `billing_not_configured` (503, the server runs without Stripe),
+ * `not_purchasable` (409: free, archived or not yet synced), `sold_out` (409, with
+ * `product` and `available`), `card_declined` (402) and `billing_request_failed` /
+ * `billing_unavailable` (Stripe refused or could not be reached).
+ */
+export class Billing {
+  constructor(private readonly api: ApiClient) {}
+
+  /**
+   * A Stripe Checkout URL where customer `userId` (our id or your external id)
+   * subscribes to the recurring `tier`. The URLs default to the server's
+   * `DREAM_CHECKOUT_SUCCESS_URL` / `DREAM_CHECKOUT_CANCEL_URL`. Once they pay, the
+   * Stripe webhook moves the customer to the tier.
+   *
+   * Throws a {@link DreamError}: `stripe_not_connected` (409), `not_purchasable` for a
+   * free tier, `conflict` (409) when the customer is already on it, `not_found`.
+   */
+  checkout(userId: string, params: CheckoutParams, options: PostOptions = {}): Promise<CheckoutSession> {
+    return unwrap(
+      this.api.POST("/api/create-checkout", {
+        params: { header: { "X-User-Id": userId, ...idempotency(options) } },
+        body: params,
+      }),
+    );
+  }
+
+  /**
+   * A Stripe billing portal URL where customer `userId` manages or cancels their
+   * subscription; `returnUrl` is where its "return" link goes.
+   *
+   * Throws a {@link DreamError}: `stripe_not_connected` (409), `not_found`.
+   */
+  portal(userId: string, params?: PortalParams, options: PostOptions = {}): Promise<PortalSession> {
+    return unwrap(
+      this.api.POST("/api/customer-portal", {
+        params: { header: { "X-User-Id": userId, ...idempotency(options) } },
+        ...(params === undefined ? {} : { body: params }),
+      }),
+    );
+  }
+
+  /**
+   * The one-off products on offer, in configured order, with their stock
+   * (`available`, `soldOut`). `priceId` is `null` until Stripe is connected and the
+   * tiers are synced; put it in a {@link Billing.cart} line.
+   */
+  async products(): Promise<Product[]> {
+    const result = await unwrap(this.api.GET("/api/products"));
+    return result.products;
+  }
+
+  /**
+   * A Stripe Checkout URL for a cart of one-off products. The units are reserved
+   * at once (until `reservedUntil`), so two buyers never both get the last one;
+   * payment commits the reservation, an expired session releases it.
+   *
+   * Throws a {@link DreamError}: `sold_out` (409; `product` and `available` say what
+   * ran out, nothing was reserved), `stripe_not_connected` (409), `invalid_request`
+   * (400, `field` names a `priceId` that is not a product on offer).
+   */
+  cart(params: CartParams, options: CartOptions = {}): Promise<CartCheckout> {
+    const header = {
+      ...(options.userId === undefined ? {} : { "X-User-Id": options.userId }),
+      ...idempotency(options),
+    };
+    return unwrap(this.api.POST("/api/cart/checkout", { params: { header }, body: params }));
+  }
+}
+
+/**
  * The dream API with a secret key.
  *
  * ```ts
  * const dream = new Dream({ secretKey: process.env.DREAM_SECRET_KEY!, baseUrl: "http://127.0.0.1:8787" });
  * const customer = await dream.customers.create({ email: "sharon@example.com", plan: "free" });
  * const { usage } = await dream.usage.track(customer.id);
+ * const { url } = await dream.billing.checkout(customer.id, { tier: "pro" });
  * ```
  */
 export class Dream {
@@ -219,6 +318,7 @@ export class Dream {
   readonly tiers: Tiers;
   readonly dashboard: DashboardApi;
   readonly events: Events;
+  readonly billing: Billing;
   /** The typed openapi-fetch client underneath, for calls this layer does not wrap. */
   readonly client: ApiClient;
 
@@ -236,5 +336,6 @@ export class Dream {
     this.tiers = new Tiers(this.client);
     this.dashboard = new DashboardApi(this.client);
     this.events = new Events(this.client);
+    this.billing = new Billing(this.client);
   }
 }

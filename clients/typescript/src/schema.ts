@@ -97,6 +97,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/create-checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Subscription checkout: a Stripe Checkout URL for the customer to subscribe to a tier.
+         * @description The Stripe customer is created on first use and reused. Our customer and
+         *     platform ids ride in the session's and the subscription's metadata, so the
+         *     Stripe webhook moves the customer to the tier once they pay.
+         */
+        post: operations["createCheckout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/customer-portal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Billing portal: a Stripe URL where the customer manages or cancels their subscription. */
+        post: operations["createCustomerPortal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/products": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One-off products on offer, with stock left (`soldOut` when none). A publishable key is enough. */
+        get: operations["listProducts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cart/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cart checkout: a Stripe Checkout URL for one-off products.
+         * @description The units are reserved when the session is created, so two buyers can never
+         *     both get the last one; a sold-out or over-quantity cart is refused with
+         *     `sold_out` and nothing is held. Payment commits the reservation; an expired
+         *     session releases it.
+         */
+        post: operations["cartCheckout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start Stripe Connect onboarding for a platform and mode: answers 302 to Stripe.
+         * @description The redirect carries a single-use `state` that expires after 15 minutes and
+         *     is bound to this platform and mode; `/callback` completes the connection.
+         */
+        get: operations["authorizeStripe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stripe Connect redirects here: completes onboarding and records the account.
+         * @description Only the connected account id is kept; Stripe's tokens are discarded.
+         */
+        get: operations["stripeCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dashboard": {
         parameters: {
             query?: never;
@@ -204,6 +324,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/platforms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a platform (an app) without tiers, e.g. to connect Stripe before `/create-products`. */
+        post: operations["createPlatform"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/platforms/{platform_id}/stripe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A platform's Stripe connection in one mode (never a key). */
+        get: operations["getStripeConnection"];
+        /**
+         * Direct mode: bill with the developer's own Stripe key (stored encrypted, never returned).
+         * @description For a developer who self-hosts dream for one app. Replaces any connection of
+         *     the mode. Needs `DREAM_MASTER_KEY` on the server.
+         */
+        put: operations["connectStripeDirect"];
+        post?: never;
+        /** Disconnect a platform's Stripe account in one mode (Stripe objects are left alone). */
+        delete: operations["disconnectStripe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/platforms/{platform_id}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sync a mode's tiers to Stripe now (e.g. right after connecting); creates nothing twice. */
+        post: operations["syncTiers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/platforms/{platform_id}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Promote test to live: copy the test mode's offered tiers to live mode and sync them to the live Stripe account.
+         * @description Stripe ids are per mode, so live products and prices are created on the
+         *     live account; live keys are not issued here (use the keys endpoint).
+         */
+        post: operations["promoteToLive"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -225,6 +423,106 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * CartCheckoutRequest
+         * @description Check out a cart of one-off products.
+         */
+        CartCheckoutRequest: {
+            /** @description The buyer's email, prefilled on the checkout page. */
+            email?: string;
+            /** @description 1–50 lines; lines with the same price are added up. */
+            items: components["schemas"]["CartItemInput"][];
+            /** @description After paying; defaults to `DREAM_CHECKOUT_SUCCESS_URL`. */
+            successUrl?: string;
+            /** @description After giving up; defaults to `DREAM_CHECKOUT_CANCEL_URL`. */
+            cancelUrl?: string;
+        };
+        /**
+         * CartCheckoutResponse
+         * @description A cart checkout: the session, and the units held until it settles.
+         */
+        CartCheckoutResponse: {
+            /** @description Send the buyer here. */
+            url: string;
+            /** @description Stripe's session id (`cs_…`). */
+            sessionId: string;
+            /** @description The inventory reservation (`res_…`) the payment settles. */
+            reservationId: string;
+            /**
+             * Format: date-time
+             * @description When the session stops accepting payment.
+             */
+            expiresAt: string;
+            /**
+             * Format: date-time
+             * @description When held units go back on sale if the session neither pays nor expires first.
+             */
+            reservedUntil: string;
+        };
+        /**
+         * CartItemInput
+         * @description One cart line.
+         */
+        CartItemInput: {
+            /** @description A product's `priceId` from `/api/products`. */
+            priceId: string;
+            /**
+             * Format: uint64
+             * @description Units (1–10000).
+             */
+            quantity: number;
+        };
+        /**
+         * CheckoutResponse
+         * @description A hosted Stripe Checkout session.
+         */
+        CheckoutResponse: {
+            /** @description Send the buyer here. */
+            url: string;
+            /** @description Stripe's session id (`cs_…`). */
+            sessionId: string;
+            /**
+             * Format: date-time
+             * @description When the session stops accepting payment.
+             */
+            expiresAt: string;
+        };
+        /**
+         * ConnectedDto
+         * @description The outcome of onboarding when no dashboard URL is configured.
+         */
+        ConnectedDto: {
+            /** @description Always true: failures are error responses. */
+            connected: boolean;
+            /** @description The platform. */
+            platformId: string;
+            mode: components["schemas"]["ModeDto"];
+            /** @description The connected account (`acct_…`). */
+            accountId: string | null;
+        };
+        /**
+         * @description How a platform reaches its Stripe account.
+         * @enum {string}
+         */
+        ConnectionType: "connect" | "direct";
+        /**
+         * CreateCheckoutRequest
+         * @description Start a subscription checkout for the customer named by `X-User-Id`.
+         */
+        CreateCheckoutRequest: {
+            /** @description The recurring tier to subscribe to. */
+            tier: string;
+            /**
+             * @description Where Stripe sends the customer after paying; defaults to the server's
+             *     `DREAM_CHECKOUT_SUCCESS_URL`. `{CHECKOUT_SESSION_ID}` is filled in by Stripe.
+             */
+            successUrl?: string;
+            /**
+             * @description Where Stripe sends the customer after giving up; defaults to the server's
+             *     `DREAM_CHECKOUT_CANCEL_URL`.
+             */
+            cancelUrl?: string;
+        };
         /**
          * CreateCustomerRequest
          * @description Create a customer (the seeds' body).
@@ -265,6 +563,14 @@ export interface components {
             expiresAt?: string;
         };
         /**
+         * CreatePlatformRequest
+         * @description Create a platform (an app) before configuring tiers, e.g. to connect Stripe first.
+         */
+        CreatePlatformRequest: {
+            /** @description A display name. */
+            name?: string;
+        };
+        /**
          * CreateProductsRequest
          * @description The seeds' `/create-products` body.
          */
@@ -295,7 +601,10 @@ export interface components {
             secretKey?: string;
             /** @description The tiers now configured (archived ones included). */
             tiers: components["schemas"]["TierDto"][];
-            /** @description Stripe prices per tier (empty until billing is connected). */
+            /**
+             * @description Stripe ids per offered tier (null until Stripe is connected; always null for
+             *     free tiers, which need no Stripe price).
+             */
             priceIds: components["schemas"]["PriceIdDto"][];
         };
         /**
@@ -390,6 +699,18 @@ export interface components {
             deleted: boolean;
         };
         /**
+         * DirectConnectRequest
+         * @description Direct mode: bill with the developer's own Stripe key instead of Connect.
+         */
+        DirectConnectRequest: {
+            mode: components["schemas"]["ModeDto"];
+            /**
+             * @description A restricted key (`rk_test_…`/`rk_live_…`, recommended) or secret key of the
+             *     mode. Stored encrypted; never returned.
+             */
+            secretKey: string;
+        };
+        /**
          * ErrorBody
          * @description Every error response has this shape.
          */
@@ -425,12 +746,21 @@ export interface components {
              * @description Seconds to wait before retrying (`rate_limited`, `usage_limit_reached`, `store_unavailable`).
              */
             retryAfter?: number;
+            /** @description The product that ran out (`sold_out`). */
+            product?: string;
+            /**
+             * Format: uint64
+             * @description Units left of it (`sold_out`).
+             */
+            available?: number;
+            /** @description Stripe's request id (`req_…`), when Stripe answered. */
+            stripeRequestId?: string;
         };
         /**
          * @description Stable, machine-readable error codes; programs branch on these.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "invalid_api_key" | "secret_key_required" | "not_found" | "conflict" | "idempotency_key_mismatch" | "idempotency_key_in_use" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "usage_limit_reached" | "rate_limited" | "store_unavailable" | "internal_error";
+        ErrorCode: "invalid_request" | "invalid_api_key" | "secret_key_required" | "not_found" | "conflict" | "idempotency_key_mismatch" | "idempotency_key_in_use" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "usage_limit_reached" | "rate_limited" | "store_unavailable" | "internal_error" | "billing_not_configured" | "stripe_not_connected" | "not_purchasable" | "sold_out" | "invalid_oauth_state" | "invalid_oauth_code" | "card_declined" | "billing_request_failed" | "billing_authentication_failed" | "billing_unavailable";
         /**
          * EventDto
          * @description An entry of the event log.
@@ -598,16 +928,124 @@ export interface components {
             end: string;
         };
         /**
+         * PlatformDto
+         * @description A platform.
+         */
+        PlatformDto: {
+            /** @description `plt_…`: stable across key rotations. */
+            id: string;
+            /** @description Display name. */
+            name: string | null;
+            /**
+             * Format: date-time
+             * @description Created.
+             */
+            createdAt: string;
+        };
+        /**
+         * PortalRequest
+         * @description Open the billing portal for the customer named by `X-User-Id`. The body is optional.
+         */
+        PortalRequest: {
+            /** @description Where the portal's "return" link goes; defaults to the portal configuration's. */
+            returnUrl?: string;
+        };
+        /**
+         * PortalResponse
+         * @description A Stripe billing portal session.
+         */
+        PortalResponse: {
+            /** @description Send the customer here. */
+            url: string;
+        };
+        /**
          * PriceIdDto
          * @description A Stripe price per tier (filled in once billing is connected).
          */
         PriceIdDto: {
             /** @description Tier name. */
             tier: string;
-            /** @description Stripe price id. */
-            priceId: string;
-            /** @description Stripe product id. */
-            productId: string;
+            /** @description Stripe price id; null for free tiers and until Stripe is connected. */
+            priceId: string | null;
+            /** @description Stripe product id; null likewise. */
+            productId: string | null;
+        };
+        /**
+         * ProductDto
+         * @description A one-off product on offer.
+         */
+        ProductDto: {
+            /** @description The product's tier name. */
+            name: string;
+            /** @description Display name. */
+            displayName: string;
+            /**
+             * Format: double
+             * @description Unit price in major units.
+             */
+            price: number;
+            /**
+             * Format: int64
+             * @description Unit price in minor units.
+             */
+            unitAmount: number;
+            /** @description Lower-case ISO 4217. */
+            currency: string;
+            /** @description The Stripe price to put in a cart; null until Stripe is connected and synced. */
+            priceId: string | null;
+            /** @description The Stripe product; null likewise. */
+            productId: string | null;
+            /**
+             * Format: uint64
+             * @description Total stock; null for unlimited.
+             */
+            inventory: number | null;
+            /**
+             * Format: uint64
+             * @description Units sold.
+             */
+            sold: number;
+            /**
+             * Format: uint64
+             * @description Units held by open checkouts.
+             */
+            reserved: number;
+            /**
+             * Format: uint64
+             * @description Units left; null for unlimited.
+             */
+            available: number | null;
+            /** @description Whether nothing is left. */
+            soldOut: boolean;
+            /** @description Marketing features. */
+            features: string[];
+        };
+        /**
+         * ProductList
+         * @description One-off products on offer.
+         */
+        ProductList: {
+            /** @description In configuration order. */
+            products: components["schemas"]["ProductDto"][];
+        };
+        /**
+         * StripeConnectionDto
+         * @description A platform's Stripe connection in one mode. Never contains a key.
+         */
+        StripeConnectionDto: {
+            /** @description The platform. */
+            platformId: string;
+            mode: components["schemas"]["ModeDto"];
+            /** @description Whether billing can run in this mode. */
+            connected: boolean;
+            type?: components["schemas"]["ConnectionType"];
+            /** @description The connected account (`acct_…`), for Connect. */
+            accountId: string | null;
+            /**
+             * Format: date-time
+             * @description Since when.
+             */
+            connectedAt: string | null;
         };
         /**
          * TierDto
@@ -696,6 +1134,19 @@ export interface components {
         TierList: {
             /** @description Active tiers, in configured order. */
             tiers: components["schemas"]["TierDto"][];
+        };
+        /**
+         * TierSyncResponse
+         * @description A platform's tiers and their Stripe ids in one mode.
+         */
+        TierSyncResponse: {
+            /** @description The platform. */
+            platformId: string;
+            mode: components["schemas"]["ModeDto"];
+            /** @description All tiers, archived ones included. */
+            tiers: components["schemas"]["TierDto"][];
+            /** @description Stripe ids per offered tier. */
+            priceIds: components["schemas"]["PriceIdDto"][];
         };
         /**
          * @description Recurring plan or one-off product.
@@ -856,6 +1307,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -914,6 +1374,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -977,6 +1446,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -1035,6 +1513,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1093,6 +1580,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -1151,6 +1647,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1209,6 +1714,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -1267,6 +1781,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1329,6 +1852,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -1387,6 +1919,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1463,6 +2004,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -1521,6 +2071,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1584,6 +2143,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -1642,6 +2210,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1697,6 +2274,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -1755,6 +2341,857 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createCheckout: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Our customer id (`usr_…`) or your external id. */
+                "X-User-Id": string;
+                /** @description Makes a retry safe: same key and body → same session. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCheckoutRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CheckoutResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createCustomerPortal: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Our customer id (`usr_…`) or your external id. */
+                "X-User-Id": string;
+                /** @description Makes a retry safe: same key and body → same session. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PortalRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PortalResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listProducts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ProductList"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cartCheckout: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Optional: the buyer as one of your customers (`usr_…` or your external id). */
+                "X-User-Id"?: string;
+                /** @description Makes a retry safe: same key and body → same session, one reservation. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CartCheckoutRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CartCheckoutResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    authorizeStripe: {
+        parameters: {
+            query: {
+                /** @description The platform (`plt_…`). */
+                platformId: string;
+                /** @description The mode to connect (default `live`). */
+                mode?: components["schemas"]["ModeDto"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Follow `Location`. */
+            302: {
+                headers: {
+                    /** @description The next page. */
+                    LOCATION: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stripeCallback: {
+        parameters: {
+            query: {
+                /** @description The authorization code from Stripe. */
+                code?: string;
+                /** @description The `state` issued by `/authorize`. */
+                state: string;
+                /** @description Set by Stripe when the developer declined. */
+                error?: string;
+                /** @description Stripe's explanation of `error`. */
+                error_description?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Connected (no dashboard URL configured). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ConnectedDto"];
+                };
+            };
+            /**
+             * @description Connected; back to the dashboard (`DREAM_DASHBOARD_URL`) with
+             *     `?stripe=connected&platformId=…&mode=…`, or `?stripe=denied` when the
+             *     developer declined on Stripe.
+             */
+            302: {
+                headers: {
+                    /** @description The dashboard. */
+                    LOCATION: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1810,6 +3247,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -1868,6 +3314,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1928,6 +3383,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -1986,6 +3450,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2044,6 +3517,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -2102,6 +3584,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2164,6 +3655,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -2222,6 +3722,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2283,6 +3792,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -2341,6 +3859,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2407,6 +3934,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -2465,6 +4001,15 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2523,6 +4068,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The object does not exist in this tenant. */
             404: {
                 headers: {
@@ -2581,6 +4135,840 @@ export interface operations {
             };
             /** @description A failure on our side. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createPlatform: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: same key and body → same platform. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CreatePlatformRequest"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PlatformDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getStripeConnection: {
+        parameters: {
+            query: {
+                /** @description The mode. */
+                mode: components["schemas"]["ModeDto"];
+            };
+            header?: never;
+            path: {
+                /** @description The platform (`plt_…`). */
+                platform_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StripeConnectionDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    connectStripeDirect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The platform (`plt_…`). */
+                platform_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DirectConnectRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StripeConnectionDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    disconnectStripe: {
+        parameters: {
+            query: {
+                /** @description The mode. */
+                mode: components["schemas"]["ModeDto"];
+            };
+            header?: never;
+            path: {
+                /** @description The platform (`plt_…`). */
+                platform_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StripeConnectionDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    syncTiers: {
+        parameters: {
+            query: {
+                /** @description The mode. */
+                mode: components["schemas"]["ModeDto"];
+            };
+            header?: never;
+            path: {
+                /** @description The platform (`plt_…`). */
+                platform_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TierSyncResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    promoteToLive: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The platform (`plt_…`). */
+                platform_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TierSyncResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -2,7 +2,7 @@
 // `dream serve` and sets DREAM_URL and DREAM_ADMIN_TOKEN.
 import createClient from "openapi-fetch";
 
-import type { paths } from "../src/index.js";
+import type { components, paths } from "../src/index.js";
 
 function required(name: string): string {
   const value = process.env[name];
@@ -15,17 +15,25 @@ function required(name: string): string {
 export const baseUrl = required("DREAM_URL");
 const adminToken = required("DREAM_ADMIN_TOKEN");
 
-/** A new platform with the seed tiers (free: 2 calls, pro: 10), through POST /create-products. */
-export async function newTenant(): Promise<{ platformId: string; secretKey: string; publishableKey: string }> {
-  const admin = createClient<paths>({ baseUrl, headers: { Authorization: `Bearer ${adminToken}` } });
-  const { data, error, response } = await admin.POST("/create-products", {
-    body: {
-      mode: "test",
-      tiers: [
-        { name: "free", price: 0, limit: 2 },
-        { name: "pro", price: 29, limit: 10 },
-      ],
-    },
+/** A typed client of the admin endpoints (`Authorization: Bearer $DREAM_ADMIN_TOKEN`). */
+export function adminClient() {
+  return createClient<paths>({ baseUrl, headers: { Authorization: `Bearer ${adminToken}` } });
+}
+
+type TierInput = components["schemas"]["TierInput"];
+
+/** The seed tiers: free (2 calls) and pro (10). */
+const SEED_TIERS: TierInput[] = [
+  { name: "free", price: 0, limit: 2 },
+  { name: "pro", price: 29, limit: 10 },
+];
+
+/** A new platform with `tiers` (default: the seed tiers), through POST /create-products. */
+export async function newTenant(
+  tiers: TierInput[] = SEED_TIERS,
+): Promise<{ platformId: string; secretKey: string; publishableKey: string }> {
+  const { data, error, response } = await adminClient().POST("/create-products", {
+    body: { mode: "test", tiers },
   });
   if (!data?.secretKey) {
     throw new Error(`POST /create-products: HTTP ${response.status} ${JSON.stringify(error)}`);

@@ -31,7 +31,7 @@ enum KeyIssued {
     Created(Json<IssuedKeyDto>),
 }
 
-fn platform_id(raw: &str, field: &str) -> Result<PlatformId, ApiError> {
+pub(super) fn platform_id(raw: &str, field: &str) -> Result<PlatformId, ApiError> {
     PlatformId::parse(raw)
         .ok_or_else(|| ApiError::not_found("platform"))
         .map_err(|e| {
@@ -77,7 +77,11 @@ impl AdminApi {
             None => dream.create_platform(None).await?,
         };
         let tenant = Tenant::new(platform.id.clone(), req.mode.into());
-        let config = dream.configure_tiers(&tenant, tiers).await?;
+        dream.configure_tiers(&tenant, tiers).await?;
+        // Sync before issuing keys: if Stripe fails, the caller retries without
+        // having lost a shown-once secret.
+        let config = dream.sync_tiers_if_connected(&tenant).await?;
+        let price_ids = dream.price_ids(&tenant, &config).await?;
         let (publishable_key, secret_key) = if dream.has_active_key(&tenant).await? {
             let keys = dream.list_keys(&platform.id, Some(tenant.mode)).await?;
             let now = dream.now();
@@ -102,7 +106,7 @@ impl AdminApi {
             publishable_key,
             secret_key,
             tiers: config.tiers.iter().map(TierDto::from).collect(),
-            price_ids: vec![],
+            price_ids: price_ids.into_iter().map(Into::into).collect(),
         }))
     }
 

@@ -1,16 +1,22 @@
 //! One `#[OpenApi]` struct per tag; handlers extract, call a core service, map.
 
 mod admin;
+mod billing;
+mod connect;
 mod customers;
 mod dashboard;
 mod health;
+mod platforms;
 mod tiers;
 mod usage;
 
 pub use admin::AdminApi;
+pub use billing::BillingApi;
+pub use connect::ConnectApi;
 pub use customers::CustomersApi;
 pub use dashboard::DashboardApi;
 pub use health::HealthApi;
+pub use platforms::PlatformsApi;
 pub use tiers::TiersApi;
 pub use usage::UsageApi;
 
@@ -28,6 +34,8 @@ pub enum ApiTags {
     Usage,
     /// Pricing tiers.
     Tiers,
+    /// Stripe billing on your own account: checkout, portal, products, carts, Connect onboarding.
+    Billing,
     /// Dashboard, events and exports.
     Dashboard,
     /// Operator endpoints: products, platforms and keys (admin token).
@@ -36,21 +44,30 @@ pub enum ApiTags {
     Health,
 }
 
-/// All operations, for `OpenApiService::new`.
-pub fn all() -> (
+/// Every `#[OpenApi]` struct, in spec order.
+pub type AllApis = (
     CustomersApi,
     UsageApi,
     TiersApi,
+    BillingApi,
+    ConnectApi,
     DashboardApi,
     AdminApi,
+    PlatformsApi,
     HealthApi,
-) {
+);
+
+/// All operations, for `OpenApiService::new`.
+pub fn all() -> AllApis {
     (
         CustomersApi,
         UsageApi,
         TiersApi,
+        BillingApi,
+        ConnectApi,
         DashboardApi,
         AdminApi,
+        PlatformsApi,
         HealthApi,
     )
 }

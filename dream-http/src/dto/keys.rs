@@ -3,7 +3,7 @@ use dream_core::KeyRecord;
 use poem_openapi::Object;
 use serde::Deserialize;
 
-use super::{ModeDto, TierDto, TierInput};
+use super::{ModeDto, Nullable, TierDto, TierInput};
 
 /// The seeds' `/create-products` body.
 #[derive(Object, Deserialize, Debug)]
@@ -28,10 +28,10 @@ pub struct CreateProductsRequest {
 pub struct PriceIdDto {
     /// Tier name.
     pub tier: String,
-    /// Stripe price id.
-    pub price_id: String,
-    /// Stripe product id.
-    pub product_id: String,
+    /// Stripe price id; null for free tiers and until Stripe is connected.
+    pub price_id: Nullable<String>,
+    /// Stripe product id; null likewise.
+    pub product_id: Nullable<String>,
 }
 
 /// The credentials response of `/create-products`.
@@ -50,7 +50,8 @@ pub struct CreateProductsResponse {
     pub secret_key: Option<String>,
     /// The tiers now configured (archived ones included).
     pub tiers: Vec<TierDto>,
-    /// Stripe prices per tier (empty until billing is connected).
+    /// Stripe ids per offered tier (null until Stripe is connected; always null for
+    /// free tiers, which need no Stripe price).
     pub price_ids: Vec<PriceIdDto>,
 }
 
@@ -128,4 +129,14 @@ pub struct KeyList {
     pub data: Vec<KeyDto>,
     /// Always false: a platform's pairs fit one page.
     pub has_more: bool,
+}
+
+impl From<dream_core::TierPriceIds> for PriceIdDto {
+    fn from(ids: dream_core::TierPriceIds) -> Self {
+        Self {
+            tier: ids.tier,
+            price_id: ids.price_id.into(),
+            product_id: ids.product_id.into(),
+        }
+    }
 }

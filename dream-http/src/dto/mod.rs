@@ -19,12 +19,14 @@
 //!   (lengths, ranges, patterns), so schemathesis and the docs see them; the
 //!   validators on request objects are documentation only (serde parses).
 
+mod billing;
 mod customer;
 mod dashboard;
 mod keys;
 mod tier;
 mod usage;
 
+pub use billing::*;
 pub use customer::*;
 pub use dashboard::*;
 pub use keys::*;
@@ -50,6 +52,12 @@ pub(crate) fn strict_request_schemas() -> Vec<String> {
         CreateProductsRequest::name(),
         TierInput::name(),
         CreateKeyRequest::name(),
+        CreateCheckoutRequest::name(),
+        PortalRequest::name(),
+        CartCheckoutRequest::name(),
+        CartItemInput::name(),
+        DirectConnectRequest::name(),
+        CreatePlatformRequest::name(),
     ]
     .into_iter()
     .map(|name| name.into_owned())
@@ -72,6 +80,12 @@ pub(crate) fn strict_request_parsers_refuse(json: &str) -> Vec<(String, String)>
         refuse::<CreateProductsRequest>(json),
         refuse::<TierInput>(json),
         refuse::<CreateKeyRequest>(json),
+        refuse::<CreateCheckoutRequest>(json),
+        refuse::<PortalRequest>(json),
+        refuse::<CartCheckoutRequest>(json),
+        refuse::<CartItemInput>(json),
+        refuse::<DirectConnectRequest>(json),
+        refuse::<CreatePlatformRequest>(json),
     ]
 }
 
