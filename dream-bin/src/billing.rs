@@ -18,7 +18,16 @@ pub fn with_billing(dream: Dream, config: &Config) -> Result<Dream, AppError> {
             .as_ref()
             .map(|s| s.expose().to_owned()),
     )
+    .and_then(|c| {
+        c.with_webhook_secrets(
+            config
+                .stripe_webhook_secret
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
+        )
+    })
     .map_err(|e| AppError::Config(e.to_string()))?;
+    stripe.webhook_tolerance = std::time::Duration::from_secs(config.stripe_webhook_tolerance_secs);
     stripe.client_id = config.stripe_client_id.clone();
     stripe.api_base = config.stripe_api_base.clone();
     stripe.connect_base = config.stripe_connect_base.clone();

@@ -114,6 +114,11 @@ pub struct Config {
     pub checkout_success_url: Option<String>,
     /// Default checkout `cancelUrl` (`DREAM_CHECKOUT_CANCEL_URL`).
     pub checkout_cancel_url: Option<String>,
+    /// The Connect webhook endpoint's signing secret(s), `whsec_…`, comma-separated
+    /// during rotation (`STRIPE_WEBHOOK_SECRET`).
+    pub stripe_webhook_secret: Option<Secret>,
+    /// Seconds a webhook signature stays valid (`STRIPE_WEBHOOK_TOLERANCE_SECS`, default 300).
+    pub stripe_webhook_tolerance_secs: u64,
 }
 
 impl Default for Config {
@@ -142,6 +147,8 @@ impl Default for Config {
             dashboard_url: None,
             checkout_success_url: None,
             checkout_cancel_url: None,
+            stripe_webhook_secret: None,
+            stripe_webhook_tolerance_secs: 300,
         }
     }
 }
@@ -299,6 +306,12 @@ impl Config {
         }
         if let Some(v) = var("STRIPE_CONNECT_BASE").and_then(text) {
             self.stripe_connect_base = v;
+        }
+        if let Some(v) = var("STRIPE_WEBHOOK_SECRET") {
+            self.stripe_webhook_secret = secret(v);
+        }
+        if let Some(v) = var("STRIPE_WEBHOOK_TOLERANCE_SECS") {
+            self.stripe_webhook_tolerance_secs = parse("STRIPE_WEBHOOK_TOLERANCE_SECS", &v)?;
         }
         if let Some(v) = var("DREAM_MASTER_KEY") {
             self.master_key = secret(v);

@@ -107,6 +107,9 @@ pub enum CoreError {
     /// The payment provider failed or refused.
     #[error("billing: {0}")]
     Billing(#[source] crate::BillingError),
+    /// A webhook failed verification or could not be read.
+    #[error("webhook: {0}")]
+    Webhook(#[source] crate::WebhookError),
 }
 
 impl CoreError {

@@ -30,11 +30,19 @@ pub enum EventKind {
     BillingDisconnected,
     /// A checkout session was created (`data.mode`: `subscription` or `payment`).
     CheckoutCreated,
+    /// A customer's subscription changed (status, tier, period, MRR).
+    SubscriptionUpdated,
+    /// A payment succeeded (a one-off checkout or an invoice).
+    PaymentSucceeded,
+    /// An invoice payment failed.
+    PaymentFailed,
+    /// A one-off product has no units left.
+    InventorySoldOut,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::CustomerCreated,
         EventKind::CustomerUpdated,
         EventKind::CustomerDeleted,
@@ -46,6 +54,10 @@ impl EventKind {
         EventKind::BillingConnected,
         EventKind::BillingDisconnected,
         EventKind::CheckoutCreated,
+        EventKind::SubscriptionUpdated,
+        EventKind::PaymentSucceeded,
+        EventKind::PaymentFailed,
+        EventKind::InventorySoldOut,
     ];
 
     /// The dotted name used on the wire (`customer.created`).
@@ -62,6 +74,10 @@ impl EventKind {
             EventKind::BillingConnected => "billing.connected",
             EventKind::BillingDisconnected => "billing.disconnected",
             EventKind::CheckoutCreated => "checkout.created",
+            EventKind::SubscriptionUpdated => "subscription.updated",
+            EventKind::PaymentSucceeded => "payment.succeeded",
+            EventKind::PaymentFailed => "payment.failed",
+            EventKind::InventorySoldOut => "inventory.sold_out",
         }
     }
 

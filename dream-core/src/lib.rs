@@ -53,6 +53,10 @@ pub use billing::{
     ProductUpdate, RevealedSecret, SealError, SealedSecret, StripeCustomerLink, StripeLink,
     StripeTierRefs, SyncStep,
 };
+pub use billing::{
+    monthly_minor, BillingChange, ProviderEvent, SubscriptionApply, SubscriptionState,
+    SubscriptionStatus, WebhookError,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use customer::{Customer, CustomerPatch, Metadata, NewCustomer, PasswordHash};
 pub use error::{BoxError, CoreError, LimitReached, StoreError};
@@ -70,8 +74,8 @@ pub use page::{Page, PageRequest};
 pub use platform::Platform;
 pub use services::{
     validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, Dashboard, Dream, Mrr,
-    ProductListing, TierPriceIds, TrackOutcome, UsageReport, CART_SESSION_MINUTES, MAX_CART_LINES,
-    MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES,
+    ProductListing, TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES,
+    MAX_CART_LINES, MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
 pub use tenant::{Mode, Tenant};
 pub use tier::{

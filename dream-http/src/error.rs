@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use dream_core::CoreError;
-use dream_core::{BillingError, BillingErrorKind};
+use dream_core::{BillingError, BillingErrorKind, WebhookError};
 use poem_openapi::{payload::Json, ApiResponse, Enum, Object};
 
 /// Stable, machine-readable error codes; programs branch on these.
@@ -57,6 +57,10 @@ pub enum ErrorCode {
     BillingAuthenticationFailed,
     /// Stripe is rate limiting or unreachable; retry after `Retry-After` seconds.
     BillingUnavailable,
+    /// A webhook's signature is missing, malformed, wrong or outside the tolerance.
+    InvalidSignature,
+    /// A correctly signed webhook whose payload cannot be read.
+    InvalidWebhook,
 }
 
 /// Every error response has this shape.
@@ -318,6 +322,7 @@ impl From<CoreError> for ApiError {
                 .with_field("state"),
             )),
             CoreError::Billing(err) => billing_error(err),
+            CoreError::Webhook(err) => webhook_error(err),
             // `CoreError` is non-exhaustive for other crates; every variant that
             // exists today is mapped above, so this arm is only reached by a variant
             // added later, which then shows up as a logged internal error in tests.
@@ -410,6 +415,32 @@ fn billing_error(err: BillingError) -> ApiError {
                 ),
             )
         }
+    }
+}
+
+/// A refused webhook: 400 naming the header, so the sender's dashboard shows why.
+fn webhook_error(err: WebhookError) -> ApiError {
+    let message = err.to_string();
+    match err {
+        WebhookError::NotConfigured(what) => ApiError::Unavailable(
+            Json(ErrorBody::new(
+                ErrorCode::BillingNotConfigured,
+                "Webhooks not configured",
+                what,
+            )),
+            BILLING_RETRY_AFTER_SECS,
+        ),
+        WebhookError::InvalidPayload(_) => ApiError::BadRequest(Json(
+            ErrorBody::new(ErrorCode::InvalidWebhook, "Invalid webhook", message)
+                .with_field("body"),
+        )),
+        WebhookError::MissingSignature
+        | WebhookError::MalformedSignature
+        | WebhookError::SignatureMismatch
+        | WebhookError::TimestampOutsideTolerance => ApiError::BadRequest(Json(
+            ErrorBody::new(ErrorCode::InvalidSignature, "Invalid signature", message)
+                .with_field("Stripe-Signature"),
+        )),
     }
 }
 

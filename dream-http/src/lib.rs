@@ -28,6 +28,7 @@ mod idempotency;
 mod middleware;
 mod spec;
 mod state;
+mod webhooks;
 
 use poem::{endpoint::make_sync, web::Html, Endpoint, EndpointExt, Response, Route};
 use poem_openapi::{OpenApiService, ServerObject};
@@ -70,6 +71,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             }),
         )
         .nest("/docs", make_sync(move |_| Html(docs.clone())))
+        .at("/webhook/stripe", poem::post(webhooks::stripe))
         .nest("/", api)
         .around(idempotency::idempotent)
         .around(middleware::observe)

@@ -15,13 +15,13 @@ use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{
         BillingStore, CustomerStore, EventStore, IdempotencyStore, InventoryStore, KeyStore,
-        PlatformStore, Store, UsageStore,
+        PlatformStore, Store, SubscriptionStore, UsageStore,
     },
     BillingConnection, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, EventId,
     IdempotencyClaim, IdempotencyScope, IdempotencyTimes, InventoryCounts, KeyDigest, KeyId,
     KeyRecord, Mode, OAuthState, Page, PageRequest, Period, Platform, PlatformId, Reservation,
     ReservationId, ReservationTransition, ReserveOutcome, ReserveRequest, StoreError,
-    StoredResponse, StripeCustomerLink, Tenant, TierConfig,
+    StoredResponse, StripeCustomerLink, SubscriptionApply, SubscriptionState, Tenant, TierConfig,
 };
 use moka::future::Cache;
 
@@ -381,5 +381,31 @@ impl BillingStore for CachedStore {
         self.inner
             .find_customer_by_stripe_id(tenant, account, stripe_customer_id)
             .await
+    }
+}
+
+/// Subscription states pass straight through: nothing here caches customers, so
+/// an apply's plan change has no cached copy to invalidate.
+#[async_trait]
+impl SubscriptionStore for CachedStore {
+    async fn apply_subscription_state(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        state: &SubscriptionState,
+        plan: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<SubscriptionApply, StoreError> {
+        self.inner
+            .apply_subscription_state(tenant, customer, state, plan, now)
+            .await
+    }
+
+    async fn get_subscription_state(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+    ) -> Result<Option<SubscriptionState>, StoreError> {
+        self.inner.get_subscription_state(tenant, customer).await
     }
 }

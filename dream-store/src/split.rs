@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{
         BillingStore, CustomerStore, EventStore, IdempotencyStore, InventoryStore, KeyStore,
-        PlatformStore, Store, UsageStore,
+        PlatformStore, Store, SubscriptionStore, UsageStore,
     },
     BillingConnection, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, EventId,
     IdempotencyClaim, IdempotencyScope, IdempotencyTimes, InventoryCounts, KeyDigest, KeyId,
     KeyRecord, Mode, OAuthState, Page, PageRequest, Period, Platform, PlatformId, Reservation,
     ReservationId, ReservationTransition, ReserveOutcome, ReserveRequest, StoreError,
-    StoredResponse, StripeCustomerLink, Tenant, TierConfig,
+    StoredResponse, StripeCustomerLink, SubscriptionApply, SubscriptionState, Tenant, TierConfig,
 };
 
 /// One [`Store`] handle made of two backends: `usage` serves the usage port
@@ -363,6 +363,32 @@ impl BillingStore for SplitStore {
         self.rest
             .find_customer_by_stripe_id(tenant, account, stripe_customer_id)
             .await
+    }
+}
+
+/// Subscription states go to `rest`: a state and the plan it sets change in one
+/// transaction of the store that holds the customers.
+#[async_trait]
+impl SubscriptionStore for SplitStore {
+    async fn apply_subscription_state(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        state: &SubscriptionState,
+        plan: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<SubscriptionApply, StoreError> {
+        self.rest
+            .apply_subscription_state(tenant, customer, state, plan, now)
+            .await
+    }
+
+    async fn get_subscription_state(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+    ) -> Result<Option<SubscriptionState>, StoreError> {
+        self.rest.get_subscription_state(tenant, customer).await
     }
 }
 

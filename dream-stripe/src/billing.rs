@@ -1,19 +1,20 @@
 //! [`StripeBilling`]: dream's billing port on Stripe.
 
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dream_core::{
     ports::BillingProvider, BillingAccount, BillingError, CheckoutSession, CheckoutSpec,
     ConnectedAccount, CustomerSpec, Mode, PortalSession, PortalSpec, PriceSpec, ProductSpec,
-    ProductUpdate,
+    ProductUpdate, ProviderEvent, RevealedSecret, WebhookError,
 };
 
 use crate::{
     catalog,
     clients::Clients,
     config::{settings, ConfigError, StripeConfig},
-    customers, oauth, sessions,
+    customers, oauth, sessions, webhook,
 };
 
 /// The Stripe adapter of [`BillingProvider`]. Cheap to clone: clones share the connection
@@ -48,6 +49,8 @@ struct Inner {
     api_base: String,
     connect_base: String,
     redirect_uri: Option<String>,
+    webhook_secrets: Vec<RevealedSecret>,
+    webhook_tolerance: Duration,
 }
 
 impl StripeBilling {
@@ -65,6 +68,8 @@ impl StripeBilling {
                 api_base: config.api_base,
                 connect_base: config.connect_base,
                 redirect_uri: config.redirect_uri,
+                webhook_secrets: config.webhook_secrets,
+                webhook_tolerance: config.webhook_tolerance,
             }),
         })
     }
@@ -80,6 +85,8 @@ impl fmt::Debug for StripeBilling {
             .field("api_base", &inner.api_base)
             .field("connect_base", &inner.connect_base)
             .field("redirect_uri", &inner.redirect_uri)
+            .field("webhook_secrets", &inner.webhook_secrets.len())
+            .field("webhook_tolerance", &inner.webhook_tolerance)
             .finish_non_exhaustive()
     }
 }
@@ -178,5 +185,24 @@ impl BillingProvider for StripeBilling {
     ) -> Result<PortalSession, BillingError> {
         let target = self.inner.clients.target(account)?;
         sessions::create_portal_session(&target, portal).await
+    }
+
+    /// Checks `Stripe-Signature` over the raw `payload` with every configured
+    /// [`webhook secret`](StripeConfig::webhook_secrets) (any may match), the signed
+    /// timestamp within [`webhook_tolerance`](StripeConfig::webhook_tolerance) of `now`,
+    /// then reads the event tolerantly (unknown fields and event types are fine).
+    fn verify_webhook(
+        &self,
+        payload: &[u8],
+        signature: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderEvent, WebhookError> {
+        webhook::verify(
+            &self.inner.webhook_secrets,
+            self.inner.webhook_tolerance,
+            payload,
+            signature,
+            now,
+        )
     }
 }

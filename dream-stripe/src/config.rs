@@ -1,5 +1,6 @@
-//! Operator settings: the platform key of each mode, the Connect client id, endpoints and
-//! retry tuning. Keys are sorted into modes by their prefix, and `Debug` never prints one.
+//! Operator settings: the platform key of each mode, the Connect client id, endpoints,
+//! retry tuning and the webhook signing secrets. Keys are sorted into modes by their
+//! prefix, and `Debug` never prints a key or a secret.
 
 use std::{fmt, time::Duration};
 
@@ -13,6 +14,8 @@ pub(crate) mod settings {
     pub const TEST_SECRET_KEY: &str = "STRIPE_TEST_SECRET_KEY";
     /// The Connect client id.
     pub const CLIENT_ID: &str = "STRIPE_CLIENT_ID";
+    /// The webhook endpoint's signing secrets (`whsec_…`, comma-separated).
+    pub const WEBHOOK_SECRET: &str = "STRIPE_WEBHOOK_SECRET";
 }
 
 /// Stripe's API endpoint.
@@ -25,6 +28,9 @@ pub const DEFAULT_MAX_RETRIES: u32 = 3;
 pub const DEFAULT_RETRY_BASE_DELAY: Duration = Duration::from_millis(500);
 /// The time one HTTP attempt may take, by default.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How far a webhook's signed timestamp may be from now, by default (Stripe's own
+/// libraries use the same five minutes).
+pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// How dream reaches Stripe: the operator's platform keys, Connect settings and retry tuning.
 ///
@@ -64,10 +70,19 @@ pub struct StripeConfig {
     pub retry_base_delay: Duration,
     /// The time one HTTP attempt may take.
     pub request_timeout: Duration,
+    /// The webhook endpoint's signing secrets (`whsec_…`). A webhook is accepted when it
+    /// is signed with any of them: during a secret roll Stripe signs with the old and the
+    /// new secret, so both are listed until the old one expires. Set them with
+    /// [`with_webhook_secrets`](Self::with_webhook_secrets).
+    pub webhook_secrets: Vec<RevealedSecret>,
+    /// How far a webhook's signed timestamp may be from now, either way;
+    /// [`DEFAULT_WEBHOOK_TOLERANCE`] by default.
+    pub webhook_tolerance: Duration,
 }
 
 impl Default for StripeConfig {
-    /// No keys, Stripe's real endpoints, default retries.
+    /// No keys, no webhook secrets, Stripe's real endpoints, default retries and
+    /// tolerance.
     fn default() -> Self {
         Self {
             test_secret_key: None,
@@ -79,6 +94,8 @@ impl Default for StripeConfig {
             max_retries: DEFAULT_MAX_RETRIES,
             retry_base_delay: DEFAULT_RETRY_BASE_DELAY,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            webhook_secrets: Vec::new(),
+            webhook_tolerance: DEFAULT_WEBHOOK_TOLERANCE,
         }
     }
 }
@@ -122,6 +139,46 @@ impl StripeConfig {
         Ok(config)
     }
 
+    /// Sets the webhook signing secrets from the operator's `STRIPE_WEBHOOK_SECRET`
+    /// setting: one `whsec_…` secret, or several separated by commas while a secret is
+    /// rolled. Surrounding whitespace and empty entries are ignored, so an unset or empty
+    /// setting leaves no secrets (and webhooks are refused as not configured).
+    ///
+    /// ```
+    /// use dream_stripe::StripeConfig;
+    ///
+    /// let config = StripeConfig::default()
+    ///     .with_webhook_secrets(Some(" whsec_new , whsec_old,".into()))?;
+    /// assert_eq!(config.webhook_secrets.len(), 2);
+    /// assert!(!format!("{config:?}").contains("whsec_new"));
+    /// assert!(StripeConfig::default()
+    ///     .with_webhook_secrets(Some("sk_test_oops".into()))
+    ///     .is_err());
+    /// # Ok::<(), dream_stripe::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidWebhookSecret`] for an entry that is not a `whsec_…` secret
+    /// (the message gives its position, never its value).
+    pub fn with_webhook_secrets(mut self, raw: Option<String>) -> Result<Self, ConfigError> {
+        let mut secrets = Vec::new();
+        for (index, entry) in raw
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .enumerate()
+        {
+            if !is_webhook_secret(entry) {
+                return Err(ConfigError::InvalidWebhookSecret { entry: index + 1 });
+            }
+            secrets.push(RevealedSecret::new(entry.to_owned()));
+        }
+        self.webhook_secrets = secrets;
+        Ok(self)
+    }
+
     /// The platform key of `mode`, if configured.
     pub fn secret_key(&self, mode: Mode) -> Option<&RevealedSecret> {
         match mode {
@@ -130,8 +187,9 @@ impl StripeConfig {
         }
     }
 
-    /// Checks what [`from_keys`](Self::from_keys) checks, for a configuration whose fields
-    /// were set directly, plus the client id and URLs.
+    /// Checks what [`from_keys`](Self::from_keys) and
+    /// [`with_webhook_secrets`](Self::with_webhook_secrets) check, for a configuration
+    /// whose fields were set directly, plus the client id and URLs.
     ///
     /// # Errors
     /// The first setting that is wrong.
@@ -159,6 +217,13 @@ impl StripeConfig {
         if let Some(uri) = &self.redirect_uri {
             check_url("redirect_uri", uri)?;
         }
+        if let Some(index) = self
+            .webhook_secrets
+            .iter()
+            .position(|secret| !is_webhook_secret(secret.expose()))
+        {
+            return Err(ConfigError::InvalidWebhookSecret { entry: index + 1 });
+        }
         Ok(())
     }
 }
@@ -175,6 +240,8 @@ impl fmt::Debug for StripeConfig {
             .field("max_retries", &self.max_retries)
             .field("retry_base_delay", &self.retry_base_delay)
             .field("request_timeout", &self.request_timeout)
+            .field("webhook_secrets", &self.webhook_secrets.len())
+            .field("webhook_tolerance", &self.webhook_tolerance)
             .finish()
     }
 }
@@ -239,6 +306,12 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An entry of `STRIPE_WEBHOOK_SECRET` is not a webhook signing secret.
+    #[error("entry {entry} of STRIPE_WEBHOOK_SECRET is not a webhook signing secret: expected whsec_… (several are separated by commas)")]
+    InvalidWebhookSecret {
+        /// Its position, from 1.
+        entry: usize,
+    },
     /// The HTTP client could not be set up (TLS roots, …).
     #[error("could not set up the HTTP client for Stripe: {0}")]
     Http(String),
@@ -246,6 +319,16 @@ pub enum ConfigError {
 
 fn normalized(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// `whsec_` and a tail without whitespace, commas or control characters.
+fn is_webhook_secret(secret: &str) -> bool {
+    secret.strip_prefix("whsec_").is_some_and(|tail| {
+        !tail.is_empty()
+            && tail
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && c != ',')
+    })
 }
 
 fn classify(key: &str, setting: &'static str) -> Result<Mode, ConfigError> {
@@ -343,12 +426,51 @@ mod tests {
     }
 
     #[test]
+    fn webhook_secrets_are_split_trimmed_and_checked() {
+        let c = StripeConfig::default()
+            .with_webhook_secrets(Some(" whsec_one ,, whsec_two,".into()))
+            .unwrap();
+        let secrets: Vec<_> = c.webhook_secrets.iter().map(|s| s.expose()).collect();
+        assert_eq!(secrets, ["whsec_one", "whsec_two"]);
+        assert_eq!(c.webhook_tolerance, DEFAULT_WEBHOOK_TOLERANCE);
+        assert_eq!(c.validate(), Ok(()));
+        for raw in [None, Some(String::new()), Some(" , ".into())] {
+            let c = StripeConfig::default().with_webhook_secrets(raw).unwrap();
+            assert!(c.webhook_secrets.is_empty());
+        }
+        for (raw, entry) in [
+            ("sk_test_secret1", 1),
+            ("whsec_ok, whsec_", 2),
+            ("whsec_ok,whsec_a b", 2),
+            ("whsec_ok, WHSEC_secret1", 2),
+        ] {
+            let err = StripeConfig::default()
+                .with_webhook_secrets(Some(raw.into()))
+                .unwrap_err();
+            assert_eq!(err, ConfigError::InvalidWebhookSecret { entry });
+            let text = err.to_string();
+            assert!(text.contains("STRIPE_WEBHOOK_SECRET"), "{text}");
+            assert!(!text.contains("secret1"), "{text}");
+        }
+        let c = StripeConfig {
+            webhook_secrets: vec![RevealedSecret::new("sk_test_x".into())],
+            ..StripeConfig::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::InvalidWebhookSecret { entry: 1 })
+        );
+    }
+
+    #[test]
     fn debug_hides_keys() {
         let c =
             StripeConfig::from_keys(Some("sk_live_hidden".into()), Some("rk_test_hidden".into()))
                 .unwrap();
+        let c = c.with_webhook_secrets(Some("whsec_hidden".into())).unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("hidden"), "{shown}");
         assert!(shown.contains("\"set\""));
+        assert!(shown.contains("webhook_secrets: 1"), "{shown}");
     }
 }

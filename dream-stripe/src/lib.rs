@@ -8,6 +8,9 @@
 //! - **Idempotency and retries**: every mutating call sends the spec's idempotency key;
 //!   429, 5xx, network failures and `Stripe-Should-Retry: true` are retried with the same
 //!   key, with exponential backoff and jitter. Declines and invalid requests are not.
+//! - **Webhooks**: `Stripe-Signature` is checked over the raw body (HMAC-SHA256 with any
+//!   configured `whsec_…` secret, timestamp within tolerance) before the event is read,
+//!   tolerantly, into dream's [`ProviderEvent`](dream_core::ProviderEvent).
 //! - **Errors** become [`BillingError`](dream_core::BillingError)s with one kind, Stripe's
 //!   message (keys scrubbed), request id and code.
 //!
@@ -32,9 +35,12 @@ mod oauth;
 mod retry;
 mod sessions;
 mod transport;
+mod webhook;
 
 pub use billing::StripeBilling;
 pub use config::{
     secret_key_mode, ConfigError, StripeConfig, DEFAULT_API_BASE, DEFAULT_CONNECT_BASE,
     DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_BASE_DELAY,
+    DEFAULT_WEBHOOK_TOLERANCE,
 };
+pub use webhook::signature::webhook_signature_header;

@@ -14,3 +14,4 @@ mod keys;
 mod processes;
 mod seed_flow;
 mod spec;
+mod webhooks;

@@ -5,6 +5,7 @@ mod catalog;
 mod connection;
 mod provider;
 mod sealed;
+mod subscription;
 
 pub use catalog::{
     limit_text, needs_stripe_price, next_sync_step, price_fingerprint, product_fingerprint,
@@ -17,6 +18,10 @@ pub use provider::{
     PriceSpec, ProductSpec, ProductUpdate, RevealedSecret,
 };
 pub use sealed::{MasterKey, SealError, SealedSecret};
+pub use subscription::{
+    monthly_minor, BillingChange, ProviderEvent, SubscriptionApply, SubscriptionState,
+    SubscriptionStatus, WebhookError,
+};
 
 /// Metadata keys dream writes on Stripe objects, so webhooks can route them back.
 pub mod metadata_keys {

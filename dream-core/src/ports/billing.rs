@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use crate::{
     BillingAccount, BillingConnection, BillingError, CheckoutSession, CheckoutSpec,
     ConnectedAccount, CustomerId, CustomerSpec, Mode, OAuthState, PortalSession, PortalSpec,
-    PriceSpec, ProductSpec, ProductUpdate, StoreError, StripeCustomerLink, Tenant,
+    PriceSpec, ProductSpec, ProductUpdate, ProviderEvent, StoreError, StripeCustomerLink, Tenant,
+    WebhookError,
 };
 
 /// Billing connections, Connect onboarding states and Stripe customer links.
@@ -135,4 +136,14 @@ pub trait BillingProvider: Send + Sync {
         account: &BillingAccount,
         portal: &PortalSpec,
     ) -> Result<PortalSession, BillingError>;
+
+    /// Verifies a webhook's signature over the raw `payload` (any configured signing
+    /// secret; the timestamp within tolerance of `now`) and parses the event.
+    /// Verification runs before any parsing.
+    fn verify_webhook(
+        &self,
+        payload: &[u8],
+        signature: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderEvent, WebhookError>;
 }

@@ -18,6 +18,7 @@ mod idempotency;
 mod inventory;
 mod keys;
 mod platforms;
+mod subscriptions;
 mod usage;
 
 pub use billing::{BillingProvider, BillingStore};
@@ -27,6 +28,7 @@ pub use idempotency::IdempotencyStore;
 pub use inventory::InventoryStore;
 pub use keys::KeyStore;
 pub use platforms::PlatformStore;
+pub use subscriptions::SubscriptionStore;
 pub use usage::UsageStore;
 
 /// Everything a backend implements, as one handle.
@@ -39,6 +41,7 @@ pub trait Store:
     + IdempotencyStore
     + InventoryStore
     + BillingStore
+    + SubscriptionStore
 {
 }
 
@@ -51,5 +54,6 @@ impl<T> Store for T where
         + IdempotencyStore
         + InventoryStore
         + BillingStore
+        + SubscriptionStore
 {
 }

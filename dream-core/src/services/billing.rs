@@ -123,7 +123,7 @@ impl Dream {
         self
     }
 
-    fn provider(&self) -> Result<&Arc<dyn BillingProvider>, CoreError> {
+    pub(super) fn provider(&self) -> Result<&Arc<dyn BillingProvider>, CoreError> {
         self.billing.as_ref().ok_or_else(|| {
             CoreError::Billing(BillingError::not_configured(
                 "Billing is not configured on this server: set STRIPE_SECRET_KEY.",

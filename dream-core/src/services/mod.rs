@@ -30,6 +30,7 @@ mod customers;
 mod dashboard;
 mod keys;
 mod usage;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ pub use billing::{
 };
 pub use dashboard::{Dashboard, Mrr};
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
+pub use webhooks::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 
 use crate::{
     ports::{BillingProvider, Store},

@@ -117,6 +117,12 @@ macro_rules! __store_conformance_tests {
                 billing_customer_link_first_wins,
                 billing_customer_link_isolation,
                 billing_customer_link_concurrent,
+                subscriptions_round_trip,
+                subscriptions_unknown_customer,
+                subscriptions_tenant_isolation,
+                subscriptions_stale_and_plans,
+                subscriptions_deleted_customer,
+                subscriptions_concurrent_applies,
             );
 
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -21,6 +21,34 @@ struct TenantCustomers {
     order: BTreeSet<(DateTime<Utc>, CustomerId)>,
 }
 
+impl Customers {
+    /// The customer's plan, after setting it to `plan` (with `updated_at = now`)
+    /// when given; `None` if the customer does not exist. For subscription applies,
+    /// which must read and change the plan under the same lock as their state.
+    pub(super) fn swap_plan(
+        &mut self,
+        tenant: &Tenant,
+        id: &CustomerId,
+        plan: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        let customer = self.tenants.get_mut(tenant)?.by_id.get_mut(id)?;
+        let previous = customer.plan.clone();
+        if let Some(plan) = plan {
+            customer.plan = plan.to_owned();
+            customer.updated_at = now;
+        }
+        Some(previous)
+    }
+
+    /// Whether the customer exists.
+    pub(super) fn contains(&self, tenant: &Tenant, id: &CustomerId) -> bool {
+        self.tenants
+            .get(tenant)
+            .is_some_and(|t| t.by_id.contains_key(id))
+    }
+}
+
 #[async_trait]
 impl CustomerStore for MemoryStore {
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ mod customers;
 mod events;
 mod idempotency;
 mod inventory;
+mod subscriptions;
 mod usage;
 
 use std::sync::{Mutex, MutexGuard};
@@ -21,6 +22,7 @@ pub struct MemoryStore {
     idempotency: Mutex<idempotency::Idempotency>,
     inventory: Mutex<inventory::Inventory>,
     billing: Mutex<billing::Billing>,
+    subscriptions: Mutex<subscriptions::Subscriptions>,
 }
 
 impl MemoryStore {

@@ -8,6 +8,7 @@ mod customers;
 mod events;
 mod idempotency;
 mod inventory;
+mod subscriptions;
 mod usage;
 
 use std::time::Duration;

@@ -13,6 +13,7 @@ mod customers;
 mod events;
 mod idempotency;
 mod inventory;
+mod subscriptions;
 mod usage;
 
 use std::{path::Path, str::FromStr, time::Duration};

@@ -17,6 +17,7 @@ mod inventory_races;
 mod keys;
 mod rate;
 mod receipts;
+mod subscriptions;
 mod usage;
 
 pub use billing::{
@@ -56,4 +57,8 @@ pub use keys::{
 };
 pub use rate::{rate_limit_gcra, refused_requests_consume_nothing};
 pub use receipts::{consume_receipts_replay, consume_receipts_under_concurrency};
+pub use subscriptions::{
+    subscriptions_concurrent_applies, subscriptions_deleted_customer, subscriptions_round_trip,
+    subscriptions_stale_and_plans, subscriptions_tenant_isolation, subscriptions_unknown_customer,
+};
 pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};

@@ -1,0 +1,30 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{CustomerId, StoreError, SubscriptionApply, SubscriptionState, Tenant};
+
+/// Customers' subscription states, moved forward by provider events.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    /// Atomically: unless the customer's stored state has a later `as_of` than
+    /// `state.as_of` (equal times apply, so a redelivered event is harmless), store
+    /// `state` and, when `plan` is given, set the customer's plan (and its
+    /// `updated_at` to `now`) in the same step; return `Applied` with the plan the
+    /// customer had before. A later stored state gives `Stale` and changes nothing.
+    /// `NotFound` if the customer does not exist in the tenant.
+    async fn apply_subscription_state(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        state: &SubscriptionState,
+        plan: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<SubscriptionApply, StoreError>;
+
+    /// The customer's stored subscription state, if any.
+    async fn get_subscription_state(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+    ) -> Result<Option<SubscriptionState>, StoreError>;
+}

@@ -1,0 +1,516 @@
+//! Payment provider webhooks in: verify, route to a tenant, apply once, in order.
+//!
+//! Stripe delivers at least once, retries for days and out of order. Each event is
+//! claimed by id in the idempotency store (kept 30 days), so a duplicate changes
+//! nothing; subscription state only moves forward (see [`SubscriptionStore`]), so
+//! an older event delivered late never overwrites newer state; and every change is
+//! idempotent on its own (inventory settles once, links keep the first), so even a
+//! duplicate older than the dedup window is harmless.
+//!
+//! [`SubscriptionStore`]: crate::ports::SubscriptionStore
+
+use chrono::Duration;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::Dream;
+use crate::{
+    metadata_keys as meta, BillingChange, BillingConnection, CheckoutKind, CoreError, Customer,
+    CustomerId, EventKind, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, Metadata, Mode,
+    PlatformId, ProviderEvent, ReservationId, ReservationState, StoredResponse, StripeCustomerLink,
+    StripeLink, SubscriptionApply, SubscriptionState, SubscriptionStatus, Tenant, TierConfig,
+};
+
+/// How long processed event ids are remembered (Stripe retries for 3 days).
+pub const WEBHOOK_DEDUP_DAYS: i64 = 30;
+
+/// What handling one webhook did. Every outcome is acknowledged (2xx) so the
+/// provider stops retrying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// Applied to `tenant`.
+    Applied {
+        /// The tenant the event belonged to.
+        tenant: Tenant,
+        /// The provider's event id.
+        event_id: String,
+    },
+    /// Seen before; nothing changed.
+    Duplicate {
+        /// The provider's event id.
+        event_id: String,
+    },
+    /// Acknowledged without effect (`reason` says why: unknown account, mode
+    /// mismatch, an event type dream does not act on, …).
+    Ignored {
+        /// The provider's event id.
+        event_id: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+impl Dream {
+    /// Verifies and applies one Stripe webhook delivery (`payload` = the raw body).
+    pub async fn handle_stripe_webhook(
+        &self,
+        payload: &[u8],
+        signature: Option<&str>,
+    ) -> Result<WebhookOutcome, CoreError> {
+        let provider = self.provider()?;
+        let event = provider
+            .verify_webhook(payload, signature, self.now())
+            .map_err(CoreError::Webhook)?;
+        let ignored = |reason| WebhookOutcome::Ignored {
+            event_id: event.id.clone(),
+            reason,
+        };
+        let Some(change) = &event.change else {
+            return Ok(ignored("event type not handled"));
+        };
+        let Some((connection, tenant)) = self.route(&event, change).await? else {
+            tracing::info!(event_id = %event.id, account = ?event.account, kind = %event.kind, "webhook for no known tenant acknowledged");
+            return Ok(ignored("no tenant for this account"));
+        };
+
+        let scope = IdempotencyScope {
+            tenant: tenant.clone(),
+            endpoint: "webhook stripe".into(),
+            key: event.id.clone(),
+        };
+        let times = IdempotencyTimes {
+            now: self.now(),
+            retention: Duration::days(WEBHOOK_DEDUP_DAYS),
+            lock_timeout: Duration::minutes(2),
+        };
+        let fingerprint: [u8; 32] = Sha256::digest(event.id.as_bytes()).into();
+        match self
+            .store
+            .claim_idempotency_key(&scope, &fingerprint, &times)
+            .await?
+        {
+            IdempotencyClaim::Claimed => {}
+            IdempotencyClaim::Completed(_) | IdempotencyClaim::Mismatch => {
+                tracing::debug!(event_id = %event.id, "duplicate webhook");
+                return Ok(WebhookOutcome::Duplicate { event_id: event.id });
+            }
+            IdempotencyClaim::InFlight => {
+                return Err(CoreError::Conflict(
+                    "this event is being processed; deliver it again later".into(),
+                ))
+            }
+        }
+        let applied = self
+            .apply_change(&tenant, &connection, &event, change)
+            .await;
+        match applied {
+            Ok(()) => {
+                let done = StoredResponse {
+                    status: 200,
+                    headers: vec![],
+                    body: b"{}".to_vec(),
+                };
+                self.store.complete_idempotency_key(&scope, &done).await?;
+                Ok(WebhookOutcome::Applied {
+                    tenant,
+                    event_id: event.id,
+                })
+            }
+            Err(err) => {
+                // The provider retries; the retry must run again.
+                if let Err(release) = self.store.release_idempotency_key(&scope).await {
+                    tracing::warn!(error = %release, "could not release a webhook claim; the retry waits for its lock timeout");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// The tenant an event belongs to: by connected account (Connect) and mode,
+    /// else by dream's metadata for a direct-mode tenant.
+    async fn route(
+        &self,
+        event: &ProviderEvent,
+        change: &BillingChange,
+    ) -> Result<Option<(BillingConnection, Tenant)>, CoreError> {
+        let mode = if event.livemode {
+            Mode::Live
+        } else {
+            Mode::Test
+        };
+        let metadata_tenant = metadata_of(change).and_then(|m| {
+            let platform = PlatformId::parse(m.get(meta::PLATFORM)?)?;
+            let mode: Mode = m.get(meta::MODE)?.parse().ok()?;
+            Some(Tenant::new(platform, mode))
+        });
+        let candidates: Vec<Tenant> = match &event.account {
+            Some(account) => self
+                .store
+                .tenants_for_stripe_account(account)
+                .await?
+                .into_iter()
+                .filter(|t| t.mode == mode)
+                .collect(),
+            None => metadata_tenant
+                .iter()
+                .filter(|t| t.mode == mode)
+                .cloned()
+                .collect(),
+        };
+        let tenant = match candidates.as_slice() {
+            [] => return Ok(None),
+            [only] => only.clone(),
+            // One Stripe account connected to several platforms: the metadata says whose.
+            many => match metadata_tenant.filter(|t| many.contains(t)) {
+                Some(t) => t,
+                None => return Ok(None),
+            },
+        };
+        let Some(connection) = self.store.get_billing_connection(&tenant).await? else {
+            return Ok(None);
+        };
+        // A direct-mode tenant is reached only through its own metadata; a Connect
+        // tenant only through its own account.
+        let matches = match (&connection.link, &event.account) {
+            (StripeLink::Connect { account_id }, Some(account)) => account_id == account,
+            (StripeLink::Direct { .. }, None) => true,
+            _ => false,
+        };
+        Ok(matches.then_some((connection, tenant)))
+    }
+
+    async fn apply_change(
+        &self,
+        tenant: &Tenant,
+        connection: &BillingConnection,
+        event: &ProviderEvent,
+        change: &BillingChange,
+    ) -> Result<(), CoreError> {
+        match change {
+            BillingChange::CheckoutCompleted {
+                kind: CheckoutKind::Subscription,
+                metadata,
+                provider_customer_id,
+                subscription_id,
+                payment_status,
+                session_id,
+            } => {
+                let Some(customer) = self.customer_from_metadata(tenant, metadata).await? else {
+                    return Ok(());
+                };
+                if let Some(cus) = provider_customer_id {
+                    self.store
+                        .link_stripe_customer(&StripeCustomerLink {
+                            tenant: tenant.clone(),
+                            customer: customer.id.clone(),
+                            account: connection.account_key().to_owned(),
+                            stripe_customer_id: cus.clone(),
+                        })
+                        .await?;
+                }
+                if payment_status == "unpaid" {
+                    // Delayed payment methods: the subscription events decide later.
+                    return Ok(());
+                }
+                let config = self.tier_config(tenant).await?;
+                let tier = metadata
+                    .get(meta::TIER)
+                    .and_then(|t| config.find(t))
+                    .filter(|t| t.is_plan());
+                let state = SubscriptionState {
+                    subscription_id: subscription_id
+                        .clone()
+                        .unwrap_or_else(|| session_id.clone()),
+                    provider_customer_id: provider_customer_id.clone(),
+                    status: SubscriptionStatus::Active,
+                    tier: tier.map(|t| t.name.clone()),
+                    current_period_start: None,
+                    current_period_end: None,
+                    cancel_at_period_end: false,
+                    mrr_minor: tier.map_or(0, |t| t.monthly_amount_minor()),
+                    currency: tier.map(|t| t.price.currency.clone()),
+                    as_of: event.created,
+                };
+                self.apply_state(tenant, &customer, &state, tier.map(|t| t.name.as_str()))
+                    .await
+            }
+            BillingChange::CheckoutCompleted {
+                kind: CheckoutKind::Payment,
+                metadata,
+                payment_status,
+                session_id,
+                ..
+            } => {
+                let Some(reservation) = reservation_of(metadata) else {
+                    return Ok(());
+                };
+                if payment_status == "unpaid" {
+                    return Ok(());
+                }
+                let transition = self
+                    .store
+                    .commit_reservation(tenant, &reservation, self.now())
+                    .await?;
+                if transition.after != ReservationState::Committed {
+                    // Released before the payment arrived (expired, or Stripe
+                    // refused the session): the buyer paid for units no longer held.
+                    tracing::warn!(%reservation, session = %session_id, "payment for a released reservation: check stock, refund if oversold");
+                }
+                let customer = customer_ref(metadata);
+                self.emit(
+                    tenant,
+                    EventKind::PaymentSucceeded,
+                    customer.as_ref(),
+                    json!({ "sessionId": session_id, "reservationId": reservation.to_string() }),
+                )
+                .await;
+                self.emit_sold_out(tenant, &reservation).await
+            }
+            BillingChange::CheckoutExpired { metadata, .. } => {
+                if let Some(reservation) = reservation_of(metadata) {
+                    self.store
+                        .release_reservation(tenant, &reservation, self.now())
+                        .await?;
+                }
+                Ok(())
+            }
+            BillingChange::Subscription {
+                state,
+                metadata,
+                price_id,
+                deleted,
+            } => {
+                let customer = match self.customer_from_metadata(tenant, metadata).await? {
+                    Some(c) => Some(c),
+                    None => {
+                        self.customer_by_provider_id(
+                            tenant,
+                            connection,
+                            state.provider_customer_id.as_deref(),
+                        )
+                        .await?
+                    }
+                };
+                let Some(customer) = customer else {
+                    tracing::info!(subscription = %state.subscription_id, "subscription of no known customer acknowledged");
+                    return Ok(());
+                };
+                let config = self.tier_config(tenant).await?;
+                let mut state = state.clone();
+                if state.tier.is_none() {
+                    state.tier =
+                        tier_of_price(&config, connection.account_key(), price_id.as_deref());
+                }
+                let plan = if *deleted || !state.status.grants_plan() {
+                    config.default_plan().map(|t| t.name.clone())
+                } else {
+                    state
+                        .tier
+                        .as_deref()
+                        .and_then(|t| config.find(t))
+                        .filter(|t| t.is_plan())
+                        .map(|t| t.name.clone())
+                };
+                self.apply_state(tenant, &customer, &state, plan.as_deref())
+                    .await
+            }
+            BillingChange::Invoice {
+                paid,
+                subscription_id,
+                provider_customer_id,
+                amount_minor,
+                currency,
+            } => {
+                let Some(customer) = self
+                    .customer_by_provider_id(tenant, connection, provider_customer_id.as_deref())
+                    .await?
+                else {
+                    return Ok(());
+                };
+                self.emit(
+                    tenant,
+                    if *paid {
+                        EventKind::PaymentSucceeded
+                    } else {
+                        EventKind::PaymentFailed
+                    },
+                    Some(&customer.id),
+                    json!({ "subscriptionId": subscription_id, "amount": amount_minor, "currency": currency }),
+                )
+                .await;
+                // The status follows the invoice only for the subscription it bills;
+                // the subscription events carry the rest.
+                let Some(current) = self
+                    .store
+                    .get_subscription_state(tenant, &customer.id)
+                    .await?
+                    .filter(|s| Some(&s.subscription_id) == subscription_id.as_ref())
+                else {
+                    return Ok(());
+                };
+                let status = match (*paid, current.status) {
+                    (
+                        true,
+                        SubscriptionStatus::PastDue
+                        | SubscriptionStatus::Unpaid
+                        | SubscriptionStatus::Incomplete,
+                    ) => SubscriptionStatus::Active,
+                    (false, SubscriptionStatus::Active | SubscriptionStatus::Trialing) => {
+                        SubscriptionStatus::PastDue
+                    }
+                    (_, unchanged) => unchanged,
+                };
+                if status == current.status {
+                    return Ok(());
+                }
+                let state = SubscriptionState {
+                    status,
+                    as_of: event.created,
+                    ..current
+                };
+                let plan = if status.grants_plan() {
+                    state.tier.clone()
+                } else {
+                    None
+                };
+                self.apply_state(tenant, &customer, &state, plan.as_deref())
+                    .await
+            }
+        }
+    }
+
+    /// Applies a state (and plan) if it is not older than the stored one; logs the
+    /// plan change and the subscription update.
+    async fn apply_state(
+        &self,
+        tenant: &Tenant,
+        customer: &Customer,
+        state: &SubscriptionState,
+        plan: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let applied = self
+            .store
+            .apply_subscription_state(tenant, &customer.id, state, plan, self.now())
+            .await?;
+        let SubscriptionApply::Applied { previous_plan } = applied else {
+            tracing::debug!(subscription = %state.subscription_id, "stale subscription event ignored");
+            return Ok(());
+        };
+        if let Some(plan) = plan.filter(|p| *p != previous_plan) {
+            self.emit(
+                tenant,
+                EventKind::PlanChanged,
+                Some(&customer.id),
+                json!({ "from": previous_plan, "to": plan, "reason": "subscription" }),
+            )
+            .await;
+        }
+        self.emit(
+            tenant,
+            EventKind::SubscriptionUpdated,
+            Some(&customer.id),
+            json!({
+                "subscriptionId": state.subscription_id,
+                "status": state.status.as_str(),
+                "tier": state.tier,
+                "cancelAtPeriodEnd": state.cancel_at_period_end,
+                "currentPeriodEnd": state.current_period_end,
+                "mrr": state.mrr_minor,
+                "currency": state.currency,
+            }),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn customer_from_metadata(
+        &self,
+        tenant: &Tenant,
+        metadata: &Metadata,
+    ) -> Result<Option<Customer>, CoreError> {
+        match customer_ref(metadata) {
+            Some(id) => Ok(self.store.get_customer(tenant, &id).await?),
+            None => Ok(None),
+        }
+    }
+
+    async fn customer_by_provider_id(
+        &self,
+        tenant: &Tenant,
+        connection: &BillingConnection,
+        provider_customer_id: Option<&str>,
+    ) -> Result<Option<Customer>, CoreError> {
+        let Some(cus) = provider_customer_id else {
+            return Ok(None);
+        };
+        let Some(id) = self
+            .store
+            .find_customer_by_stripe_id(tenant, connection.account_key(), cus)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self.store.get_customer(tenant, &id).await?)
+    }
+
+    /// Emits `inventory.sold_out` for each product of the reservation whose every
+    /// unit is now sold (units merely held by open checkouts may still come back).
+    async fn emit_sold_out(
+        &self,
+        tenant: &Tenant,
+        reservation: &ReservationId,
+    ) -> Result<(), CoreError> {
+        let Some(held) = self.store.get_reservation(tenant, reservation).await? else {
+            return Ok(());
+        };
+        let now = self.now();
+        for line in &held.lines {
+            let counts = self
+                .store
+                .inventory_counts(tenant, &line.product, now)
+                .await?;
+            if line.stock.is_some_and(|stock| counts.sold >= stock) {
+                self.emit(
+                    tenant,
+                    EventKind::InventorySoldOut,
+                    None,
+                    json!({ "product": line.product }),
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn metadata_of(change: &BillingChange) -> Option<&Metadata> {
+    match change {
+        BillingChange::CheckoutCompleted { metadata, .. }
+        | BillingChange::CheckoutExpired { metadata, .. }
+        | BillingChange::Subscription { metadata, .. } => Some(metadata),
+        BillingChange::Invoice { .. } => None,
+    }
+}
+
+fn customer_ref(metadata: &Metadata) -> Option<CustomerId> {
+    metadata
+        .get(meta::CUSTOMER)
+        .and_then(|c| CustomerId::parse(c))
+}
+
+fn reservation_of(metadata: &Metadata) -> Option<ReservationId> {
+    metadata
+        .get(meta::RESERVATION)
+        .and_then(|r| ReservationId::parse(r))
+}
+
+/// The tier whose current or replaced Stripe price is `price_id`.
+fn tier_of_price(config: &TierConfig, account: &str, price_id: Option<&str>) -> Option<String> {
+    let price_id = price_id?;
+    config.tiers.iter().find_map(|tier| {
+        let refs = config.stripe_refs(&tier.name, account)?;
+        let known = refs.price_id.as_deref() == Some(price_id)
+            || refs.retiring_prices.iter().any(|p| p == price_id);
+        known.then(|| tier.name.clone())
+    })
+}
