@@ -29,6 +29,7 @@ pub fn with_billing(dream: Dream, config: &Config) -> Result<Dream, AppError> {
     .map_err(|e| AppError::Config(e.to_string()))?;
     stripe.webhook_tolerance = std::time::Duration::from_secs(config.stripe_webhook_tolerance_secs);
     stripe.client_id = config.stripe_client_id.clone();
+    stripe.test_client_id = config.stripe_test_client_id.clone();
     stripe.api_base = config.stripe_api_base.clone();
     stripe.connect_base = config.stripe_connect_base.clone();
     stripe.redirect_uri = config

@@ -99,6 +99,9 @@ pub struct Config {
     pub stripe_test_secret_key: Option<Secret>,
     /// The Connect client id, `ca_…` (`STRIPE_CLIENT_ID`), for `/authorize`.
     pub stripe_client_id: Option<String>,
+    /// The test-mode Connect client id (`STRIPE_TEST_CLIENT_ID`), when Stripe gives a
+    /// separate one; test-mode onboarding falls back to `stripe_client_id`.
+    pub stripe_test_client_id: Option<String>,
     /// Stripe's API base (`STRIPE_API_BASE`, default `https://api.stripe.com`).
     pub stripe_api_base: String,
     /// Stripe Connect's OAuth base (`STRIPE_CONNECT_BASE`, default `https://connect.stripe.com`).
@@ -140,6 +143,7 @@ impl Default for Config {
             stripe_secret_key: None,
             stripe_test_secret_key: None,
             stripe_client_id: None,
+            stripe_test_client_id: None,
             stripe_api_base: "https://api.stripe.com".into(),
             stripe_connect_base: "https://connect.stripe.com".into(),
             master_key: None,
@@ -300,6 +304,9 @@ impl Config {
         }
         if let Some(v) = var("STRIPE_CLIENT_ID") {
             self.stripe_client_id = text(v);
+        }
+        if let Some(v) = var("STRIPE_TEST_CLIENT_ID") {
+            self.stripe_test_client_id = text(v);
         }
         if let Some(v) = var("STRIPE_API_BASE").and_then(text) {
             self.stripe_api_base = v;

@@ -46,6 +46,7 @@ pub struct StripeBilling {
 struct Inner {
     clients: Clients,
     client_id: Option<String>,
+    test_client_id: Option<String>,
     api_base: String,
     connect_base: String,
     redirect_uri: Option<String>,
@@ -65,6 +66,7 @@ impl StripeBilling {
             inner: Arc::new(Inner {
                 clients,
                 client_id: config.client_id,
+                test_client_id: config.test_client_id,
                 api_base: config.api_base,
                 connect_base: config.connect_base,
                 redirect_uri: config.redirect_uri,
@@ -99,10 +101,21 @@ impl BillingProvider for StripeBilling {
 
     fn connect_authorize_url(&self, mode: Mode, state: &str) -> Result<String, BillingError> {
         self.check_configured(mode)?;
-        let client_id = self.inner.client_id.as_deref().ok_or_else(|| {
+        let client_id = match mode {
+            Mode::Test => self
+                .inner
+                .test_client_id
+                .as_deref()
+                .or(self.inner.client_id.as_deref()),
+            Mode::Live => self.inner.client_id.as_deref(),
+        }
+        .ok_or_else(|| {
+            let setting = match mode {
+                Mode::Test => format!("{} (or {})", settings::CLIENT_ID, settings::TEST_CLIENT_ID),
+                Mode::Live => settings::CLIENT_ID.to_owned(),
+            };
             BillingError::not_configured(format!(
-                "Set {} (ca_…, from Stripe's Connect settings) to connect Stripe accounts",
-                settings::CLIENT_ID
+                "Set {setting} (ca_…, from Stripe's Connect settings) to connect Stripe accounts"
             ))
         })?;
         oauth::authorize_url(
@@ -204,5 +217,35 @@ impl BillingProvider for StripeBilling {
             signature,
             now,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_mode_onboards_with_its_own_client_id() {
+        let mut config =
+            StripeConfig::from_keys(Some("sk_live_abc".into()), Some("sk_test_xyz".into()))
+                .unwrap();
+        config.client_id = Some("ca_live1".into());
+        let shared = StripeBilling::new(config.clone()).unwrap();
+        assert!(shared
+            .connect_authorize_url(Mode::Test, "s")
+            .unwrap()
+            .contains("client_id=ca_live1"));
+        config.test_client_id = Some("ca_test1".into());
+        let split = StripeBilling::new(config.clone()).unwrap();
+        assert!(split
+            .connect_authorize_url(Mode::Test, "s")
+            .unwrap()
+            .contains("client_id=ca_test1"));
+        assert!(split
+            .connect_authorize_url(Mode::Live, "s")
+            .unwrap()
+            .contains("client_id=ca_live1"));
+        config.test_client_id = Some("acct_nope".into());
+        assert!(StripeBilling::new(config).is_err());
     }
 }

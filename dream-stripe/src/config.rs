@@ -14,6 +14,8 @@ pub(crate) mod settings {
     pub const TEST_SECRET_KEY: &str = "STRIPE_TEST_SECRET_KEY";
     /// The Connect client id.
     pub const CLIENT_ID: &str = "STRIPE_CLIENT_ID";
+    /// The test-mode Connect client id, when it differs from the live one.
+    pub const TEST_CLIENT_ID: &str = "STRIPE_TEST_CLIENT_ID";
     /// The webhook endpoint's signing secrets (`whsec_…`, comma-separated).
     pub const WEBHOOK_SECRET: &str = "STRIPE_WEBHOOK_SECRET";
 }
@@ -56,6 +58,9 @@ pub struct StripeConfig {
     pub live_secret_key: Option<RevealedSecret>,
     /// The Connect client id (`ca_…`) used in the onboarding link.
     pub client_id: Option<String>,
+    /// The test-mode client id, when Stripe's Connect settings give a separate one
+    /// for test mode; test-mode onboarding uses it, falling back to `client_id`.
+    pub test_client_id: Option<String>,
     /// Stripe's API base URL; [`DEFAULT_API_BASE`] unless testing.
     pub api_base: String,
     /// Stripe's Connect OAuth base URL; [`DEFAULT_CONNECT_BASE`] unless testing.
@@ -88,6 +93,7 @@ impl Default for StripeConfig {
             test_secret_key: None,
             live_secret_key: None,
             client_id: None,
+            test_client_id: None,
             api_base: DEFAULT_API_BASE.to_owned(),
             connect_base: DEFAULT_CONNECT_BASE.to_owned(),
             redirect_uri: None,
@@ -207,7 +213,7 @@ impl StripeConfig {
                 }
             }
         }
-        if let Some(id) = &self.client_id {
+        for id in self.client_id.iter().chain(&self.test_client_id) {
             if !id.starts_with("ca_") || id.len() <= 3 || !is_token(id) {
                 return Err(ConfigError::InvalidClientId);
             }
@@ -234,6 +240,7 @@ impl fmt::Debug for StripeConfig {
             .field("test_secret_key", &shown(&self.test_secret_key))
             .field("live_secret_key", &shown(&self.live_secret_key))
             .field("client_id", &self.client_id)
+            .field("test_client_id", &self.test_client_id)
             .field("api_base", &self.api_base)
             .field("connect_base", &self.connect_base)
             .field("redirect_uri", &self.redirect_uri)
@@ -296,7 +303,7 @@ pub enum ConfigError {
     #[error("STRIPE_SECRET_KEY and STRIPE_TEST_SECRET_KEY hold two different test-mode keys; set only one, or put the live key in STRIPE_SECRET_KEY")]
     TwoTestKeys,
     /// The Connect client id does not look like `ca_…`.
-    #[error("STRIPE_CLIENT_ID must be a Connect client id (ca_…)")]
+    #[error("STRIPE_CLIENT_ID and STRIPE_TEST_CLIENT_ID must be Connect client ids (ca_…)")]
     InvalidClientId,
     /// A URL setting is not an absolute http(s) URL.
     #[error("{setting} must be an absolute http(s) URL: {reason}")]
