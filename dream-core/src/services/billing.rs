@@ -31,6 +31,9 @@ pub const CART_SESSION_MINUTES: i64 = 31;
 /// accepts at the last second still finds its units held.
 pub const RESERVATION_MARGIN_MINUTES: i64 = 10;
 
+/// Provider calls one tier's sync may make before it is treated as a bug.
+const MAX_SYNC_STEPS_PER_TIER: usize = 8;
+
 /// Where hosted checkout sends the buyer back to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutUrls {
@@ -330,7 +333,18 @@ impl Dream {
                     account: account_key.clone(),
                     ..StripeTierRefs::default()
                 });
+            let mut steps = 0;
             while let Some(step) = next_sync_step(tier, &refs) {
+                // A tier converges in at most four calls (the property test of
+                // `next_sync_step` checks it); a bug here must not loop on Stripe.
+                steps += 1;
+                if steps > MAX_SYNC_STEPS_PER_TIER {
+                    tracing::error!(tier = %tier.name, ?step, "tier sync does not converge");
+                    return Err(CoreError::Billing(BillingError::new(
+                        crate::BillingErrorKind::InvalidRequest,
+                        format!("syncing tier \"{}\" to Stripe does not converge", tier.name),
+                    )));
+                }
                 let keys = SyncKeys::new(tenant, &account_key, tier);
                 apply_sync_step(
                     provider.as_ref(),
