@@ -76,16 +76,7 @@ async fn parse<T: DeserializeOwned>(
         .take()?
         .into_bytes_limit(limit)
         .await
-        .map_err(|err| match err {
-            poem::error::ReadBodyError::PayloadTooLarge => {
-                ApiError::PayloadTooLarge(poem_openapi::payload::Json(ErrorBody::new(
-                    ErrorCode::PayloadTooLarge,
-                    "Payload too large",
-                    format!("The body must be at most {limit} bytes."),
-                )))
-            }
-            _ => ApiError::invalid("body", "The request body could not be read."),
-        })?;
+        .map_err(|err| ApiError::unreadable_body(err, limit))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return match default {
             Some(default) => Ok(default()),

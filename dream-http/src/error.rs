@@ -222,6 +222,21 @@ impl ApiError {
         )
     }
 
+    /// A body that could not be read: 413 `payload_too_large` when it exceeds
+    /// `limit`, else 400 naming the body. The one mapping for every body reader.
+    pub fn unreadable_body(err: poem::error::ReadBodyError, limit: usize) -> Self {
+        match err {
+            poem::error::ReadBodyError::PayloadTooLarge => {
+                Self::PayloadTooLarge(Json(ErrorBody::new(
+                    ErrorCode::PayloadTooLarge,
+                    "Payload too large",
+                    format!("The body must be at most {limit} bytes."),
+                )))
+            }
+            _ => Self::invalid("body", "The request body could not be read."),
+        }
+    }
+
     /// 500 with a safe message; the cause goes to the log, not the client.
     pub fn internal() -> Self {
         Self::Internal(Json(ErrorBody::new(

@@ -124,13 +124,7 @@ pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Re
         .take_body()
         .into_bytes_limit(state.body_limit)
         .await
-        .map_err(|_| {
-            poem::Error::from(ApiError::PayloadTooLarge(Json(ErrorBody::new(
-                ErrorCode::PayloadTooLarge,
-                "Payload too large",
-                format!("The body must be at most {} bytes.", state.body_limit),
-            ))))
-        })?;
+        .map_err(|err| poem::Error::from(ApiError::unreadable_body(err, state.body_limit)))?;
     let scope = IdempotencyScope {
         tenant,
         endpoint: format!("{} {}", req.method(), req.uri().path()),

@@ -4,13 +4,9 @@
 
 use dream_core::WebhookOutcome;
 use poem::{handler, web::Data, Body, Request};
-use poem_openapi::payload::Json as OaiJson;
 use serde_json::json;
 
-use crate::{
-    error::{ApiError, ErrorBody, ErrorCode},
-    state::AppState,
-};
+use crate::{error::ApiError, state::AppState};
 
 /// Verifies, routes and applies one Stripe event; answers 200 for applied,
 /// duplicate and ignored events alike, so Stripe stops retrying them.
@@ -21,13 +17,10 @@ pub async fn stripe(
     state: Data<&AppState>,
 ) -> poem::Result<poem::web::Json<serde_json::Value>> {
     let limit = state.body_limit;
-    let payload = body.into_bytes_limit(limit).await.map_err(|_| {
-        ApiError::PayloadTooLarge(OaiJson(ErrorBody::new(
-            ErrorCode::PayloadTooLarge,
-            "Payload too large",
-            format!("The body must be at most {limit} bytes."),
-        )))
-    })?;
+    let payload = body
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|err| ApiError::unreadable_body(err, limit))?;
     let signature = req
         .headers()
         .get("stripe-signature")
