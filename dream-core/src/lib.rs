@@ -38,6 +38,7 @@ mod page;
 mod platform;
 pub mod ports;
 mod services;
+mod signing;
 mod tenant;
 mod tier;
 mod usage;
@@ -77,6 +78,7 @@ pub use services::{
     ProductListing, TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES,
     MAX_CART_LINES, MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
+pub use signing::{verify_signed, SignedHeaders, SigningSecret, SIGNATURE_TOLERANCE_SECS};
 pub use tenant::{Mode, Tenant};
 pub use tier::{
     validate_tier_name, validate_tiers, Interval, Money, Tier, TierConfig, TierKind, UsageLimit,
