@@ -7,6 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use dream_core::SigningSecret;
 use serde::Deserialize;
 
 /// Which store keeps the data (usage counters may go to Redis instead).
@@ -90,6 +91,24 @@ pub struct Config {
     /// Seconds an unfinished request holds its `Idempotency-Key` before a retry may
     /// run it again (`DREAM_IDEMPOTENCY_LOCK_SECS`, default 30).
     pub idempotency_lock_secs: u64,
+    /// Deliver developer webhooks from this process (`DREAM_WEBHOOK_WORKER`, default
+    /// true). Any number of processes may deliver: claims are leased in the store.
+    pub webhook_worker: bool,
+    /// Allow endpoints on loopback/private/link-local addresses
+    /// (`DREAM_WEBHOOK_ALLOW_PRIVATE`, default false: refusing them stops tenants
+    /// from making the server call its own network).
+    pub webhook_allow_private: bool,
+    /// Seconds to wait before each retry (`DREAM_WEBHOOK_RETRY_SCHEDULE`,
+    /// comma-separated; default `5,300,1800,7200,18000,36000,36000`: 8 attempts
+    /// over about 27.5 hours). Each wait varies by ±10 %.
+    pub webhook_retry_schedule: Vec<u64>,
+    /// An endpoint failing without a success for this long is disabled
+    /// (`DREAM_WEBHOOK_DISABLE_AFTER_SECS`, default 5 days).
+    pub webhook_disable_after_secs: u64,
+    /// Seconds to wait for an endpoint's response (`DREAM_WEBHOOK_TIMEOUT_SECS`, default 15).
+    pub webhook_timeout_secs: u64,
+    /// How often an idle worker looks for due deliveries (`DREAM_WEBHOOK_POLL_MS`, default 1000).
+    pub webhook_poll_ms: u64,
     /// The operator's Stripe platform key (`STRIPE_SECRET_KEY`): `sk_live_…` bills
     /// live tenants, `sk_test_…` test tenants. Unset: billing answers 503
     /// `billing_not_configured` (direct mode still works with a master key).
@@ -122,6 +141,9 @@ pub struct Config {
     pub stripe_webhook_secret: Option<Secret>,
     /// Seconds a webhook signature stays valid (`STRIPE_WEBHOOK_TOLERANCE_SECS`, default 300).
     pub stripe_webhook_tolerance_secs: u64,
+    /// The Clerk webhook endpoint's signing secret(s), `whsec_…`, comma-separated
+    /// during rotation (`CLERK_WEBHOOK_SECRET`). Unset: `/webhook/clerk` answers 503.
+    pub clerk_webhook_secret: Option<Secret>,
 }
 
 impl Default for Config {
@@ -140,6 +162,12 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             shutdown_grace_secs: 10,
             idempotency_lock_secs: 30,
+            webhook_worker: true,
+            webhook_allow_private: false,
+            webhook_retry_schedule: vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000],
+            webhook_disable_after_secs: 5 * 24 * 3600,
+            webhook_timeout_secs: 15,
+            webhook_poll_ms: 1000,
             stripe_secret_key: None,
             stripe_test_secret_key: None,
             stripe_client_id: None,
@@ -153,6 +181,7 @@ impl Default for Config {
             checkout_cancel_url: None,
             stripe_webhook_secret: None,
             stripe_webhook_tolerance_secs: 300,
+            clerk_webhook_secret: None,
         }
     }
 }
@@ -294,6 +323,7 @@ impl Config {
         if let Some(v) = var("DREAM_SHUTDOWN_GRACE_SECS") {
             self.shutdown_grace_secs = parse("DREAM_SHUTDOWN_GRACE_SECS", &v)?;
         }
+        self.apply_webhook_env(&var)?;
         let secret = |v: String| (!v.trim().is_empty()).then(|| Secret(v.trim().to_owned()));
         let text = |v: String| (!v.trim().is_empty()).then(|| v.trim().to_owned());
         if let Some(v) = var("STRIPE_SECRET_KEY") {
@@ -323,6 +353,9 @@ impl Config {
         if let Some(v) = var("DREAM_MASTER_KEY") {
             self.master_key = secret(v);
         }
+        if let Some(v) = var("CLERK_WEBHOOK_SECRET") {
+            self.clerk_webhook_secret = secret(v);
+        }
         for (name, slot) in [
             ("DREAM_PUBLIC_URL", &mut self.public_url),
             ("DREAM_DASHBOARD_URL", &mut self.dashboard_url),
@@ -333,7 +366,84 @@ impl Config {
                 *slot = text(v);
             }
         }
-        self.validate_urls()
+        self.validate_urls()?;
+        // At load time, so a bad secret (from the file or the environment) stops
+        // the server at start-up instead of failing every delivery.
+        self.clerk_webhook_secrets().map(|_| ())
+    }
+
+    /// The parsed `CLERK_WEBHOOK_SECRET` entries (empty when unset). An entry that
+    /// is not a `whsec_…` secret is an error naming the variable and the entry's
+    /// position, never its value.
+    pub fn clerk_webhook_secrets(&self) -> Result<Vec<SigningSecret>, ConfigError> {
+        let Some(raw) = &self.clerk_webhook_secret else {
+            return Ok(Vec::new());
+        };
+        raw.expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .enumerate()
+            .map(|(i, entry)| {
+                SigningSecret::parse(entry).map_err(|_| ConfigError::Env {
+                    name: "CLERK_WEBHOOK_SECRET",
+                    reason: format!(
+                        "entry {} is not a signing secret: expected `whsec_` followed by base64 \
+                         (copy it from the Clerk dashboard's webhook endpoint)",
+                        i + 1
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    fn apply_webhook_env(
+        &mut self,
+        var: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let flag = |name: &'static str, v: String| match v.trim() {
+            "1" | "true" | "yes" => Ok(true),
+            "0" | "false" | "no" => Ok(false),
+            other => Err(ConfigError::Env {
+                name,
+                reason: format!("{other:?} is not a boolean; use true or false"),
+            }),
+        };
+        let number = |name: &'static str, v: &str| {
+            v.trim().parse::<u64>().map_err(|e| ConfigError::Env {
+                name,
+                reason: e.to_string(),
+            })
+        };
+        if let Some(v) = var("DREAM_WEBHOOK_WORKER") {
+            self.webhook_worker = flag("DREAM_WEBHOOK_WORKER", v)?;
+        }
+        if let Some(v) = var("DREAM_WEBHOOK_ALLOW_PRIVATE") {
+            self.webhook_allow_private = flag("DREAM_WEBHOOK_ALLOW_PRIVATE", v)?;
+        }
+        if let Some(v) = var("DREAM_WEBHOOK_RETRY_SCHEDULE") {
+            self.webhook_retry_schedule = v
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| number("DREAM_WEBHOOK_RETRY_SCHEDULE", s))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = var("DREAM_WEBHOOK_DISABLE_AFTER_SECS") {
+            self.webhook_disable_after_secs = number("DREAM_WEBHOOK_DISABLE_AFTER_SECS", &v)?;
+        }
+        if let Some(v) = var("DREAM_WEBHOOK_TIMEOUT_SECS") {
+            self.webhook_timeout_secs = number("DREAM_WEBHOOK_TIMEOUT_SECS", &v)?;
+            if !(1..=60).contains(&self.webhook_timeout_secs) {
+                return Err(ConfigError::Env {
+                    name: "DREAM_WEBHOOK_TIMEOUT_SECS",
+                    reason: "must be between 1 and 60".into(),
+                });
+            }
+        }
+        if let Some(v) = var("DREAM_WEBHOOK_POLL_MS") {
+            self.webhook_poll_ms = number("DREAM_WEBHOOK_POLL_MS", &v)?.max(10);
+        }
+        Ok(())
     }
 
     /// URLs must be absolute http(s): a typo here would otherwise surface as a
@@ -406,6 +516,32 @@ mod tests {
         assert!(c
             .apply_env(|n| (n == "DREAM_STORE").then(|| "mysql".into()))
             .is_err());
+    }
+
+    #[test]
+    fn clerk_webhook_secrets_by_conventional_name() {
+        let mut c = Config::default();
+        assert!(c.clerk_webhook_secrets().unwrap().is_empty());
+        let (one, two) = (SigningSecret::generate(), SigningSecret::generate());
+        let both = format!(" {} ,{},", one.expose(), two.expose());
+        c.apply_env(|n| (n == "CLERK_WEBHOOK_SECRET").then(|| both.clone()))
+            .unwrap();
+        assert_eq!(c.clerk_webhook_secrets().unwrap(), vec![one.clone(), two]);
+        assert!(!format!("{c:?}").contains(&one.expose()[6..]));
+
+        let bad = format!("{},whsec_n0t*base64", one.expose());
+        let err = Config::default()
+            .apply_env(|n| (n == "CLERK_WEBHOOK_SECRET").then(|| bad.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CLERK_WEBHOOK_SECRET") && err.contains("entry 2"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("n0t") && !err.contains(&one.expose()[6..]),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,10 +5,11 @@
 mod billing;
 pub mod bootstrap;
 pub mod config;
+pub mod delivery;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use dream_core::{ports::Store, Dream, StoreError};
+use dream_core::{ports::Store, Dream, EndpointPolicy, StoreError};
 use dream_store::{
     CachedStore, MemoryStore, PostgresStore, RedisUsageStore, SplitStore, SqliteStore,
 };
@@ -138,6 +139,14 @@ pub struct Application {
     port: u16,
     state: dream_http::AppState,
     grace: Duration,
+    deliveries: Option<DeliveryWorker>,
+}
+
+/// What the webhook delivery loop runs with.
+struct DeliveryWorker {
+    sender: Arc<dyn dream_core::ports::WebhookSender>,
+    policy: dream_core::DeliveryPolicy,
+    poll: Duration,
 }
 
 impl Application {
@@ -149,7 +158,27 @@ impl Application {
         };
         let listener = TokioListener::bind(config.addr).await.map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
-        let dream = billing::with_billing(Dream::new(build_store(config).await?), config)?;
+        let clerk_secrets = config
+            .clerk_webhook_secrets()
+            .map_err(|e| AppError::Config(e.to_string()))?;
+        let dream = billing::with_billing(Dream::new(build_store(config).await?), config)?
+            .with_clerk_webhook_secrets(clerk_secrets)
+            .with_endpoint_policy(EndpointPolicy {
+                allow_private: config.webhook_allow_private,
+            });
+        let deliveries = if config.webhook_worker {
+            let sender = delivery::HttpSender::new(
+                dream.endpoint_policy(),
+                Duration::from_secs(config.webhook_timeout_secs),
+            )?;
+            Some(DeliveryWorker {
+                sender: Arc::new(sender),
+                policy: delivery::policy(config),
+                poll: Duration::from_millis(config.webhook_poll_ms),
+            })
+        } else {
+            None
+        };
         let mut state = dream_http::AppState::new(
             dream,
             config.admin_token.as_ref().map(config::Secret::expose),
@@ -166,6 +195,7 @@ impl Application {
             port,
             state,
             grace: Duration::from_secs(config.shutdown_grace_secs),
+            deliveries,
         })
     }
 
@@ -187,9 +217,29 @@ impl Application {
         let addr = self.listener.local_addr().map_err(AppError::Serve)?;
         let acceptor = TcpAcceptor::from_tokio(self.listener).map_err(AppError::Serve)?;
         tracing::info!(%addr, "dream listening; API docs at http://{addr}/docs");
-        Server::new_with_acceptor(acceptor)
+        // Dropped (and so stopped) when the server stops: the store holds every
+        // delivery, so whatever it was doing is picked up again.
+        let worker = self.deliveries.map(|w| {
+            AbortOnDrop(tokio::spawn(delivery::run(
+                self.state.dream.clone(),
+                w.sender,
+                w.policy,
+                w.poll,
+            )))
+        });
+        let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(dream_http::app(self.state), shutdown, Some(self.grace))
             .await
-            .map_err(AppError::Serve)
+            .map_err(AppError::Serve);
+        drop(worker);
+        served
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{CustomerId, EventId, Tenant};
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EventKind {
     /// A customer was created (explicitly or on first sight).
     CustomerCreated,

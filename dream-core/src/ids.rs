@@ -114,6 +114,17 @@ prefixed_id!(
     "evt"
 );
 
+prefixed_id!(
+    /// A developer's webhook endpoint.
+    WebhookEndpointId,
+    "we"
+);
+prefixed_id!(
+    /// One event on its way to one endpoint (all its attempts).
+    DeliveryId,
+    "dlv"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,7 @@ mod idempotency;
 mod ids;
 mod inventory;
 mod keys;
+mod outbound;
 mod page;
 mod platform;
 pub mod ports;
@@ -63,7 +64,7 @@ pub use customer::{Customer, CustomerPatch, Metadata, NewCustomer, PasswordHash}
 pub use error::{BoxError, CoreError, LimitReached, StoreError};
 pub use event::{Event, EventKind};
 pub use idempotency::{IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoredResponse};
-pub use ids::{CustomerId, EventId, KeyId, PlatformId};
+pub use ids::{CustomerId, DeliveryId, EventId, KeyId, PlatformId, WebhookEndpointId};
 pub use inventory::{
     demand_of, InventoryCounts, ProductDemand, Reservation, ReservationId, ReservationLine,
     ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest,
@@ -71,12 +72,19 @@ pub use inventory::{
 pub use keys::{
     generate_publishable_key, IssuedKey, KeyDigest, KeyKind, KeyRecord, SecretKey, TokenShape,
 };
+pub use outbound::{
+    delivery_payload, is_public_ip, validate_endpoint_url, AttemptRecorded, Delivery,
+    DeliveryAttempt, DeliveryJob, DeliveryNext, DeliveryPolicy, DeliveryState, DisabledReason,
+    EndpointPolicy, EventFilter, LeaseToken, WebhookEndpoint, MAX_ATTEMPT_ERROR_LEN,
+    MAX_ENDPOINTS_PER_TENANT, MAX_ENDPOINT_DESCRIPTION_LEN, MAX_ENDPOINT_URL_LEN,
+};
 pub use page::{Page, PageRequest};
 pub use platform::Platform;
 pub use services::{
-    validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, Dashboard, Dream, Mrr,
-    ProductListing, TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES,
-    MAX_CART_LINES, MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
+    validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, Dashboard, DeliveryPass,
+    Dream, EndpointPatch, Mrr, NewEndpoint, ProductListing, TierPriceIds, TrackOutcome,
+    UsageReport, WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY,
+    RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
 pub use signing::{verify_signed, SignedHeaders, SigningSecret, SIGNATURE_TOLERANCE_SECS};
 pub use tenant::{Mode, Tenant};

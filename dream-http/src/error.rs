@@ -337,7 +337,7 @@ impl From<CoreError> for ApiError {
                 .with_field("state"),
             )),
             CoreError::Billing(err) => billing_error(err),
-            CoreError::Webhook(err) => webhook_error(err),
+            CoreError::Webhook(err) => webhook_error(err, "Stripe-Signature"),
             // `CoreError` is non-exhaustive for other crates; every variant that
             // exists today is mapped above, so this arm is only reached by a variant
             // added later, which then shows up as a logged internal error in tests.
@@ -433,9 +433,14 @@ fn billing_error(err: BillingError) -> ApiError {
     }
 }
 
-/// A refused webhook: 400 naming the header, so the sender's dashboard shows why.
-fn webhook_error(err: WebhookError) -> ApiError {
-    let message = err.to_string();
+/// A refused webhook: 400 naming `header`, so the sender's dashboard shows why.
+/// Each source passes its own: `Stripe-Signature`, `svix-signature`, or for a
+/// missing header the one that is missing (`svix-id`, …).
+pub(crate) fn webhook_error(err: WebhookError, header: &str) -> ApiError {
+    let message = match err {
+        WebhookError::MissingSignature => format!("the {header} header is missing"),
+        ref other => other.to_string(),
+    };
     match err {
         WebhookError::NotConfigured(what) => ApiError::Unavailable(
             Json(ErrorBody::new(
@@ -454,7 +459,7 @@ fn webhook_error(err: WebhookError) -> ApiError {
         | WebhookError::SignatureMismatch
         | WebhookError::TimestampOutsideTolerance => ApiError::BadRequest(Json(
             ErrorBody::new(ErrorCode::InvalidSignature, "Invalid signature", message)
-                .with_field("Stripe-Signature"),
+                .with_field(header),
         )),
     }
 }

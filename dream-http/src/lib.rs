@@ -25,6 +25,7 @@ mod dto;
 mod error;
 mod header_token;
 mod idempotency;
+mod metrics;
 mod middleware;
 mod spec;
 mod state;
@@ -34,6 +35,7 @@ use poem::{endpoint::make_sync, web::Html, Endpoint, EndpointExt, Response, Rout
 use poem_openapi::{OpenApiService, ServerObject};
 
 pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use metrics::record_delivery_pass;
 pub use middleware::RequestId;
 pub use state::{AppState, BillingSettings};
 
@@ -72,6 +74,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         )
         .nest("/docs", make_sync(move |_| Html(docs.clone())))
         .at("/webhook/stripe", poem::post(webhooks::stripe))
+        .at("/webhook/clerk", poem::post(webhooks::clerk))
         .nest("/", api)
         .around(idempotency::idempotent)
         .around(middleware::observe)

@@ -409,3 +409,136 @@ impl SubscriptionStore for CachedStore {
         self.inner.get_subscription_state(tenant, customer).await
     }
 }
+
+/// Identity links pass straight through: an advance is a decision the store makes
+/// atomically, and a cached link could route a delete to a stale answer.
+#[async_trait]
+impl dream_core::ports::IdentityStore for CachedStore {
+    async fn get_identity_link(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<dream_core::ports::IdentityLink>, StoreError> {
+        self.inner.get_identity_link(provider, subject).await
+    }
+
+    async fn advance_identity_link(
+        &self,
+        link: &dream_core::ports::IdentityLink,
+    ) -> Result<bool, StoreError> {
+        self.inner.advance_identity_link(link).await
+    }
+}
+
+/// Webhook endpoints and deliveries pass straight through: claims and records are
+/// decisions the store makes atomically, and endpoints are read where a stale
+/// copy would deliver to an old URL or with an old secret.
+mod webhooks {
+    use async_trait::async_trait;
+    use chrono::{DateTime, Duration, Utc};
+    use dream_core::{
+        ports::WebhookStore, AttemptRecorded, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
+        DeliveryNext, LeaseToken, Page, PageRequest, StoreError, Tenant, WebhookEndpoint,
+        WebhookEndpointId,
+    };
+
+    use super::CachedStore;
+
+    #[async_trait]
+    impl WebhookStore for CachedStore {
+        async fn create_webhook_endpoint(
+            &self,
+            endpoint: &WebhookEndpoint,
+        ) -> Result<(), StoreError> {
+            self.inner.create_webhook_endpoint(endpoint).await
+        }
+
+        async fn get_webhook_endpoint(
+            &self,
+            tenant: &Tenant,
+            id: &WebhookEndpointId,
+        ) -> Result<Option<WebhookEndpoint>, StoreError> {
+            self.inner.get_webhook_endpoint(tenant, id).await
+        }
+
+        async fn list_webhook_endpoints(
+            &self,
+            tenant: &Tenant,
+        ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+            self.inner.list_webhook_endpoints(tenant).await
+        }
+
+        async fn update_webhook_endpoint(
+            &self,
+            endpoint: &WebhookEndpoint,
+        ) -> Result<(), StoreError> {
+            self.inner.update_webhook_endpoint(endpoint).await
+        }
+
+        async fn delete_webhook_endpoint(
+            &self,
+            tenant: &Tenant,
+            id: &WebhookEndpointId,
+        ) -> Result<bool, StoreError> {
+            self.inner.delete_webhook_endpoint(tenant, id).await
+        }
+
+        async fn claim_due_deliveries(
+            &self,
+            now: DateTime<Utc>,
+            lease_until: DateTime<Utc>,
+            limit: usize,
+        ) -> Result<Vec<DeliveryJob>, StoreError> {
+            self.inner
+                .claim_due_deliveries(now, lease_until, limit)
+                .await
+        }
+
+        async fn record_delivery_attempt(
+            &self,
+            tenant: &Tenant,
+            lease: &LeaseToken,
+            attempt: &DeliveryAttempt,
+            next: DeliveryNext,
+            disable_after: Duration,
+        ) -> Result<AttemptRecorded, StoreError> {
+            self.inner
+                .record_delivery_attempt(tenant, lease, attempt, next, disable_after)
+                .await
+        }
+
+        async fn get_delivery(
+            &self,
+            tenant: &Tenant,
+            id: &DeliveryId,
+        ) -> Result<Option<Delivery>, StoreError> {
+            self.inner.get_delivery(tenant, id).await
+        }
+
+        async fn list_delivery_attempts(
+            &self,
+            tenant: &Tenant,
+            id: &DeliveryId,
+        ) -> Result<Vec<DeliveryAttempt>, StoreError> {
+            self.inner.list_delivery_attempts(tenant, id).await
+        }
+
+        async fn list_deliveries(
+            &self,
+            tenant: &Tenant,
+            endpoint: &WebhookEndpointId,
+            page: &PageRequest<DeliveryId>,
+        ) -> Result<Page<Delivery>, StoreError> {
+            self.inner.list_deliveries(tenant, endpoint, page).await
+        }
+
+        async fn retry_delivery(
+            &self,
+            tenant: &Tenant,
+            id: &DeliveryId,
+            now: DateTime<Utc>,
+        ) -> Result<Option<Delivery>, StoreError> {
+            self.inner.retry_delivery(tenant, id, now).await
+        }
+    }
+}

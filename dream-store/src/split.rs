@@ -392,6 +392,24 @@ impl SubscriptionStore for SplitStore {
     }
 }
 
+#[async_trait]
+impl dream_core::ports::IdentityStore for SplitStore {
+    async fn get_identity_link(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<dream_core::ports::IdentityLink>, StoreError> {
+        self.rest.get_identity_link(provider, subject).await
+    }
+
+    async fn advance_identity_link(
+        &self,
+        link: &dream_core::ports::IdentityLink,
+    ) -> Result<bool, StoreError> {
+        self.rest.advance_identity_link(link).await
+    }
+}
+
 #[cfg(all(test, feature = "memory"))]
 mod tests {
     //! Every port delegates to the right side: the whole suite passes with usage in
@@ -412,4 +430,116 @@ mod tests {
     }
 
     dream_core::store_conformance_tests!(fresh_split);
+}
+
+/// Webhooks live with everything else, in `rest`: `append_event` queues their
+/// deliveries in the same write as the event.
+mod webhooks {
+    use async_trait::async_trait;
+    use chrono::{DateTime, Duration, Utc};
+    use dream_core::{
+        ports::WebhookStore, AttemptRecorded, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
+        DeliveryNext, LeaseToken, Page, PageRequest, StoreError, Tenant, WebhookEndpoint,
+        WebhookEndpointId,
+    };
+
+    use super::SplitStore;
+
+    #[async_trait]
+    impl WebhookStore for SplitStore {
+        async fn create_webhook_endpoint(
+            &self,
+            endpoint: &WebhookEndpoint,
+        ) -> Result<(), StoreError> {
+            self.rest.create_webhook_endpoint(endpoint).await
+        }
+
+        async fn get_webhook_endpoint(
+            &self,
+            tenant: &Tenant,
+            id: &WebhookEndpointId,
+        ) -> Result<Option<WebhookEndpoint>, StoreError> {
+            self.rest.get_webhook_endpoint(tenant, id).await
+        }
+
+        async fn list_webhook_endpoints(
+            &self,
+            tenant: &Tenant,
+        ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+            self.rest.list_webhook_endpoints(tenant).await
+        }
+
+        async fn update_webhook_endpoint(
+            &self,
+            endpoint: &WebhookEndpoint,
+        ) -> Result<(), StoreError> {
+            self.rest.update_webhook_endpoint(endpoint).await
+        }
+
+        async fn delete_webhook_endpoint(
+            &self,
+            tenant: &Tenant,
+            id: &WebhookEndpointId,
+        ) -> Result<bool, StoreError> {
+            self.rest.delete_webhook_endpoint(tenant, id).await
+        }
+
+        async fn claim_due_deliveries(
+            &self,
+            now: DateTime<Utc>,
+            lease_until: DateTime<Utc>,
+            limit: usize,
+        ) -> Result<Vec<DeliveryJob>, StoreError> {
+            self.rest
+                .claim_due_deliveries(now, lease_until, limit)
+                .await
+        }
+
+        async fn record_delivery_attempt(
+            &self,
+            tenant: &Tenant,
+            lease: &LeaseToken,
+            attempt: &DeliveryAttempt,
+            next: DeliveryNext,
+            disable_after: Duration,
+        ) -> Result<AttemptRecorded, StoreError> {
+            self.rest
+                .record_delivery_attempt(tenant, lease, attempt, next, disable_after)
+                .await
+        }
+
+        async fn get_delivery(
+            &self,
+            tenant: &Tenant,
+            id: &DeliveryId,
+        ) -> Result<Option<Delivery>, StoreError> {
+            self.rest.get_delivery(tenant, id).await
+        }
+
+        async fn list_delivery_attempts(
+            &self,
+            tenant: &Tenant,
+            id: &DeliveryId,
+        ) -> Result<Vec<DeliveryAttempt>, StoreError> {
+            self.rest.list_delivery_attempts(tenant, id).await
+        }
+
+        async fn list_deliveries(
+            &self,
+            tenant: &Tenant,
+            endpoint: &WebhookEndpointId,
+            page: &PageRequest<DeliveryId>,
+        ) -> Result<Page<Delivery>, StoreError> {
+            self.rest.list_deliveries(tenant, endpoint, page).await
+        }
+
+        async fn retry_delivery(
+            &self,
+            tenant: &Tenant,
+            id: &DeliveryId,
+            now: DateTime<Utc>,
+        ) -> Result<Option<Delivery>, StoreError> {
+            self.rest.retry_delivery(tenant, id, now).await
+        }
+    }
 }

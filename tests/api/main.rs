@@ -4,6 +4,7 @@ mod support;
 
 mod billing;
 mod billing_secrets;
+mod clerk;
 mod cli;
 mod concurrency;
 mod dashboard;
@@ -11,6 +12,7 @@ mod errors;
 mod idempotency;
 mod isolation;
 mod keys;
+mod outbound_webhooks;
 mod processes;
 mod seed_flow;
 mod spec;

@@ -179,7 +179,7 @@ pub async fn usage(http: &reqwest::Client, server: &Server, sk: &str, user: &str
     body
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dream-{name}-{}", free_port()));
     let _ = std::fs::remove_dir_all(&dir);
     dir

@@ -15,21 +15,25 @@ mod billing;
 mod customers;
 mod events;
 mod idempotency;
+mod identity;
 mod inventory;
 mod keys;
 mod platforms;
 mod subscriptions;
 mod usage;
+mod webhooks;
 
 pub use billing::{BillingProvider, BillingStore};
 pub use customers::CustomerStore;
 pub use events::EventStore;
 pub use idempotency::IdempotencyStore;
+pub use identity::{IdentityLink, IdentityStore};
 pub use inventory::InventoryStore;
 pub use keys::KeyStore;
 pub use platforms::PlatformStore;
 pub use subscriptions::SubscriptionStore;
 pub use usage::UsageStore;
+pub use webhooks::{OutboundRequest, SendResult, WebhookSender, WebhookStore};
 
 /// Everything a backend implements, as one handle.
 pub trait Store:
@@ -39,9 +43,11 @@ pub trait Store:
     + UsageStore
     + EventStore
     + IdempotencyStore
+    + IdentityStore
     + InventoryStore
     + BillingStore
     + SubscriptionStore
+    + WebhookStore
 {
 }
 
@@ -52,8 +58,10 @@ impl<T> Store for T where
         + UsageStore
         + EventStore
         + IdempotencyStore
+        + IdentityStore
         + InventoryStore
         + BillingStore
         + SubscriptionStore
+        + WebhookStore
 {
 }

@@ -28,7 +28,9 @@ mod billing;
 mod catalog;
 mod customers;
 mod dashboard;
+mod identity;
 mod keys;
+mod outbound;
 mod usage;
 mod webhooks;
 
@@ -42,12 +44,13 @@ pub use billing::{
     RESERVATION_MARGIN_MINUTES,
 };
 pub use dashboard::{Dashboard, Mrr};
+pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
 pub use webhooks::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 
 use crate::{
     ports::{BillingProvider, Store},
-    Clock, CustomerId, Event, EventKind, MasterKey, SystemClock, Tenant,
+    Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, SystemClock, Tenant,
 };
 
 /// The service facade over a store and a clock. Cheap to clone.
@@ -57,6 +60,9 @@ pub struct Dream {
     clock: Arc<dyn Clock>,
     billing: Option<Arc<dyn BillingProvider>>,
     master_key: Option<Arc<MasterKey>>,
+    /// Clerk's endpoint signing secrets (several during rotation); empty = not configured.
+    clerk_webhook_secrets: Arc<[crate::SigningSecret]>,
+    endpoint_policy: EndpointPolicy,
 }
 
 impl Dream {
@@ -72,6 +78,8 @@ impl Dream {
             clock,
             billing: None,
             master_key: None,
+            clerk_webhook_secrets: Arc::new([]),
+            endpoint_policy: EndpointPolicy::default(),
         }
     }
 

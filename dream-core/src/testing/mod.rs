@@ -123,6 +123,21 @@ macro_rules! __store_conformance_tests {
                 subscriptions_stale_and_plans,
                 subscriptions_deleted_customer,
                 subscriptions_concurrent_applies,
+                identity_links_round_trip,
+                identity_links_move_forward_only,
+                identity_links_stay_in_their_tenant,
+                identity_links_concurrent_advances,
+                webhooks_endpoints_round_trip,
+                webhooks_endpoints_isolation,
+                webhooks_fan_out,
+                webhooks_deliveries_pagination,
+                webhooks_claim_due,
+                webhooks_record_outcomes,
+                webhooks_record_lease_checks,
+                webhooks_auto_disable,
+                webhooks_retry_delivery,
+                webhooks_concurrent_claims,
+                webhooks_concurrent_records,
             );
 
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2,7 +2,7 @@ use dream_core::{KeyId, Mode, PlatformId, Tenant, Tier};
 use poem::web::Data;
 use poem_openapi::{
     param::{Header, Path, Query},
-    payload::Json,
+    payload::{Json, PlainText},
     ApiResponse, OpenApi,
 };
 
@@ -187,5 +187,13 @@ impl AdminApi {
         let id = KeyId::parse(&key_id.0).ok_or_else(|| ApiError::not_found("key"))?;
         let record = state.dream.revoke_key(&id).await?;
         Ok(Json(record.into()))
+    }
+
+    /// Counters of this process in the Prometheus text format: webhooks received
+    /// (by source: applied, duplicates, ignored, failures) and deliveries to
+    /// developers' endpoints (attempts, successes, failures, exhausted, disabled).
+    #[oai(path = "/admin/metrics", method = "get", operation_id = "getMetrics")]
+    async fn metrics(&self, _auth: AdminAuth) -> PlainText<String> {
+        PlainText(crate::metrics::render())
     }
 }

@@ -9,6 +9,7 @@ mod health;
 mod platforms;
 mod tiers;
 mod usage;
+mod webhook_endpoints;
 
 pub use admin::AdminApi;
 pub use billing::BillingApi;
@@ -19,6 +20,7 @@ pub use health::HealthApi;
 pub use platforms::PlatformsApi;
 pub use tiers::TiersApi;
 pub use usage::UsageApi;
+pub use webhook_endpoints::WebhookEndpointsApi;
 
 use dream_core::{CustomerId, EventId, PageRequest};
 use poem_openapi::Tags;
@@ -38,6 +40,8 @@ pub enum ApiTags {
     Billing,
     /// Dashboard, events and exports.
     Dashboard,
+    /// Your webhook endpoints: signed events out, retried, logged, replayable.
+    Webhooks,
     /// Operator endpoints: products, platforms and keys (admin token).
     Admin,
     /// Liveness.
@@ -52,6 +56,7 @@ pub type AllApis = (
     BillingApi,
     ConnectApi,
     DashboardApi,
+    WebhookEndpointsApi,
     AdminApi,
     PlatformsApi,
     HealthApi,
@@ -66,6 +71,7 @@ pub fn all() -> AllApis {
         BillingApi,
         ConnectApi,
         DashboardApi,
+        WebhookEndpointsApi,
         AdminApi,
         PlatformsApi,
         HealthApi,

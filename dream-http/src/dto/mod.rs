@@ -25,6 +25,7 @@ mod dashboard;
 mod keys;
 mod tier;
 mod usage;
+mod webhooks;
 
 pub use billing::*;
 pub use customer::*;
@@ -32,6 +33,7 @@ pub use dashboard::*;
 pub use keys::*;
 pub use tier::*;
 pub use usage::*;
+pub use webhooks::*;
 
 use dream_core::Mode;
 use poem_openapi::{
@@ -58,6 +60,8 @@ pub(crate) fn strict_request_schemas() -> Vec<String> {
         CartItemInput::name(),
         DirectConnectRequest::name(),
         CreatePlatformRequest::name(),
+        CreateWebhookEndpointRequest::name(),
+        UpdateWebhookEndpointRequest::name(),
     ]
     .into_iter()
     .map(|name| name.into_owned())
@@ -86,6 +90,8 @@ pub(crate) fn strict_request_parsers_refuse(json: &str) -> Vec<(String, String)>
         refuse::<CartItemInput>(json),
         refuse::<DirectConnectRequest>(json),
         refuse::<CreatePlatformRequest>(json),
+        refuse::<CreateWebhookEndpointRequest>(json),
+        refuse::<UpdateWebhookEndpointRequest>(json),
     ]
 }
 

@@ -18,6 +18,14 @@ struct TenantEvents {
     position: HashMap<EventId, usize>,
 }
 
+impl Events {
+    /// One event of the tenant.
+    pub(super) fn get(&self, tenant: &Tenant, id: &EventId) -> Option<Event> {
+        let t = self.tenants.get(tenant)?;
+        t.log.get(*t.position.get(id)?).cloned()
+    }
+}
+
 #[async_trait]
 impl EventStore for MemoryStore {
     async fn append_event(&self, event: &Event) -> Result<(), StoreError> {
@@ -28,6 +36,8 @@ impl EventStore for MemoryStore {
         let t = all.tenants.entry(event.tenant.clone()).or_default();
         t.position.insert(event.id.clone(), t.log.len());
         t.log.push(event.clone());
+        // Same critical section: an event in the log always has its deliveries.
+        lock(&self.webhooks).enqueue(event);
         Ok(())
     }
 

@@ -6,9 +6,11 @@ mod catalog;
 mod customers;
 mod events;
 mod idempotency;
+mod identity;
 mod inventory;
 mod subscriptions;
 mod usage;
+mod webhooks;
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -20,9 +22,11 @@ pub struct MemoryStore {
     usage: Mutex<usage::Usage>,
     events: Mutex<events::Events>,
     idempotency: Mutex<idempotency::Idempotency>,
+    identities: Mutex<identity::Identities>,
     inventory: Mutex<inventory::Inventory>,
     billing: Mutex<billing::Billing>,
     subscriptions: Mutex<subscriptions::Subscriptions>,
+    webhooks: Mutex<webhooks::Webhooks>,
 }
 
 impl MemoryStore {

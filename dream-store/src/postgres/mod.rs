@@ -7,9 +7,11 @@ mod catalog;
 mod customers;
 mod events;
 mod idempotency;
+mod identity;
 mod inventory;
 mod subscriptions;
 mod usage;
+mod webhooks;
 
 use std::time::Duration;
 

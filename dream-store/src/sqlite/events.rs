@@ -4,14 +4,26 @@ use dream_core::{
 };
 use sqlx::{sqlite::SqliteRow, Row};
 
-use super::{from_ts, ts, SqliteStore};
+use super::{from_ts, ts, webhooks::enqueue, SqliteStore};
 use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_i64, to_json};
 
 fn event_from_row(tenant: &Tenant, row: &SqliteRow) -> Result<Event, StoreError> {
-    let id: String = row.try_get("id").map_err(backend)?;
-    let kind: String = row.try_get("kind").map_err(backend)?;
-    let customer: Option<String> = row.try_get("customer_id").map_err(backend)?;
-    let data: String = row.try_get("data").map_err(backend)?;
+    event_from_prefixed_row(tenant, row, "")
+}
+
+/// Reads an event whose columns are named `{prefix}{column}` (joined queries).
+pub(super) fn event_from_prefixed_row(
+    tenant: &Tenant,
+    row: &SqliteRow,
+    prefix: &str,
+) -> Result<Event, StoreError> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let id: String = row.try_get(column("id").as_str()).map_err(backend)?;
+    let kind: String = row.try_get(column("kind").as_str()).map_err(backend)?;
+    let customer: Option<String> = row
+        .try_get(column("customer_id").as_str())
+        .map_err(backend)?;
+    let data: String = row.try_get(column("data").as_str()).map_err(backend)?;
     Ok(Event {
         id: EventId::parse(&id).ok_or_else(|| corrupt(format!("bad event id {id:?}")))?,
         tenant: tenant.clone(),
@@ -20,13 +32,23 @@ fn event_from_row(tenant: &Tenant, row: &SqliteRow) -> Result<Event, StoreError>
             .map(|c| CustomerId::parse(&c).ok_or_else(|| corrupt(format!("bad customer id {c:?}"))))
             .transpose()?,
         data: from_json(&data)?,
-        created_at: from_ts(row.try_get("created_at").map_err(backend)?)?,
+        created_at: from_ts(
+            row.try_get(column("created_at").as_str())
+                .map_err(backend)?,
+        )?,
     })
 }
 
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append_event(&self, e: &Event) -> Result<(), StoreError> {
+        // One transaction with the deliveries it queues: the log is the webhooks'
+        // outbox, so an event is never stored without them.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
         sqlx::query(
             "INSERT INTO events (id, platform_id, mode, kind, customer_id, data, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -38,9 +60,11 @@ impl EventStore for SqliteStore {
         .bind(e.customer.as_ref().map(CustomerId::as_str))
         .bind(to_json(&e.data)?)
         .bind(ts(e.created_at))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(|err| classify(err, "event id exists"))?;
+        enqueue(&mut tx, e).await?;
+        tx.commit().await.map_err(backend)?;
         Ok(())
     }
 

@@ -12,6 +12,7 @@ mod customers;
 mod events;
 mod fixtures;
 mod idempotency;
+mod identity;
 mod inventory;
 mod inventory_races;
 mod keys;
@@ -19,6 +20,7 @@ mod rate;
 mod receipts;
 mod subscriptions;
 mod usage;
+mod webhooks;
 
 pub use billing::{
     billing_connections_round_trip, billing_customer_link_concurrent,
@@ -39,6 +41,10 @@ pub use events::{
 pub use idempotency::{
     idempotency_claim_and_replay, idempotency_expiry, idempotency_release,
     idempotency_scopes_independent,
+};
+pub use identity::{
+    identity_links_concurrent_advances, identity_links_move_forward_only,
+    identity_links_round_trip, identity_links_stay_in_their_tenant,
 };
 pub use inventory::{
     inventory_carts_all_or_nothing, inventory_commit_release_state_machine,
@@ -62,3 +68,9 @@ pub use subscriptions::{
     subscriptions_stale_and_plans, subscriptions_tenant_isolation, subscriptions_unknown_customer,
 };
 pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};
+pub use webhooks::{
+    webhooks_auto_disable, webhooks_claim_due, webhooks_concurrent_claims,
+    webhooks_concurrent_records, webhooks_deliveries_pagination, webhooks_endpoints_isolation,
+    webhooks_endpoints_round_trip, webhooks_fan_out, webhooks_record_lease_checks,
+    webhooks_record_outcomes, webhooks_retry_delivery,
+};

@@ -1,0 +1,346 @@
+//! Developer webhooks out: endpoint management and the delivery pass.
+//!
+//! A pass claims due deliveries from the store (with a lease, so processes
+//! sharing a database never send the same attempt twice at once), signs and
+//! sends them concurrently, and records each attempt with what follows it. The
+//! server runs passes in a loop; an embedding service can run them however it
+//! schedules work.
+
+use futures::future::join_all;
+
+use super::Dream;
+use crate::{
+    delivery_payload,
+    ports::{OutboundRequest, WebhookSender},
+    validate_endpoint_url, CoreError, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
+    DeliveryNext, DeliveryPolicy, EndpointPolicy, EventFilter, Page, PageRequest, SigningSecret,
+    Tenant, WebhookEndpoint, WebhookEndpointId, MAX_ATTEMPT_ERROR_LEN, MAX_ENDPOINTS_PER_TENANT,
+    MAX_ENDPOINT_DESCRIPTION_LEN,
+};
+
+/// A new endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct NewEndpoint {
+    /// Where to POST.
+    pub url: String,
+    /// A note for the developer.
+    pub description: Option<String>,
+    /// Which events.
+    pub filter: Option<EventFilter>,
+}
+
+/// Changes to an endpoint; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPatch {
+    /// New URL.
+    pub url: Option<String>,
+    /// New description (`Some(None)` clears it).
+    pub description: Option<Option<String>>,
+    /// New filter.
+    pub filter: Option<EventFilter>,
+    /// Turn on (also after an automatic disable) or off.
+    pub enabled: Option<bool>,
+    /// Replace the signing secret with a fresh one.
+    pub rotate_secret: bool,
+}
+
+/// What one delivery pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryPass {
+    /// Attempts sent.
+    pub attempted: usize,
+    /// Attempts acknowledged with a 2xx.
+    pub succeeded: usize,
+    /// Attempts that failed (another attempt may follow).
+    pub failed: usize,
+    /// Deliveries that ran out of attempts.
+    pub exhausted: usize,
+    /// Endpoints disabled for failing too long.
+    pub endpoints_disabled: usize,
+}
+
+impl Dream {
+    /// Which endpoint URLs are accepted (and, in the sender, which addresses).
+    pub fn with_endpoint_policy(mut self, policy: EndpointPolicy) -> Self {
+        self.endpoint_policy = policy;
+        self
+    }
+
+    /// The endpoint policy in force.
+    pub fn endpoint_policy(&self) -> EndpointPolicy {
+        self.endpoint_policy
+    }
+
+    /// Registers an endpoint with a fresh signing secret (readable again with
+    /// [`Dream::webhook_endpoint`], as Svix allows).
+    pub async fn create_webhook_endpoint(
+        &self,
+        tenant: &Tenant,
+        new: NewEndpoint,
+    ) -> Result<WebhookEndpoint, CoreError> {
+        let url = validate_endpoint_url(new.url.trim(), tenant.mode, self.endpoint_policy)?;
+        let description = checked_description(new.description)?;
+        let existing = self.store.list_webhook_endpoints(tenant).await?;
+        if existing.len() >= MAX_ENDPOINTS_PER_TENANT {
+            return Err(CoreError::invalid(
+                "url",
+                format!("a platform may have at most {MAX_ENDPOINTS_PER_TENANT} endpoints per mode; delete one first"),
+            ));
+        }
+        let now = self.now();
+        let endpoint = WebhookEndpoint {
+            id: WebhookEndpointId::generate(),
+            tenant: tenant.clone(),
+            url: url.to_string(),
+            description,
+            filter: new.filter.unwrap_or(EventFilter::All),
+            secret: SigningSecret::generate(),
+            disabled: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_webhook_endpoint(&endpoint).await?;
+        Ok(endpoint)
+    }
+
+    /// The tenant's endpoints, oldest first.
+    pub async fn webhook_endpoints(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Vec<WebhookEndpoint>, CoreError> {
+        Ok(self.store.list_webhook_endpoints(tenant).await?)
+    }
+
+    /// One endpoint; a foreign or malformed id is the same 404 as a missing one.
+    pub async fn webhook_endpoint(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<WebhookEndpoint, CoreError> {
+        let not_found = || CoreError::NotFound("webhook endpoint");
+        let id = WebhookEndpointId::parse(id).ok_or_else(not_found)?;
+        self.store
+            .get_webhook_endpoint(tenant, &id)
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// Changes an endpoint. Enabling it clears its failure run, so an endpoint
+    /// disabled for failing gets a fresh start.
+    pub async fn update_webhook_endpoint(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        patch: EndpointPatch,
+    ) -> Result<WebhookEndpoint, CoreError> {
+        let mut endpoint = self.webhook_endpoint(tenant, id).await?;
+        if let Some(url) = patch.url {
+            endpoint.url =
+                validate_endpoint_url(url.trim(), tenant.mode, self.endpoint_policy)?.to_string();
+        }
+        if let Some(description) = patch.description {
+            endpoint.description = checked_description(description)?;
+        }
+        if let Some(filter) = patch.filter {
+            endpoint.filter = filter;
+        }
+        match patch.enabled {
+            Some(true) => {
+                endpoint.disabled = None;
+                endpoint.failing_since = None;
+            }
+            Some(false) => endpoint.disabled = Some(crate::DisabledReason::Manual),
+            None => {}
+        }
+        if patch.rotate_secret {
+            endpoint.secret = SigningSecret::generate();
+        }
+        endpoint.updated_at = self.now();
+        self.store.update_webhook_endpoint(&endpoint).await?;
+        Ok(endpoint)
+    }
+
+    /// Deletes an endpoint with its delivery log.
+    pub async fn delete_webhook_endpoint(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<(), CoreError> {
+        let endpoint = self.webhook_endpoint(tenant, id).await?;
+        if self
+            .store
+            .delete_webhook_endpoint(tenant, &endpoint.id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound("webhook endpoint"))
+        }
+    }
+
+    /// An endpoint's deliveries, newest first. A cursor that is not a delivery of
+    /// this endpoint is the caller's mistake (`startingAfter`), not a 404.
+    pub async fn webhook_deliveries(
+        &self,
+        tenant: &Tenant,
+        endpoint: &str,
+        page: &PageRequest<DeliveryId>,
+    ) -> Result<Page<Delivery>, CoreError> {
+        let endpoint = self.webhook_endpoint(tenant, endpoint).await?;
+        self.store
+            .list_deliveries(tenant, &endpoint.id, page)
+            .await
+            .map_err(|err| match err {
+                crate::StoreError::NotFound => {
+                    CoreError::invalid("startingAfter", "no such object in this list")
+                }
+                other => other.into(),
+            })
+    }
+
+    /// One delivery with its attempts, first first.
+    pub async fn webhook_delivery(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<(Delivery, Vec<DeliveryAttempt>), CoreError> {
+        let not_found = || CoreError::NotFound("webhook delivery");
+        let id = DeliveryId::parse(id).ok_or_else(not_found)?;
+        let delivery = self
+            .store
+            .get_delivery(tenant, &id)
+            .await?
+            .ok_or_else(not_found)?;
+        let attempts = self.store.list_delivery_attempts(tenant, &id).await?;
+        Ok((delivery, attempts))
+    }
+
+    /// Sends a delivery again, whatever its state (manual replay). The receiver
+    /// sees the same `webhook-id`, so it can tell a replay from a new event.
+    pub async fn retry_webhook_delivery(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<Delivery, CoreError> {
+        let not_found = || CoreError::NotFound("webhook delivery");
+        let id = DeliveryId::parse(id).ok_or_else(not_found)?;
+        self.store
+            .retry_delivery(tenant, &id, self.now())
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// Claims the deliveries due now, sends them concurrently and records every
+    /// attempt. Returns what it did; call it again after a pause.
+    pub async fn deliver_due_webhooks(
+        &self,
+        sender: &dyn WebhookSender,
+        policy: &DeliveryPolicy,
+    ) -> Result<DeliveryPass, CoreError> {
+        let now = self.now();
+        let jobs = self
+            .store
+            .claim_due_deliveries(now, now + policy.lease, policy.batch)
+            .await?;
+        let results = join_all(
+            jobs.into_iter()
+                .map(|job| self.attempt(sender, policy, job)),
+        )
+        .await;
+        let mut pass = DeliveryPass::default();
+        for result in results {
+            let (next, disabled) = result?;
+            pass.attempted += 1;
+            match next {
+                DeliveryNext::Succeeded => pass.succeeded += 1,
+                DeliveryNext::RetryAt(_) => pass.failed += 1,
+                DeliveryNext::Failed => {
+                    pass.failed += 1;
+                    pass.exhausted += 1;
+                }
+            }
+            pass.endpoints_disabled += usize::from(disabled);
+        }
+        Ok(pass)
+    }
+
+    async fn attempt(
+        &self,
+        sender: &dyn WebhookSender,
+        policy: &DeliveryPolicy,
+        job: DeliveryJob,
+    ) -> Result<(DeliveryNext, bool), CoreError> {
+        let body = delivery_payload(&job.event);
+        let at = self.now();
+        let timestamp = at.timestamp();
+        // The event id is the message id: the same on every retry and replay, so
+        // receivers can deduplicate.
+        let message_id = job.event.id.as_str().to_owned();
+        let signature = job.endpoint.secret.sign(&message_id, timestamp, &body);
+        let request = OutboundRequest {
+            url: job.endpoint.url.clone(),
+            headers: vec![
+                ("content-type", "application/json".into()),
+                ("webhook-id", message_id),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", signature),
+            ],
+            body,
+        };
+        let result = sender.send(request).await;
+        let attempt = DeliveryAttempt {
+            delivery: job.delivery.id.clone(),
+            number: job.delivery.attempts + 1,
+            at,
+            status: result.status,
+            latency_ms: u32::try_from(result.latency.as_millis()).unwrap_or(u32::MAX),
+            error: result.error.map(|e| truncate(&e, MAX_ATTEMPT_ERROR_LEN)),
+        };
+        let next = policy.after(attempt.number, attempt.succeeded(), self.now());
+        let recorded = self
+            .store
+            .record_delivery_attempt(
+                &job.delivery.tenant,
+                &job.lease,
+                &attempt,
+                next,
+                policy.disable_after,
+            )
+            .await?;
+        tracing::info!(
+            delivery = %job.delivery.id,
+            endpoint = %job.endpoint.id,
+            event = %job.event.id,
+            kind = job.event.kind.as_str(),
+            attempt = attempt.number,
+            status = attempt.status,
+            latency_ms = attempt.latency_ms,
+            error = attempt.error.as_deref(),
+            next = ?next,
+            recorded = recorded.recorded,
+            "webhook delivery attempt"
+        );
+        if recorded.endpoint_disabled {
+            tracing::warn!(endpoint = %job.endpoint.id, "webhook endpoint disabled after failing for too long");
+        }
+        Ok((next, recorded.endpoint_disabled))
+    }
+}
+
+fn checked_description(description: Option<String>) -> Result<Option<String>, CoreError> {
+    let description = description
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty());
+    match &description {
+        Some(d) if d.chars().count() > MAX_ENDPOINT_DESCRIPTION_LEN => Err(CoreError::invalid(
+            "description",
+            format!("must be at most {MAX_ENDPOINT_DESCRIPTION_LEN} characters"),
+        )),
+        _ => Ok(description),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
