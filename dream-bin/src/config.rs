@@ -109,6 +109,9 @@ pub struct Config {
     pub webhook_timeout_secs: u64,
     /// How often an idle worker looks for due deliveries (`DREAM_WEBHOOK_POLL_MS`, default 1000).
     pub webhook_poll_ms: u64,
+    /// Days finished deliveries stay in the delivery log
+    /// (`DREAM_WEBHOOK_LOG_RETENTION_DAYS`, default 30).
+    pub webhook_log_retention_days: u64,
     /// The operator's Stripe platform key (`STRIPE_SECRET_KEY`): `sk_live_…` bills
     /// live tenants, `sk_test_…` test tenants. Unset: billing answers 503
     /// `billing_not_configured` (direct mode still works with a master key).
@@ -168,6 +171,7 @@ impl Default for Config {
             webhook_disable_after_secs: 5 * 24 * 3600,
             webhook_timeout_secs: 15,
             webhook_poll_ms: 1000,
+            webhook_log_retention_days: 30,
             stripe_secret_key: None,
             stripe_test_secret_key: None,
             stripe_client_id: None,
@@ -439,6 +443,10 @@ impl Config {
                     reason: "must be between 1 and 60".into(),
                 });
             }
+        }
+        if let Some(v) = var("DREAM_WEBHOOK_LOG_RETENTION_DAYS") {
+            self.webhook_log_retention_days =
+                number("DREAM_WEBHOOK_LOG_RETENTION_DAYS", &v)?.max(1);
         }
         if let Some(v) = var("DREAM_WEBHOOK_POLL_MS") {
             self.webhook_poll_ms = number("DREAM_WEBHOOK_POLL_MS", &v)?.max(10);

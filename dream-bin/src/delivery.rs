@@ -146,9 +146,13 @@ pub fn policy(config: &Config) -> DeliveryPolicy {
         // by another process while the first attempt is still waiting.
         lease: timeout * 2 + chrono::Duration::seconds(15),
         disable_after: chrono::Duration::seconds(config.webhook_disable_after_secs as i64),
+        log_retention: chrono::Duration::days(config.webhook_log_retention_days as i64),
         ..DeliveryPolicy::default()
     }
 }
+
+/// How often the delivery loop purges finished deliveries past their retention.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs delivery passes until the task is dropped: at once again while passes
 /// come back full, else after `poll`. Store errors are logged and retried; an
@@ -159,7 +163,18 @@ pub async fn run(
     policy: DeliveryPolicy,
     poll: Duration,
 ) {
+    let mut next_purge = Instant::now();
     loop {
+        if Instant::now() >= next_purge {
+            next_purge = Instant::now() + PURGE_EVERY;
+            match dream.purge_webhook_log(&policy).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "old webhook deliveries purged"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not purge the webhook delivery log")
+                }
+            }
+        }
         match dream.deliver_due_webhooks(sender.as_ref(), &policy).await {
             Ok(pass) => {
                 dream_http::record_delivery_pass(&pass);

@@ -339,11 +339,14 @@ pub struct DeliveryPolicy {
     pub batch: usize,
     /// An endpoint failing without a success for this long is disabled.
     pub disable_after: Duration,
+    /// Finished deliveries (and their attempts) are kept this long.
+    pub log_retention: Duration,
 }
 
 impl Default for DeliveryPolicy {
     /// Svix's schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h
-    /// (8 attempts over about 27.5 hours); disabled after 5 days of failures.
+    /// (8 attempts over about 27.5 hours); disabled after 5 days of failures;
+    /// finished deliveries kept 30 days.
     fn default() -> Self {
         Self {
             retry_delays: [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000]
@@ -354,6 +357,7 @@ impl Default for DeliveryPolicy {
             lease: Duration::seconds(60),
             batch: 32,
             disable_after: Duration::days(5),
+            log_retention: Duration::days(30),
         }
     }
 }

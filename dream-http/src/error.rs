@@ -61,6 +61,9 @@ pub enum ErrorCode {
     InvalidSignature,
     /// A correctly signed webhook whose payload cannot be read.
     InvalidWebhook,
+    /// The webhook's signing secret is not configured on this server (the message
+    /// names the setting); the sender should retry later.
+    WebhooksNotConfigured,
 }
 
 /// Every error response has this shape.
@@ -444,7 +447,7 @@ pub(crate) fn webhook_error(err: WebhookError, header: &str) -> ApiError {
     match err {
         WebhookError::NotConfigured(what) => ApiError::Unavailable(
             Json(ErrorBody::new(
-                ErrorCode::BillingNotConfigured,
+                ErrorCode::WebhooksNotConfigured,
                 "Webhooks not configured",
                 what,
             )),

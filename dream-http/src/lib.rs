@@ -74,6 +74,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         )
         .nest("/docs", make_sync(move |_| Html(docs.clone())))
         .at("/webhook/stripe", poem::post(webhooks::stripe))
+        .at(
+            "/webhook/stripe/:platform_id",
+            poem::post(webhooks::stripe_direct),
+        )
         .at("/webhook/clerk", poem::post(webhooks::clerk))
         .nest("/", api)
         .around(idempotency::idempotent)

@@ -1,4 +1,5 @@
-//! Webhooks in: `POST /webhook/stripe` (one URL for every connected account) and
+//! Webhooks in: `POST /webhook/stripe` (one URL for every connected account),
+//! `POST /webhook/stripe/{platformId}` (a direct-mode developer's own endpoint) and
 //! `POST /webhook/clerk` (end users of the developers' apps). Plain poem handlers
 //! rather than OpenAPI operations: the signature is over the raw bytes, so the
 //! body must reach the verifier untouched, and only the providers call them.
@@ -12,7 +13,7 @@ use std::{future::Future, sync::atomic::Ordering};
 use dream_core::{CoreError, SignedHeaders, WebhookOutcome};
 use poem::{
     handler,
-    web::{Data, Json},
+    web::{Data, Json, Path},
     Body, Request,
 };
 use serde_json::{json, Value};
@@ -44,6 +45,33 @@ pub async fn stripe(
         state
             .dream
             .handle_stripe_webhook(&payload, signature)
+            .await
+            .map_err(ApiError::from)
+    })
+    .await
+}
+
+/// `POST /webhook/stripe/{platformId}`: the endpoint a direct-mode developer
+/// registers on their own Stripe account, verified with that endpoint's secret
+/// (stored sealed with the platform's connection) rather than the operator's.
+/// Counted with the Connect endpoint's deliveries (both are Stripe's); the span's
+/// source tells them apart. An unknown platform answers as a bad signature does.
+#[handler]
+pub async fn stripe_direct(
+    req: &Request,
+    Path(platform_id): Path<String>,
+    body: Body,
+    state: Data<&AppState>,
+) -> poem::Result<Json<Value>> {
+    let signature = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    observe("stripe_direct", &metrics::STRIPE, None, async {
+        let payload = read_body(body, state.body_limit).await?;
+        state
+            .dream
+            .handle_direct_stripe_webhook(&platform_id, &payload, signature)
             .await
             .map_err(ApiError::from)
     })

@@ -540,5 +540,13 @@ mod webhooks {
         ) -> Result<Option<Delivery>, StoreError> {
             self.inner.retry_delivery(tenant, id, now).await
         }
+
+        async fn purge_finished_deliveries(
+            &self,
+            before: DateTime<Utc>,
+            limit: usize,
+        ) -> Result<u64, StoreError> {
+            self.inner.purge_finished_deliveries(before, limit).await
+        }
     }
 }

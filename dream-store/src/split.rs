@@ -541,5 +541,13 @@ mod webhooks {
         ) -> Result<Option<Delivery>, StoreError> {
             self.rest.retry_delivery(tenant, id, now).await
         }
+
+        async fn purge_finished_deliveries(
+            &self,
+            before: DateTime<Utc>,
+            limit: usize,
+        ) -> Result<u64, StoreError> {
+            self.rest.purge_finished_deliveries(before, limit).await
+        }
     }
 }

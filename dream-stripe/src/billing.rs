@@ -218,6 +218,22 @@ impl BillingProvider for StripeBilling {
             now,
         )
     }
+
+    fn verify_webhook_with(
+        &self,
+        secrets: &[RevealedSecret],
+        payload: &[u8],
+        signature: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderEvent, WebhookError> {
+        webhook::verify_with(
+            secrets,
+            self.inner.webhook_tolerance,
+            payload,
+            signature,
+            now,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dream");
 const ADMIN: &str = "billing-secrets-admin-token";
+/// The direct platform's webhook endpoint secret.
+const DIRECT_WEBHOOK_SECRET: &str = "whsec_BillingSecretsDirectEndpoint42";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -186,7 +188,11 @@ async fn no_stripe_secret_reaches_the_store_logs_or_responses() {
         &format!("/admin/platforms/{direct_platform}/stripe"),
         ADMIN,
         &[],
-        Some(json!({ "mode": "test", "secretKey": TEST_DIRECT_KEY })),
+        Some(json!({
+            "mode": "test",
+            "secretKey": TEST_DIRECT_KEY,
+            "webhookSecret": DIRECT_WEBHOOK_SECRET
+        })),
     )
     .await;
 
@@ -253,6 +259,38 @@ async fn no_stripe_secret_reaches_the_store_logs_or_responses() {
         s.call(Method::GET, "/api/events", &sk, &[], None).await;
     }
 
+    // A webhook on the direct platform's own endpoint: the secret is opened and used
+    // (STRIPE_WEBHOOK_SECRET is not set: direct mode does not need it), and still
+    // appears nowhere.
+    let payload = json!({
+        "id": "evt_secrets_direct",
+        "object": "event",
+        "created": chrono::Utc::now().timestamp(),
+        "data": { "object": { "id": "cs_unknown", "object": "checkout.session", "mode": "subscription",
+                              "status": "complete", "payment_status": "paid", "metadata": {} } },
+        "livemode": false,
+        "type": "checkout.session.completed"
+    })
+    .to_string();
+    let signature = dream_stripe::webhook_signature_header(
+        payload.as_bytes(),
+        DIRECT_WEBHOOK_SECRET,
+        chrono::Utc::now().timestamp(),
+    );
+    let delivered = s
+        .http
+        .post(format!("{base}/webhook/stripe/{direct_platform}"))
+        .header("Stripe-Signature", signature)
+        .body(payload)
+        .send()
+        .await
+        .expect("webhook");
+    let status = delivered.status();
+    let text = delivered.text().await.expect("body");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("applied"), "{text}");
+    s.seen.push_str(&text);
+
     // Stop the server so the logs are complete and the WAL is checkpointed or on disk.
     let pid = server.id().to_string();
     assert!(Command::new("kill")
@@ -282,6 +320,7 @@ async fn no_stripe_secret_reaches_the_store_logs_or_responses() {
     assert!(!tokens.is_empty(), "the exchange issued tokens to look for");
     let mut secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
     secrets.push(TEST_DIRECT_KEY);
+    secrets.push(DIRECT_WEBHOOK_SECRET);
     secrets.push(TEST_PLATFORM_KEY);
     for secret in secrets {
         assert!(!stored.contains(secret), "a Stripe secret is in the store");

@@ -681,7 +681,7 @@ async fn without_a_secret_clerk_webhooks_answer_503() {
         ],
     )
     .await;
-    reply.assert_error(503, "billing_not_configured");
+    reply.assert_error(503, "webhooks_not_configured");
     assert!(
         reply.json["message"]
             .as_str()

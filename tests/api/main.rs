@@ -8,6 +8,7 @@ mod clerk;
 mod cli;
 mod concurrency;
 mod dashboard;
+mod direct_webhooks;
 mod errors;
 mod idempotency;
 mod isolation;

@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 
 use crate::billing::{price_of, Billing};
 
-const SECRET: &str = "whsec_dream_test_endpoint_secret";
+pub(crate) const SECRET: &str = "whsec_dream_test_endpoint_secret";
 
 /// Signs each payload with `stripe.WebhookSignature.generate_signature_header`.
-fn stripe_sign(items: &[(&str, &str, i64)]) -> Vec<String> {
+pub(crate) fn stripe_sign(items: &[(&str, &str, i64)]) -> Vec<String> {
     let python = std::env::var("DREAM_TEST_PYTHON").unwrap_or_else(|_| {
         panic!("DREAM_TEST_PYTHON is not set: run ./scripts/test, which installs Stripe's official signer")
     });
@@ -44,7 +44,7 @@ fn stripe_sign(items: &[(&str, &str, i64)]) -> Vec<String> {
         .collect()
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -98,7 +98,7 @@ fn session(b: &Billing, id: &Value) -> Value {
 }
 
 /// A subscription object for `customer` on `price`, as Stripe's API shows it.
-fn subscription(
+pub(crate) fn subscription(
     sub: &str,
     cus: &str,
     customer: &str,
@@ -138,7 +138,7 @@ fn subscription(
     })
 }
 
-async fn plan_of(b: &Billing, sk: &str, customer: &str) -> String {
+pub(crate) async fn plan_of(b: &Billing, sk: &str, customer: &str) -> String {
     let reply = b
         .server
         .get(&format!("/api/customers/{customer}"), sk)
@@ -152,7 +152,7 @@ async fn plan_of(b: &Billing, sk: &str, customer: &str) -> String {
     body["plan"].as_str().expect("plan").to_owned()
 }
 
-async fn events_of(b: &Billing, sk: &str, kind: &str) -> usize {
+pub(crate) async fn events_of(b: &Billing, sk: &str, kind: &str) -> usize {
     let reply = b.server.get("/api/events?limit=100", sk).await;
     reply.json["data"]
         .as_array()

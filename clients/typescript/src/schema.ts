@@ -488,7 +488,9 @@ export interface paths {
         /**
          * Direct mode: bill with the developer's own Stripe key (stored encrypted, never returned).
          * @description For a developer who self-hosts dream for one app. Replaces any connection of
-         *     the mode. Needs `DREAM_MASTER_KEY` on the server.
+         *     the mode, webhook secret included (send `webhookSecret` with every PUT). Needs
+         *     `DREAM_MASTER_KEY` on the server. Register a webhook endpoint on your Stripe
+         *     account at `/webhook/stripe/{platformId}` and send its `whsec_…` here.
          */
         put: operations["connectStripeDirect"];
         post?: never;
@@ -964,6 +966,13 @@ export interface components {
              *     mode. Stored encrypted; never returned.
              */
             secretKey: string;
+            /**
+             * @description The signing secret (`whsec_…`) of the webhook endpoint you registered on your
+             *     own Stripe account for `/webhook/stripe/{platformId}`. Stored encrypted; never
+             *     returned. A PUT replaces the whole connection: send it again with every PUT, or
+             *     the mode's webhooks stop being accepted.
+             */
+            webhookSecret?: string;
         };
         /**
          * @description Why an endpoint is disabled.
@@ -1020,7 +1029,7 @@ export interface components {
          * @description Stable, machine-readable error codes; programs branch on these.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "invalid_api_key" | "secret_key_required" | "not_found" | "conflict" | "idempotency_key_mismatch" | "idempotency_key_in_use" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "usage_limit_reached" | "rate_limited" | "store_unavailable" | "internal_error" | "billing_not_configured" | "stripe_not_connected" | "not_purchasable" | "sold_out" | "invalid_oauth_state" | "invalid_oauth_code" | "card_declined" | "billing_request_failed" | "billing_authentication_failed" | "billing_unavailable" | "invalid_signature" | "invalid_webhook";
+        ErrorCode: "invalid_request" | "invalid_api_key" | "secret_key_required" | "not_found" | "conflict" | "idempotency_key_mismatch" | "idempotency_key_in_use" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "usage_limit_reached" | "rate_limited" | "store_unavailable" | "internal_error" | "billing_not_configured" | "stripe_not_connected" | "not_purchasable" | "sold_out" | "invalid_oauth_state" | "invalid_oauth_code" | "card_declined" | "billing_request_failed" | "billing_authentication_failed" | "billing_unavailable" | "invalid_signature" | "invalid_webhook" | "webhooks_not_configured";
         /**
          * EventDto
          * @description An entry of the event log.
@@ -1306,6 +1315,12 @@ export interface components {
              * @description Since when.
              */
             connectedAt: string | null;
+            /**
+             * @description Direct mode: whether a webhook signing secret is stored, so events posted to
+             *     `/webhook/stripe/{platformId}` are accepted (never the secret itself). Absent
+             *     for Connect and when not connected.
+             */
+            webhookSecretSet?: boolean;
         };
         /**
          * TierDto
@@ -5737,6 +5752,118 @@ export interface operations {
                 };
                 content: {
                     "text/plain; charset=utf-8": string;
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -20,6 +20,12 @@ pub enum StripeLink {
     Direct {
         /// AES-256-GCM ciphertext bound to the tenant.
         sealed_key: SealedSecret,
+        /// The signing secret (`whsec_…`) of the webhook endpoint the developer
+        /// registered on their own account for this tenant, sealed like the key.
+        /// Without it the tenant's events cannot be verified, so none are applied.
+        // `default`: links serialized before the field existed read back as `None`.
+        #[serde(default)]
+        sealed_webhook_secret: Option<SealedSecret>,
     },
 }
 

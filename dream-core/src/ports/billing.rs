@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use crate::{
     BillingAccount, BillingConnection, BillingError, CheckoutSession, CheckoutSpec,
     ConnectedAccount, CustomerId, CustomerSpec, Mode, OAuthState, PortalSession, PortalSpec,
-    PriceSpec, ProductSpec, ProductUpdate, ProviderEvent, StoreError, StripeCustomerLink, Tenant,
-    WebhookError,
+    PriceSpec, ProductSpec, ProductUpdate, ProviderEvent, RevealedSecret, StoreError,
+    StripeCustomerLink, Tenant, WebhookError,
 };
 
 /// Billing connections, Connect onboarding states and Stripe customer links.
@@ -142,6 +142,20 @@ pub trait BillingProvider: Send + Sync {
     /// Verification runs before any parsing.
     fn verify_webhook(
         &self,
+        payload: &[u8],
+        signature: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderEvent, WebhookError>;
+
+    /// [`verify_webhook`](Self::verify_webhook) with the signing `secrets` of an
+    /// endpoint the caller knows (a direct-mode tenant's, registered on the
+    /// developer's own account) instead of the configured ones, which need not be set.
+    /// With no secrets it fails exactly as a wrong secret does (`SignatureMismatch`
+    /// after the same header checks), never `NotConfigured`, so an unknown endpoint
+    /// answers like a bad signature.
+    fn verify_webhook_with(
+        &self,
+        secrets: &[RevealedSecret],
         payload: &[u8],
         signature: Option<&str>,
         now: DateTime<Utc>,

@@ -100,6 +100,15 @@ pub trait WebhookStore: Send + Sync {
         id: &DeliveryId,
         now: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError>;
+
+    /// Deletes up to `limit` finished (succeeded or failed) deliveries, across
+    /// tenants, last changed before `before`, with their attempts; returns how
+    /// many. Pending deliveries are never purged, however old.
+    async fn purge_finished_deliveries(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError>;
 }
 
 /// One signed POST to a developer's endpoint.

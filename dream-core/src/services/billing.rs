@@ -220,20 +220,29 @@ impl Dream {
 
     /// Direct mode: bills with the developer's own Stripe key (a restricted `rk_…`
     /// key is recommended), stored encrypted with the master key. The key must be of
-    /// the tenant's mode.
+    /// the tenant's mode. `webhook_secret` is the `whsec_…` of the endpoint the
+    /// developer registered on their account (`/webhook/stripe/{platform}`), sealed
+    /// the same way; without it the tenant's events are not accepted. The whole link
+    /// is replaced: a call without `webhook_secret` removes a stored one.
     pub async fn connect_stripe_direct(
         &self,
         tenant: &Tenant,
         secret_key: &str,
+        webhook_secret: Option<&str>,
     ) -> Result<BillingConnection, CoreError> {
         validate_direct_key(secret_key, tenant.mode)?;
+        if let Some(secret) = webhook_secret {
+            validate_webhook_secret(secret)?;
+        }
         self.provider()?;
         let master_key = self.master_key()?;
         self.platform(&tenant.platform).await?;
+        let seal = |secret: &str| master_key.seal(tenant, &RevealedSecret::new(secret.to_owned()));
         let connection = BillingConnection {
             tenant: tenant.clone(),
             link: StripeLink::Direct {
-                sealed_key: master_key.seal(tenant, &RevealedSecret::new(secret_key.to_owned())),
+                sealed_key: seal(secret_key),
+                sealed_webhook_secret: webhook_secret.map(seal),
             },
             connected_at: self.now(),
         };
@@ -289,7 +298,7 @@ impl Dream {
                     account_id: account_id.clone(),
                 }
             }
-            StripeLink::Direct { sealed_key } => AccountAccess::Direct {
+            StripeLink::Direct { sealed_key, .. } => AccountAccess::Direct {
                 secret: self.master_key()?.open(tenant, sealed_key).map_err(|_| {
                     CoreError::Billing(BillingError::not_configured(
                         "The stored Stripe key does not open with DREAM_MASTER_KEY (was the \
@@ -1000,9 +1009,37 @@ fn validate_direct_key(key: &str, mode: Mode) -> Result<(), CoreError> {
     }
 }
 
+/// A Stripe webhook endpoint secret: `whsec_` and 16 to 250 letters, digits or `_`
+/// (the dashboard's are 32 base62 characters, the CLI's 64 hex ones; the range and
+/// the `_` leave room as the direct key's check does, and keep typos such as a pasted
+/// `sk_…` key or a truncated secret out).
+fn validate_webhook_secret(secret: &str) -> Result<(), CoreError> {
+    match secret.strip_prefix("whsec_") {
+        Some(rest)
+            if (16..=250).contains(&rest.len())
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            Ok(())
+        }
+        _ => Err(CoreError::invalid(
+            "/webhookSecret",
+            "must be the signing secret (whsec_…) of the webhook endpoint on your Stripe account",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_secrets_must_look_like_stripes() {
+        assert!(validate_webhook_secret(&format!("whsec_{}", "a1B2".repeat(8))).is_ok());
+        assert!(validate_webhook_secret("whsec_dream_test_endpoint_secret").is_ok());
+        assert!(validate_webhook_secret("whsec_short").is_err());
+        assert!(validate_webhook_secret(&format!("rk_test_{}", "a".repeat(32))).is_err());
+        assert!(validate_webhook_secret(&format!("whsec_{}-", "a".repeat(32))).is_err());
+    }
 
     #[test]
     fn direct_keys_must_match_the_mode() {

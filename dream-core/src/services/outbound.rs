@@ -231,6 +231,21 @@ impl Dream {
             .ok_or_else(not_found)
     }
 
+    /// Deletes finished deliveries older than the policy's retention, in batches;
+    /// returns how many. Pending deliveries are kept however old.
+    pub async fn purge_webhook_log(&self, policy: &DeliveryPolicy) -> Result<u64, CoreError> {
+        const BATCH: usize = 1_000;
+        let before = self.now() - policy.log_retention;
+        let mut purged = 0;
+        loop {
+            let n = self.store.purge_finished_deliveries(before, BATCH).await?;
+            purged += n;
+            if n < BATCH as u64 {
+                return Ok(purged);
+            }
+        }
+    }
+
     /// Claims the deliveries due now, sends them concurrently and records every
     /// attempt. Returns what it did; call it again after a pause.
     pub async fn deliver_due_webhooks(

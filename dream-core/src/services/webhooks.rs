@@ -17,8 +17,9 @@ use super::Dream;
 use crate::{
     metadata_keys as meta, BillingChange, BillingConnection, CheckoutKind, CoreError, Customer,
     CustomerId, EventKind, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, Metadata, Mode,
-    PlatformId, ProviderEvent, ReservationId, ReservationState, StoredResponse, StripeCustomerLink,
-    StripeLink, SubscriptionApply, SubscriptionState, SubscriptionStatus, Tenant, TierConfig,
+    PlatformId, ProviderEvent, ReservationId, ReservationState, RevealedSecret, StoredResponse,
+    StripeCustomerLink, StripeLink, SubscriptionApply, SubscriptionState, SubscriptionStatus,
+    Tenant, TierConfig, WebhookError,
 };
 
 /// How long processed event ids are remembered (Stripe retries for 3 days).
@@ -72,7 +73,144 @@ impl Dream {
             tracing::info!(event_id = %event.id, account = ?event.account, kind = %event.kind, "webhook for no known tenant acknowledged");
             return Ok(ignored("no tenant for this account"));
         };
+        self.apply_once(tenant, &connection, &event, change).await
+    }
 
+    /// Verifies and applies one delivery to `/webhook/stripe/{platform}`: the endpoint
+    /// a direct-mode developer registers on their own Stripe account, signed with that
+    /// endpoint's secret (stored sealed with the connection), which the operator's
+    /// `STRIPE_WEBHOOK_SECRET` cannot verify and need not be set for.
+    ///
+    /// The mode whose stored secret verifies the signature is the tenant; the event's
+    /// `livemode` must agree, else it is ignored. An unknown platform, one without a
+    /// direct connection or without a webhook secret fails exactly as a bad signature
+    /// does, so the answer never tells whether a platform id exists.
+    pub async fn handle_direct_stripe_webhook(
+        &self,
+        platform: &str,
+        payload: &[u8],
+        signature: Option<&str>,
+    ) -> Result<WebhookOutcome, CoreError> {
+        let provider = self.provider()?;
+        let mut candidates = Vec::new();
+        // A malformed id names no platform: it gets the same answer as an unknown one.
+        if let Some(platform) = PlatformId::parse(platform) {
+            for mode in [Mode::Test, Mode::Live] {
+                let tenant = Tenant::new(platform.clone(), mode);
+                if let Some(candidate) = self.direct_webhook_secret(&tenant).await? {
+                    candidates.push(candidate);
+                }
+            }
+        }
+        if candidates.is_empty() {
+            // No secret can verify anything; the verifier still checks the header
+            // first, so a missing or malformed one reads as it would for a real tenant.
+            let err = match provider.verify_webhook_with(&[], payload, signature, self.now()) {
+                Err(err) => err,
+                Ok(_) => WebhookError::SignatureMismatch,
+            };
+            return Err(CoreError::Webhook(err));
+        }
+        let mut verified = None;
+        let mut other_mode = None;
+        let mut failure = WebhookError::SignatureMismatch;
+        for (connection, secret) in candidates {
+            // One secret at a time: which one verifies says which mode sent it.
+            match provider.verify_webhook_with(
+                std::slice::from_ref(&secret),
+                payload,
+                signature,
+                self.now(),
+            ) {
+                Ok(event) if mode_of(&event) == connection.tenant.mode => {
+                    verified = Some((connection, event));
+                    break;
+                }
+                // Test and live endpoints have their own secrets on Stripe; an event
+                // of the other mode under this mode's secret must not touch this
+                // mode's data. The other mode's secret may still be the same (pasted
+                // twice), so keep looking.
+                Ok(event) => other_mode = Some((connection.tenant, event.id)),
+                Err(WebhookError::SignatureMismatch) => {}
+                // Header problems are the same under every secret; a stale timestamp
+                // or an unreadable payload comes from the secret that matched.
+                Err(err) => {
+                    failure = err;
+                    break;
+                }
+            }
+        }
+        let Some((connection, event)) = verified else {
+            return match other_mode {
+                Some((tenant, event_id)) => {
+                    tracing::info!(%event_id, %tenant, "direct webhook of the other mode acknowledged");
+                    Ok(WebhookOutcome::Ignored {
+                        event_id,
+                        reason: "event of the other mode",
+                    })
+                }
+                None => Err(CoreError::Webhook(failure)),
+            };
+        };
+        let tenant = connection.tenant.clone();
+        let ignored = |reason| WebhookOutcome::Ignored {
+            event_id: event.id.clone(),
+            reason,
+        };
+        if event.account.is_some() {
+            // A direct tenant's objects live on the developer's own account, whose
+            // events carry no `account`; one that does comes from an account the
+            // developer connected to theirs, which dream does not bill.
+            tracing::info!(event_id = %event.id, %tenant, "direct webhook from a connected account acknowledged");
+            return Ok(ignored("event of a connected account"));
+        }
+        let Some(change) = &event.change else {
+            return Ok(ignored("event type not handled"));
+        };
+        self.apply_once(tenant, &connection, &event, change).await
+    }
+
+    /// The tenant's direct connection and its opened webhook secret, if it has both.
+    async fn direct_webhook_secret(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Option<(BillingConnection, RevealedSecret)>, CoreError> {
+        let Some(connection) = self.store.get_billing_connection(tenant).await? else {
+            return Ok(None);
+        };
+        let StripeLink::Direct {
+            sealed_webhook_secret: Some(sealed),
+            ..
+        } = &connection.link
+        else {
+            return Ok(None);
+        };
+        let Some(master_key) = self.master_key.as_deref() else {
+            // Stored under a master key this process was not given: the events cannot
+            // be verified. Stripe retries, so fixing the setting recovers them.
+            tracing::error!(%tenant, "a direct-mode webhook secret is stored but DREAM_MASTER_KEY is not set");
+            return Ok(None);
+        };
+        match master_key.open(tenant, sealed) {
+            Ok(secret) => Ok(Some((connection, secret))),
+            Err(_) => {
+                tracing::error!(%tenant, "the stored webhook secret does not open with DREAM_MASTER_KEY (was it changed?): connect the key and secret again");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Claims the event id for `tenant` (once per 30 days) and applies its change;
+    /// a failed change releases the claim so the provider's retry runs again.
+    async fn apply_once(
+        &self,
+        tenant: Tenant,
+        connection: &BillingConnection,
+        event: &ProviderEvent,
+        change: &BillingChange,
+    ) -> Result<WebhookOutcome, CoreError> {
+        // The same scope as the Connect path: an event reaching both endpoints is
+        // still applied once.
         let scope = IdempotencyScope {
             tenant: tenant.clone(),
             endpoint: "webhook stripe".into(),
@@ -92,7 +230,9 @@ impl Dream {
             IdempotencyClaim::Claimed => {}
             IdempotencyClaim::Completed(_) | IdempotencyClaim::Mismatch => {
                 tracing::debug!(event_id = %event.id, "duplicate webhook");
-                return Ok(WebhookOutcome::Duplicate { event_id: event.id });
+                return Ok(WebhookOutcome::Duplicate {
+                    event_id: event.id.clone(),
+                });
             }
             IdempotencyClaim::InFlight => {
                 return Err(CoreError::Conflict(
@@ -100,9 +240,7 @@ impl Dream {
                 ))
             }
         }
-        let applied = self
-            .apply_change(&tenant, &connection, &event, change)
-            .await;
+        let applied = self.apply_change(&tenant, connection, event, change).await;
         match applied {
             Ok(()) => {
                 let done = StoredResponse {
@@ -113,7 +251,7 @@ impl Dream {
                 self.store.complete_idempotency_key(&scope, &done).await?;
                 Ok(WebhookOutcome::Applied {
                     tenant,
-                    event_id: event.id,
+                    event_id: event.id.clone(),
                 })
             }
             Err(err) => {
@@ -133,11 +271,7 @@ impl Dream {
         event: &ProviderEvent,
         change: &BillingChange,
     ) -> Result<Option<(BillingConnection, Tenant)>, CoreError> {
-        let mode = if event.livemode {
-            Mode::Live
-        } else {
-            Mode::Test
-        };
+        let mode = mode_of(event);
         let metadata_tenant = metadata_of(change).and_then(|m| {
             let platform = PlatformId::parse(m.get(meta::PLATFORM)?)?;
             let mode: Mode = m.get(meta::MODE)?.parse().ok()?;
@@ -480,6 +614,15 @@ impl Dream {
             }
         }
         Ok(())
+    }
+}
+
+/// The mode an event was sent in.
+fn mode_of(event: &ProviderEvent) -> Mode {
+    if event.livemode {
+        Mode::Live
+    } else {
+        Mode::Test
     }
 }
 

@@ -136,6 +136,7 @@ macro_rules! __store_conformance_tests {
                 webhooks_record_lease_checks,
                 webhooks_auto_disable,
                 webhooks_retry_delivery,
+                webhooks_purge_finished,
                 webhooks_concurrent_claims,
                 webhooks_concurrent_records,
             );

@@ -193,7 +193,7 @@ impl AdminApi {
     /// (by source: applied, duplicates, ignored, failures) and deliveries to
     /// developers' endpoints (attempts, successes, failures, exhausted, disabled).
     #[oai(path = "/admin/metrics", method = "get", operation_id = "getMetrics")]
-    async fn metrics(&self, _auth: AdminAuth) -> PlainText<String> {
-        PlainText(crate::metrics::render())
+    async fn metrics(&self, _auth: AdminAuth) -> ApiResult<PlainText<String>> {
+        Ok(PlainText(crate::metrics::render()))
     }
 }

@@ -103,7 +103,9 @@ impl PlatformsApi {
     /// Direct mode: bill with the developer's own Stripe key (stored encrypted, never returned).
     ///
     /// For a developer who self-hosts dream for one app. Replaces any connection of
-    /// the mode. Needs `DREAM_MASTER_KEY` on the server.
+    /// the mode, webhook secret included (send `webhookSecret` with every PUT). Needs
+    /// `DREAM_MASTER_KEY` on the server. Register a webhook endpoint on your Stripe
+    /// account at `/webhook/stripe/{platformId}` and send its `whsec_…` here.
     #[oai(
         path = "/admin/platforms/:platform_id/stripe",
         method = "put",
@@ -123,7 +125,7 @@ impl PlatformsApi {
         let tenant = Tenant::new(platform, req.mode.into());
         let connection = state
             .dream
-            .connect_stripe_direct(&tenant, &req.secret_key)
+            .connect_stripe_direct(&tenant, &req.secret_key, req.webhook_secret.as_deref())
             .await?;
         Ok(Json(StripeConnectionDto::new(
             tenant.platform.to_string(),

@@ -196,17 +196,31 @@ pub struct StripeConnectionDto {
     pub account_id: Nullable<String>,
     /// Since when.
     pub connected_at: Nullable<DateTime<Utc>>,
+    /// Direct mode: whether a webhook signing secret is stored, so events posted to
+    /// `/webhook/stripe/{platformId}` are accepted (never the secret itself). Absent
+    /// for Connect and when not connected.
+    #[oai(skip_serializing_if_is_none)]
+    pub webhook_secret_set: Option<bool>,
 }
 
 impl StripeConnectionDto {
     /// The DTO of `connection` (or of no connection) for a platform and mode.
     pub fn new(platform_id: String, mode: ModeDto, connection: Option<&BillingConnection>) -> Self {
-        let (kind, account_id) = match connection.map(|c| &c.link) {
-            Some(StripeLink::Connect { account_id }) => {
-                (Some(ConnectionType::Connect), Some(account_id.clone()))
-            }
-            Some(StripeLink::Direct { .. }) => (Some(ConnectionType::Direct), None),
-            None => (None, None),
+        let (kind, account_id, webhook_secret_set) = match connection.map(|c| &c.link) {
+            Some(StripeLink::Connect { account_id }) => (
+                Some(ConnectionType::Connect),
+                Some(account_id.clone()),
+                None,
+            ),
+            Some(StripeLink::Direct {
+                sealed_webhook_secret,
+                ..
+            }) => (
+                Some(ConnectionType::Direct),
+                None,
+                Some(sealed_webhook_secret.is_some()),
+            ),
+            None => (None, None, None),
         };
         Self {
             platform_id,
@@ -215,6 +229,7 @@ impl StripeConnectionDto {
             kind,
             account_id: account_id.into(),
             connected_at: connection.map(|c| c.connected_at).into(),
+            webhook_secret_set,
         }
     }
 }
@@ -230,6 +245,13 @@ pub struct DirectConnectRequest {
     /// mode. Stored encrypted; never returned.
     #[oai(validator(pattern = r"^(rk|sk)_(test|live)_[0-9A-Za-z_]{16,250}$"))]
     pub secret_key: String,
+    /// The signing secret (`whsec_…`) of the webhook endpoint you registered on your
+    /// own Stripe account for `/webhook/stripe/{platformId}`. Stored encrypted; never
+    /// returned. A PUT replaces the whole connection: send it again with every PUT, or
+    /// the mode's webhooks stop being accepted.
+    #[oai(validator(pattern = r"^whsec_[0-9A-Za-z_]{16,250}$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub webhook_secret: Option<String>,
 }
 
 /// A platform's tiers and their Stripe ids in one mode.

@@ -305,4 +305,28 @@ impl WebhookStore for MemoryStore {
         row.delivery.updated_at = now;
         Ok(Some(row.delivery.clone()))
     }
+
+    async fn purge_finished_deliveries(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let mut hooks = lock(&self.webhooks);
+        let mut budget = limit;
+        hooks.deliveries.retain(|r| {
+            let purge = budget > 0
+                && r.delivery.state != DeliveryState::Pending
+                && r.delivery.updated_at < before;
+            budget -= usize::from(purge);
+            !purge
+        });
+        let index = hooks
+            .deliveries
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.delivery.id.clone(), i))
+            .collect();
+        hooks.index = index;
+        Ok((limit - budget) as u64)
+    }
 }

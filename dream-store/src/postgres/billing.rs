@@ -23,11 +23,31 @@ fn tenant_from_row(row: &PgRow) -> Result<Tenant, StoreError> {
     ))
 }
 
-/// The columns a link is stored in: kind, account id, sealed key.
-fn link_columns(link: &StripeLink) -> (&'static str, Option<&str>, Option<String>) {
+/// The columns a link is stored in.
+struct LinkColumns<'a> {
+    kind: &'static str,
+    account_id: Option<&'a str>,
+    sealed_key: Option<String>,
+    sealed_webhook_secret: Option<String>,
+}
+
+fn link_columns(link: &StripeLink) -> LinkColumns<'_> {
     match link {
-        StripeLink::Connect { account_id } => ("connect", Some(account_id.as_str()), None),
-        StripeLink::Direct { sealed_key } => ("direct", None, Some(sealed_key.to_stored())),
+        StripeLink::Connect { account_id } => LinkColumns {
+            kind: "connect",
+            account_id: Some(account_id.as_str()),
+            sealed_key: None,
+            sealed_webhook_secret: None,
+        },
+        StripeLink::Direct {
+            sealed_key,
+            sealed_webhook_secret,
+        } => LinkColumns {
+            kind: "direct",
+            account_id: None,
+            sealed_key: Some(sealed_key.to_stored()),
+            sealed_webhook_secret: sealed_webhook_secret.as_ref().map(SealedSecret::to_stored),
+        },
     }
 }
 
@@ -35,12 +55,21 @@ fn link_from_row(row: &PgRow) -> Result<StripeLink, StoreError> {
     let kind: String = row.try_get("kind").map_err(backend)?;
     let account_id: Option<String> = row.try_get("account_id").map_err(backend)?;
     let sealed_key: Option<String> = row.try_get("sealed_key").map_err(backend)?;
-    match (kind.as_str(), account_id, sealed_key) {
-        ("connect", Some(account_id), None) => Ok(StripeLink::Connect { account_id }),
-        ("direct", None, Some(sealed)) => Ok(StripeLink::Direct {
-            // The sealed text stays out of the message: it is still key material.
+    let sealed_webhook_secret: Option<String> =
+        row.try_get("sealed_webhook_secret").map_err(backend)?;
+    match (kind.as_str(), account_id, sealed_key, sealed_webhook_secret) {
+        ("connect", Some(account_id), None, None) => Ok(StripeLink::Connect { account_id }),
+        ("direct", None, Some(sealed), webhook_secret) => Ok(StripeLink::Direct {
+            // The sealed text stays out of the messages: it is still key material.
             sealed_key: SealedSecret::from_stored(&sealed)
                 .ok_or_else(|| corrupt("a sealed Stripe key is not in its stored form".into()))?,
+            sealed_webhook_secret: webhook_secret
+                .map(|text| {
+                    SealedSecret::from_stored(&text).ok_or_else(|| {
+                        corrupt("a sealed webhook secret is not in its stored form".into())
+                    })
+                })
+                .transpose()?,
         }),
         (kind, ..) => Err(corrupt(format!(
             "billing connection of kind {kind:?} has the wrong columns set"
@@ -65,20 +94,24 @@ impl BillingStore for PostgresStore {
         &self,
         connection: &BillingConnection,
     ) -> Result<(), StoreError> {
-        let (kind, account_id, sealed_key) = link_columns(&connection.link);
+        let columns = link_columns(&connection.link);
         sqlx::query(
             "INSERT INTO billing_connections \
-               (platform_id, mode, kind, account_id, sealed_key, connected_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+               (platform_id, mode, kind, account_id, sealed_key, sealed_webhook_secret, \
+                connected_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (platform_id, mode) DO UPDATE SET \
                kind = excluded.kind, account_id = excluded.account_id, \
-               sealed_key = excluded.sealed_key, connected_at = excluded.connected_at",
+               sealed_key = excluded.sealed_key, \
+               sealed_webhook_secret = excluded.sealed_webhook_secret, \
+               connected_at = excluded.connected_at",
         )
         .bind(connection.tenant.platform.as_str())
         .bind(mode_str(connection.tenant.mode))
-        .bind(kind)
-        .bind(account_id)
-        .bind(sealed_key)
+        .bind(columns.kind)
+        .bind(columns.account_id)
+        .bind(columns.sealed_key)
+        .bind(columns.sealed_webhook_secret)
         .bind(connection.connected_at)
         .execute(&self.pool)
         .await
@@ -91,7 +124,8 @@ impl BillingStore for PostgresStore {
         tenant: &Tenant,
     ) -> Result<Option<BillingConnection>, StoreError> {
         let row = sqlx::query(
-            "SELECT kind, account_id, sealed_key, connected_at FROM billing_connections \
+            "SELECT kind, account_id, sealed_key, sealed_webhook_secret, connected_at \
+             FROM billing_connections \
              WHERE platform_id = $1 AND mode = $2",
         )
         .bind(tenant.platform.as_str())

@@ -567,4 +567,23 @@ impl WebhookStore for SqliteStore {
         .map(|row| delivery_from_row(&row))
         .transpose()
     }
+
+    async fn purge_finished_deliveries(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        // Attempts go with their delivery (ON DELETE CASCADE).
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE id IN ( \
+               SELECT id FROM webhook_deliveries \
+               WHERE state IN ('succeeded', 'failed') AND updated_at < ?1 LIMIT ?2)",
+        )
+        .bind(ts(before))
+        .bind(to_i64(limit as u64)?)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
 }

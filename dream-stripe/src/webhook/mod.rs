@@ -23,3 +23,16 @@ pub(crate) fn verify(
     signature::verify(secrets, tolerance, payload, signature, now)?;
     event::parse(payload)
 }
+
+/// [`verify`] with a caller's own `secrets` (a direct-mode tenant's endpoint secret):
+/// an empty list fails as a wrong secret does instead of as "not configured".
+pub(crate) fn verify_with(
+    secrets: &[RevealedSecret],
+    tolerance: Duration,
+    payload: &[u8],
+    signature: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<ProviderEvent, WebhookError> {
+    signature::verify_with(secrets, tolerance, payload, signature, now)?;
+    event::parse(payload)
+}

@@ -101,6 +101,24 @@ pub(crate) fn verify(
             settings::WEBHOOK_SECRET
         )));
     }
+    verify_with(secrets, tolerance, payload, signature, now)
+}
+
+/// [`verify`] with secrets the caller found (a direct-mode tenant's endpoint secret),
+/// not the operator's setting: no secrets is not a configuration error here but fails
+/// as a wrong secret does, after the same header checks, so a caller can answer
+/// "no such endpoint" exactly like "bad signature".
+///
+/// # Errors
+/// `MissingSignature` without a header, `MalformedSignature`, `SignatureMismatch`
+/// (also without secrets), `TimestampOutsideTolerance`.
+pub(crate) fn verify_with(
+    secrets: &[RevealedSecret],
+    tolerance: Duration,
+    payload: &[u8],
+    signature: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), WebhookError> {
     let header = parse_header(signature.ok_or(WebhookError::MissingSignature)?)?;
     // Every secret against every candidate, without stopping at the first match.
     let mut matched = Choice::from(0);
@@ -335,5 +353,28 @@ mod tests {
             )
         );
         assert_eq!(check(&[], b"{}", None, 1000), Err(err));
+    }
+
+    #[test]
+    fn explicit_secrets_fail_like_a_wrong_secret_when_empty() {
+        let header = webhook_signature_header(b"{}", "whsec_a", 1000);
+        let with = |list: &[&str], header: Option<&str>| {
+            verify_with(&secrets(list), TOLERANCE, b"{}", header, at(1000))
+        };
+        assert_eq!(with(&["whsec_a"], Some(&header)), Ok(()));
+        assert_eq!(
+            with(&[], Some(&header)),
+            with(&["whsec_b"], Some(&header)),
+            "no secret must answer exactly what a wrong one does"
+        );
+        assert_eq!(
+            with(&[], Some(&header)),
+            Err(WebhookError::SignatureMismatch)
+        );
+        assert_eq!(with(&[], None), Err(WebhookError::MissingSignature));
+        assert_eq!(
+            with(&[], Some("v1=x")),
+            Err(WebhookError::MalformedSignature)
+        );
     }
 }

@@ -27,12 +27,38 @@ fn direct(
     secret: &str,
     connected_at: DateTime<Utc>,
 ) -> BillingConnection {
+    direct_with_webhook(key, tenant, secret, None, connected_at)
+}
+
+fn direct_with_webhook(
+    key: &MasterKey,
+    tenant: &Tenant,
+    secret: &str,
+    webhook_secret: Option<&str>,
+    connected_at: DateTime<Utc>,
+) -> BillingConnection {
+    let seal = |s: &str| key.seal(tenant, &RevealedSecret::new(s.into()));
     BillingConnection {
         tenant: tenant.clone(),
         link: StripeLink::Direct {
-            sealed_key: key.seal(tenant, &RevealedSecret::new(secret.into())),
+            sealed_key: seal(secret),
+            sealed_webhook_secret: webhook_secret.map(seal),
         },
         connected_at,
+    }
+}
+
+/// The sealed webhook secret of a direct connection, opened for its tenant.
+fn opened_webhook_secret(key: &MasterKey, connection: &BillingConnection) -> Option<String> {
+    match &connection.link {
+        StripeLink::Direct {
+            sealed_webhook_secret: Some(sealed),
+            ..
+        } => key
+            .open(&connection.tenant, sealed)
+            .map(|s| s.expose().to_owned())
+            .ok(),
+        _ => None,
     }
 }
 
@@ -136,10 +162,11 @@ async fn new_customer(store: &dyn Store, tenant: &Tenant) -> CustomerId {
 }
 
 /// Connections round-trip per tenant (test and live of one platform are separate):
-/// a Connect link keeps its account id, a direct link its sealed key byte for byte
-/// (it still opens for its tenant), `put` replaces the whole link (no column of
-/// the previous kind survives), and `delete` removes only that tenant's, saying
-/// whether there was one.
+/// a Connect link keeps its account id, a direct link its sealed key and its
+/// optional sealed webhook secret byte for byte (both still open for their tenant),
+/// `put` replaces the whole link (no column of the previous kind survives, nor a
+/// webhook secret the new direct link does not carry), and `delete` removes only
+/// that tenant's, saying whether there was one.
 pub async fn billing_connections_round_trip(store: Arc<dyn Store>) {
     let store = &*store;
     let (test, live) = new_tenants(store).await;
@@ -165,28 +192,54 @@ pub async fn billing_connections_round_trip(store: Arc<dyn Store>) {
         "a connection of the test mode must not appear in the live mode"
     );
 
-    let live_direct = direct(&key, &live, "rk_live_51Hx✓", at(20));
+    // A direct link without a webhook secret reads back without one.
+    let live_plain = direct(&key, &live, "rk_live_plain", at(15));
+    put(store, &live_plain).await;
+    assert_eq!(
+        get(store, &live).await,
+        Some(live_plain),
+        "a direct link without a webhook secret must round-trip without one"
+    );
+
+    let live_direct =
+        direct_with_webhook(&key, &live, "rk_live_51Hx✓", Some("whsec_live_✓"), at(20));
     put(store, &live_direct).await;
     let got = get(store, &live).await;
     assert_eq!(
         got,
         Some(live_direct.clone()),
-        "a direct link must round-trip with its sealed key byte for byte"
+        "a direct link must round-trip with its sealed key and sealed webhook secret byte \
+         for byte (and replace the direct link without a secret)"
     );
-    let Some(BillingConnection {
-        link: StripeLink::Direct { sealed_key },
-        ..
-    }) = got
-    else {
+    let Some(got) = got else {
+        unreachable!("asserted equal to a direct connection just above")
+    };
+    let StripeLink::Direct { sealed_key, .. } = &got.link else {
         unreachable!("asserted equal to a direct connection just above")
     };
     assert_eq!(
-        key.open(&live, &sealed_key)
+        key.open(&live, sealed_key)
             .map(|s| s.expose().to_owned())
             .ok(),
         Some("rk_live_51Hx✓".to_owned()),
         "a stored sealed key must still open for its tenant"
     );
+    assert_eq!(
+        opened_webhook_secret(&key, &got).as_deref(),
+        Some("whsec_live_✓"),
+        "a stored sealed webhook secret must still open for its tenant"
+    );
+
+    // Replacing it by a direct link without a secret must drop the secret (a
+    // backend that kept the old column would accept events the developer revoked).
+    let live_unhooked = direct(&key, &live, "rk_live_51Hx✓", at(21));
+    put(store, &live_unhooked).await;
+    assert_eq!(
+        get(store, &live).await,
+        Some(live_unhooked),
+        "put_billing_connection must replace a direct link's webhook secret by none"
+    );
+    put(store, &live_direct).await;
     assert_eq!(
         get(store, &test).await,
         Some(test_connect.clone()),
@@ -195,7 +248,8 @@ pub async fn billing_connections_round_trip(store: Arc<dyn Store>) {
 
     // Kind changes both ways: a backend that merges columns instead of replacing
     // the row would keep a stale key or account.
-    let test_direct = direct(&key, &test, "sk_test_abc", at(30));
+    let test_direct =
+        direct_with_webhook(&key, &test, "sk_test_abc", Some("whsec_test_abc"), at(30));
     put(store, &test_direct).await;
     assert_eq!(
         get(store, &test).await,

@@ -71,6 +71,6 @@ pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};
 pub use webhooks::{
     webhooks_auto_disable, webhooks_claim_due, webhooks_concurrent_claims,
     webhooks_concurrent_records, webhooks_deliveries_pagination, webhooks_endpoints_isolation,
-    webhooks_endpoints_round_trip, webhooks_fan_out, webhooks_record_lease_checks,
-    webhooks_record_outcomes, webhooks_retry_delivery,
+    webhooks_endpoints_round_trip, webhooks_fan_out, webhooks_purge_finished,
+    webhooks_record_lease_checks, webhooks_record_outcomes, webhooks_retry_delivery,
 };

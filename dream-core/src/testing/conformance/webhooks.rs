@@ -1573,3 +1573,94 @@ pub async fn webhooks_concurrent_records(store: Arc<dyn Store>) {
         );
     }
 }
+
+/// The delivery log's retention: finished deliveries older than the cut-off go
+/// with their attempts, across tenants, at most `limit` per call; pending ones
+/// stay however old.
+pub async fn webhooks_purge_finished(store: Arc<dyn Store>) {
+    let (test, live) = new_tenants(&*store).await;
+    let hook = endpoint(&test, EventFilter::All, at(0));
+    let live_hook = endpoint(&live, EventFilter::All, at(0));
+    create(&*store, &hook).await;
+    create(&*store, &live_hook).await;
+    for (i, kind) in [
+        EventKind::PaymentSucceeded,
+        EventKind::PaymentFailed,
+        EventKind::PlanChanged,
+        EventKind::CustomerCreated,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        append(&*store, &test, kind, at(i as i64)).await;
+    }
+    append(&*store, &live, EventKind::PlanChanged, at(0)).await;
+    let jobs = claim(&*store, at(10), at(70), 10).await;
+    assert_eq!(jobs.len(), 5, "every delivery is due");
+    let job = |tenant: &Tenant, kind: EventKind| {
+        jobs.iter()
+            .find(|j| j.delivery.tenant == *tenant && j.event.kind == kind)
+            .unwrap_or_else(|| panic!("a {kind:?} delivery was claimed"))
+            .clone()
+    };
+    let succeeded = job(&test, EventKind::PaymentSucceeded);
+    let failed = job(&test, EventKind::PaymentFailed);
+    let retrying = job(&test, EventKind::PlanChanged);
+    let in_flight = job(&test, EventKind::CustomerCreated);
+    let live_done = job(&live, EventKind::PlanChanged);
+    for (tenant, j, next, when) in [
+        (&test, &succeeded, DeliveryNext::Succeeded, at(11)),
+        (&test, &failed, DeliveryNext::Failed, at(12)),
+        (&test, &retrying, DeliveryNext::RetryAt(at(100)), at(5)),
+        (&live, &live_done, DeliveryNext::Succeeded, at(11)),
+    ] {
+        let a = attempt(&j.delivery.id, 1, when, Some(500), None);
+        assert_eq!(
+            record(&*store, tenant, &j.lease, &a, next, days()).await,
+            RECORDED
+        );
+    }
+
+    let purge = |before, limit| {
+        let store = store.clone();
+        async move {
+            store
+                .purge_finished_deliveries(before, limit)
+                .await
+                .unwrap_or_else(|e| panic!("purge_finished_deliveries: {e:?}"))
+        }
+    };
+    assert_eq!(
+        purge(at(12), 10).await,
+        2,
+        "finished before the cut-off (strictly), in every tenant"
+    );
+    assert_eq!(delivery(&*store, &test, &succeeded.delivery.id).await, None);
+    assert!(
+        attempts(&*store, &test, &succeeded.delivery.id)
+            .await
+            .is_empty(),
+        "a purged delivery's attempts go with it"
+    );
+    assert_eq!(delivery(&*store, &live, &live_done.delivery.id).await, None);
+    assert!(
+        delivery(&*store, &test, &failed.delivery.id)
+            .await
+            .is_some(),
+        "a delivery changed at the cut-off stays"
+    );
+    assert_eq!(purge(at(1_000), 0).await, 0, "a limit of 0 purges nothing");
+    assert_eq!(purge(at(1_000), 1).await, 1, "at most `limit` per call");
+    assert_eq!(delivery(&*store, &test, &failed.delivery.id).await, None);
+    assert_eq!(
+        purge(at(1_000), 10).await,
+        0,
+        "pending deliveries are never purged"
+    );
+    for j in [&retrying, &in_flight] {
+        assert!(
+            delivery(&*store, &test, &j.delivery.id).await.is_some(),
+            "pending deliveries stay, retrying or in flight"
+        );
+    }
+}
