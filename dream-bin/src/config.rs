@@ -221,6 +221,17 @@ pub enum ConfigError {
     },
 }
 
+/// Parses one environment value, naming the variable when it does not parse.
+fn parse<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    v.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+        name,
+        reason: e.to_string(),
+    })
+}
+
 impl Config {
     /// The store in effect: the configured one, else PostgreSQL when a database URL
     /// is set, else SQLite.
@@ -260,15 +271,6 @@ impl Config {
 
     /// Overrides fields from `DREAM_*` variables read through `var`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        fn parse<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, ConfigError>
-        where
-            T::Err: fmt::Display,
-        {
-            v.trim().parse().map_err(|e: T::Err| ConfigError::Env {
-                name,
-                reason: e.to_string(),
-            })
-        }
         if let Some(v) = var("DREAM_ADDR") {
             self.addr = parse("DREAM_ADDR", &v)?;
         }
@@ -405,38 +407,24 @@ impl Config {
         &mut self,
         var: &impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
-        let flag = |name: &'static str, v: String| match v.trim() {
-            "1" | "true" | "yes" => Ok(true),
-            "0" | "false" | "no" => Ok(false),
-            other => Err(ConfigError::Env {
-                name,
-                reason: format!("{other:?} is not a boolean; use true or false"),
-            }),
-        };
-        let number = |name: &'static str, v: &str| {
-            v.trim().parse::<u64>().map_err(|e| ConfigError::Env {
-                name,
-                reason: e.to_string(),
-            })
-        };
         if let Some(v) = var("DREAM_WEBHOOK_WORKER") {
-            self.webhook_worker = flag("DREAM_WEBHOOK_WORKER", v)?;
+            self.webhook_worker = parse("DREAM_WEBHOOK_WORKER", &v)?;
         }
         if let Some(v) = var("DREAM_WEBHOOK_ALLOW_PRIVATE") {
-            self.webhook_allow_private = flag("DREAM_WEBHOOK_ALLOW_PRIVATE", v)?;
+            self.webhook_allow_private = parse("DREAM_WEBHOOK_ALLOW_PRIVATE", &v)?;
         }
         if let Some(v) = var("DREAM_WEBHOOK_RETRY_SCHEDULE") {
             self.webhook_retry_schedule = v
                 .split(',')
                 .filter(|s| !s.trim().is_empty())
-                .map(|s| number("DREAM_WEBHOOK_RETRY_SCHEDULE", s))
+                .map(|s| parse::<u64>("DREAM_WEBHOOK_RETRY_SCHEDULE", s))
                 .collect::<Result<_, _>>()?;
         }
         if let Some(v) = var("DREAM_WEBHOOK_DISABLE_AFTER_SECS") {
-            self.webhook_disable_after_secs = number("DREAM_WEBHOOK_DISABLE_AFTER_SECS", &v)?;
+            self.webhook_disable_after_secs = parse::<u64>("DREAM_WEBHOOK_DISABLE_AFTER_SECS", &v)?;
         }
         if let Some(v) = var("DREAM_WEBHOOK_TIMEOUT_SECS") {
-            self.webhook_timeout_secs = number("DREAM_WEBHOOK_TIMEOUT_SECS", &v)?;
+            self.webhook_timeout_secs = parse::<u64>("DREAM_WEBHOOK_TIMEOUT_SECS", &v)?;
             if !(1..=60).contains(&self.webhook_timeout_secs) {
                 return Err(ConfigError::Env {
                     name: "DREAM_WEBHOOK_TIMEOUT_SECS",
@@ -446,10 +434,10 @@ impl Config {
         }
         if let Some(v) = var("DREAM_WEBHOOK_LOG_RETENTION_DAYS") {
             self.webhook_log_retention_days =
-                number("DREAM_WEBHOOK_LOG_RETENTION_DAYS", &v)?.max(1);
+                parse::<u64>("DREAM_WEBHOOK_LOG_RETENTION_DAYS", &v)?.max(1);
         }
         if let Some(v) = var("DREAM_WEBHOOK_POLL_MS") {
-            self.webhook_poll_ms = number("DREAM_WEBHOOK_POLL_MS", &v)?.max(10);
+            self.webhook_poll_ms = parse::<u64>("DREAM_WEBHOOK_POLL_MS", &v)?.max(10);
         }
         Ok(())
     }
@@ -486,6 +474,31 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_settings_from_env() {
+        let mut c = Config::default();
+        assert_eq!(c.webhook_retry_schedule.iter().sum::<u64>(), 99_305);
+        c.apply_env(|n| match n {
+            "DREAM_WEBHOOK_RETRY_SCHEDULE" => Some(" 1, 2 ,3".into()),
+            "DREAM_WEBHOOK_ALLOW_PRIVATE" => Some("true".into()),
+            "DREAM_WEBHOOK_WORKER" => Some("false".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.webhook_retry_schedule, vec![1, 2, 3]);
+        assert!(c.webhook_allow_private && !c.webhook_worker);
+        for (name, value) in [
+            ("DREAM_WEBHOOK_RETRY_SCHEDULE", "5,soon"),
+            ("DREAM_WEBHOOK_ALLOW_PRIVATE", "maybe"),
+            ("DREAM_WEBHOOK_TIMEOUT_SECS", "600"),
+        ] {
+            let err = Config::default()
+                .apply_env(|n| (n == name).then(|| value.into()))
+                .unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
 
     #[test]
     fn env_overrides_and_errors() {
