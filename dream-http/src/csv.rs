@@ -92,7 +92,11 @@ async fn page_rows(
     let page = dream.list_customers(tenant, page).await?;
     let mut chunk = String::new();
     for c in &page.data {
-        let usage = dream.store().get_usage(tenant, &c.id, period).await?;
+        let usage = dream
+            .stores()
+            .usage
+            .get_usage(tenant, &c.id, period)
+            .await?;
         chunk.push_str(&row(c, usage));
     }
     let next = match page.data.last() {

@@ -158,7 +158,7 @@ impl Dream {
         let url = provider
             .connect_authorize_url(tenant.mode, &token)
             .map_err(CoreError::Billing)?;
-        self.store.insert_oauth_state(&state).await?;
+        self.stores.billing.insert_oauth_state(&state).await?;
         Ok(url)
     }
 
@@ -172,7 +172,8 @@ impl Dream {
     ) -> Result<BillingConnection, CoreError> {
         let provider = self.provider()?;
         let state = self
-            .store
+            .stores
+            .billing
             .take_oauth_state(&OAuthState::digest_of(state_token), self.now())
             .await?
             .ok_or(CoreError::InvalidOAuthState)?;
@@ -198,7 +199,10 @@ impl Dream {
             },
             connected_at: self.now(),
         };
-        self.store.put_billing_connection(&connection).await?;
+        self.stores
+            .billing
+            .put_billing_connection(&connection)
+            .await?;
         self.emit(
             &tenant,
             EventKind::BillingConnected,
@@ -212,7 +216,8 @@ impl Dream {
     /// Spends an onboarding `state` the developer did not complete (declined on
     /// Stripe), so the link cannot be used again. Unknown states are ignored.
     pub async fn abandon_stripe_connect(&self, state_token: &str) -> Result<(), CoreError> {
-        self.store
+        self.stores
+            .billing
             .take_oauth_state(&OAuthState::digest_of(state_token), self.now())
             .await?;
         Ok(())
@@ -246,7 +251,10 @@ impl Dream {
             },
             connected_at: self.now(),
         };
-        self.store.put_billing_connection(&connection).await?;
+        self.stores
+            .billing
+            .put_billing_connection(&connection)
+            .await?;
         self.emit(
             tenant,
             EventKind::BillingConnected,
@@ -262,12 +270,16 @@ impl Dream {
         &self,
         tenant: &Tenant,
     ) -> Result<Option<BillingConnection>, CoreError> {
-        Ok(self.store.get_billing_connection(tenant).await?)
+        Ok(self.stores.billing.get_billing_connection(tenant).await?)
     }
 
     /// Forgets the tenant's Stripe connection (objects on Stripe are left alone).
     pub async fn disconnect_stripe(&self, tenant: &Tenant) -> Result<bool, CoreError> {
-        let removed = self.store.delete_billing_connection(tenant).await?;
+        let removed = self
+            .stores
+            .billing
+            .delete_billing_connection(tenant)
+            .await?;
         if removed {
             self.emit(tenant, EventKind::BillingDisconnected, None, json!({}))
                 .await;
@@ -282,7 +294,7 @@ impl Dream {
         tenant: &Tenant,
     ) -> Result<(BillingConnection, BillingAccount, &Arc<dyn BillingProvider>), CoreError> {
         let provider = self.provider()?;
-        let Some(connection) = self.store.get_billing_connection(tenant).await? else {
+        let Some(connection) = self.stores.billing.get_billing_connection(tenant).await? else {
             // Without a platform key nobody can connect: say that first.
             provider
                 .check_configured(tenant.mode)
@@ -319,7 +331,13 @@ impl Dream {
     /// Brings the tenant's Stripe products and prices in line with its tiers, when a
     /// Stripe account is connected; otherwise returns the configuration unchanged.
     pub async fn sync_tiers_if_connected(&self, tenant: &Tenant) -> Result<TierConfig, CoreError> {
-        if self.store.get_billing_connection(tenant).await?.is_none() {
+        if self
+            .stores
+            .billing
+            .get_billing_connection(tenant)
+            .await?
+            .is_none()
+        {
             return self.tier_config(tenant).await;
         }
         self.sync_tiers(tenant).await
@@ -368,7 +386,10 @@ impl Dream {
                 .map_err(CoreError::Billing)?;
                 // Record every step at once: a later failure resumes from here.
                 config.stripe.insert(tier.name.clone(), refs.clone());
-                self.store.put_tier_config(tenant, &config).await?;
+                self.stores
+                    .platforms
+                    .put_tier_config(tenant, &config)
+                    .await?;
             }
         }
         Ok(config)
@@ -398,7 +419,7 @@ impl Dream {
         tenant: &Tenant,
         config: &TierConfig,
     ) -> Result<Vec<TierPriceIds>, CoreError> {
-        let connection = self.store.get_billing_connection(tenant).await?;
+        let connection = self.stores.billing.get_billing_connection(tenant).await?;
         let account = connection.as_ref().map(BillingConnection::account_key);
         Ok(config
             .active()
@@ -531,7 +552,8 @@ impl Dream {
     ) -> Result<String, CoreError> {
         let account_key = connection.account_key();
         if let Some(id) = self
-            .store
+            .stores
+            .billing
             .get_stripe_customer(tenant, &customer.id, account_key)
             .await?
         {
@@ -565,7 +587,8 @@ impl Dream {
             .await
             .map_err(CoreError::Billing)?;
         Ok(self
-            .store
+            .stores
+            .billing
             .link_stripe_customer(&StripeCustomerLink {
                 tenant: tenant.clone(),
                 customer: customer.id.clone(),
@@ -581,7 +604,7 @@ impl Dream {
     /// held by open checkouts.
     pub async fn products(&self, tenant: &Tenant) -> Result<Vec<ProductListing>, CoreError> {
         let config = self.tier_config(tenant).await?;
-        let connection = self.store.get_billing_connection(tenant).await?;
+        let connection = self.stores.billing.get_billing_connection(tenant).await?;
         let account = connection.as_ref().map(BillingConnection::account_key);
         let now = self.now();
         let mut listings = vec![];
@@ -589,7 +612,11 @@ impl Dream {
             let TierKind::OneTime { inventory } = tier.kind else {
                 continue;
             };
-            let counts = self.store.inventory_counts(tenant, &tier.name, now).await?;
+            let counts = self
+                .stores
+                .inventory
+                .inventory_counts(tenant, &tier.name, now)
+                .await?;
             let refs = account.and_then(|a| config.stripe_refs(&tier.name, a));
             listings.push(ProductListing {
                 tier: tier.clone(),
@@ -635,7 +662,8 @@ impl Dream {
         let reserved_until = session_expires + Duration::minutes(RESERVATION_MARGIN_MINUTES);
         let reservation = ReservationId::generate();
         let outcome = self
-            .store
+            .stores
+            .inventory
             .reserve_inventory(&ReserveRequest {
                 tenant: tenant.clone(),
                 reservation: reservation.clone(),
@@ -690,7 +718,8 @@ impl Dream {
             Err(err) => {
                 // The buyer got no session, so nothing should stay held for them.
                 if let Err(release) = self
-                    .store
+                    .stores
+                    .inventory
                     .release_reservation(tenant, &reservation, self.now())
                     .await
                 {
