@@ -7,6 +7,7 @@ mod events;
 mod idempotency;
 mod identity;
 mod inventory;
+mod keys;
 mod outbound;
 mod platforms;
 mod subscriptions;

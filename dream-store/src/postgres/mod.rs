@@ -8,6 +8,7 @@ mod events;
 mod idempotency;
 mod identity;
 mod inventory;
+mod keys;
 mod outbound;
 mod platforms;
 mod subscriptions;
