@@ -330,6 +330,11 @@ impl Dream {
         event: &ProviderEvent,
         change: &BillingChange,
     ) -> Result<(), CoreError> {
+        let ctx = ApplyContext {
+            tenant,
+            connection,
+            event,
+        };
         match change {
             BillingChange::CheckoutCompleted {
                 kind: CheckoutKind::Subscription,
@@ -339,45 +344,15 @@ impl Dream {
                 payment_status,
                 session_id,
             } => {
-                let Some(customer) = self.customer_from_metadata(tenant, metadata).await? else {
-                    return Ok(());
-                };
-                if let Some(cus) = provider_customer_id {
-                    self.stores
-                        .billing
-                        .link_stripe_customer(&StripeCustomerLink {
-                            tenant: tenant.clone(),
-                            customer: customer.id.clone(),
-                            account: connection.account_key().to_owned(),
-                            stripe_customer_id: cus.clone(),
-                        })
-                        .await?;
-                }
-                if payment_status == "unpaid" {
-                    // Delayed payment methods: the subscription events decide later.
-                    return Ok(());
-                }
-                let config = self.tier_config(tenant).await?;
-                let tier = metadata
-                    .get(meta::TIER)
-                    .and_then(|t| config.find(t))
-                    .filter(|t| t.is_plan());
-                let state = SubscriptionState {
-                    subscription_id: subscription_id
-                        .clone()
-                        .unwrap_or_else(|| session_id.clone()),
-                    provider_customer_id: provider_customer_id.clone(),
-                    status: SubscriptionStatus::Active,
-                    tier: tier.map(|t| t.name.clone()),
-                    current_period_start: None,
-                    current_period_end: None,
-                    cancel_at_period_end: false,
-                    mrr_minor: tier.map_or(0, |t| t.monthly_amount_minor()),
-                    currency: tier.map(|t| t.price.currency.clone()),
-                    as_of: event.created,
-                };
-                self.apply_state(tenant, &customer, &state, tier.map(|t| t.name.as_str()))
-                    .await
+                self.subscription_checkout_completed(
+                    &ctx,
+                    session_id,
+                    metadata,
+                    provider_customer_id.as_deref(),
+                    subscription_id.as_deref(),
+                    payment_status,
+                )
+                .await
             }
             BillingChange::CheckoutCompleted {
                 kind: CheckoutKind::Payment,
@@ -386,40 +361,11 @@ impl Dream {
                 session_id,
                 ..
             } => {
-                let Some(reservation) = reservation_of(metadata) else {
-                    return Ok(());
-                };
-                if payment_status == "unpaid" {
-                    return Ok(());
-                }
-                let transition = self
-                    .stores
-                    .inventory
-                    .commit_reservation(tenant, &reservation, self.now())
-                    .await?;
-                if transition.after != ReservationState::Committed {
-                    // Released before the payment arrived (expired, or Stripe
-                    // refused the session): the buyer paid for units no longer held.
-                    tracing::warn!(%reservation, session = %session_id, "payment for a released reservation: check stock, refund if oversold");
-                }
-                let customer = customer_ref(metadata);
-                self.emit(
-                    tenant,
-                    EventKind::PaymentSucceeded,
-                    customer.as_ref(),
-                    json!({ "sessionId": session_id, "reservationId": reservation.to_string() }),
-                )
-                .await;
-                self.emit_sold_out(tenant, &reservation).await
+                self.cart_checkout_completed(tenant, session_id, metadata, payment_status)
+                    .await
             }
             BillingChange::CheckoutExpired { metadata, .. } => {
-                if let Some(reservation) = reservation_of(metadata) {
-                    self.stores
-                        .inventory
-                        .release_reservation(tenant, &reservation, self.now())
-                        .await?;
-                }
-                Ok(())
+                self.checkout_expired(tenant, metadata).await
             }
             BillingChange::Subscription {
                 state,
@@ -427,38 +373,7 @@ impl Dream {
                 price_id,
                 deleted,
             } => {
-                let customer = match self.customer_from_metadata(tenant, metadata).await? {
-                    Some(c) => Some(c),
-                    None => {
-                        self.customer_by_provider_id(
-                            tenant,
-                            connection,
-                            state.provider_customer_id.as_deref(),
-                        )
-                        .await?
-                    }
-                };
-                let Some(customer) = customer else {
-                    tracing::info!(subscription = %state.subscription_id, "subscription of no known customer acknowledged");
-                    return Ok(());
-                };
-                let config = self.tier_config(tenant).await?;
-                let mut state = state.clone();
-                if state.tier.is_none() {
-                    state.tier =
-                        tier_of_price(&config, connection.account_key(), price_id.as_deref());
-                }
-                let plan = if *deleted || !state.status.grants_plan() {
-                    config.default_plan().map(|t| t.name.clone())
-                } else {
-                    state
-                        .tier
-                        .as_deref()
-                        .and_then(|t| config.find(t))
-                        .filter(|t| t.is_plan())
-                        .map(|t| t.name.clone())
-                };
-                self.apply_state(tenant, &customer, &state, plan.as_deref())
+                self.subscription_changed(&ctx, state, metadata, price_id.as_deref(), *deleted)
                     .await
             }
             BillingChange::Invoice {
@@ -468,63 +383,248 @@ impl Dream {
                 amount_minor,
                 currency,
             } => {
-                let Some(customer) = self
-                    .customer_by_provider_id(tenant, connection, provider_customer_id.as_deref())
-                    .await?
-                else {
-                    return Ok(());
+                let invoice = InvoiceOutcome {
+                    paid: *paid,
+                    subscription_id: subscription_id.as_deref(),
+                    provider_customer_id: provider_customer_id.as_deref(),
+                    amount_minor: *amount_minor,
+                    currency: currency.as_deref(),
                 };
-                self.emit(
-                    tenant,
-                    if *paid {
-                        EventKind::PaymentSucceeded
-                    } else {
-                        EventKind::PaymentFailed
-                    },
-                    Some(&customer.id),
-                    json!({ "subscriptionId": subscription_id, "amount": amount_minor, "currency": currency }),
-                )
-                .await;
-                // The status follows the invoice only for the subscription it bills;
-                // the subscription events carry the rest.
-                let Some(current) = self
-                    .stores
-                    .subscriptions
-                    .get_subscription_state(tenant, &customer.id)
-                    .await?
-                    .filter(|s| Some(&s.subscription_id) == subscription_id.as_ref())
-                else {
-                    return Ok(());
-                };
-                let status = match (*paid, current.status) {
-                    (
-                        true,
-                        SubscriptionStatus::PastDue
-                        | SubscriptionStatus::Unpaid
-                        | SubscriptionStatus::Incomplete,
-                    ) => SubscriptionStatus::Active,
-                    (false, SubscriptionStatus::Active | SubscriptionStatus::Trialing) => {
-                        SubscriptionStatus::PastDue
-                    }
-                    (_, unchanged) => unchanged,
-                };
-                if status == current.status {
-                    return Ok(());
-                }
-                let state = SubscriptionState {
-                    status,
-                    as_of: event.created,
-                    ..current
-                };
-                let plan = if status.grants_plan() {
-                    state.tier.clone()
-                } else {
-                    None
-                };
-                self.apply_state(tenant, &customer, &state, plan.as_deref())
-                    .await
+                self.invoice_settled(&ctx, &invoice).await
             }
         }
+    }
+
+    /// A paid subscription checkout: links the provider's customer (first link
+    /// wins), then moves the customer to the checkout's tier. An unpaid one
+    /// (delayed payment methods) only links; the subscription events decide later.
+    async fn subscription_checkout_completed(
+        &self,
+        ctx: &ApplyContext<'_>,
+        session_id: &str,
+        metadata: &Metadata,
+        provider_customer_id: Option<&str>,
+        subscription_id: Option<&str>,
+        payment_status: &str,
+    ) -> Result<(), CoreError> {
+        let ApplyContext {
+            tenant,
+            connection,
+            event,
+        } = *ctx;
+        let Some(customer) = self.customer_from_metadata(tenant, metadata).await? else {
+            return Ok(());
+        };
+        if let Some(cus) = provider_customer_id {
+            self.stores
+                .billing
+                .link_stripe_customer(&StripeCustomerLink {
+                    tenant: tenant.clone(),
+                    customer: customer.id.clone(),
+                    account: connection.account_key().to_owned(),
+                    stripe_customer_id: cus.to_owned(),
+                })
+                .await?;
+        }
+        if payment_status == "unpaid" {
+            // Delayed payment methods: the subscription events decide later.
+            return Ok(());
+        }
+        let config = self.tier_config(tenant).await?;
+        let tier = metadata
+            .get(meta::TIER)
+            .and_then(|t| config.find(t))
+            .filter(|t| t.is_plan());
+        let state = SubscriptionState {
+            subscription_id: subscription_id.unwrap_or(session_id).to_owned(),
+            provider_customer_id: provider_customer_id.map(str::to_owned),
+            status: SubscriptionStatus::Active,
+            tier: tier.map(|t| t.name.clone()),
+            current_period_start: None,
+            current_period_end: None,
+            cancel_at_period_end: false,
+            mrr_minor: tier.map_or(0, |t| t.monthly_amount_minor()),
+            currency: tier.map(|t| t.price.currency.clone()),
+            as_of: event.created,
+        };
+        self.apply_state(tenant, &customer, &state, tier.map(|t| t.name.as_str()))
+            .await
+    }
+
+    /// A paid cart: commits its inventory reservation, records the payment and
+    /// reports products it sold out. A commit that finds the reservation released
+    /// (expired, or refused) is logged for a refund check.
+    async fn cart_checkout_completed(
+        &self,
+        tenant: &Tenant,
+        session_id: &str,
+        metadata: &Metadata,
+        payment_status: &str,
+    ) -> Result<(), CoreError> {
+        let Some(reservation) = reservation_of(metadata) else {
+            return Ok(());
+        };
+        if payment_status == "unpaid" {
+            return Ok(());
+        }
+        let transition = self
+            .stores
+            .inventory
+            .commit_reservation(tenant, &reservation, self.now())
+            .await?;
+        if transition.after != ReservationState::Committed {
+            // Released before the payment arrived (expired, or Stripe
+            // refused the session): the buyer paid for units no longer held.
+            tracing::warn!(%reservation, session = %session_id, "payment for a released reservation: check stock, refund if oversold");
+        }
+        let customer = customer_ref(metadata);
+        self.emit(
+            tenant,
+            EventKind::PaymentSucceeded,
+            customer.as_ref(),
+            json!({ "sessionId": session_id, "reservationId": reservation.to_string() }),
+        )
+        .await;
+        self.emit_sold_out(tenant, &reservation).await
+    }
+
+    /// An expired checkout: a cart's held units go back on sale at once.
+    async fn checkout_expired(
+        &self,
+        tenant: &Tenant,
+        metadata: &Metadata,
+    ) -> Result<(), CoreError> {
+        if let Some(reservation) = reservation_of(metadata) {
+            self.stores
+                .inventory
+                .release_reservation(tenant, &reservation, self.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A subscription created, updated or deleted: its state is stored if not
+    /// older than the stored one, and the plan follows it (the default plan when
+    /// deleted or not in good standing).
+    async fn subscription_changed(
+        &self,
+        ctx: &ApplyContext<'_>,
+        state: &SubscriptionState,
+        metadata: &Metadata,
+        price_id: Option<&str>,
+        deleted: bool,
+    ) -> Result<(), CoreError> {
+        let ApplyContext {
+            tenant, connection, ..
+        } = *ctx;
+        let customer = match self.customer_from_metadata(tenant, metadata).await? {
+            Some(c) => Some(c),
+            None => {
+                self.customer_by_provider_id(
+                    tenant,
+                    connection,
+                    state.provider_customer_id.as_deref(),
+                )
+                .await?
+            }
+        };
+        let Some(customer) = customer else {
+            tracing::info!(subscription = %state.subscription_id, "subscription of no known customer acknowledged");
+            return Ok(());
+        };
+        let config = self.tier_config(tenant).await?;
+        let mut state = state.clone();
+        if state.tier.is_none() {
+            state.tier = tier_of_price(&config, connection.account_key(), price_id);
+        }
+        let plan = if deleted || !state.status.grants_plan() {
+            config.default_plan().map(|t| t.name.clone())
+        } else {
+            state
+                .tier
+                .as_deref()
+                .and_then(|t| config.find(t))
+                .filter(|t| t.is_plan())
+                .map(|t| t.name.clone())
+        };
+        self.apply_state(tenant, &customer, &state, plan.as_deref())
+            .await
+    }
+
+    /// An invoice paid or failed: the payment event is emitted, and the status of
+    /// the subscription it bills moves between active and past due.
+    async fn invoice_settled(
+        &self,
+        ctx: &ApplyContext<'_>,
+        invoice: &InvoiceOutcome<'_>,
+    ) -> Result<(), CoreError> {
+        let ApplyContext {
+            tenant,
+            connection,
+            event,
+        } = *ctx;
+        let InvoiceOutcome {
+            paid,
+            subscription_id,
+            provider_customer_id,
+            amount_minor,
+            currency,
+        } = *invoice;
+        let Some(customer) = self
+            .customer_by_provider_id(tenant, connection, provider_customer_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        self.emit(
+            tenant,
+            if paid {
+                EventKind::PaymentSucceeded
+            } else {
+                EventKind::PaymentFailed
+            },
+            Some(&customer.id),
+            json!({ "subscriptionId": subscription_id, "amount": amount_minor, "currency": currency }),
+        )
+        .await;
+        // The status follows the invoice only for the subscription it bills;
+        // the subscription events carry the rest.
+        let Some(current) = self
+            .stores
+            .subscriptions
+            .get_subscription_state(tenant, &customer.id)
+            .await?
+            .filter(|s| Some(s.subscription_id.as_str()) == subscription_id)
+        else {
+            return Ok(());
+        };
+        let status = match (paid, current.status) {
+            (
+                true,
+                SubscriptionStatus::PastDue
+                | SubscriptionStatus::Unpaid
+                | SubscriptionStatus::Incomplete,
+            ) => SubscriptionStatus::Active,
+            (false, SubscriptionStatus::Active | SubscriptionStatus::Trialing) => {
+                SubscriptionStatus::PastDue
+            }
+            (_, unchanged) => unchanged,
+        };
+        if status == current.status {
+            return Ok(());
+        }
+        let state = SubscriptionState {
+            status,
+            as_of: event.created,
+            ..current
+        };
+        let plan = if status.grants_plan() {
+            state.tier.clone()
+        } else {
+            None
+        };
+        self.apply_state(tenant, &customer, &state, plan.as_deref())
+            .await
     }
 
     /// Applies a state (and plan) if it is not older than the stored one; logs the
@@ -678,4 +778,23 @@ fn tier_of_price(config: &TierConfig, account: &str, price_id: Option<&str>) -> 
             || refs.retiring_prices.iter().any(|p| p == price_id);
         known.then(|| tier.name.clone())
     })
+}
+
+/// What every change is applied in: the tenant the event routed to, its Stripe
+/// connection and the event itself.
+#[derive(Clone, Copy)]
+struct ApplyContext<'a> {
+    tenant: &'a Tenant,
+    connection: &'a BillingConnection,
+    event: &'a ProviderEvent,
+}
+
+/// An `invoice.paid` / `invoice.payment_failed`, borrowed from the change.
+#[derive(Clone, Copy)]
+struct InvoiceOutcome<'a> {
+    paid: bool,
+    subscription_id: Option<&'a str>,
+    provider_customer_id: Option<&'a str>,
+    amount_minor: i64,
+    currency: Option<&'a str>,
 }
