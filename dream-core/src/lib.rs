@@ -79,9 +79,9 @@ pub use page::{Page, PageRequest};
 pub use platform::Platform;
 pub use services::{
     validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, Dashboard, DeliveryPass,
-    Dream, EndpointPatch, Mrr, NewEndpoint, ProductListing, TierPriceIds, TrackOutcome,
-    UsageReport, WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY,
-    RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
+    Dream, EndpointPatch, Mrr, NewEndpoint, ProductListing, ProductsCreated, TierPriceIds,
+    TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES,
+    MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
 pub use signing::{verify_signed, SignedHeaders, SigningSecret, SIGNATURE_TOLERANCE_SECS};
 pub use tenant::{Mode, Tenant};

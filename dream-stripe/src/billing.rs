@@ -11,7 +11,7 @@ use dream_core::{
 };
 
 use crate::{
-    catalog,
+    products,
     clients::Clients,
     config::{settings, ConfigError, StripeConfig},
     customers, oauth, sessions, webhook,
@@ -141,7 +141,7 @@ impl BillingProvider for StripeBilling {
         product: &ProductSpec,
     ) -> Result<String, BillingError> {
         let target = self.inner.clients.target(account)?;
-        catalog::create_product(&target, product).await
+        products::create_product(&target, product).await
     }
 
     async fn update_product(
@@ -151,7 +151,7 @@ impl BillingProvider for StripeBilling {
         update: &ProductUpdate,
     ) -> Result<(), BillingError> {
         let target = self.inner.clients.target(account)?;
-        catalog::update_product(&target, product_id, update).await
+        products::update_product(&target, product_id, update).await
     }
 
     async fn create_price(
@@ -160,7 +160,7 @@ impl BillingProvider for StripeBilling {
         price: &PriceSpec,
     ) -> Result<String, BillingError> {
         let target = self.inner.clients.target(account)?;
-        catalog::create_price(&target, price).await
+        products::create_price(&target, price).await
     }
 
     async fn deactivate_price(
@@ -170,7 +170,7 @@ impl BillingProvider for StripeBilling {
         idempotency_key: &str,
     ) -> Result<(), BillingError> {
         let target = self.inner.clients.target(account)?;
-        catalog::deactivate_price(&target, price_id, idempotency_key).await
+        products::deactivate_price(&target, price_id, idempotency_key).await
     }
 
     async fn create_customer(

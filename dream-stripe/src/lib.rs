@@ -26,7 +26,7 @@
 #![warn(missing_docs)]
 
 mod billing;
-mod catalog;
+mod products;
 mod clients;
 mod config;
 mod customers;

@@ -1,3 +1,6 @@
+//! Billing ports: what dream stores about Stripe ([`BillingStore`]: connections,
+//! onboarding states, customer links) and what it asks of Stripe ([`BillingProvider`]).
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

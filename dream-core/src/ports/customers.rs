@@ -1,3 +1,5 @@
+//! The customer port: end customers of a tenant, unique by external id.
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;

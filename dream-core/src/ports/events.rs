@@ -1,3 +1,5 @@
+//! The event log port: append-only, and the outbox of outbound webhook deliveries.
+
 use async_trait::async_trait;
 
 use crate::{Event, EventId, Page, PageRequest, StoreError, Tenant};

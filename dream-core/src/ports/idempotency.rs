@@ -1,3 +1,5 @@
+//! The idempotency-key port: claim, complete or release a request's key atomically.
+
 use async_trait::async_trait;
 
 use crate::{IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoreError, StoredResponse};

@@ -1,3 +1,6 @@
+//! The identity-link port: which customer an identity provider's user (Clerk) is,
+//! moving forward in time only.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

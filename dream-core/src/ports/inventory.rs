@@ -1,3 +1,5 @@
+//! The inventory port: one-off product stock reserved, committed and released atomically.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

@@ -1,3 +1,5 @@
+//! The key port: key pairs by id, secret digest and publishable key; revocation.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

@@ -1,3 +1,6 @@
+//! Outbound webhook ports: developers' endpoints and the deliveries to them
+//! ([`OutboundStore`]), and the HTTP client that sends them ([`OutboundSender`]).
+
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 

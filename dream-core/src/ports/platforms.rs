@@ -1,3 +1,5 @@
+//! The platform port: platforms and each tenant's tier configuration.
+
 use async_trait::async_trait;
 
 use crate::{Platform, PlatformId, StoreError, Tenant, TierConfig};

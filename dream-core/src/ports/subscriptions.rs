@@ -1,3 +1,6 @@
+//! The subscription port: a customer's subscription state, only ever moving forward,
+//! with the plan change in the same atomic step.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

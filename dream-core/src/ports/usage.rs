@@ -1,3 +1,5 @@
+//! The usage port: the one atomic consume of the hot path, and usage reads.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 

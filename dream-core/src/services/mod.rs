@@ -45,6 +45,7 @@ pub use billing::{
 };
 pub use dashboard::{Dashboard, Mrr};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
+pub use platforms::ProductsCreated;
 pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
 

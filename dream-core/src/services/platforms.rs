@@ -1,10 +1,32 @@
-//! Platforms and tier configuration.
+//! Platforms and tier configuration, and `/create-products`: a platform's tiers
+//! configured, synced to Stripe and its first key pair issued in one call.
 
 use serde_json::json;
 
-use crate::{validate_tiers, CoreError, EventKind, Platform, PlatformId, Tenant, Tier, TierConfig};
+use crate::{
+    validate_tiers, CoreError, EventKind, Mode, Platform, PlatformId, SecretKey, Tenant, Tier,
+    TierConfig,
+};
 
-use super::Dream;
+use super::{Dream, TierPriceIds};
+
+/// What [`Dream::create_products`] set up.
+#[derive(Debug)]
+pub struct ProductsCreated {
+    /// The platform (created when none was named).
+    pub platform: Platform,
+    /// The tenant the tiers belong to.
+    pub tenant: Tenant,
+    /// The tiers after the Stripe sync.
+    pub config: TierConfig,
+    /// Stripe ids per tier (`None` for free tiers or without Stripe).
+    pub price_ids: Vec<TierPriceIds>,
+    /// An active publishable key of the tenant.
+    pub publishable_key: String,
+    /// The secret key, only when this call issued the tenant's first pair: a
+    /// secret is shown once.
+    pub secret_key: Option<SecretKey>,
+}
 
 impl Dream {
     /// Creates a platform (a developer's app).
@@ -63,5 +85,52 @@ impl Dream {
             .get_tier_config(tenant)
             .await?
             .unwrap_or_default())
+    }
+
+    /// The seeds' `/create-products`: replaces `mode`'s tiers of `platform` (a new
+    /// platform when `None`), syncs them to Stripe when connected, and issues a
+    /// key pair when the tenant has no active one.
+    ///
+    /// Stripe is synced before keys are issued: if Stripe fails, the caller
+    /// retries without having lost a shown-once secret.
+    pub async fn create_products(
+        &self,
+        platform: Option<&PlatformId>,
+        mode: Mode,
+        tiers: Vec<Tier>,
+    ) -> Result<ProductsCreated, CoreError> {
+        validate_tiers(&tiers)?;
+        let platform = match platform {
+            Some(id) => self.platform(id).await?,
+            None => self.create_platform(None).await?,
+        };
+        let tenant = Tenant::new(platform.id.clone(), mode);
+        self.configure_tiers(&tenant, tiers).await?;
+        let config = self.sync_tiers_if_connected(&tenant).await?;
+        let price_ids = self.price_ids(&tenant, &config).await?;
+        let now = self.now();
+        let active = self
+            .list_keys(&platform.id, Some(mode))
+            .await?
+            .into_iter()
+            .rev()
+            .find(|k| k.is_active(now));
+        let (publishable_key, secret_key) = match active {
+            Some(key) => (key.publishable_key, None),
+            None => {
+                let issued = self
+                    .issue_key(&tenant, Some("default".into()), None)
+                    .await?;
+                (issued.record.publishable_key, Some(issued.secret))
+            }
+        };
+        Ok(ProductsCreated {
+            platform,
+            tenant,
+            config,
+            price_ids,
+            publishable_key,
+            secret_key,
+        })
     }
 }

@@ -1,3 +1,5 @@
+//! Operator routes behind the admin token: `/create-products` and key pairs.
+
 use dream_core::{KeyId, Mode, PlatformId, Tenant, Tier};
 use poem::web::Data;
 use poem_openapi::{
@@ -14,7 +16,7 @@ use crate::{
     body::JsonBody,
     dto::{
         CreateKeyRequest, CreateProductsRequest, CreateProductsResponse, IssuedKeyDto, KeyDto,
-        KeyList, ModeDto, TierDto,
+        KeyList, ModeDto,
     },
     error::{ApiError, ApiResult},
     state::AppState,
@@ -64,50 +66,21 @@ impl AdminApi {
         _idempotency_key: Header<Option<IdempotencyKeyHeader>>,
     ) -> ApiResult<Json<CreateProductsResponse>> {
         let req = body.0;
-        let dream = &state.dream;
         let tiers = req
             .tiers
             .into_iter()
             .enumerate()
             .map(|(i, t)| t.into_tier(i))
             .collect::<Result<Vec<Tier>, _>>()?;
-        dream_core::validate_tiers(&tiers)?;
         let platform = match req.platform_id {
-            Some(raw) => dream.platform(&platform_id(&raw, "/platformId")?).await?,
-            None => dream.create_platform(None).await?,
+            Some(raw) => Some(platform_id(&raw, "/platformId")?),
+            None => None,
         };
-        let tenant = Tenant::new(platform.id.clone(), req.mode.into());
-        dream.configure_tiers(&tenant, tiers).await?;
-        // Sync before issuing keys: if Stripe fails, the caller retries without
-        // having lost a shown-once secret.
-        let config = dream.sync_tiers_if_connected(&tenant).await?;
-        let price_ids = dream.price_ids(&tenant, &config).await?;
-        let (publishable_key, secret_key) = if dream.has_active_key(&tenant).await? {
-            let keys = dream.list_keys(&platform.id, Some(tenant.mode)).await?;
-            let now = dream.now();
-            let active = keys
-                .into_iter()
-                .rev()
-                .find(|k| k.is_active(now))
-                .ok_or_else(ApiError::internal)?;
-            (active.publishable_key, None)
-        } else {
-            let issued = dream
-                .issue_key(&tenant, Some("default".into()), None)
-                .await?;
-            (
-                issued.record.publishable_key,
-                Some(issued.secret.expose_secret().to_owned()),
-            )
-        };
-        Ok(Json(CreateProductsResponse {
-            platform_id: platform.id.to_string(),
-            mode: req.mode,
-            publishable_key,
-            secret_key,
-            tiers: config.tiers.iter().map(TierDto::from).collect(),
-            price_ids: price_ids.into_iter().map(Into::into).collect(),
-        }))
+        let created = state
+            .dream
+            .create_products(platform.as_ref(), req.mode.into(), tiers)
+            .await?;
+        Ok(Json(created.into()))
     }
 
     /// Issue a key pair for a platform.

@@ -1,4 +1,6 @@
-use dream_core::{Cart, CartItem, CheckoutUrls};
+//! Billing routes for a secret key: subscription checkout, portal, products and carts.
+
+use dream_core::CheckoutUrls;
 use poem::web::Data;
 use poem_openapi::{param::Header, payload::Json, OpenApi};
 
@@ -149,26 +151,13 @@ impl BillingApi {
         body: JsonBody<CartCheckoutRequest>,
     ) -> ApiResult<Json<CartCheckoutResponse>> {
         let req = body.0;
-        let cart = Cart {
-            urls: checkout_urls(&state.billing, req.success_url, req.cancel_url)?,
-            items: req
-                .items
-                .into_iter()
-                .map(|i| CartItem {
-                    price_id: i.price_id,
-                    quantity: i.quantity,
-                })
-                .collect(),
-            email: req.email,
-            customer: user_id.0.map(|u| u.0),
-        };
+        let urls = checkout_urls(
+            &state.billing,
+            req.success_url.clone(),
+            req.cancel_url.clone(),
+        )?;
+        let cart = req.into_cart(urls, user_id.0.map(|u| u.0));
         let checkout = state.dream.cart_checkout(auth.tenant(), &cart).await?;
-        Ok(Json(CartCheckoutResponse {
-            url: checkout.session.url,
-            session_id: checkout.session.id,
-            reservation_id: checkout.reservation.to_string(),
-            expires_at: checkout.session.expires_at,
-            reserved_until: checkout.reserved_until,
-        }))
+        Ok(Json(checkout.into()))
     }
 }

@@ -1,4 +1,6 @@
-use dream_core::{Mode, StripeLink, Tenant};
+//! Stripe Connect onboarding: `/authorize` and the `/callback` Stripe redirects to.
+
+use dream_core::{BillingConnection, Mode, StripeLink, Tenant};
 use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, ApiResponse, Object, OpenApi};
 
@@ -121,23 +123,11 @@ impl ConnectApi {
         /// Stripe's explanation of `error`.
         error_description: Query<Option<String>>,
     ) -> ApiResult<CallbackResponse> {
-        let dashboard = state.billing.dashboard_url.clone();
+        let dashboard = state.billing.dashboard_url.as_deref();
         if let Some(error) = error.0 {
             // Spend the state so the link cannot be replayed, whatever happens next.
             state.dream.abandon_stripe_connect(&oauth_state.0).await?;
-            return match dashboard {
-                Some(url) => Ok(CallbackResponse::Found(with_query(
-                    &url,
-                    &[("stripe", "denied"), ("error", &error)],
-                ))),
-                None => Err(ApiError::invalid(
-                    "error",
-                    format!(
-                        "Stripe onboarding was not completed: {error} ({})",
-                        error_description.0.unwrap_or_default()
-                    ),
-                )),
-            };
+            return denied(dashboard, &error, error_description.0.as_deref());
         }
         let code = code
             .0
@@ -146,28 +136,56 @@ impl ConnectApi {
             .dream
             .complete_stripe_connect(&oauth_state.0, &code)
             .await?;
-        let platform = connection.tenant.platform.to_string();
-        let mode = connection.tenant.mode;
-        Ok(match dashboard {
-            Some(url) => CallbackResponse::Found(with_query(
-                &url,
-                &[
-                    ("stripe", "connected"),
-                    ("platformId", &platform),
-                    ("mode", mode.as_str()),
-                ],
-            )),
-            None => CallbackResponse::Connected(Json(ConnectedDto {
-                connected: true,
-                platform_id: platform,
-                mode: mode.into(),
-                account_id: match connection.link {
-                    StripeLink::Connect { account_id } => Some(account_id),
-                    StripeLink::Direct { .. } => None,
-                }
-                .into(),
-            })),
-        })
+        Ok(connected(dashboard, connection))
+    }
+}
+
+/// The developer declined onboarding: back to the dashboard when there is one,
+/// else a 400 that says so.
+fn denied(
+    dashboard: Option<&str>,
+    error: &str,
+    description: Option<&str>,
+) -> ApiResult<CallbackResponse> {
+    match dashboard {
+        Some(url) => Ok(CallbackResponse::Found(with_query(
+            url,
+            &[("stripe", "denied"), ("error", error)],
+        ))),
+        None => Err(ApiError::invalid(
+            "error",
+            format!(
+                "Stripe onboarding was not completed: {error} ({})",
+                description.unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+/// Onboarding completed: back to the dashboard when there is one, else the
+/// connection as JSON.
+fn connected(dashboard: Option<&str>, connection: BillingConnection) -> CallbackResponse {
+    let platform = connection.tenant.platform.to_string();
+    let mode = connection.tenant.mode;
+    match dashboard {
+        Some(url) => CallbackResponse::Found(with_query(
+            url,
+            &[
+                ("stripe", "connected"),
+                ("platformId", &platform),
+                ("mode", mode.as_str()),
+            ],
+        )),
+        None => CallbackResponse::Connected(Json(ConnectedDto {
+            connected: true,
+            platform_id: platform,
+            mode: mode.into(),
+            account_id: match connection.link {
+                StripeLink::Connect { account_id } => Some(account_id),
+                StripeLink::Direct { .. } => None,
+            }
+            .into(),
+        })),
     }
 }
 

@@ -1,3 +1,5 @@
+//! Customer routes: create, read, update, delete and list end customers.
+
 use dream_core::{NewCustomer, PasswordHash};
 use poem::web::Data;
 use poem_openapi::{

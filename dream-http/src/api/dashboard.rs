@@ -1,3 +1,5 @@
+//! Dashboard routes: the tenant snapshot, the event log and the customers CSV.
+
 use poem::{web::Data, Body};
 use poem_openapi::{
     param::Query,
@@ -9,10 +11,7 @@ use super::{event_page, unknown_cursor, ApiTags};
 use crate::{
     auth::SecretKeyAuth,
     csv::customers_csv,
-    dto::{
-        CustomerUsageDto, DashboardResponse, EventDto, EventList, Metrics, MrrDto, PeriodDto,
-        TierDto,
-    },
+    dto::{DashboardResponse, EventDto, EventList},
     error::ApiResult,
     state::AppState,
 };
@@ -42,39 +41,7 @@ impl DashboardApi {
         state: Data<&AppState>,
         auth: SecretKeyAuth,
     ) -> ApiResult<Json<DashboardResponse>> {
-        let d = state.dream.dashboard(auth.tenant()).await?;
-        Ok(Json(DashboardResponse {
-            period: PeriodDto {
-                start: d.period.start,
-                end: d.period.end,
-            },
-            metrics: Metrics {
-                total_customers: d.total_customers,
-                active_customers: d.active_customers,
-                total_usage: d.total_usage,
-                customers_by_plan: d.customers_by_plan,
-                mrr: d
-                    .mrr
-                    .into_iter()
-                    .map(|m| MrrDto {
-                        currency: m.currency,
-                        amount_minor: m.amount_minor,
-                    })
-                    .collect(),
-                churned_last30_days: d.churned_last_30_days,
-                churn_rate: d.churn_rate,
-            },
-            customers: d
-                .recent_customers
-                .into_iter()
-                .map(|(customer, usage_count)| CustomerUsageDto {
-                    customer: customer.into(),
-                    usage_count,
-                })
-                .collect(),
-            tiers: d.tiers.tiers.iter().map(TierDto::from).collect(),
-            recent_events: d.recent_events.into_iter().map(EventDto::from).collect(),
-        }))
+        Ok(Json(state.dream.dashboard(auth.tenant()).await?.into()))
     }
 
     /// List events, newest first.

@@ -1,3 +1,5 @@
+//! Operator routes for platforms: create, keys, Stripe connection, tier sync, promote.
+
 use dream_core::{Mode, Tenant};
 use poem::web::Data;
 use poem_openapi::{

@@ -1,3 +1,5 @@
+//! `GET /api/tiers`: the tiers on offer, for a publishable or secret key.
+
 use poem::web::Data;
 use poem_openapi::{payload::Json, OpenApi};
 

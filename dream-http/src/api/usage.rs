@@ -1,3 +1,5 @@
+//! Usage routes: track a call (`POST /api/data`) and read usage (`GET /api/usage`).
+
 use poem::web::Data;
 use poem_openapi::{param::Header, payload::Json, ApiResponse, OpenApi};
 
@@ -32,6 +34,29 @@ enum Tracked {
         #[oai(header = "RateLimit-Reset")]
         u64,
     ),
+}
+
+impl Tracked {
+    fn new(outcome: dream_core::TrackOutcome, now: chrono::DateTime<chrono::Utc>) -> Self {
+        let reset = outcome.period.seconds_until_end(now);
+        let remaining = outcome.remaining();
+        Tracked::Ok(
+            Json(TrackResponse {
+                success: true,
+                customer_id: outcome.customer.id.to_string(),
+                usage: UsageCounts {
+                    count: outcome.used,
+                    limit: outcome.limit.into(),
+                    remaining: remaining.into(),
+                    period_end: outcome.period.end,
+                },
+                plan: outcome.plan,
+            }),
+            outcome.limit,
+            remaining,
+            reset,
+        )
+    }
 }
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Usage")]
@@ -74,24 +99,7 @@ impl UsageApi {
                 receipt.as_deref(),
             )
             .await?;
-        let reset = outcome.period.seconds_until_end(state.dream.now());
-        let remaining = outcome.remaining();
-        Ok(Tracked::Ok(
-            Json(TrackResponse {
-                success: true,
-                customer_id: outcome.customer.id.to_string(),
-                usage: UsageCounts {
-                    count: outcome.used,
-                    limit: outcome.limit.into(),
-                    remaining: remaining.into(),
-                    period_end: outcome.period.end,
-                },
-                plan: outcome.plan,
-            }),
-            outcome.limit,
-            remaining,
-            reset,
-        ))
+        Ok(Tracked::new(outcome, state.dream.now()))
     }
 
     /// Read a customer's usage in the current period (never changes it).

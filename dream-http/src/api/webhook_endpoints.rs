@@ -1,3 +1,5 @@
+//! Outbound webhook routes: developers' endpoints, their secrets and delivery logs.
+
 use dream_core::{DeliveryId, EndpointPatch, EventFilter, NewEndpoint};
 use poem::web::Data;
 use poem_openapi::{

@@ -169,6 +169,41 @@ pub struct CartCheckoutResponse {
     pub reserved_until: DateTime<Utc>,
 }
 
+impl CartCheckoutRequest {
+    /// The cart to check out, with the resolved redirect URLs and the buyer.
+    pub fn into_cart(
+        self,
+        urls: dream_core::CheckoutUrls,
+        customer: Option<String>,
+    ) -> dream_core::Cart {
+        dream_core::Cart {
+            urls,
+            items: self
+                .items
+                .into_iter()
+                .map(|i| dream_core::CartItem {
+                    price_id: i.price_id,
+                    quantity: i.quantity,
+                })
+                .collect(),
+            email: self.email,
+            customer,
+        }
+    }
+}
+
+impl From<dream_core::CartCheckout> for CartCheckoutResponse {
+    fn from(checkout: dream_core::CartCheckout) -> Self {
+        Self {
+            url: checkout.session.url,
+            session_id: checkout.session.id,
+            reservation_id: checkout.reservation.to_string(),
+            expires_at: checkout.session.expires_at,
+            reserved_until: checkout.reserved_until,
+        }
+    }
+}
+
 /// How a platform reaches its Stripe account.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "lowercase")]

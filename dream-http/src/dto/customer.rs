@@ -1,3 +1,5 @@
+//! Customer request and response bodies.
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

@@ -1,3 +1,5 @@
+//! Dashboard and event bodies.
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -112,4 +114,41 @@ pub struct DashboardResponse {
     pub tiers: Vec<TierDto>,
     /// The newest events.
     pub recent_events: Vec<EventDto>,
+}
+
+impl From<dream_core::Dashboard> for DashboardResponse {
+    fn from(d: dream_core::Dashboard) -> Self {
+        DashboardResponse {
+            period: PeriodDto {
+                start: d.period.start,
+                end: d.period.end,
+            },
+            metrics: Metrics {
+                total_customers: d.total_customers,
+                active_customers: d.active_customers,
+                total_usage: d.total_usage,
+                customers_by_plan: d.customers_by_plan,
+                mrr: d
+                    .mrr
+                    .into_iter()
+                    .map(|m| MrrDto {
+                        currency: m.currency,
+                        amount_minor: m.amount_minor,
+                    })
+                    .collect(),
+                churned_last30_days: d.churned_last_30_days,
+                churn_rate: d.churn_rate,
+            },
+            customers: d
+                .recent_customers
+                .into_iter()
+                .map(|(customer, usage_count)| CustomerUsageDto {
+                    customer: customer.into(),
+                    usage_count,
+                })
+                .collect(),
+            tiers: d.tiers.tiers.iter().map(TierDto::from).collect(),
+            recent_events: d.recent_events.into_iter().map(EventDto::from).collect(),
+        }
+    }
 }

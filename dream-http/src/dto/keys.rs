@@ -1,3 +1,5 @@
+//! Key pair and `/create-products` bodies; secret keys never appear in `Debug`.
+
 use chrono::{DateTime, Utc};
 use dream_core::KeyRecord;
 use poem_openapi::Object;
@@ -35,7 +37,7 @@ pub struct PriceIdDto {
 }
 
 /// The credentials response of `/create-products`.
-#[derive(Object, Debug)]
+#[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct CreateProductsResponse {
     /// The platform (stable, internal).
@@ -53,6 +55,34 @@ pub struct CreateProductsResponse {
     /// Stripe ids per offered tier (null until Stripe is connected; always null for
     /// free tiers, which need no Stripe price).
     pub price_ids: Vec<PriceIdDto>,
+}
+
+impl From<dream_core::ProductsCreated> for CreateProductsResponse {
+    fn from(created: dream_core::ProductsCreated) -> Self {
+        Self {
+            platform_id: created.platform.id.to_string(),
+            mode: created.tenant.mode.into(),
+            publishable_key: created.publishable_key,
+            secret_key: created.secret_key.map(|s| s.expose_secret().to_owned()),
+            tiers: created.config.tiers.iter().map(TierDto::from).collect(),
+            price_ids: created.price_ids.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// Never prints the secret key.
+impl std::fmt::Debug for CreateProductsResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateProductsResponse")
+            .field("platform_id", &self.platform_id)
+            .field("mode", &self.mode)
+            .field("publishable_key", &self.publishable_key)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Issue a key pair.

@@ -1,3 +1,5 @@
+//! Tier bodies and their conversion to and from core tiers.
+
 use dream_core::{CoreError, Interval, Money, Tier, TierKind, UsageLimit};
 use poem_openapi::{Enum, Object};
 use serde::Deserialize;

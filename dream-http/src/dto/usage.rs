@@ -1,3 +1,5 @@
+//! Track and usage bodies.
+
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 

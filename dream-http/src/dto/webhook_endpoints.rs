@@ -1,3 +1,5 @@
+//! Outbound webhook endpoint and delivery bodies.
+
 use chrono::{DateTime, Utc};
 use dream_core::{Delivery, DeliveryAttempt, DeliveryState, DisabledReason, WebhookEndpoint};
 use poem_openapi::{types::MaybeUndefined, Enum, Object};

@@ -1,3 +1,5 @@
+//! Stripe connections, onboarding states and customer links in memory.
+
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;

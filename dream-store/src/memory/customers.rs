@@ -1,3 +1,5 @@
+//! Customers in memory.
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;

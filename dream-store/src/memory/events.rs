@@ -1,3 +1,5 @@
+//! The event log in memory, fanning out deliveries under the same lock.
+
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;

@@ -1,3 +1,5 @@
+//! Inventory reservations in memory.
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;

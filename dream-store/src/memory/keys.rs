@@ -11,7 +11,7 @@ use super::{lock, MemoryStore};
 #[async_trait]
 impl KeyStore for MemoryStore {
     async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        let mut c = lock(&self.catalog);
+        let mut c = lock(&self.platforms);
         if c.keys.contains_key(&key.id)
             || c.key_by_digest.contains_key(&key.secret_digest)
             || c.key_by_publishable.contains_key(&key.publishable_key)
@@ -29,7 +29,7 @@ impl KeyStore for MemoryStore {
         &self,
         digest: &KeyDigest,
     ) -> Result<Option<KeyRecord>, StoreError> {
-        let c = lock(&self.catalog);
+        let c = lock(&self.platforms);
         Ok(c.key_by_digest
             .get(digest)
             .and_then(|id| c.keys.get(id))
@@ -40,7 +40,7 @@ impl KeyStore for MemoryStore {
         &self,
         publishable_key: &str,
     ) -> Result<Option<KeyRecord>, StoreError> {
-        let c = lock(&self.catalog);
+        let c = lock(&self.platforms);
         Ok(c.key_by_publishable
             .get(publishable_key)
             .and_then(|id| c.keys.get(id))
@@ -48,7 +48,7 @@ impl KeyStore for MemoryStore {
     }
 
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        Ok(lock(&self.catalog).keys.get(id).cloned())
+        Ok(lock(&self.platforms).keys.get(id).cloned())
     }
 
     async fn list_keys(
@@ -56,7 +56,7 @@ impl KeyStore for MemoryStore {
         platform: &PlatformId,
         mode: Option<Mode>,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        let c = lock(&self.catalog);
+        let c = lock(&self.platforms);
         let mut keys: Vec<KeyRecord> = c
             .keys
             .values()
@@ -72,7 +72,7 @@ impl KeyStore for MemoryStore {
         id: &KeyId,
         at: DateTime<Utc>,
     ) -> Result<Option<KeyRecord>, StoreError> {
-        let mut c = lock(&self.catalog);
+        let mut c = lock(&self.platforms);
         Ok(c.keys.get_mut(id).map(|k| {
             k.revoked_at.get_or_insert(at);
             k.clone()
@@ -84,7 +84,7 @@ impl KeyStore for MemoryStore {
         tenant: &Tenant,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        Ok(lock(&self.catalog)
+        Ok(lock(&self.platforms)
             .keys
             .values()
             .filter(|k| &k.tenant == tenant && k.is_active(now))

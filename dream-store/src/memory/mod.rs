@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 /// Everything in process memory. Cheap to create; share it behind an `Arc`.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    catalog: Mutex<platforms::Catalog>,
+    platforms: Mutex<platforms::PlatformsAndKeys>,
     customers: Mutex<customers::Customers>,
     usage: Mutex<usage::Usage>,
     events: Mutex<events::Events>,

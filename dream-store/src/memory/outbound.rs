@@ -1,3 +1,5 @@
+//! Outbound webhook endpoints and deliveries in memory.
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;

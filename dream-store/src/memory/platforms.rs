@@ -11,7 +11,7 @@ use dream_core::{
 use super::{lock, MemoryStore};
 
 #[derive(Debug, Default)]
-pub(super) struct Catalog {
+pub(super) struct PlatformsAndKeys {
     pub(super) platforms: HashMap<PlatformId, Platform>,
     pub(super) tiers: HashMap<Tenant, TierConfig>,
     pub(super) keys: HashMap<KeyId, KeyRecord>,
@@ -22,7 +22,7 @@ pub(super) struct Catalog {
 #[async_trait]
 impl PlatformStore for MemoryStore {
     async fn insert_platform(&self, platform: &Platform) -> Result<(), StoreError> {
-        let mut c = lock(&self.catalog);
+        let mut c = lock(&self.platforms);
         if c.platforms.contains_key(&platform.id) {
             return Err(StoreError::Conflict("platform id exists"));
         }
@@ -31,7 +31,7 @@ impl PlatformStore for MemoryStore {
     }
 
     async fn get_platform(&self, id: &PlatformId) -> Result<Option<Platform>, StoreError> {
-        Ok(lock(&self.catalog).platforms.get(id).cloned())
+        Ok(lock(&self.platforms).platforms.get(id).cloned())
     }
 
     async fn put_tier_config(
@@ -39,13 +39,13 @@ impl PlatformStore for MemoryStore {
         tenant: &Tenant,
         config: &TierConfig,
     ) -> Result<(), StoreError> {
-        lock(&self.catalog)
+        lock(&self.platforms)
             .tiers
             .insert(tenant.clone(), config.clone());
         Ok(())
     }
 
     async fn get_tier_config(&self, tenant: &Tenant) -> Result<Option<TierConfig>, StoreError> {
-        Ok(lock(&self.catalog).tiers.get(tenant).cloned())
+        Ok(lock(&self.platforms).tiers.get(tenant).cloned())
     }
 }

@@ -1,3 +1,5 @@
+//! Usage counters and rate windows in memory.
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;

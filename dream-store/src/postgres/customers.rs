@@ -1,3 +1,5 @@
+//! Customers in PostgreSQL.
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;

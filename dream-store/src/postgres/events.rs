@@ -1,3 +1,5 @@
+//! The event log in PostgreSQL, fanning out deliveries in the same transaction.
+
 use async_trait::async_trait;
 use dream_core::{
     ports::EventStore, CustomerId, Event, EventId, EventKind, Page, PageRequest, StoreError, Tenant,

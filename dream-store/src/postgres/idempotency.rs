@@ -1,3 +1,5 @@
+//! Idempotency keys in PostgreSQL.
+
 use async_trait::async_trait;
 use dream_core::{
     ports::IdempotencyStore, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoreError,

@@ -1,3 +1,5 @@
+//! Usage counters in PostgreSQL: one `dream_consume` call per track.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{

@@ -1,3 +1,5 @@
+//! Usage counters and rate windows in Redis: one Lua script per consume.
+
 use std::sync::LazyLock;
 
 use ::redis::Script;

@@ -1,3 +1,5 @@
+//! Customers in SQLite.
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;

@@ -1,3 +1,5 @@
+//! Usage counters and rate windows in SQLite.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
