@@ -6,6 +6,7 @@ mod billing;
 pub mod bootstrap;
 pub mod config;
 pub mod delivery;
+pub mod readiness;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -84,7 +85,11 @@ pub async fn migrate(config: &Config) -> Result<usize, AppError> {
 ///
 /// main store (memory | SQLite | PostgreSQL) → optionally usage counters in Redis
 /// (`SplitStore`) → caches in front of key and tier lookups (`CachedStore`).
-pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
+/// Each database it opens adds its readiness probe to `probes`.
+pub async fn build_store(
+    config: &Config,
+    probes: &mut readiness::Probes,
+) -> Result<Arc<dyn Store>, AppError> {
     let main: Arc<dyn Store> = match config.store_kind() {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         StoreKind::Sqlite => {
@@ -93,6 +98,7 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
                 .await
                 .map_err(store_err(format!("cannot open {}", path.display())))?;
             tracing::info!(path = %path.display(), "store: SQLite");
+            probes.push(readiness::sqlite(&store));
             Arc::new(store)
         }
         StoreKind::Postgres => {
@@ -114,6 +120,7 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
                 }
             }
             tracing::info!("store: PostgreSQL");
+            probes.push(readiness::postgres(&store));
             Arc::new(store)
         }
     };
@@ -123,6 +130,7 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
                 .await
                 .map_err(store_err("cannot connect to Redis"))?;
             tracing::info!("usage counters: Redis");
+            probes.push(readiness::redis(&usage));
             Arc::new(SplitStore::new(main, Arc::new(usage)))
         }
         None => main,
@@ -161,7 +169,9 @@ impl Application {
         let clerk_secrets = config
             .clerk_webhook_secrets()
             .map_err(|e| AppError::Config(e.to_string()))?;
-        let dream = billing::with_billing(Dream::new(build_store(config).await?), config)?
+        let mut probes = readiness::Probes::new();
+        let store = build_store(config, &mut probes).await?;
+        let dream = billing::with_billing(Dream::new(store), config)?
             .with_clerk_webhook_secrets(clerk_secrets)
             .with_endpoint_policy(EndpointPolicy {
                 allow_private: config.webhook_allow_private,
@@ -184,6 +194,7 @@ impl Application {
             config.admin_token.as_ref().map(config::Secret::expose),
         );
         state.body_limit = config.max_body_bytes;
+        state.readiness = probes;
         state.idempotency_lock_timeout = Duration::from_secs(config.idempotency_lock_secs);
         state.billing = dream_http::BillingSettings {
             checkout_success_url: config.checkout_success_url.clone(),

@@ -1,5 +1,6 @@
 //! Black-box tests of the dream server over real HTTP on loopback.
 
+mod private_servers;
 mod support;
 
 mod billing;
@@ -15,6 +16,7 @@ mod isolation;
 mod keys;
 mod outbound_webhooks;
 mod processes;
+mod ready;
 mod seed_flow;
 mod spec;
 mod webhooks;
