@@ -19,4 +19,5 @@ mod processes;
 mod ready;
 mod seed_flow;
 mod spec;
+mod tls;
 mod webhooks;
