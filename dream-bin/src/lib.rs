@@ -2,6 +2,7 @@
 //! [`Application::build`], exactly as `main` does.
 #![warn(missing_docs)]
 
+mod backup;
 mod billing;
 pub mod bootstrap;
 pub mod config;
@@ -17,6 +18,7 @@ use dream_store::{
 use poem::{listener::TcpAcceptor, Server};
 use tokio::net::TcpListener as TokioListener;
 
+pub use backup::backup;
 pub use config::{Config, LogFormat, StoreKind};
 
 /// Why the server could not start or stopped with an error.

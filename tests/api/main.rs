@@ -3,6 +3,7 @@
 mod private_servers;
 mod support;
 
+mod backup;
 mod billing;
 mod billing_secrets;
 mod clerk;
