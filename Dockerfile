@@ -4,7 +4,9 @@
 # Checked by scripts/check-deploy (and built and run there when a Docker engine
 # is available).
 
-FROM rust:1.89-bookworm AS build
+# Rust 1.94 at least: the workspace says 1.89, but sqlx 0.9 needs 1.94
+# (scripts/check-deploy compares this tag with the locked crates' rust-version).
+FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 # The caches keep the registry and compiled dependencies between builds; the

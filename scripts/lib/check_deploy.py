@@ -52,6 +52,34 @@ check(all(pinned(f) for f in froms), f"Dockerfile: unpinned base image in {froms
 check(any(f.startswith("rust:") for f in froms[:-1]), "Dockerfile: the builder should be a rust image")
 check(froms and froms[-1].startswith("debian:") and "slim" in froms[-1], "Dockerfile: the runtime should be debian slim")
 check(re.search(r"cargo build --release[^\n]*-p dream-bin", dockerfile), "Dockerfile: does not build dream-bin in release")
+
+
+def rust_versions_needed():
+    """The workspace's rust-version and that of every locked crate whose source
+    is in the local cargo registry (present after any cargo build)."""
+    needed = {}
+    m = re.search(r'^rust-version = "(\d+)\.(\d+)', (ROOT / "Cargo.toml").read_text(), re.M)
+    if m:
+        needed["the workspace"] = (int(m.group(1)), int(m.group(2)))
+    lock = (ROOT / "Cargo.lock").read_text()
+    registries = list((Path.home() / ".cargo/registry/src").glob("*"))
+    for name, version in re.findall(r'name = "([^"]+)"\nversion = "([^"]+)"\nsource = "registry', lock):
+        for registry in registries:
+            manifest = registry / f"{name}-{version}" / "Cargo.toml"
+            if manifest.is_file():
+                m = re.search(r'^rust-version = "(\d+)\.(\d+)', manifest.read_text(), re.M)
+                if m:
+                    needed[f"{name} {version}"] = (int(m.group(1)), int(m.group(2)))
+                break
+    return needed
+
+
+builder = next((f for f in froms[:-1] if f.startswith("rust:")), "")
+tag = re.match(r"rust:(\d+)\.(\d+)", builder)
+if check(tag, f"Dockerfile: the builder {builder!r} should name a Rust version (rust:1.NN-…)"):
+    have = (int(tag.group(1)), int(tag.group(2)))
+    for who, want in rust_versions_needed().items():
+        check(have >= want, f"Dockerfile: {builder} is older than Rust {want[0]}.{want[1]}, which {who} needs")
 check("ca-certificates" in dockerfile, "Dockerfile: runtime lacks ca-certificates")
 users = [l.split()[1] for l in lines if l.upper().startswith("USER ")]
 check(users and users[-1].split(":")[0] not in ("root", "0"), "Dockerfile: must run as a non-root USER")
