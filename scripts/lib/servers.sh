@@ -127,7 +127,9 @@ start_tls_test_servers() {
   bin=$(pg_bin_dir)
   make_test_certificates "$tls"
   # PostgreSQL wants its key owned by the server's user, readable by it alone.
-  [ -n "$DREAM_PG_AS" ] && chown -R postgres "$tls" "$DREAM_PG_DIR/tls-data"
+  if [ -n "$DREAM_PG_AS" ]; then
+    chown -R postgres "$tls" "$DREAM_PG_DIR/tls-data"
+  fi
   printf '%s\n' "local all all trust" "hostssl all all 127.0.0.1/32 trust" \
     >"$DREAM_PG_DIR/tls-data/pg_hba.conf"
   pg_port=$(free_port)
