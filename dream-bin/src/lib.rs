@@ -2,10 +2,12 @@
 //! [`Application::build`], exactly as `main` does.
 #![warn(missing_docs)]
 
+mod backup;
 mod billing;
 pub mod bootstrap;
 pub mod config;
 pub mod delivery;
+pub mod readiness;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -17,6 +19,7 @@ use dream_store::{cached, MemoryStore, PostgresStore, RedisUsageStore, SqliteSto
 use poem::{listener::TcpAcceptor, Server};
 use tokio::net::TcpListener as TokioListener;
 
+pub use backup::backup;
 pub use config::{Config, LogFormat, StoreKind};
 
 /// Why the server could not start or stopped with an error.
@@ -84,8 +87,12 @@ pub async fn migrate(config: &Config) -> Result<usize, AppError> {
 /// The composition root: every `Arc<dyn …>` the server uses is created here.
 ///
 /// main store (memory | SQLite | PostgreSQL) for every port → optionally the
-/// usage port from Redis → caches in front of the key and tier ports.
-pub async fn build_stores(config: &Config) -> Result<Stores, AppError> {
+/// usage port from Redis → caches in front of the key and tier ports. Each
+/// database it opens adds its readiness probe to `probes`.
+pub async fn build_stores(
+    config: &Config,
+    probes: &mut readiness::Probes,
+) -> Result<Stores, AppError> {
     let main: Arc<dyn Store> = match config.store_kind() {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         StoreKind::Sqlite => {
@@ -94,6 +101,7 @@ pub async fn build_stores(config: &Config) -> Result<Stores, AppError> {
                 .await
                 .map_err(store_err(format!("cannot open {}", path.display())))?;
             tracing::info!(path = %path.display(), "store: SQLite");
+            probes.push(readiness::sqlite(&store));
             Arc::new(store)
         }
         StoreKind::Postgres => {
@@ -115,6 +123,7 @@ pub async fn build_stores(config: &Config) -> Result<Stores, AppError> {
                 }
             }
             tracing::info!("store: PostgreSQL");
+            probes.push(readiness::postgres(&store));
             Arc::new(store)
         }
     };
@@ -124,6 +133,7 @@ pub async fn build_stores(config: &Config) -> Result<Stores, AppError> {
             .await
             .map_err(store_err("cannot connect to Redis"))?;
         tracing::info!("usage counters: Redis");
+        probes.push(readiness::redis(&usage));
         stores.usage = Arc::new(usage);
     }
     Ok(cached(stores, Duration::from_millis(config.cache_ttl_ms)))
@@ -157,7 +167,9 @@ impl Application {
         let clerk_secrets = config
             .clerk_webhook_secrets()
             .map_err(|e| AppError::Config(e.to_string()))?;
-        let dream = billing::with_billing(Dream::new(build_stores(config).await?), config)?
+        let mut probes = readiness::Probes::new();
+        let stores = build_stores(config, &mut probes).await?;
+        let dream = billing::with_billing(Dream::new(stores), config)?
             .with_clerk_webhook_secrets(clerk_secrets)
             .with_endpoint_policy(EndpointPolicy {
                 allow_private: config.webhook_allow_private,
@@ -180,6 +192,7 @@ impl Application {
             config.admin_token.as_ref().map(config::Secret::expose),
         );
         state.body_limit = config.max_body_bytes;
+        state.readiness = probes;
         state.idempotency_lock_timeout = Duration::from_secs(config.idempotency_lock_secs);
         state.billing = dream_http::BillingSettings {
             checkout_success_url: config.checkout_success_url.clone(),

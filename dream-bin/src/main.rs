@@ -1,7 +1,7 @@
 //! The `dream` command: parses the CLI, loads config, sets up tracing, and calls the
 //! library.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use dream_bin::{bootstrap, config::Config, Application, LogFormat};
@@ -26,6 +26,12 @@ enum Command {
     Openapi,
     /// Apply pending PostgreSQL migrations (DATABASE_URL), then exit.
     Migrate,
+    /// Copy the SQLite database (DREAM_DATA_DIR) to PATH, safely while a server
+    /// runs on it. PATH must not exist.
+    Backup {
+        /// Where to write the copy.
+        path: PathBuf,
+    },
     /// Operator commands against a running server.
     Admin {
         #[command(subcommand)]
@@ -110,12 +116,22 @@ async fn migrate() -> Result<(), String> {
     Ok(())
 }
 
+async fn backup(path: PathBuf) -> Result<(), String> {
+    let config = Config::load().map_err(|e| e.to_string())?;
+    let bytes = dream_bin::backup(&config, &path)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("backed up to {} ({bytes} bytes)", path.display());
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve => serve().await,
         Command::Migrate => migrate().await,
+        Command::Backup { path } => backup(path).await,
         Command::Openapi => {
             println!("{}", dream_http::openapi_json());
             Ok(())

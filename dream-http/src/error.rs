@@ -98,6 +98,9 @@ pub struct ErrorBody {
     pub available: Option<u64>,
     /// Stripe's request id (`req_…`), when Stripe answered.
     pub stripe_request_id: Option<String>,
+    /// Each readiness check by name and its state: `ok`, `unavailable` or
+    /// `timeout` (`GET /ready`).
+    pub checks: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl ErrorBody {
@@ -117,6 +120,7 @@ impl ErrorBody {
             product: None,
             available: None,
             stripe_request_id: None,
+            checks: None,
         }
     }
 

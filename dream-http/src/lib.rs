@@ -28,6 +28,7 @@ mod idempotency;
 mod inbound;
 mod metrics;
 mod middleware;
+mod readiness;
 mod spec;
 mod state;
 
@@ -37,6 +38,7 @@ use poem_openapi::{OpenApiService, ServerObject};
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use metrics::record_delivery_pass;
 pub use middleware::RequestId;
+pub use readiness::ReadinessProbe;
 pub use state::{AppState, BillingSettings};
 
 /// The API description the spec is generated from.

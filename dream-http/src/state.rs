@@ -6,6 +6,8 @@ use dream_core::Dream;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::ReadinessProbe;
+
 /// Shared state: the services and the server's settings.
 #[derive(Clone)]
 pub struct AppState {
@@ -20,6 +22,10 @@ pub struct AppState {
     pub idempotency_lock_timeout: std::time::Duration,
     /// Checkout defaults and where onboarding ends.
     pub billing: BillingSettings,
+    /// What `GET /ready` asks; empty (always ready) for an in-memory store.
+    pub readiness: Vec<Arc<dyn ReadinessProbe>>,
+    /// How long `GET /ready` waits for each probe.
+    pub readiness_timeout: std::time::Duration,
 }
 
 /// Server-wide billing defaults.
@@ -45,6 +51,10 @@ impl AppState {
         })
     }
 
+    /// Default wait for each readiness probe: 2 s, below the usual 3-5 s timeout
+    /// of a load balancer's or Kubernetes' probe.
+    pub const DEFAULT_READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
     /// Default body limit: 1 MiB.
     pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
@@ -58,6 +68,8 @@ impl AppState {
             body_limit: Self::DEFAULT_BODY_LIMIT,
             idempotency_lock_timeout: std::time::Duration::from_secs(30),
             billing: BillingSettings::default(),
+            readiness: Vec::new(),
+            readiness_timeout: Self::DEFAULT_READINESS_TIMEOUT,
         }
     }
 }
@@ -67,6 +79,10 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("admin_api", &self.admin_token_digest.is_some())
             .field("body_limit", &self.body_limit)
+            .field(
+                "readiness",
+                &self.readiness.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -11,10 +11,9 @@ use dream_core::{
 };
 
 use crate::{
-    products,
     clients::Clients,
     config::{settings, ConfigError, StripeConfig},
-    customers, oauth, sessions, webhook,
+    customers, oauth, products, sessions, webhook,
 };
 
 /// The Stripe adapter of [`BillingProvider`]. Cheap to clone: clones share the connection

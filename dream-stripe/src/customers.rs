@@ -4,7 +4,7 @@ use dream_core::{BillingError, CustomerSpec};
 use stripe_client_core::StripeRequest;
 use stripe_core::customer::CreateCustomer;
 
-use crate::{products::stripe_metadata, clients::Target};
+use crate::{clients::Target, products::stripe_metadata};
 
 /// `POST /v1/customers`: email, name and metadata (carrying our customer id).
 pub(crate) async fn create_customer(

@@ -26,12 +26,12 @@
 #![warn(missing_docs)]
 
 mod billing;
-mod products;
 mod clients;
 mod config;
 mod customers;
 mod error;
 mod oauth;
+mod products;
 mod retry;
 mod sessions;
 mod transport;

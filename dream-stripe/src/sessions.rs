@@ -13,7 +13,7 @@ use stripe_checkout::checkout_session::{
 use stripe_client_core::StripeRequest;
 use stripe_shared::CheckoutSessionMode;
 
-use crate::{products::stripe_metadata, clients::Target};
+use crate::{clients::Target, products::stripe_metadata};
 
 /// `POST /v1/checkout/sessions`. The metadata goes on the session and, so that later
 /// subscription or payment events route too, on the subscription (`subscription_data`)

@@ -1,7 +1,9 @@
 //! Black-box tests of the dream server over real HTTP on loopback.
 
+mod private_servers;
 mod support;
 
+mod backup;
 mod billing;
 mod billing_secrets;
 mod clerk_webhooks;
@@ -14,7 +16,9 @@ mod isolation;
 mod keys;
 mod outbound_webhooks;
 mod processes;
+mod ready;
 mod seed_flow;
 mod spec;
 mod stripe_direct_webhooks;
 mod stripe_webhooks;
+mod tls;

@@ -546,8 +546,34 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Health check. */
+        /**
+         * Health check.
+         * @description Liveness only: answers 200 while the process runs, whatever its database
+         *     does. Use `/ready` to decide whether to send it traffic.
+         */
         get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness check.
+         * @description Asks every backing service this process uses (the database; Redis when
+         *     configured), each within a short timeout: 200 when all answer, 503
+         *     `store_unavailable` naming the failed checks otherwise.
+         */
+        get: operations["getReady"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1024,6 +1050,13 @@ export interface components {
             available?: number;
             /** @description Stripe's request id (`req_…`), when Stripe answered. */
             stripeRequestId?: string;
+            /**
+             * @description Each readiness check by name and its state: `ok`, `unavailable` or
+             *     `timeout` (`GET /ready`).
+             */
+            checks?: {
+                [key: string]: string;
+            };
         };
         /**
          * @description Stable, machine-readable error codes; programs branch on these.
@@ -1296,6 +1329,21 @@ export interface components {
         ProductList: {
             /** @description In configuration order. */
             products: components["schemas"]["ProductDto"][];
+        };
+        /**
+         * Ready
+         * @description Every backing service answered.
+         */
+        Ready: {
+            /** @description `ready`. */
+            status: string;
+            /**
+             * @description Each check by name (`database`, `redis`) and its state (`ok`); empty when
+             *     the server keeps everything in memory.
+             */
+            checks: {
+                [key: string]: string;
+            };
         };
         /**
          * StripeConnectionDto
@@ -6709,6 +6757,41 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every backing service answered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Ready"];
+                };
+            };
+            /**
+             * @description A backing service did not answer in time: `store_unavailable`, with each
+             *     check's state in `checks`. Take this process out of rotation until it
+             *     answers 200 again.
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before asking again. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -144,6 +144,16 @@ pub struct Health {
     pub version: String,
 }
 
+/// Every backing service answered.
+#[derive(Object, Debug)]
+pub struct Ready {
+    /// `ready`.
+    pub status: String,
+    /// Each check by name (`database`, `redis`) and its state (`ok`); empty when
+    /// the server keeps everything in memory.
+    pub checks: std::collections::BTreeMap<String, String>,
+}
+
 /// A response field that is always present and may be `null` (an unlimited
 /// tier's `limit`). poem-openapi never marks an `Option` field required, which
 /// would tell clients the field may be missing; this one is `required` and

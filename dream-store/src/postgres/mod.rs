@@ -85,6 +85,17 @@ impl PostgresStore {
             .count())
     }
 
+    /// Answers when the database does (`SELECT 1` through the pool): the check
+    /// behind `GET /ready`. A database that cannot be reached is
+    /// [`StoreError::Unavailable`].
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+
     /// The pool, for callers that need the raw database (benchmarks, tests).
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -157,6 +157,17 @@ impl RedisUsageStore {
             .set_max_delay(Duration::from_millis(500))
     }
 
+    /// Answers when Redis does (`PING`): the check behind `GET /ready`. Bounded by
+    /// the connection's response timeout.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        ::redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
     /// The key prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix

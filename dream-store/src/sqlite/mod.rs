@@ -88,6 +88,45 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
+    /// Answers when the database file can be read (`SELECT 1` on a reader): the
+    /// check behind `GET /ready`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// Writes a consistent copy of the database to `path`, a file that must not
+    /// exist yet, while the store (and other processes on the same file) keep
+    /// reading and writing.
+    ///
+    /// `VACUUM INTO` runs in one read transaction on a reader connection: in WAL
+    /// mode it sees one snapshot and blocks no writer, so the copy holds exactly
+    /// the commits before it started. The copy is compacted and self-contained
+    /// (no `-wal` file); restore it by stopping the server and putting it in
+    /// place of the database file, with the old `-wal` and `-shm` files removed.
+    pub async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
+        if path.exists() {
+            return Err(StoreError::Conflict(
+                "the backup file already exists; a backup never overwrites a file",
+            ));
+        }
+        let target = path.to_str().ok_or_else(|| {
+            StoreError::Backend(Box::new(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the backup path is not valid UTF-8",
+            )))
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.reader)
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Backend(Box::new(e)))
+    }
+
     /// Waits for in-flight statements and closes the file cleanly.
     pub async fn close(&self) {
         self.reader.close().await;
