@@ -25,7 +25,7 @@ mod dto;
 mod error;
 mod header_token;
 mod idempotency;
-mod metrics;
+pub mod metrics;
 mod middleware;
 mod spec;
 mod state;
@@ -35,7 +35,7 @@ use poem::{endpoint::make_sync, web::Html, Endpoint, EndpointExt, Response, Rout
 use poem_openapi::{OpenApiService, ServerObject};
 
 pub use error::{ApiError, ErrorBody, ErrorCode};
-pub use metrics::record_delivery_pass;
+pub use metrics::{observe_store_call, record_delivery_pass};
 pub use middleware::RequestId;
 pub use state::{AppState, BillingSettings};
 

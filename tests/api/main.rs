@@ -13,6 +13,7 @@ mod errors;
 mod idempotency;
 mod isolation;
 mod keys;
+mod metrics;
 mod outbound_webhooks;
 mod processes;
 mod seed_flow;
