@@ -235,6 +235,11 @@ settings! {
     log_format: LogFormat = "pretty", env "DREAM_LOG_FORMAT";
     /// Seconds to let in-flight requests finish on SIGTERM.
     shutdown_grace_secs: u64 = "10", env "DREAM_SHUTDOWN_GRACE_SECS";
+    /// OTLP/HTTP collector base URL (`/v1/traces` is appended); set, request spans
+    /// are exported as OpenTelemetry traces. Unset: no export.
+    otel_exporter_otlp_endpoint: Option<String>, env "OTEL_EXPORTER_OTLP_ENDPOINT";
+    /// `service.name` of exported traces.
+    otel_service_name: String = "dream", env "OTEL_SERVICE_NAME";
     /// The operator's Stripe platform key: `sk_live_…` bills live tenants,
     /// `sk_test_…` test tenants. Unset: billing answers 503 `billing_not_configured`
     /// (direct mode still works with a master key).
@@ -523,7 +528,7 @@ impl Config {
     }
 
     /// URLs must be absolute http(s): a typo here would otherwise surface as a
-    /// confusing Stripe error on the first checkout.
+    /// confusing Stripe error on the first checkout (or silently lost traces).
     fn validate_urls(&self) -> Result<(), ConfigError> {
         let urls = [
             ("STRIPE_API_BASE", Some(&self.stripe_api_base)),
@@ -537,6 +542,10 @@ impl Config {
             (
                 "DREAM_CHECKOUT_CANCEL_URL",
                 self.checkout_cancel_url.as_ref(),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                self.otel_exporter_otlp_endpoint.as_ref(),
             ),
         ];
         for (name, url) in urls {

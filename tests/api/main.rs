@@ -18,4 +18,5 @@ mod outbound_webhooks;
 mod processes;
 mod seed_flow;
 mod spec;
+mod telemetry;
 mod webhooks;

@@ -50,7 +50,8 @@ fn defaults_are_valid() {
     assert_eq!(c.webhook_retry_schedule.iter().sum::<u64>(), 99_305);
     assert_eq!(c.webhook_disable_after_secs, 5 * 24 * 3600);
     assert_eq!(c.stripe_api_base, "https://api.stripe.com");
-    assert!(c.admin_token.is_none());
+    assert_eq!(c.otel_service_name, "dream");
+    assert!(c.admin_token.is_none() && c.otel_exporter_otlp_endpoint.is_none());
     assert_eq!(c.store_kind(), StoreKind::Sqlite);
     // The declared defaults pass the same checks as any configuration.
     assert!(c.clone().checked().is_ok());
@@ -217,7 +218,7 @@ fn clerk_webhook_secrets_by_conventional_name() {
 }
 
 #[test]
-fn stripe_settings_by_conventional_names() {
+fn stripe_and_otel_settings_by_conventional_names() {
     let mut c = Config::default();
     let master = "ab".repeat(32);
     c.apply_env(env(&[
@@ -225,13 +226,20 @@ fn stripe_settings_by_conventional_names() {
         ("STRIPE_CLIENT_ID", "ca_123"),
         ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
         ("DREAM_MASTER_KEY", &master),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+        ("OTEL_SERVICE_NAME", "dream-eu"),
     ]))
     .unwrap();
     assert_eq!(c.stripe_client_id.as_deref(), Some("ca_123"));
     assert_eq!(c.stripe_api_base, "http://127.0.0.1:12111");
+    assert_eq!(
+        c.otel_exporter_otlp_endpoint.as_deref(),
+        Some("http://127.0.0.1:4318")
+    );
+    assert_eq!(c.otel_service_name, "dream-eu");
     let debug = format!("{c:?}");
     assert!(!debug.contains("platformsecret") && !debug.contains(&master));
-    for name in ["DREAM_CHECKOUT_SUCCESS_URL", "STRIPE_API_BASE"] {
+    for name in ["DREAM_CHECKOUT_SUCCESS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"] {
         let err = c.apply_env(env(&[(name, "not a url")])).unwrap_err();
         assert!(err.to_string().contains(name), "{err}");
     }
