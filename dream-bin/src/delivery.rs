@@ -10,7 +10,7 @@ use std::{
 use async_trait::async_trait;
 use dream_core::{
     is_public_ip,
-    ports::{OutboundRequest, SendResult, WebhookSender},
+    ports::{OutboundRequest, OutboundSender, SendResult},
     DeliveryPolicy, Dream, EndpointPolicy,
 };
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -59,7 +59,7 @@ impl HttpSender {
 }
 
 #[async_trait]
-impl WebhookSender for HttpSender {
+impl OutboundSender for HttpSender {
     async fn send(&self, request: OutboundRequest) -> SendResult {
         let started = Instant::now();
         if let Some(error) = self.refused_literal(&request.url) {
@@ -159,7 +159,7 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// attempt cut off by shutdown is retried by any process once its lease ends.
 pub async fn run(
     dream: Dream,
-    sender: Arc<dyn WebhookSender>,
+    sender: Arc<dyn OutboundSender>,
     policy: DeliveryPolicy,
     poll: Duration,
 ) {

@@ -9,10 +9,11 @@ pub mod delivery;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use dream_core::{ports::Store, Dream, EndpointPolicy, StoreError};
-use dream_store::{
-    CachedStore, MemoryStore, PostgresStore, RedisUsageStore, SplitStore, SqliteStore,
+use dream_core::{
+    ports::{Store, Stores},
+    Dream, EndpointPolicy, StoreError,
 };
+use dream_store::{cached, MemoryStore, PostgresStore, RedisUsageStore, SqliteStore};
 use poem::{listener::TcpAcceptor, Server};
 use tokio::net::TcpListener as TokioListener;
 
@@ -82,9 +83,9 @@ pub async fn migrate(config: &Config) -> Result<usize, AppError> {
 
 /// The composition root: every `Arc<dyn …>` the server uses is created here.
 ///
-/// main store (memory | SQLite | PostgreSQL) → optionally usage counters in Redis
-/// (`SplitStore`) → caches in front of key and tier lookups (`CachedStore`).
-pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
+/// main store (memory | SQLite | PostgreSQL) for every port → optionally the
+/// usage port from Redis → caches in front of the key and tier ports.
+pub async fn build_stores(config: &Config) -> Result<Stores, AppError> {
     let main: Arc<dyn Store> = match config.store_kind() {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         StoreKind::Sqlite => {
@@ -117,20 +118,15 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
             Arc::new(store)
         }
     };
-    let store: Arc<dyn Store> = match &config.redis_url {
-        Some(url) => {
-            let usage = RedisUsageStore::connect(url.expose(), REDIS_PREFIX)
-                .await
-                .map_err(store_err("cannot connect to Redis"))?;
-            tracing::info!("usage counters: Redis");
-            Arc::new(SplitStore::new(main, Arc::new(usage)))
-        }
-        None => main,
-    };
-    Ok(Arc::new(CachedStore::new(
-        store,
-        Duration::from_millis(config.cache_ttl_ms),
-    )))
+    let mut stores = Stores::new(main);
+    if let Some(url) = &config.redis_url {
+        let usage = RedisUsageStore::connect(url.expose(), REDIS_PREFIX)
+            .await
+            .map_err(store_err("cannot connect to Redis"))?;
+        tracing::info!("usage counters: Redis");
+        stores.usage = Arc::new(usage);
+    }
+    Ok(cached(stores, Duration::from_millis(config.cache_ttl_ms)))
 }
 
 /// A bound, not yet running server.
@@ -144,7 +140,7 @@ pub struct Application {
 
 /// What the webhook delivery loop runs with.
 struct DeliveryWorker {
-    sender: Arc<dyn dream_core::ports::WebhookSender>,
+    sender: Arc<dyn dream_core::ports::OutboundSender>,
     policy: dream_core::DeliveryPolicy,
     poll: Duration,
 }
@@ -161,7 +157,7 @@ impl Application {
         let clerk_secrets = config
             .clerk_webhook_secrets()
             .map_err(|e| AppError::Config(e.to_string()))?;
-        let dream = billing::with_billing(Dream::new(build_store(config).await?), config)?
+        let dream = billing::with_billing(Dream::new(build_stores(config).await?), config)?
             .with_clerk_webhook_secrets(clerk_secrets)
             .with_endpoint_policy(EndpointPolicy {
                 allow_private: config.webhook_allow_private,

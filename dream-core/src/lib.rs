@@ -44,9 +44,6 @@ mod tenant;
 mod tier;
 mod usage;
 
-#[cfg(feature = "testing")]
-pub mod testing;
-
 pub use billing::{
     limit_text, metadata_keys, needs_stripe_price, next_sync_step, price_fingerprint,
     product_fingerprint, AccountAccess, BillingAccount, BillingConnection, BillingError,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{Duration, TimeZone, Utc};
 use dream_core::{
-    ports::{EventStore, OutboundRequest, SendResult, WebhookSender},
+    ports::{EventStore, OutboundRequest, OutboundSender, SendResult},
     verify_signed, Clock, DeliveryPolicy, DeliveryState, Dream, EndpointPolicy, Event, EventKind,
     ManualClock, Mode, NewEndpoint, PageRequest, PlatformId, SignedHeaders, Tenant,
 };
@@ -19,7 +19,7 @@ struct Scripted {
 }
 
 #[async_trait]
-impl WebhookSender for Scripted {
+impl OutboundSender for Scripted {
     async fn send(&self, request: OutboundRequest) -> SendResult {
         self.sent.lock().expect("sent").push(request);
         let mut statuses = self.statuses.lock().expect("statuses");

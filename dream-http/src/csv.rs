@@ -122,7 +122,8 @@ async fn page_rows(
     let mut records = Vec::with_capacity(page.data.len());
     for c in &page.data {
         let usage = dream
-            .store()
+            .stores()
+            .usage
             .get_usage(tenant, &c.id, period)
             .await
             .map_err(dream_core::CoreError::from)?;

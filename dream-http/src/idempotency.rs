@@ -131,7 +131,7 @@ pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Re
         key,
     };
     let print = fingerprint(&req, &body);
-    let store = state.dream.store();
+    let store = &state.dream.stores().idempotency;
     let times = IdempotencyTimes {
         lock_timeout: chrono::Duration::from_std(state.idempotency_lock_timeout)
             .unwrap_or(chrono::Duration::seconds(30)),

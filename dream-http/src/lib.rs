@@ -25,11 +25,11 @@ mod dto;
 mod error;
 mod header_token;
 mod idempotency;
+mod inbound;
 pub mod metrics;
 mod middleware;
 mod spec;
 mod state;
-mod webhooks;
 
 use poem::{endpoint::make_sync, web::Html, Endpoint, EndpointExt, Response, Route};
 use poem_openapi::{OpenApiService, ServerObject};
@@ -73,12 +73,12 @@ pub fn app(state: AppState) -> impl Endpoint {
             }),
         )
         .nest("/docs", make_sync(move |_| Html(docs.clone())))
-        .at("/webhook/stripe", poem::post(webhooks::stripe))
+        .at("/webhook/stripe", poem::post(inbound::stripe))
         .at(
             "/webhook/stripe/:platform_id",
-            poem::post(webhooks::stripe_direct),
+            poem::post(inbound::stripe_direct),
         )
-        .at("/webhook/clerk", poem::post(webhooks::clerk))
+        .at("/webhook/clerk", poem::post(inbound::clerk))
         .nest("/", api)
         .around(idempotency::idempotent)
         .around(middleware::observe)

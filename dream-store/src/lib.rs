@@ -2,7 +2,7 @@
 //!
 //! Store backends for `dream-core`, side by side, one cargo feature each. Every
 //! backend implements all the traits of `dream_core::ports` and passes the one
-//! conformance suite in `dream_core::testing`.
+//! conformance suite of the `dream-conformance` crate.
 //!
 //! - `memory` (default): everything in process memory; for tests, embedding and
 //!   demos. Data is gone when the process ends.
@@ -10,15 +10,23 @@
 //!   default of `dream serve`.
 //! - `postgres`: [`PostgresStore`], for any number of server processes sharing one
 //!   database; versioned migrations.
-//! - `redis`: [`RedisUsageStore`], usage counters and rate windows only, combined
-//!   with another store through [`SplitStore`].
-//! - `cache`: [`CachedStore`], moka caches in front of key and tier lookups.
+//! - `redis`: [`RedisUsageStore`], usage counters and rate windows only: it
+//!   replaces the `usage` port of another backend's [`Stores`](dream_core::ports::Stores).
+//! - `cache`: [`cached`] ([`CachedKeys`], [`CachedTiers`]), moka caches in front
+//!   of the key and tier ports.
+//!
+//! Backends compose by port: start from one backend's [`Stores`](dream_core::ports::Stores)
+//! and replace the ports another backend or a decorator serves.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use dream_core::{ports::Store, Dream};
-//! let store: Arc<dyn Store> = Arc::new(dream_store::MemoryStore::new());
-//! let dream = Dream::new(store);
+//! use std::{sync::Arc, time::Duration};
+//! use dream_core::{ports::Stores, Dream};
+//! use dream_store::{cached, MemoryStore};
+//!
+//! let mut stores = Stores::new(Arc::new(MemoryStore::new()));
+//! // In production: a `RedisUsageStore` (feature `redis`) for the counters.
+//! stores.usage = Arc::new(MemoryStore::new());
+//! let dream = Dream::new(cached(stores, Duration::from_secs(1)));
 //! ```
 #![warn(missing_docs)]
 
@@ -30,7 +38,6 @@ mod memory;
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
-mod split;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -39,11 +46,10 @@ mod sqlite;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisUsageError, RedisUsageStore, PERIOD_RETENTION};
 #[cfg(feature = "cache")]
-pub use cache::CachedStore;
+pub use cache::{cached, CachedKeys, CachedTiers};
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
-pub use split::SplitStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

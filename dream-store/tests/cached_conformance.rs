@@ -3,19 +3,19 @@
 
 use std::{sync::Arc, time::Duration};
 
-use dream_core::ports::Store;
-use dream_store::{CachedStore, MemoryStore};
+use dream_core::ports::Stores;
+use dream_store::{cached, MemoryStore};
 
-fn fresh_store() -> Arc<dyn Store> {
-    Arc::new(CachedStore::new(
-        Arc::new(MemoryStore::new()),
+fn fresh_store() -> Stores {
+    cached(
+        Stores::new(Arc::new(MemoryStore::new())),
         Duration::from_secs(60),
-    ))
+    )
 }
 
-dream_core::store_conformance_tests!(fresh_store);
+dream_conformance::store_conformance_tests!(fresh_store);
 
 #[test]
 fn model_property_test() {
-    dream_core::testing::run_model_property_test(fresh_store, 128);
+    dream_conformance::run_model_property_test(fresh_store, 128);
 }

@@ -9,9 +9,9 @@ fn fresh_store() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())
 }
 
-dream_core::store_conformance_tests!(fresh_store);
+dream_conformance::store_conformance_tests!(fresh_store);
 
 #[test]
 fn model_property_test() {
-    dream_core::testing::run_model_property_test(fresh_store, 256);
+    dream_conformance::run_model_property_test(fresh_store, 256);
 }

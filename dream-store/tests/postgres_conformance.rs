@@ -39,9 +39,9 @@ async fn fresh_store() -> Arc<dyn Store> {
     Arc::new(store)
 }
 
-dream_core::store_conformance_tests!(async fresh_store);
+dream_conformance::store_conformance_tests!(async fresh_store);
 
 #[test]
 fn model_property_test() {
-    dream_core::testing::run_model_property_test_async(fresh_store, 48);
+    dream_conformance::run_model_property_test_async(fresh_store, 48);
 }

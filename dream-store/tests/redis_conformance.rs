@@ -1,5 +1,5 @@
 //! The Redis usage store against the conformance suite, the model test and the
-//! memory store, behind a `SplitStore` whose other ports are a `MemoryStore`.
+//! memory store, as the `usage` port of a `MemoryStore`'s `Stores`.
 //!
 //! Needs a Redis server: `./scripts/test` starts a throwaway one and sets
 //! `DREAM_TEST_REDIS_URL`. Without it these tests fail rather than skip, so a CI
@@ -14,11 +14,11 @@ use std::{
 
 use chrono::{DateTime, TimeZone, Utc};
 use dream_core::{
-    ports::{Store, UsageStore},
+    ports::{Stores, UsageStore},
     ConsumeOutcome, ConsumeRequest, CustomerId, Mode, Period, PlatformId, StoreError, Tenant,
     UsageLimit, RECEIPT_RETENTION_HOURS,
 };
-use dream_store::{MemoryStore, RedisUsageError, RedisUsageStore, SplitStore, PERIOD_RETENTION};
+use dream_store::{MemoryStore, RedisUsageError, RedisUsageStore, PERIOD_RETENTION};
 use proptest::{
     prelude::*,
     test_runner::{Config, TestCaseError, TestRunner},
@@ -43,28 +43,29 @@ async fn fresh_usage() -> RedisUsageStore {
         .unwrap_or_else(|e| panic!("cannot connect to DREAM_TEST_REDIS_URL: {e:?}"))
 }
 
-async fn fresh_store() -> Arc<dyn Store> {
-    Arc::new(SplitStore::new(
-        Arc::new(MemoryStore::new()),
-        Arc::new(fresh_usage().await),
-    ))
+/// Usage counters in Redis, every other port in memory.
+fn with_redis_usage(usage: RedisUsageStore) -> Stores {
+    let mut stores = Stores::new(Arc::new(MemoryStore::new()));
+    stores.usage = Arc::new(usage);
+    stores
 }
 
-dream_core::store_conformance_tests!(async fresh_store);
+async fn fresh_store() -> Stores {
+    with_redis_usage(fresh_usage().await)
+}
+
+dream_conformance::store_conformance_tests!(async fresh_store);
 
 #[test]
 fn model_property_test() {
     let url = redis_url();
-    dream_core::testing::run_model_property_test(
+    dream_conformance::run_model_property_test(
         move || {
             // Called outside the case's fresh runtime: connect lazily, so the
             // connection is made by, and belongs to, that runtime.
             let usage = RedisUsageStore::connect_lazy(&url, unique_prefix())
                 .unwrap_or_else(|e| panic!("DREAM_TEST_REDIS_URL is not a Redis URL: {e:?}"));
-            Arc::new(SplitStore::new(
-                Arc::new(MemoryStore::new()),
-                Arc::new(usage),
-            )) as Arc<dyn Store>
+            with_redis_usage(usage)
         },
         64,
     );

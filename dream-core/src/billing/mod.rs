@@ -1,16 +1,12 @@
 //! Billing: the provider port's vocabulary, tenant connections, sealed secrets and
 //! the tier-sync rules. The service methods are on [`Dream`](crate::Dream).
 
-mod catalog;
 mod connection;
 mod provider;
 mod sealed;
 mod subscription;
+mod tier_sync;
 
-pub use catalog::{
-    limit_text, needs_stripe_price, next_sync_step, price_fingerprint, product_fingerprint,
-    StripeTierRefs, SyncStep,
-};
 pub use connection::{BillingConnection, OAuthState, StripeCustomerLink, StripeLink};
 pub use provider::{
     AccountAccess, BillingAccount, BillingError, BillingErrorKind, CheckoutKind, CheckoutLine,
@@ -21,6 +17,10 @@ pub use sealed::{MasterKey, SealError, SealedSecret};
 pub use subscription::{
     monthly_minor, BillingChange, ProviderEvent, SubscriptionApply, SubscriptionState,
     SubscriptionStatus, WebhookError,
+};
+pub use tier_sync::{
+    limit_text, needs_stripe_price, next_sync_step, price_fingerprint, product_fingerprint,
+    StripeTierRefs, SyncStep,
 };
 
 /// Metadata keys dream writes on Stripe objects, so webhooks can route them back.

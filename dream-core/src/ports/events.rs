@@ -8,7 +8,7 @@ pub trait EventStore: Send + Sync {
     /// Appends an event and, in the same atomic write, queues a pending
     /// [`Delivery`](crate::Delivery) (due at the event's time) for every enabled
     /// webhook endpoint of the tenant whose filter matches its kind (see
-    /// [`WebhookStore`](super::WebhookStore)). `Conflict` if the id exists.
+    /// [`OutboundStore`](super::OutboundStore)). `Conflict` if the id exists.
     async fn append_event(&self, event: &Event) -> Result<(), StoreError>;
 
     /// The tenant's events, newest first.

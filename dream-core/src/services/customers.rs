@@ -96,7 +96,8 @@ impl Dream {
             created_at: now,
             updated_at: now,
         };
-        self.store
+        self.stores
+            .customers
             .insert_customer(&customer)
             .await
             .map_err(duplicate_external_id)?;
@@ -117,12 +118,13 @@ impl Dream {
         reference: &str,
     ) -> Result<Option<Customer>, CoreError> {
         if let Some(id) = CustomerId::parse(reference) {
-            if let Some(found) = self.store.get_customer(tenant, &id).await? {
+            if let Some(found) = self.stores.customers.get_customer(tenant, &id).await? {
                 return Ok(Some(found));
             }
         }
         Ok(self
-            .store
+            .stores
+            .customers
             .find_customer_by_external_id(tenant, reference)
             .await?)
     }
@@ -184,7 +186,8 @@ impl Dream {
             return Ok(customer);
         }
         customer.updated_at = self.now();
-        self.store
+        self.stores
+            .customers
             .update_customer(&customer)
             .await
             .map_err(duplicate_external_id)?;
@@ -226,7 +229,12 @@ impl Dream {
         reference: &str,
     ) -> Result<Customer, CoreError> {
         let customer = self.customer(tenant, reference).await?;
-        if !self.store.delete_customer(tenant, &customer.id).await? {
+        if !self
+            .stores
+            .customers
+            .delete_customer(tenant, &customer.id)
+            .await?
+        {
             return Err(CoreError::NotFound("customer"));
         }
         let config = self.tier_config(tenant).await?;
@@ -249,7 +257,7 @@ impl Dream {
         tenant: &Tenant,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, CoreError> {
-        Ok(self.store.list_customers(tenant, page).await?)
+        Ok(self.stores.customers.list_customers(tenant, page).await?)
     }
 
     /// The customer named by `reference`, created on first sight (event

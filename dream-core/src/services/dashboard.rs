@@ -54,8 +54,8 @@ impl Dream {
         let now = self.now();
         let period = Period::calendar_month(now);
         let tiers = self.tier_config(tenant).await?;
-        let store = &self.store;
-        let customers_by_plan = store.plan_counts(tenant).await?;
+        let store = &self.stores;
+        let customers_by_plan = store.customers.plan_counts(tenant).await?;
         let total_customers = customers_by_plan.values().sum();
 
         let mut mrr: BTreeMap<String, i64> = BTreeMap::new();
@@ -72,16 +72,18 @@ impl Dream {
         }
 
         let recent = store
+            .customers
             .list_customers(tenant, &PageRequest::first(10))
             .await?;
         let mut recent_customers = Vec::with_capacity(recent.data.len());
         for customer in recent.data {
-            let used = store.get_usage(tenant, &customer.id, &period).await?;
+            let used = store.usage.get_usage(tenant, &customer.id, &period).await?;
             recent_customers.push((customer, used));
         }
 
         let churned = self.churned_since(tenant, now - Duration::days(30)).await?;
         let recent_events = store
+            .events
             .list_events(tenant, &PageRequest::first(20))
             .await?
             .data;
@@ -89,8 +91,8 @@ impl Dream {
             period,
             total_customers,
             customers_by_plan,
-            active_customers: store.active_customers(tenant, &period).await?,
-            total_usage: store.total_usage(tenant, &period).await?,
+            active_customers: store.usage.active_customers(tenant, &period).await?,
+            total_usage: store.usage.total_usage(tenant, &period).await?,
             mrr: mrr
                 .into_iter()
                 .map(|(currency, amount_minor)| Mrr {
@@ -119,7 +121,7 @@ impl Dream {
         let mut scanned = 0;
         let mut page = PageRequest::first(PageRequest::<()>::MAX_LIMIT);
         loop {
-            let Page { data, has_more } = self.store.list_events(tenant, &page).await?;
+            let Page { data, has_more } = self.stores.events.list_events(tenant, &page).await?;
             for event in &data {
                 if event.created_at < since {
                     return Ok(churned);

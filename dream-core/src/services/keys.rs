@@ -33,7 +33,7 @@ impl Dream {
             return Err(CoreError::invalid("/expiresAt", "must be in the future"));
         }
         let issued = IssuedKey::generate(tenant.clone(), label, expires_at, now);
-        self.store.insert_key(&issued.record).await?;
+        self.stores.keys.insert_key(&issued.record).await?;
         self.emit(
             tenant,
             EventKind::KeyCreated,
@@ -68,7 +68,8 @@ impl Dream {
             KeyKind::Secret => self.active_key_by_digest(&KeyDigest::of(token)).await?,
             KeyKind::Publishable => {
                 let record = self
-                    .store
+                    .stores
+                    .keys
                     .find_key_by_publishable(token)
                     .await?
                     .ok_or(CoreError::InvalidApiKey)?;
@@ -80,7 +81,8 @@ impl Dream {
 
     async fn active_key_by_digest(&self, digest: &KeyDigest) -> Result<KeyRecord, CoreError> {
         let record = self
-            .store
+            .stores
+            .keys
             .find_key_by_digest(digest)
             .await?
             .ok_or(CoreError::InvalidApiKey)?;
@@ -102,20 +104,22 @@ impl Dream {
         mode: Option<Mode>,
     ) -> Result<Vec<KeyRecord>, CoreError> {
         self.platform(platform).await?;
-        Ok(self.store.list_keys(platform, mode).await?)
+        Ok(self.stores.keys.list_keys(platform, mode).await?)
     }
 
     /// Revokes a pair at once. Revoking twice keeps the first time.
     pub async fn revoke_key(&self, id: &KeyId) -> Result<KeyRecord, CoreError> {
         let already = self
-            .store
+            .stores
+            .keys
             .get_key(id)
             .await?
             .ok_or(CoreError::NotFound("key"))?
             .revoked_at
             .is_some();
         let record = self
-            .store
+            .stores
+            .keys
             .revoke_key(id, self.now())
             .await?
             .ok_or(CoreError::NotFound("key"))?;
@@ -133,6 +137,11 @@ impl Dream {
 
     /// Whether the tenant has a pair that authenticates now.
     pub async fn has_active_key(&self, tenant: &Tenant) -> Result<bool, CoreError> {
-        Ok(self.store.count_active_keys(tenant, self.now()).await? > 0)
+        Ok(self
+            .stores
+            .keys
+            .count_active_keys(tenant, self.now())
+            .await?
+            > 0)
     }
 }

@@ -25,14 +25,14 @@
 //! ```
 
 mod billing;
-mod catalog;
+mod clerk_users;
 mod customers;
 mod dashboard;
-mod identity;
 mod keys;
 mod outbound;
+mod platforms;
+mod stripe_events;
 mod usage;
-mod webhooks;
 
 use std::sync::Arc;
 
@@ -45,18 +45,18 @@ pub use billing::{
 };
 pub use dashboard::{Dashboard, Mrr};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
+pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
-pub use webhooks::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 
 use crate::{
-    ports::{BillingProvider, Store},
+    ports::{BillingProvider, Stores},
     Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, SystemClock, Tenant,
 };
 
-/// The service facade over a store and a clock. Cheap to clone.
+/// The service facade over the store ports and a clock. Cheap to clone.
 #[derive(Clone)]
 pub struct Dream {
-    store: Arc<dyn Store>,
+    stores: Stores,
     clock: Arc<dyn Clock>,
     billing: Option<Arc<dyn BillingProvider>>,
     master_key: Option<Arc<MasterKey>>,
@@ -66,15 +66,16 @@ pub struct Dream {
 }
 
 impl Dream {
-    /// Services over `store` with the system clock.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self::with_clock(store, Arc::new(SystemClock))
+    /// Services over `stores` (one backend's `Arc`, or a composed [`Stores`])
+    /// with the system clock.
+    pub fn new(stores: impl Into<Stores>) -> Self {
+        Self::with_clock(stores, Arc::new(SystemClock))
     }
 
-    /// Services over `store` with a given clock (tests, simulations).
-    pub fn with_clock(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    /// Services over `stores` with a given clock (tests, simulations).
+    pub fn with_clock(stores: impl Into<Stores>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            store,
+            stores: stores.into(),
             clock,
             billing: None,
             master_key: None,
@@ -83,9 +84,9 @@ impl Dream {
         }
     }
 
-    /// The store, for operations the services do not wrap.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The store ports, for operations the services do not wrap.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 
     /// The current time by this instance's clock.
@@ -104,7 +105,7 @@ impl Dream {
         data: serde_json::Value,
     ) {
         let event = Event::new(tenant.clone(), kind, customer.cloned(), data, self.now());
-        if let Err(err) = self.store.append_event(&event).await {
+        if let Err(err) = self.stores.events.append_event(&event).await {
             tracing::warn!(error = %err, kind = kind.as_str(), "could not append to the event log");
         }
     }

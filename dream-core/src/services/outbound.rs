@@ -11,7 +11,7 @@ use futures::future::join_all;
 use super::Dream;
 use crate::{
     delivery_payload,
-    ports::{OutboundRequest, WebhookSender},
+    ports::{OutboundRequest, OutboundSender},
     validate_endpoint_url, CoreError, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
     DeliveryNext, DeliveryPolicy, EndpointPolicy, EventFilter, Page, PageRequest, SigningSecret,
     Tenant, WebhookEndpoint, WebhookEndpointId, MAX_ATTEMPT_ERROR_LEN, MAX_ENDPOINTS_PER_TENANT,
@@ -80,7 +80,7 @@ impl Dream {
     ) -> Result<WebhookEndpoint, CoreError> {
         let url = validate_endpoint_url(new.url.trim(), tenant.mode, self.endpoint_policy)?;
         let description = checked_description(new.description)?;
-        let existing = self.store.list_webhook_endpoints(tenant).await?;
+        let existing = self.stores.outbound.list_webhook_endpoints(tenant).await?;
         if existing.len() >= MAX_ENDPOINTS_PER_TENANT {
             return Err(CoreError::invalid(
                 "url",
@@ -100,7 +100,10 @@ impl Dream {
             created_at: now,
             updated_at: now,
         };
-        self.store.create_webhook_endpoint(&endpoint).await?;
+        self.stores
+            .outbound
+            .create_webhook_endpoint(&endpoint)
+            .await?;
         Ok(endpoint)
     }
 
@@ -109,7 +112,7 @@ impl Dream {
         &self,
         tenant: &Tenant,
     ) -> Result<Vec<WebhookEndpoint>, CoreError> {
-        Ok(self.store.list_webhook_endpoints(tenant).await?)
+        Ok(self.stores.outbound.list_webhook_endpoints(tenant).await?)
     }
 
     /// One endpoint; a foreign or malformed id is the same 404 as a missing one.
@@ -120,7 +123,8 @@ impl Dream {
     ) -> Result<WebhookEndpoint, CoreError> {
         let not_found = || CoreError::NotFound("webhook endpoint");
         let id = WebhookEndpointId::parse(id).ok_or_else(not_found)?;
-        self.store
+        self.stores
+            .outbound
             .get_webhook_endpoint(tenant, &id)
             .await?
             .ok_or_else(not_found)
@@ -157,7 +161,10 @@ impl Dream {
             endpoint.secret = SigningSecret::generate();
         }
         endpoint.updated_at = self.now();
-        self.store.update_webhook_endpoint(&endpoint).await?;
+        self.stores
+            .outbound
+            .update_webhook_endpoint(&endpoint)
+            .await?;
         Ok(endpoint)
     }
 
@@ -169,7 +176,8 @@ impl Dream {
     ) -> Result<(), CoreError> {
         let endpoint = self.webhook_endpoint(tenant, id).await?;
         if self
-            .store
+            .stores
+            .outbound
             .delete_webhook_endpoint(tenant, &endpoint.id)
             .await?
         {
@@ -188,7 +196,8 @@ impl Dream {
         page: &PageRequest<DeliveryId>,
     ) -> Result<Page<Delivery>, CoreError> {
         let endpoint = self.webhook_endpoint(tenant, endpoint).await?;
-        self.store
+        self.stores
+            .outbound
             .list_deliveries(tenant, &endpoint.id, page)
             .await
             .map_err(|err| match err {
@@ -208,11 +217,16 @@ impl Dream {
         let not_found = || CoreError::NotFound("webhook delivery");
         let id = DeliveryId::parse(id).ok_or_else(not_found)?;
         let delivery = self
-            .store
+            .stores
+            .outbound
             .get_delivery(tenant, &id)
             .await?
             .ok_or_else(not_found)?;
-        let attempts = self.store.list_delivery_attempts(tenant, &id).await?;
+        let attempts = self
+            .stores
+            .outbound
+            .list_delivery_attempts(tenant, &id)
+            .await?;
         Ok((delivery, attempts))
     }
 
@@ -225,7 +239,8 @@ impl Dream {
     ) -> Result<Delivery, CoreError> {
         let not_found = || CoreError::NotFound("webhook delivery");
         let id = DeliveryId::parse(id).ok_or_else(not_found)?;
-        self.store
+        self.stores
+            .outbound
             .retry_delivery(tenant, &id, self.now())
             .await?
             .ok_or_else(not_found)
@@ -238,7 +253,11 @@ impl Dream {
         let before = self.now() - policy.log_retention;
         let mut purged = 0;
         loop {
-            let n = self.store.purge_finished_deliveries(before, BATCH).await?;
+            let n = self
+                .stores
+                .outbound
+                .purge_finished_deliveries(before, BATCH)
+                .await?;
             purged += n;
             if n < BATCH as u64 {
                 return Ok(purged);
@@ -250,12 +269,13 @@ impl Dream {
     /// attempt. Returns what it did; call it again after a pause.
     pub async fn deliver_due_webhooks(
         &self,
-        sender: &dyn WebhookSender,
+        sender: &dyn OutboundSender,
         policy: &DeliveryPolicy,
     ) -> Result<DeliveryPass, CoreError> {
         let now = self.now();
         let jobs = self
-            .store
+            .stores
+            .outbound
             .claim_due_deliveries(now, now + policy.lease, policy.batch)
             .await?;
         let results = join_all(
@@ -282,7 +302,7 @@ impl Dream {
 
     async fn attempt(
         &self,
-        sender: &dyn WebhookSender,
+        sender: &dyn OutboundSender,
         policy: &DeliveryPolicy,
         job: DeliveryJob,
     ) -> Result<(DeliveryNext, bool), CoreError> {
@@ -314,7 +334,8 @@ impl Dream {
         };
         let next = policy.after(attempt.number, attempt.succeeded(), self.now());
         let recorded = self
-            .store
+            .stores
+            .outbound
             .record_delivery_attempt(
                 &job.delivery.tenant,
                 &job.lease,

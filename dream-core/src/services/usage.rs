@@ -123,7 +123,7 @@ impl Dream {
             now,
             receipt: receipt.map(str::to_owned),
         };
-        match self.store.consume_usage(&request).await? {
+        match self.stores.usage.consume_usage(&request).await? {
             ConsumeOutcome::Accepted { used } => {
                 if let UsageLimit::Limited(limit) = tier.limit {
                     if used == limit {
@@ -173,7 +173,11 @@ impl Dream {
             .await?;
         let tier = plan_of(&config, &customer)?;
         let period = Period::calendar_month(self.now());
-        let used = self.store.get_usage(tenant, &customer.id, &period).await?;
+        let used = self
+            .stores
+            .usage
+            .get_usage(tenant, &customer.id, &period)
+            .await?;
         Ok(UsageReport {
             plan: tier.name.clone(),
             limit: tier.limit.as_option(),

@@ -96,7 +96,8 @@ impl DashboardApi {
         let page = event_page(limit.0, starting_after.0)?;
         let page = state
             .dream
-            .store()
+            .stores()
+            .events
             .list_events(auth.tenant(), &page)
             .await
             .map_err(|e| unknown_cursor(e.into()))?;

@@ -25,7 +25,7 @@ mod dashboard;
 mod keys;
 mod tier;
 mod usage;
-mod webhooks;
+mod webhook_endpoints;
 
 pub use billing::*;
 pub use customer::*;
@@ -33,7 +33,7 @@ pub use dashboard::*;
 pub use keys::*;
 pub use tier::*;
 pub use usage::*;
-pub use webhooks::*;
+pub use webhook_endpoints::*;
 
 use dream_core::Mode;
 use poem_openapi::{

@@ -37,7 +37,7 @@ impl EventStore for MemoryStore {
         t.position.insert(event.id.clone(), t.log.len());
         t.log.push(event.clone());
         // Same critical section: an event in the log always has its deliveries.
-        lock(&self.webhooks).enqueue(event);
+        lock(&self.outbound).enqueue(event);
         Ok(())
     }
 

@@ -2,22 +2,23 @@
 //! under its aggregate's lock.
 
 mod billing;
-mod catalog;
 mod customers;
 mod events;
 mod idempotency;
 mod identity;
 mod inventory;
+mod keys;
+mod outbound;
+mod platforms;
 mod subscriptions;
 mod usage;
-mod webhooks;
 
 use std::sync::{Mutex, MutexGuard};
 
 /// Everything in process memory. Cheap to create; share it behind an `Arc`.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    catalog: Mutex<catalog::Catalog>,
+    catalog: Mutex<platforms::Catalog>,
     customers: Mutex<customers::Customers>,
     usage: Mutex<usage::Usage>,
     events: Mutex<events::Events>,
@@ -26,7 +27,7 @@ pub struct MemoryStore {
     inventory: Mutex<inventory::Inventory>,
     billing: Mutex<billing::Billing>,
     subscriptions: Mutex<subscriptions::Subscriptions>,
-    webhooks: Mutex<webhooks::Webhooks>,
+    outbound: Mutex<outbound::Webhooks>,
 }
 
 impl MemoryStore {

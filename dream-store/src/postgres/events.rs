@@ -4,7 +4,7 @@ use dream_core::{
 };
 use sqlx::{postgres::PgRow, Row};
 
-use super::{webhooks::enqueue, PostgresStore};
+use super::{outbound::enqueue, PostgresStore};
 use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_i64, to_json};
 
 fn event_from_row(tenant: &Tenant, row: &PgRow) -> Result<Event, StoreError> {

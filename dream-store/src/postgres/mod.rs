@@ -3,15 +3,16 @@
 //! server-side function (`dream_consume`), so limits are exact across processes.
 
 mod billing;
-mod catalog;
 mod customers;
 mod events;
 mod idempotency;
 mod identity;
 mod inventory;
+mod keys;
+mod outbound;
+mod platforms;
 mod subscriptions;
 mod usage;
-mod webhooks;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Redis for usage counters and rate windows: [`RedisUsageStore`].
 //!
 //! Only the usage port lives here; pair it with another store for everything else
-//! through [`SplitStore`](crate::SplitStore). `consume_usage` is one Lua script
+//! as the `usage` port of another backend's [`Stores`](dream_core::ports::Stores). `consume_usage` is one Lua script
 //! (`consume.lua`, sent as `EVALSHA` and loaded on `NOSCRIPT`), so the decision
 //! and all its writes happen inside Redis, atomically, in one round trip.
 //!
@@ -74,15 +74,15 @@ pub const PERIOD_RETENTION: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use dream_core::{ports::Store, Dream};
-/// use dream_store::{MemoryStore, RedisUsageStore, SplitStore};
+/// use dream_core::{ports::Stores, Dream};
+/// use dream_store::{MemoryStore, RedisUsageStore};
 ///
 /// # async fn run() -> Result<(), dream_core::StoreError> {
 /// let counters = RedisUsageStore::connect("redis://127.0.0.1:6379", "dream").await?;
 /// // The rest would be the SQL store in production.
-/// let store: Arc<dyn Store> =
-///     Arc::new(SplitStore::new(Arc::new(MemoryStore::new()), Arc::new(counters)));
-/// let dream = Dream::new(store);
+/// let mut stores = Stores::new(Arc::new(MemoryStore::new()));
+/// stores.usage = Arc::new(counters);
+/// let dream = Dream::new(stores);
 /// # Ok(())
 /// # }
 /// ```

@@ -4,7 +4,7 @@ use dream_core::{
 };
 use sqlx::{sqlite::SqliteRow, Row};
 
-use super::{from_ts, ts, webhooks::enqueue, SqliteStore};
+use super::{from_ts, outbound::enqueue, ts, SqliteStore};
 use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_i64, to_json};
 
 fn event_from_row(tenant: &Tenant, row: &SqliteRow) -> Result<Event, StoreError> {

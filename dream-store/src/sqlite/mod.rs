@@ -8,15 +8,16 @@
 //! or another one on the same file.
 
 mod billing;
-mod catalog;
 mod customers;
 mod events;
 mod idempotency;
 mod identity;
 mod inventory;
+mod keys;
+mod outbound;
+mod platforms;
 mod subscriptions;
 mod usage;
-mod webhooks;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

@@ -1,0 +1,275 @@
+//! Idempotency keys: claim, complete, replay, release, expiry, scoping.
+
+use chrono::{DateTime, Duration, Utc};
+
+use dream_core::{
+    ports::Stores, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoredResponse, Tenant,
+};
+
+use super::fixtures::{new_tenants, t0};
+
+const FP_A: [u8; 32] = [0xaa; 32];
+const FP_B: [u8; 32] = [0xbb; 32];
+
+fn scope(tenant: &Tenant, endpoint: &str, key: &str) -> IdempotencyScope {
+    IdempotencyScope {
+        tenant: tenant.clone(),
+        endpoint: endpoint.into(),
+        key: key.into(),
+    }
+}
+
+fn response(body: &str) -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-ratelimit-remaining".into(), "41".into()),
+        ],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+async fn claim(
+    store: &Stores,
+    scope: &IdempotencyScope,
+    fingerprint: &[u8; 32],
+    now: DateTime<Utc>,
+) -> IdempotencyClaim {
+    store
+        .idempotency
+        .claim_idempotency_key(scope, fingerprint, &IdempotencyTimes::standard(now))
+        .await
+        .unwrap_or_else(|e| panic!("claim_idempotency_key({scope:?}) failed: {e:?}"))
+}
+
+async fn complete(store: &Stores, scope: &IdempotencyScope, response: &StoredResponse) {
+    store
+        .idempotency
+        .complete_idempotency_key(scope, response)
+        .await
+        .unwrap_or_else(|e| panic!("complete_idempotency_key({scope:?}) failed: {e:?}"));
+}
+
+async fn release(store: &Stores, scope: &IdempotencyScope) {
+    store
+        .idempotency
+        .release_idempotency_key(scope)
+        .await
+        .unwrap_or_else(|e| panic!("release_idempotency_key({scope:?}) failed: {e:?}"));
+}
+
+/// First claim is `Claimed`; the same fingerprint while running is `InFlight`, a
+/// different one `Mismatch`; once completed, the same fingerprint gets
+/// `Completed` with the identical response (a different one still `Mismatch`).
+pub async fn idempotency_claim_and_replay(store: Stores) {
+    let store = &store;
+    let (test, _) = new_tenants(store).await;
+    let s = scope(&test, "POST /api/data", "retry-1");
+    let now = t0();
+    assert_eq!(
+        claim(store, &s, &FP_A, now).await,
+        IdempotencyClaim::Claimed,
+        "first claim"
+    );
+    assert_eq!(
+        claim(store, &s, &FP_A, now).await,
+        IdempotencyClaim::InFlight,
+        "the same request while the first runs must be InFlight"
+    );
+    assert_eq!(
+        claim(store, &s, &FP_B, now).await,
+        IdempotencyClaim::Mismatch,
+        "a different request with the same key must be Mismatch"
+    );
+    let resp = response(r#"{"used":1,"secret":"sk_test_…"}"#);
+    complete(store, &s, &resp).await;
+    assert_eq!(
+        claim(store, &s, &FP_A, now + Duration::seconds(1)).await,
+        IdempotencyClaim::Completed(resp.clone()),
+        "a completed key must replay the identical response"
+    );
+    assert_eq!(
+        claim(store, &s, &FP_A, now + Duration::hours(23)).await,
+        IdempotencyClaim::Completed(resp.clone()),
+        "a completed response is kept within retention"
+    );
+    assert_eq!(
+        claim(store, &s, &FP_B, now + Duration::seconds(2)).await,
+        IdempotencyClaim::Mismatch,
+        "a different request against a completed key must be Mismatch"
+    );
+    let binary = StoredResponse {
+        status: 200,
+        headers: vec![],
+        body: vec![0, 159, 146, 150, 255],
+    };
+    let s2 = scope(&test, "POST /api/data", "retry-2");
+    assert_eq!(
+        claim(store, &s2, &FP_A, now).await,
+        IdempotencyClaim::Claimed,
+        "claim"
+    );
+    complete(store, &s2, &binary).await;
+    assert_eq!(
+        claim(store, &s2, &FP_A, now).await,
+        IdempotencyClaim::Completed(binary),
+        "a response with a non-UTF-8 body and no headers must replay byte for byte"
+    );
+}
+
+/// Releasing an in-flight claim makes the key claimable again (by any request);
+/// releasing never deletes a completed entry; releasing an unknown key is fine.
+pub async fn idempotency_release(store: Stores) {
+    let store = &store;
+    let (test, _) = new_tenants(store).await;
+    let s = scope(&test, "POST /api/data", "release-me");
+    let now = t0();
+    assert_eq!(
+        claim(store, &s, &FP_A, now).await,
+        IdempotencyClaim::Claimed,
+        "claim"
+    );
+    release(store, &s).await;
+    assert_eq!(
+        claim(store, &s, &FP_B, now).await,
+        IdempotencyClaim::Claimed,
+        "a released key must be claimable again, even by another request"
+    );
+    let resp = response(r#"{"ok":true}"#);
+    complete(store, &s, &resp).await;
+    release(store, &s).await;
+    assert_eq!(
+        claim(store, &s, &FP_B, now).await,
+        IdempotencyClaim::Completed(resp),
+        "release must never delete a completed entry"
+    );
+    release(store, &scope(&test, "POST /api/data", "never-claimed")).await;
+}
+
+/// A claim neither completed nor released within the lock timeout may be claimed
+/// again; a completed entry older than the retention may be claimed again.
+pub async fn idempotency_expiry(store: Stores) {
+    let store = &store;
+    let (test, _) = new_tenants(store).await;
+    let times = IdempotencyTimes::standard(t0());
+    let stale = scope(&test, "POST /api/data", "crashed");
+    assert_eq!(
+        claim(store, &stale, &FP_A, t0()).await,
+        IdempotencyClaim::Claimed,
+        "claim"
+    );
+    assert_eq!(
+        claim(
+            store,
+            &stale,
+            &FP_A,
+            t0() + times.lock_timeout - Duration::seconds(1)
+        )
+        .await,
+        IdempotencyClaim::InFlight,
+        "a claim younger than the lock timeout is still in flight"
+    );
+    let retry_at = t0() + times.lock_timeout + Duration::seconds(1);
+    assert_eq!(
+        claim(store, &stale, &FP_B, retry_at).await,
+        IdempotencyClaim::Claimed,
+        "a claim older than the lock timeout must be claimable again"
+    );
+    assert_eq!(
+        claim(store, &stale, &FP_B, retry_at).await,
+        IdempotencyClaim::InFlight,
+        "the new claim is in flight"
+    );
+    let resp = response("stale-then-done");
+    complete(store, &stale, &resp).await;
+    assert_eq!(
+        claim(store, &stale, &FP_B, retry_at + Duration::seconds(1)).await,
+        IdempotencyClaim::Completed(resp),
+        "the re-claimed key completes normally"
+    );
+
+    let done = scope(&test, "POST /api/data", "done");
+    assert_eq!(
+        claim(store, &done, &FP_A, t0()).await,
+        IdempotencyClaim::Claimed,
+        "claim"
+    );
+    complete(store, &done, &response("done")).await;
+    assert_eq!(
+        claim(
+            store,
+            &done,
+            &FP_A,
+            t0() + times.lock_timeout + Duration::minutes(1)
+        )
+        .await,
+        IdempotencyClaim::Completed(response("done")),
+        "a completed entry does not expire with the lock timeout"
+    );
+    let expired_at = t0() + times.retention + Duration::minutes(1);
+    assert_eq!(
+        claim(store, &done, &FP_B, expired_at).await,
+        IdempotencyClaim::Claimed,
+        "a completed entry older than the retention must be claimable again"
+    );
+    assert_eq!(
+        claim(store, &done, &FP_A, expired_at).await,
+        IdempotencyClaim::Mismatch,
+        "the new claim replaces the expired entry, fingerprint included"
+    );
+}
+
+/// The same key under another tenant (other mode or platform) or another endpoint
+/// is independent: claiming or completing one never affects the other.
+pub async fn idempotency_scopes_independent(store: Stores) {
+    let store = &store;
+    let (test, live) = new_tenants(store).await;
+    let (other, _) = new_tenants(store).await;
+    let now = t0();
+    let base = scope(&test, "POST /api/data", "shared-key");
+    let scopes = [
+        (scope(&live, "POST /api/data", "shared-key"), "other mode"),
+        (
+            scope(&other, "POST /api/data", "shared-key"),
+            "other platform",
+        ),
+        (
+            scope(&test, "POST /customers", "shared-key"),
+            "other endpoint",
+        ),
+    ];
+    assert_eq!(
+        claim(store, &base, &FP_A, now).await,
+        IdempotencyClaim::Claimed,
+        "claim"
+    );
+    let resp = response("tenant A's response, possibly with a shown-once secret");
+    complete(store, &base, &resp).await;
+    for (s, what) in &scopes {
+        assert_eq!(
+            claim(store, s, &FP_A, now).await,
+            IdempotencyClaim::Claimed,
+            "the same key in another scope ({what}) must be independent"
+        );
+    }
+    for (s, what) in &scopes {
+        assert_eq!(
+            claim(store, s, &FP_A, now).await,
+            IdempotencyClaim::InFlight,
+            "another scope ({what}) must never be served a completed response of a \
+             different scope"
+        );
+    }
+    release(store, &scopes[0].0).await;
+    assert_eq!(
+        claim(store, &base, &FP_A, now).await,
+        IdempotencyClaim::Completed(resp),
+        "releasing the key in another scope must leave this one alone"
+    );
+    assert_eq!(
+        claim(store, &scopes[1].0, &FP_A, now).await,
+        IdempotencyClaim::InFlight,
+        "releasing one scope must leave the others in flight"
+    );
+}

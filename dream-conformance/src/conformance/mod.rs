@@ -1,0 +1,76 @@
+//! The behaviour functions of the conformance suite, one module per aggregate.
+//!
+//! Each function takes a fresh store, exercises one behaviour through the port
+//! traits only, and panics with a message naming the broken rule. They use fixed
+//! instants (`2026-03-10T12:00:00Z` and offsets) and fresh random platforms, so a
+//! backend whose stores are not perfectly fresh still gets isolated data.
+
+mod billing;
+mod customer_list;
+mod customers;
+mod events;
+mod fixtures;
+mod idempotency;
+mod identity;
+mod inventory;
+mod inventory_races;
+mod keys;
+mod outbound;
+mod platforms;
+mod rate;
+mod receipts;
+mod subscriptions;
+mod usage;
+
+pub use billing::{
+    billing_connections_round_trip, billing_customer_link_concurrent,
+    billing_customer_link_first_wins, billing_customer_link_isolation,
+    billing_oauth_state_concurrent_take, billing_oauth_state_duplicate_conflicts,
+    billing_oauth_state_expiry, billing_oauth_state_single_use, billing_tenants_for_stripe_account,
+};
+pub use customer_list::{customers_list_pagination, customers_plan_counts};
+pub use customers::{
+    customers_delete, customers_external_id_unique_per_tenant, customers_insert_get_find,
+    customers_tenant_isolation, customers_update,
+};
+pub use events::{
+    events_append_and_list, events_conflicts_and_cursors, events_pagination,
+    events_tenant_isolation,
+};
+pub use idempotency::{
+    idempotency_claim_and_replay, idempotency_expiry, idempotency_release,
+    idempotency_scopes_independent,
+};
+pub use identity::{
+    identity_links_concurrent_advances, identity_links_move_forward_only,
+    identity_links_round_trip, identity_links_stay_in_their_tenant,
+};
+pub use inventory::{
+    inventory_carts_all_or_nothing, inventory_commit_release_state_machine,
+    inventory_duplicate_id_conflicts, inventory_duplicate_lines_count_together,
+    inventory_expiry_frees_stock, inventory_reserve_commit_counts,
+    inventory_sold_out_reports_available, inventory_tenant_isolation,
+    inventory_unlimited_never_sells_out,
+};
+pub use inventory_races::{
+    inventory_last_unit_concurrent_carts, inventory_reserve_is_exact_under_concurrency,
+    inventory_settle_under_concurrency,
+};
+pub use keys::{
+    keys_count_active, keys_duplicates_conflict, keys_insert_and_find, keys_list_order_and_filters,
+    keys_revoke_keeps_first_time,
+};
+pub use outbound::{
+    outbound_auto_disable, outbound_claim_due, outbound_concurrent_claims,
+    outbound_concurrent_records, outbound_deliveries_pagination, outbound_endpoints_isolation,
+    outbound_endpoints_round_trip, outbound_fan_out, outbound_purge_finished,
+    outbound_record_lease_checks, outbound_record_outcomes, outbound_retry_delivery,
+};
+pub use platforms::platforms_and_tier_configs;
+pub use rate::{rate_limit_gcra, refused_requests_consume_nothing};
+pub use receipts::{consume_receipts_replay, consume_receipts_under_concurrency};
+pub use subscriptions::{
+    subscriptions_concurrent_applies, subscriptions_deleted_customer, subscriptions_round_trip,
+    subscriptions_stale_and_plans, subscriptions_tenant_isolation, subscriptions_unknown_customer,
+};
+pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};

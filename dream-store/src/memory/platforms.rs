@@ -1,0 +1,51 @@
+//! Platforms and their tier configurations in memory (and the key map they share a lock with).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use dream_core::{
+    ports::PlatformStore, KeyDigest, KeyId, KeyRecord, Platform, PlatformId, StoreError, Tenant,
+    TierConfig,
+};
+
+use super::{lock, MemoryStore};
+
+#[derive(Debug, Default)]
+pub(super) struct Catalog {
+    pub(super) platforms: HashMap<PlatformId, Platform>,
+    pub(super) tiers: HashMap<Tenant, TierConfig>,
+    pub(super) keys: HashMap<KeyId, KeyRecord>,
+    pub(super) key_by_digest: HashMap<KeyDigest, KeyId>,
+    pub(super) key_by_publishable: HashMap<String, KeyId>,
+}
+
+#[async_trait]
+impl PlatformStore for MemoryStore {
+    async fn insert_platform(&self, platform: &Platform) -> Result<(), StoreError> {
+        let mut c = lock(&self.catalog);
+        if c.platforms.contains_key(&platform.id) {
+            return Err(StoreError::Conflict("platform id exists"));
+        }
+        c.platforms.insert(platform.id.clone(), platform.clone());
+        Ok(())
+    }
+
+    async fn get_platform(&self, id: &PlatformId) -> Result<Option<Platform>, StoreError> {
+        Ok(lock(&self.catalog).platforms.get(id).cloned())
+    }
+
+    async fn put_tier_config(
+        &self,
+        tenant: &Tenant,
+        config: &TierConfig,
+    ) -> Result<(), StoreError> {
+        lock(&self.catalog)
+            .tiers
+            .insert(tenant.clone(), config.clone());
+        Ok(())
+    }
+
+    async fn get_tier_config(&self, tenant: &Tenant) -> Result<Option<TierConfig>, StoreError> {
+        Ok(lock(&self.catalog).tiers.get(tenant).cloned())
+    }
+}

@@ -1,0 +1,589 @@
+//! Developer webhooks on SQLite. Every write runs on the single writer, and the
+//! ones that decide something (queueing an event's deliveries, claiming, recording
+//! an attempt) inside one `BEGIN IMMEDIATE` transaction: SQLite's write lock is
+//! held from the first read, so two claims (in this process or another on the
+//! same file) can never pick the same delivery, and two records under one lease
+//! can never both pass the lease check.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use dream_core::{
+    ports::OutboundStore, AttemptRecorded, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
+    DeliveryNext, DeliveryState, DisabledReason, Event, EventFilter, EventId, EventKind,
+    LeaseToken, Page, PageRequest, PlatformId, SigningSecret, StoreError, Tenant, WebhookEndpoint,
+    WebhookEndpointId,
+};
+use sqlx::{sqlite::SqliteRow, Row, SqliteConnection};
+
+use super::{events::event_from_prefixed_row, from_opt_ts, from_ts, ts, SqliteStore};
+use crate::sql::{backend, classify, corrupt, mode_str, parse_mode, to_i64};
+
+// Macros rather than consts so `concat!` builds each statement at compile time.
+macro_rules! endpoint_columns {
+    () => {
+        "id, platform_id, mode, url, description, event_types, secret, disabled_reason, \
+         failing_since, created_at, updated_at"
+    };
+}
+
+macro_rules! delivery_columns {
+    () => {
+        "id, platform_id, mode, endpoint_id, event_id, event_kind, state, attempts, \
+         next_attempt_at, last_status, created_at, updated_at"
+    };
+}
+
+fn get<'r, T>(row: &'r SqliteRow, prefix: &str, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(format!("{prefix}{name}").as_str())
+        .map_err(backend)
+}
+
+fn tenant_from_row(row: &SqliteRow, prefix: &str) -> Result<Tenant, StoreError> {
+    let platform: String = get(row, prefix, "platform_id")?;
+    let mode: String = get(row, prefix, "mode")?;
+    Ok(Tenant::new(
+        PlatformId::parse(&platform)
+            .ok_or_else(|| corrupt(format!("bad platform id {platform:?}")))?,
+        parse_mode(&mode)?,
+    ))
+}
+
+/// Reads an endpoint whose columns are named `{prefix}{column}`.
+fn endpoint_from_row(row: &SqliteRow, prefix: &str) -> Result<WebhookEndpoint, StoreError> {
+    let id: String = get(row, prefix, "id")?;
+    let event_types: String = get(row, prefix, "event_types")?;
+    let secret: String = get(row, prefix, "secret")?;
+    let disabled: Option<String> = get(row, prefix, "disabled_reason")?;
+    Ok(WebhookEndpoint {
+        id: WebhookEndpointId::parse(&id)
+            .ok_or_else(|| corrupt(format!("bad webhook endpoint id {id:?}")))?,
+        tenant: tenant_from_row(row, prefix)?,
+        url: get(row, prefix, "url")?,
+        description: get(row, prefix, "description")?,
+        filter: EventFilter::from_text(&event_types)
+            .ok_or_else(|| corrupt(format!("bad event types {event_types:?}")))?,
+        secret: SigningSecret::parse(&secret).map_err(|_| {
+            corrupt(format!(
+                "the secret of webhook endpoint {id} does not parse"
+            ))
+        })?,
+        disabled: disabled
+            .map(|d| {
+                DisabledReason::parse(&d)
+                    .ok_or_else(|| corrupt(format!("bad disabled reason {d:?}")))
+            })
+            .transpose()?,
+        failing_since: from_opt_ts(get(row, prefix, "failing_since")?)?,
+        created_at: from_ts(get(row, prefix, "created_at")?)?,
+        updated_at: from_ts(get(row, prefix, "updated_at")?)?,
+    })
+}
+
+fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, StoreError> {
+    let id: String = get(row, "", "id")?;
+    let endpoint: String = get(row, "", "endpoint_id")?;
+    let event: String = get(row, "", "event_id")?;
+    let kind: String = get(row, "", "event_kind")?;
+    let state: String = get(row, "", "state")?;
+    let attempts: i64 = get(row, "", "attempts")?;
+    let last_status: Option<i64> = get(row, "", "last_status")?;
+    Ok(Delivery {
+        id: DeliveryId::parse(&id).ok_or_else(|| corrupt(format!("bad delivery id {id:?}")))?,
+        tenant: tenant_from_row(row, "")?,
+        endpoint: WebhookEndpointId::parse(&endpoint)
+            .ok_or_else(|| corrupt(format!("bad webhook endpoint id {endpoint:?}")))?,
+        event: EventId::parse(&event).ok_or_else(|| corrupt(format!("bad event id {event:?}")))?,
+        event_kind: EventKind::parse(&kind)
+            .ok_or_else(|| corrupt(format!("bad event kind {kind:?}")))?,
+        state: DeliveryState::parse(&state)
+            .ok_or_else(|| corrupt(format!("bad delivery state {state:?}")))?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| corrupt(format!("bad attempt count {attempts}")))?,
+        next_attempt_at: from_opt_ts(get(row, "", "next_attempt_at")?)?,
+        last_status: last_status.map(status_from_db).transpose()?,
+        created_at: from_ts(get(row, "", "created_at")?)?,
+        updated_at: from_ts(get(row, "", "updated_at")?)?,
+    })
+}
+
+fn status_from_db(status: i64) -> Result<u16, StoreError> {
+    u16::try_from(status).map_err(|_| corrupt(format!("bad HTTP status {status}")))
+}
+
+fn attempt_from_row(row: &SqliteRow) -> Result<DeliveryAttempt, StoreError> {
+    let delivery: String = get(row, "", "delivery_id")?;
+    let number: i64 = get(row, "", "number")?;
+    let status: Option<i64> = get(row, "", "status")?;
+    let latency: i64 = get(row, "", "latency_ms")?;
+    Ok(DeliveryAttempt {
+        delivery: DeliveryId::parse(&delivery)
+            .ok_or_else(|| corrupt(format!("bad delivery id {delivery:?}")))?,
+        number: u32::try_from(number)
+            .map_err(|_| corrupt(format!("bad attempt number {number}")))?,
+        at: from_ts(get(row, "", "at")?)?,
+        status: status.map(status_from_db).transpose()?,
+        latency_ms: u32::try_from(latency)
+            .map_err(|_| corrupt(format!("bad attempt latency {latency}")))?,
+        error: get(row, "", "error")?,
+    })
+}
+
+/// Queues `event` for every enabled endpoint of its tenant whose filter matches.
+/// Runs inside `append_event`'s transaction, so the event and its deliveries
+/// commit together.
+pub(super) async fn enqueue(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        endpoint_columns!(),
+        " FROM webhook_endpoints \
+         WHERE platform_id = ?1 AND mode = ?2 AND disabled_reason IS NULL \
+         ORDER BY created_at, id"
+    ))
+    .bind(event.tenant.platform.as_str())
+    .bind(mode_str(event.tenant.mode))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    for row in &rows {
+        let endpoint = endpoint_from_row(row, "")?;
+        if !endpoint.filter.matches(event.kind) {
+            continue;
+        }
+        let d = Delivery::new(&endpoint, event);
+        sqlx::query(
+            "INSERT INTO webhook_deliveries \
+               (id, platform_id, mode, endpoint_id, event_id, event_kind, state, attempts, \
+                next_attempt_at, last_status, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(d.id.as_str())
+        .bind(d.tenant.platform.as_str())
+        .bind(mode_str(d.tenant.mode))
+        .bind(d.endpoint.as_str())
+        .bind(d.event.as_str())
+        .bind(d.event_kind.as_str())
+        .bind(d.state.as_str())
+        .bind(i64::from(d.attempts))
+        .bind(d.next_attempt_at.map(ts))
+        .bind(d.last_status.map(i64::from))
+        .bind(ts(d.created_at))
+        .bind(ts(d.updated_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl OutboundStore for SqliteStore {
+    async fn create_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO webhook_endpoints (",
+            endpoint_columns!(),
+            ") \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ))
+        .bind(e.id.as_str())
+        .bind(e.tenant.platform.as_str())
+        .bind(mode_str(e.tenant.mode))
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(e.filter.to_text())
+        .bind(e.secret.expose())
+        .bind(e.disabled.map(DisabledReason::as_str))
+        .bind(e.failing_since.map(ts))
+        .bind(ts(e.created_at))
+        .bind(ts(e.updated_at))
+        .execute(&self.writer)
+        .await
+        .map_err(|err| classify(err, "webhook endpoint id exists"))?;
+        Ok(())
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        tenant: &Tenant,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM webhook_endpoints \
+             WHERE platform_id = ?1 AND mode = ?2 AND id = ?3"
+        ))
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?
+        .map(|row| endpoint_from_row(&row, ""))
+        .transpose()
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM webhook_endpoints \
+             WHERE platform_id = ?1 AND mode = ?2 ORDER BY created_at, id"
+        ))
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| endpoint_from_row(row, ""))
+        .collect()
+    }
+
+    async fn update_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE webhook_endpoints SET url = ?4, description = ?5, event_types = ?6, \
+               secret = ?7, disabled_reason = ?8, failing_since = ?9, updated_at = ?10 \
+             WHERE platform_id = ?1 AND mode = ?2 AND id = ?3",
+        )
+        .bind(e.tenant.platform.as_str())
+        .bind(mode_str(e.tenant.mode))
+        .bind(e.id.as_str())
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(e.filter.to_text())
+        .bind(e.secret.expose())
+        .bind(e.disabled.map(DisabledReason::as_str))
+        .bind(e.failing_since.map(ts))
+        .bind(ts(e.updated_at))
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        tenant: &Tenant,
+        id: &WebhookEndpointId,
+    ) -> Result<bool, StoreError> {
+        // Deliveries and attempts go with it (ON DELETE CASCADE).
+        let deleted = sqlx::query(
+            "DELETE FROM webhook_endpoints WHERE platform_id = ?1 AND mode = ?2 AND id = ?3",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(id.as_str())
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError> {
+        if limit == 0 {
+            return Ok(vec![]);
+        }
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        // `state = 'pending'` spelled out so the partial index applies.
+        let rows = sqlx::query(
+            "SELECT d.id, d.platform_id, d.mode, d.endpoint_id, d.event_id, d.event_kind, \
+               d.state, d.attempts, d.next_attempt_at, d.last_status, d.created_at, \
+               d.updated_at, \
+               e.id AS e_id, e.platform_id AS e_platform_id, e.mode AS e_mode, e.url AS e_url, \
+               e.description AS e_description, e.event_types AS e_event_types, \
+               e.secret AS e_secret, e.disabled_reason AS e_disabled_reason, \
+               e.failing_since AS e_failing_since, e.created_at AS e_created_at, \
+               e.updated_at AS e_updated_at, \
+               v.id AS v_id, v.kind AS v_kind, v.customer_id AS v_customer_id, \
+               v.data AS v_data, v.created_at AS v_created_at \
+             FROM webhook_deliveries d \
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             JOIN events v ON v.id = d.event_id \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 \
+               AND (d.lease_until IS NULL OR d.lease_until <= ?1) \
+               AND e.disabled_reason IS NULL \
+             ORDER BY d.next_attempt_at, d.seq LIMIT ?2",
+        )
+        .bind(ts(now))
+        .bind(to_i64(limit as u64)?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let delivery = delivery_from_row(row)?;
+            let job = DeliveryJob {
+                endpoint: endpoint_from_row(row, "e_")?,
+                event: event_from_prefixed_row(&delivery.tenant, row, "v_")?,
+                delivery,
+                lease: LeaseToken::generate(),
+            };
+            sqlx::query(
+                "UPDATE webhook_deliveries SET lease_token = ?2, lease_until = ?3 WHERE id = ?1",
+            )
+            .bind(job.delivery.id.as_str())
+            .bind(&job.lease.0)
+            .bind(ts(lease_until))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            jobs.push(job);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(jobs)
+    }
+
+    async fn record_delivery_attempt(
+        &self,
+        tenant: &Tenant,
+        lease: &LeaseToken,
+        attempt: &DeliveryAttempt,
+        next: DeliveryNext,
+        disable_after: Duration,
+    ) -> Result<AttemptRecorded, StoreError> {
+        let (state, next_at) = match next {
+            DeliveryNext::Succeeded => (DeliveryState::Succeeded, None),
+            DeliveryNext::RetryAt(at) => (DeliveryState::Pending, Some(at)),
+            DeliveryNext::Failed => (DeliveryState::Failed, None),
+        };
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        // The lease check and the move happen in one statement under the write
+        // lock: a lost lease matches no row and nothing else is written.
+        let endpoint_id: Option<String> = sqlx::query_scalar(
+            "UPDATE webhook_deliveries SET state = ?5, next_attempt_at = ?6, \
+               attempts = MAX(attempts, ?7), last_status = ?8, lease_token = NULL, \
+               lease_until = NULL, updated_at = ?9 \
+             WHERE platform_id = ?1 AND mode = ?2 AND id = ?3 AND lease_token = ?4 \
+             RETURNING endpoint_id",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(attempt.delivery.as_str())
+        .bind(&lease.0)
+        .bind(state.as_str())
+        .bind(next_at.map(ts))
+        .bind(i64::from(attempt.number))
+        .bind(attempt.status.map(i64::from))
+        .bind(ts(attempt.at))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(endpoint_id) = endpoint_id else {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(AttemptRecorded::default());
+        };
+        sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, number, at, status, latency_ms, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(attempt.delivery.as_str())
+        .bind(i64::from(attempt.number))
+        .bind(ts(attempt.at))
+        .bind(attempt.status.map(i64::from))
+        .bind(i64::from(attempt.latency_ms))
+        .bind(&attempt.error)
+        .execute(&mut *tx)
+        .await
+        .map_err(|err| classify(err, "delivery attempt number exists"))?;
+
+        let run: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT failing_since, disabled_reason FROM webhook_endpoints WHERE id = ?1",
+        )
+        .bind(&endpoint_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let mut outcome = AttemptRecorded {
+            recorded: true,
+            endpoint_disabled: false,
+        };
+        match (run, next) {
+            (None, _) => {}
+            (Some((failing_since, _)), DeliveryNext::Succeeded) => {
+                if failing_since.is_some() {
+                    sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1")
+                        .bind(&endpoint_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                }
+            }
+            (Some((failing_since, disabled)), _) => {
+                let since = match failing_since {
+                    Some(us) => from_ts(us)?,
+                    None => attempt.at,
+                };
+                outcome.endpoint_disabled =
+                    disabled.is_none() && attempt.at - since >= disable_after;
+                sqlx::query(
+                    "UPDATE webhook_endpoints SET failing_since = ?2, \
+                       disabled_reason = CASE WHEN ?3 THEN 'failing' ELSE disabled_reason END, \
+                       updated_at = CASE WHEN ?3 THEN ?4 ELSE updated_at END \
+                     WHERE id = ?1",
+                )
+                .bind(&endpoint_id)
+                .bind(ts(since))
+                .bind(outcome.endpoint_disabled)
+                .bind(ts(attempt.at))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(outcome)
+    }
+
+    async fn get_delivery(
+        &self,
+        tenant: &Tenant,
+        id: &DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries \
+             WHERE platform_id = ?1 AND mode = ?2 AND id = ?3"
+        ))
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?
+        .map(|row| delivery_from_row(&row))
+        .transpose()
+    }
+
+    async fn list_delivery_attempts(
+        &self,
+        tenant: &Tenant,
+        id: &DeliveryId,
+    ) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        sqlx::query(
+            "SELECT a.delivery_id, a.number, a.at, a.status, a.latency_ms, a.error \
+             FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
+             WHERE d.platform_id = ?1 AND d.mode = ?2 AND d.id = ?3 ORDER BY a.number",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(id.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(attempt_from_row)
+        .collect()
+    }
+
+    async fn list_deliveries(
+        &self,
+        tenant: &Tenant,
+        endpoint: &WebhookEndpointId,
+        page: &PageRequest<DeliveryId>,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let before: i64 = match &page.starting_after {
+            None => i64::MAX,
+            Some(cursor) => sqlx::query_scalar(
+                "SELECT seq FROM webhook_deliveries \
+                 WHERE platform_id = ?1 AND mode = ?2 AND endpoint_id = ?3 AND id = ?4",
+            )
+            .bind(tenant.platform.as_str())
+            .bind(mode_str(tenant.mode))
+            .bind(endpoint.as_str())
+            .bind(cursor.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound)?,
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries \
+             WHERE platform_id = ?1 AND mode = ?2 AND endpoint_id = ?3 AND seq < ?4 \
+             ORDER BY seq DESC LIMIT ?5"
+        ))
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(endpoint.as_str())
+        .bind(before)
+        .bind(to_i64(page.limit as u64 + 1)?)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        let mut data = rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let has_more = data.len() > page.limit;
+        data.truncate(page.limit);
+        Ok(Page { data, has_more })
+    }
+
+    async fn retry_delivery(
+        &self,
+        tenant: &Tenant,
+        id: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        // The lease columns are left alone: an attempt in flight still records.
+        sqlx::query(concat!(
+            "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?4, \
+               updated_at = ?4 \
+             WHERE platform_id = ?1 AND mode = ?2 AND id = ?3 \
+             RETURNING ",
+            delivery_columns!()
+        ))
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(id.as_str())
+        .bind(ts(now))
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(backend)?
+        .map(|row| delivery_from_row(&row))
+        .transpose()
+    }
+
+    async fn purge_finished_deliveries(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        // Attempts go with their delivery (ON DELETE CASCADE).
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE id IN ( \
+               SELECT id FROM webhook_deliveries \
+               WHERE state IN ('succeeded', 'failed') AND updated_at < ?1 LIMIT ?2)",
+        )
+        .bind(ts(before))
+        .bind(to_i64(limit as u64)?)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+}
