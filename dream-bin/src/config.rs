@@ -1,17 +1,23 @@
-//! Configuration: defaults, then `dream.toml` (or `DREAM_CONFIG`), then `DREAM_*`
-//! environment variables. One typed, validated value.
+//! Configuration: defaults, then `dream.toml` (or `DREAM_CONFIG`), then environment
+//! variables, layered with `figment` into one typed, validated value.
+//!
+//! Every setting is declared once, in the [`settings!`] list below: its field, type,
+//! default, environment name(s) and doc. The struct, the defaults, the environment
+//! mapping and [`SETTINGS`] (which a test compares with the README's table) are all
+//! generated from that list. To add a setting, add one entry and a README row.
 
-use std::{
-    fmt,
-    net::SocketAddr,
-    path::{Path, PathBuf},
-};
+use std::{net::SocketAddr, path::PathBuf};
 
 use dream_core::SigningSecret;
-use serde::Deserialize;
+use figment::{
+    providers::Serialized,
+    value::{Dict, Map, Value},
+    Figment, Metadata, Profile, Provider,
+};
+use serde::{Deserialize, Serialize};
 
 /// Which store keeps the data (usage counters may go to Redis instead).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     /// In process memory; data is lost when the process stops.
@@ -23,7 +29,7 @@ pub enum StoreKind {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -33,7 +39,10 @@ pub enum LogFormat {
 }
 
 /// A secret string whose `Debug` never shows it.
-#[derive(Clone, Deserialize, Default)]
+///
+/// `Serialize` does write it: configuration layers pass through serialization
+/// (see [`Config::apply_env`]), never through a log.
+#[derive(Clone, Serialize, Deserialize, Default)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -44,8 +53,8 @@ impl Secret {
     }
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(if self.0.is_empty() {
             "\"\""
         } else {
@@ -54,140 +63,235 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Server configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Listen address (`DREAM_ADDR`, default `127.0.0.1:8787`).
-    pub addr: SocketAddr,
-    /// Operator token for `/create-products` and `/admin/*` (`DREAM_ADMIN_TOKEN`);
-    /// unset disables the admin API.
-    pub admin_token: Option<Secret>,
-    /// Store backend (`DREAM_STORE`): `postgres` when `database_url` is set, else
-    /// `sqlite`; `memory` on request.
-    pub store: Option<StoreKind>,
-    /// Where the SQLite store keeps its file (`DREAM_DATA_DIR`, default `./dream-data`).
-    pub data_dir: PathBuf,
-    /// PostgreSQL URL (`DATABASE_URL` or `DREAM_DATABASE_URL`).
-    pub database_url: Option<Secret>,
-    /// Pool size per process for PostgreSQL (`DREAM_DATABASE_MAX_CONNECTIONS`, default 16).
-    pub database_max_connections: u32,
-    /// Apply pending migrations at start-up (`DREAM_AUTO_MIGRATE`, default true). With
-    /// false, a server whose database is behind refuses to start: run `dream migrate`.
-    pub auto_migrate: bool,
-    /// Redis URL for usage counters and rate windows (`REDIS_URL` or `DREAM_REDIS_URL`);
-    /// everything else stays in the main store.
-    pub redis_url: Option<Secret>,
-    /// How long a process may keep a key record or tier configuration cached
-    /// (`DREAM_CACHE_TTL_MS`, default 1000): the bound on how long another process
-    /// still accepts a key revoked elsewhere.
-    pub cache_ttl_ms: u64,
-    /// Largest request body in bytes (`DREAM_MAX_BODY_BYTES`, default 1 MiB).
-    pub max_body_bytes: usize,
-    /// Log format (`DREAM_LOG_FORMAT`: `pretty` or `json`); filter with `RUST_LOG`.
-    pub log_format: LogFormat,
-    /// Seconds to let in-flight requests finish on SIGTERM (`DREAM_SHUTDOWN_GRACE_SECS`).
-    pub shutdown_grace_secs: u64,
-    /// Seconds an unfinished request holds its `Idempotency-Key` before a retry may
-    /// run it again (`DREAM_IDEMPOTENCY_LOCK_SECS`, default 30).
-    pub idempotency_lock_secs: u64,
-    /// Deliver developer webhooks from this process (`DREAM_WEBHOOK_WORKER`, default
-    /// true). Any number of processes may deliver: claims are leased in the store.
-    pub webhook_worker: bool,
-    /// Allow endpoints on loopback/private/link-local addresses
-    /// (`DREAM_WEBHOOK_ALLOW_PRIVATE`, default false: refusing them stops tenants
-    /// from making the server call its own network).
-    pub webhook_allow_private: bool,
-    /// Seconds to wait before each retry (`DREAM_WEBHOOK_RETRY_SCHEDULE`,
-    /// comma-separated; default `5,300,1800,7200,18000,36000,36000`: 8 attempts
-    /// over about 27.5 hours). Each wait varies by ±10 %.
-    pub webhook_retry_schedule: Vec<u64>,
-    /// An endpoint failing without a success for this long is disabled
-    /// (`DREAM_WEBHOOK_DISABLE_AFTER_SECS`, default 5 days).
-    pub webhook_disable_after_secs: u64,
-    /// Seconds to wait for an endpoint's response (`DREAM_WEBHOOK_TIMEOUT_SECS`, default 15).
-    pub webhook_timeout_secs: u64,
-    /// How often an idle worker looks for due deliveries (`DREAM_WEBHOOK_POLL_MS`, default 1000).
-    pub webhook_poll_ms: u64,
-    /// Days finished deliveries stay in the delivery log
-    /// (`DREAM_WEBHOOK_LOG_RETENTION_DAYS`, default 30).
-    pub webhook_log_retention_days: u64,
-    /// The operator's Stripe platform key (`STRIPE_SECRET_KEY`): `sk_live_…` bills
-    /// live tenants, `sk_test_…` test tenants. Unset: billing answers 503
-    /// `billing_not_configured` (direct mode still works with a master key).
-    pub stripe_secret_key: Option<Secret>,
-    /// A second platform key for test mode (`STRIPE_TEST_SECRET_KEY`), so one server
-    /// bills both modes.
-    pub stripe_test_secret_key: Option<Secret>,
-    /// The Connect client id, `ca_…` (`STRIPE_CLIENT_ID`), for `/authorize`.
-    pub stripe_client_id: Option<String>,
-    /// The test-mode Connect client id (`STRIPE_TEST_CLIENT_ID`), when Stripe gives a
-    /// separate one; test-mode onboarding falls back to `stripe_client_id`.
-    pub stripe_test_client_id: Option<String>,
-    /// Stripe's API base (`STRIPE_API_BASE`, default `https://api.stripe.com`).
-    pub stripe_api_base: String,
-    /// Stripe Connect's OAuth base (`STRIPE_CONNECT_BASE`, default `https://connect.stripe.com`).
-    pub stripe_connect_base: String,
-    /// 64 hex characters sealing direct-mode Stripe keys (`DREAM_MASTER_KEY`).
-    pub master_key: Option<Secret>,
-    /// This server's public base URL (`DREAM_PUBLIC_URL`), used to tell Stripe where
-    /// `/callback` is; unset uses the redirect URI set in the Connect settings.
-    pub public_url: Option<String>,
-    /// Where `/callback` sends the developer afterwards (`DREAM_DASHBOARD_URL`).
-    pub dashboard_url: Option<String>,
-    /// Default checkout `successUrl` (`DREAM_CHECKOUT_SUCCESS_URL`).
-    pub checkout_success_url: Option<String>,
-    /// Default checkout `cancelUrl` (`DREAM_CHECKOUT_CANCEL_URL`).
-    pub checkout_cancel_url: Option<String>,
-    /// The Connect webhook endpoint's signing secret(s), `whsec_…`, comma-separated
-    /// during rotation (`STRIPE_WEBHOOK_SECRET`).
-    pub stripe_webhook_secret: Option<Secret>,
-    /// Seconds a webhook signature stays valid (`STRIPE_WEBHOOK_TOLERANCE_SECS`, default 300).
-    pub stripe_webhook_tolerance_secs: u64,
-    /// The Clerk webhook endpoint's signing secret(s), `whsec_…`, comma-separated
-    /// during rotation (`CLERK_WEBHOOK_SECRET`). Unset: `/webhook/clerk` answers 503.
-    pub clerk_webhook_secret: Option<Secret>,
+/// How an environment variable's text becomes a configuration value. Values from
+/// the file are typed already; environment values are text, converted strictly
+/// here so that the type's own deserializer has the last word (`"maybe"` stays a
+/// string and is refused as a boolean; `1`, `yes` and `on` are not booleans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Taken as it is (addresses, paths, URLs, names, secrets).
+    Text,
+    /// An unsigned integer.
+    Number,
+    /// `true` or `false`.
+    Flag,
+    /// Comma-separated unsigned integers.
+    Numbers,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8787)),
-            admin_token: None,
-            store: None,
-            data_dir: PathBuf::from("dream-data"),
-            database_url: None,
-            database_max_connections: 16,
-            auto_migrate: true,
-            redis_url: None,
-            cache_ttl_ms: 1000,
-            max_body_bytes: 1024 * 1024,
-            log_format: LogFormat::Pretty,
-            shutdown_grace_secs: 10,
-            idempotency_lock_secs: 30,
-            webhook_worker: true,
-            webhook_allow_private: false,
-            webhook_retry_schedule: vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000],
-            webhook_disable_after_secs: 5 * 24 * 3600,
-            webhook_timeout_secs: 15,
-            webhook_poll_ms: 1000,
-            webhook_log_retention_days: 30,
-            stripe_secret_key: None,
-            stripe_test_secret_key: None,
-            stripe_client_id: None,
-            stripe_test_client_id: None,
-            stripe_api_base: "https://api.stripe.com".into(),
-            stripe_connect_base: "https://connect.stripe.com".into(),
-            master_key: None,
-            public_url: None,
-            dashboard_url: None,
-            checkout_success_url: None,
-            checkout_cancel_url: None,
-            stripe_webhook_secret: None,
-            stripe_webhook_tolerance_secs: 300,
-            clerk_webhook_secret: None,
+/// The [`Kind`] of each configuration field type, and whether it is secret.
+pub trait SettingType {
+    /// How its environment text is read.
+    const KIND: Kind;
+    /// Whether errors must not quote its value.
+    const SECRET: bool = false;
+}
+
+macro_rules! setting_types {
+    ($kind:ident: $($ty:ty),*) => { $(impl SettingType for $ty { const KIND: Kind = Kind::$kind; })* };
+}
+setting_types!(Text: String, PathBuf, SocketAddr, StoreKind, LogFormat);
+setting_types!(Number: u64, u32, usize);
+setting_types!(Flag: bool);
+setting_types!(Numbers: Vec<u64>);
+
+impl SettingType for Secret {
+    const KIND: Kind = Kind::Text;
+    const SECRET: bool = true;
+}
+
+impl<T: SettingType> SettingType for Option<T> {
+    const KIND: Kind = T::KIND;
+    const SECRET: bool = T::SECRET;
+}
+
+/// One declared setting.
+#[derive(Debug)]
+pub struct Setting {
+    /// Its key in `dream.toml` (and the field of [`Config`]).
+    pub key: &'static str,
+    /// Its environment variables: the documented name first, then aliases, which
+    /// win when both are set (the prefixed name is the more specific one).
+    pub env: &'static [&'static str],
+    /// Its default as environment text; `None`: unset, or derived from another
+    /// setting (see the field's doc).
+    pub default: Option<&'static str>,
+    /// How its text is read.
+    pub kind: Kind,
+    /// Whether it is a secret: errors name it but never quote it.
+    pub secret: bool,
+    /// What it means.
+    pub doc: &'static str,
+}
+
+impl Setting {
+    /// The name an error should give for this setting: the variable actually set,
+    /// else the documented one.
+    fn env_name(&self, var: &dyn Fn(&str) -> Option<String>) -> &'static str {
+        self.env
+            .iter()
+            .rev()
+            .find(|name| var(name).is_some_and(|v| !v.trim().is_empty()))
+            .unwrap_or(&self.env[0])
+    }
+
+    /// This setting's value from `var`, if set and not empty (an empty variable
+    /// counts as unset, as container tools often pass them).
+    fn read_env(&self, var: &dyn Fn(&str) -> Option<String>) -> Option<Value> {
+        let raw = self.env.iter().rev().find_map(|name| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        })?;
+        Some(self.value(&raw))
+    }
+
+    fn value(&self, text: &str) -> Value {
+        fn number(text: &str) -> Value {
+            text.trim()
+                .parse::<u64>()
+                .map_or_else(|_| Value::from(text.trim().to_owned()), Value::from)
+        }
+        match self.kind {
+            Kind::Text => Value::from(text.to_owned()),
+            Kind::Number => number(text),
+            Kind::Flag => match text {
+                "true" => Value::from(true),
+                "false" => Value::from(false),
+                other => Value::from(other.to_owned()),
+            },
+            Kind::Numbers => Value::from(
+                text.split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(number)
+                    .collect::<Vec<Value>>(),
+            ),
         }
     }
+}
+
+macro_rules! settings {
+    (@default) => { None };
+    (@default $default:literal) => { Some($default) };
+    ($(
+        $(#[doc = $doc:literal])+
+        $field:ident: $ty:ty $(= $default:literal)?, env $env:literal $(| $alias:literal)*;
+    )*) => {
+        /// Server configuration: defaults → `dream.toml` → environment.
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Config {
+            $(
+                $(#[doc = $doc])+
+                #[doc = ""]
+                #[doc = concat!("Environment: `", $env, "`", $(", `", $alias, "`",)* ".")]
+                pub $field: $ty,
+            )*
+        }
+
+        /// Every setting, as declared.
+        pub static SETTINGS: &[Setting] = &[$(
+            Setting {
+                key: stringify!($field),
+                env: &[$env $(, $alias)*],
+                default: settings!(@default $($default)?),
+                kind: <$ty as SettingType>::KIND,
+                secret: <$ty as SettingType>::SECRET,
+                doc: concat!($($doc, "\n"),+),
+            },
+        )*];
+    };
+}
+
+settings! {
+    /// Listen address.
+    addr: SocketAddr = "127.0.0.1:8787", env "DREAM_ADDR";
+    /// Operator token for `/create-products` and `/admin/*`; unset disables the admin API.
+    admin_token: Option<Secret>, env "DREAM_ADMIN_TOKEN";
+    /// Store backend: `postgres` when `database_url` is set, else `sqlite`; `memory`
+    /// on request.
+    store: Option<StoreKind>, env "DREAM_STORE";
+    /// Where the SQLite store keeps its file.
+    data_dir: PathBuf = "./dream-data", env "DREAM_DATA_DIR";
+    /// PostgreSQL URL.
+    database_url: Option<Secret>, env "DATABASE_URL" | "DREAM_DATABASE_URL";
+    /// Pool size per process for PostgreSQL.
+    database_max_connections: u32 = "16", env "DREAM_DATABASE_MAX_CONNECTIONS";
+    /// Apply pending migrations at start-up. With false, a server whose database is
+    /// behind refuses to start: run `dream migrate`.
+    auto_migrate: bool = "true", env "DREAM_AUTO_MIGRATE";
+    /// Redis URL for usage counters and rate windows; everything else stays in the
+    /// main store.
+    redis_url: Option<Secret>, env "REDIS_URL" | "DREAM_REDIS_URL";
+    /// How long (ms) a process may keep a key record or tier configuration cached:
+    /// the bound on how long another process still accepts a key revoked elsewhere.
+    cache_ttl_ms: u64 = "1000", env "DREAM_CACHE_TTL_MS";
+    /// Seconds an unfinished request holds its `Idempotency-Key` before a retry may
+    /// run it again.
+    idempotency_lock_secs: u64 = "30", env "DREAM_IDEMPOTENCY_LOCK_SECS";
+    /// Largest request body in bytes.
+    max_body_bytes: usize = "1048576", env "DREAM_MAX_BODY_BYTES";
+    /// Log format, `pretty` or `json`; filter with `RUST_LOG`.
+    log_format: LogFormat = "pretty", env "DREAM_LOG_FORMAT";
+    /// Seconds to let in-flight requests finish on SIGTERM.
+    shutdown_grace_secs: u64 = "10", env "DREAM_SHUTDOWN_GRACE_SECS";
+    /// OTLP/HTTP collector base URL (`/v1/traces` is appended); set, request spans
+    /// are exported as OpenTelemetry traces. Unset: no export.
+    otel_exporter_otlp_endpoint: Option<String>, env "OTEL_EXPORTER_OTLP_ENDPOINT";
+    /// `service.name` of exported traces.
+    otel_service_name: String = "dream", env "OTEL_SERVICE_NAME";
+    /// The operator's Stripe platform key: `sk_live_…` bills live tenants,
+    /// `sk_test_…` test tenants. Unset: billing answers 503 `billing_not_configured`
+    /// (direct mode still works with a master key).
+    stripe_secret_key: Option<Secret>, env "STRIPE_SECRET_KEY";
+    /// A second platform key for test mode, so one server bills both modes.
+    stripe_test_secret_key: Option<Secret>, env "STRIPE_TEST_SECRET_KEY";
+    /// The Connect client id, `ca_…`, for `/authorize`.
+    stripe_client_id: Option<String>, env "STRIPE_CLIENT_ID";
+    /// The test-mode Connect client id, when Stripe gives a separate one; test-mode
+    /// onboarding falls back to `stripe_client_id`.
+    stripe_test_client_id: Option<String>, env "STRIPE_TEST_CLIENT_ID";
+    /// Stripe's API base.
+    stripe_api_base: String = "https://api.stripe.com", env "STRIPE_API_BASE";
+    /// Stripe Connect's OAuth base.
+    stripe_connect_base: String = "https://connect.stripe.com", env "STRIPE_CONNECT_BASE";
+    /// 64 hex characters sealing direct-mode Stripe keys.
+    master_key: Option<Secret>, env "DREAM_MASTER_KEY";
+    /// This server's public base URL, used to tell Stripe where `/callback` is;
+    /// unset uses the redirect URI set in the Connect settings.
+    public_url: Option<String>, env "DREAM_PUBLIC_URL";
+    /// Where `/callback` sends the developer afterwards.
+    dashboard_url: Option<String>, env "DREAM_DASHBOARD_URL";
+    /// Default checkout `successUrl`.
+    checkout_success_url: Option<String>, env "DREAM_CHECKOUT_SUCCESS_URL";
+    /// Default checkout `cancelUrl`.
+    checkout_cancel_url: Option<String>, env "DREAM_CHECKOUT_CANCEL_URL";
+    /// The Connect webhook endpoint's signing secret(s), `whsec_…`, comma-separated
+    /// during rotation.
+    stripe_webhook_secret: Option<Secret>, env "STRIPE_WEBHOOK_SECRET";
+    /// Seconds a webhook signature stays valid.
+    stripe_webhook_tolerance_secs: u64 = "300", env "STRIPE_WEBHOOK_TOLERANCE_SECS";
+    /// The Clerk webhook endpoint's signing secret(s), `whsec_…`, comma-separated
+    /// during rotation. Unset: `/webhook/clerk` answers 503.
+    clerk_webhook_secret: Option<Secret>, env "CLERK_WEBHOOK_SECRET";
+    /// Deliver developer webhooks from this process. Any number of processes may
+    /// deliver: claims are leased in the store.
+    webhook_worker: bool = "true", env "DREAM_WEBHOOK_WORKER";
+    /// Allow endpoints on loopback/private/link-local addresses (off: refusing them
+    /// stops tenants from making the server call its own network).
+    webhook_allow_private: bool = "false", env "DREAM_WEBHOOK_ALLOW_PRIVATE";
+    /// Seconds to wait before each retry (8 attempts over about 27.5 hours by
+    /// default). Each wait varies by ±10 %.
+    webhook_retry_schedule: Vec<u64> = "5,300,1800,7200,18000,36000,36000",
+        env "DREAM_WEBHOOK_RETRY_SCHEDULE";
+    /// An endpoint failing without a success for this many seconds is disabled.
+    webhook_disable_after_secs: u64 = "432000", env "DREAM_WEBHOOK_DISABLE_AFTER_SECS";
+    /// Seconds to wait for an endpoint's response (1 to 60).
+    webhook_timeout_secs: u64 = "15", env "DREAM_WEBHOOK_TIMEOUT_SECS";
+    /// How often (ms, at least 10) an idle worker looks for due deliveries.
+    webhook_poll_ms: u64 = "1000", env "DREAM_WEBHOOK_POLL_MS";
+    /// Days (at least 1) finished deliveries stay in the delivery log.
+    webhook_log_retention_days: u64 = "30", env "DREAM_WEBHOOK_LOG_RETENTION_DAYS";
 }
 
 /// Why configuration could not be loaded.
@@ -202,16 +306,24 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid.
+    /// The file is not TOML.
     #[error("invalid {path}: {source}")]
-    File {
+    Syntax {
         /// Path.
         path: String,
         /// Cause.
         #[source]
         source: toml::de::Error,
     },
-    /// An environment variable is not valid.
+    /// A value in the file is not valid.
+    #[error("invalid {path}: {reason}")]
+    File {
+        /// Path.
+        path: String,
+        /// The key and why.
+        reason: String,
+    },
+    /// An environment variable (or the setting it names) is not valid.
     #[error("invalid {name}: {reason}")]
     Env {
         /// Variable.
@@ -221,15 +333,103 @@ pub enum ConfigError {
     },
 }
 
-/// Parses one environment value, naming the variable when it does not parse.
-fn parse<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, ConfigError>
-where
-    T::Err: fmt::Display,
-{
-    v.trim().parse().map_err(|e: T::Err| ConfigError::Env {
-        name,
-        reason: e.to_string(),
-    })
+/// One layer of configuration, named so that errors can say where a bad value
+/// came from.
+struct Layer {
+    name: String,
+    values: Dict,
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.values.clone()))
+    }
+}
+
+const DEFAULTS: &str = "defaults";
+const ENVIRONMENT: &str = "environment";
+
+impl Layer {
+    fn defaults() -> Self {
+        let values = SETTINGS
+            .iter()
+            .filter_map(|s| Some((s.key.to_owned(), s.value(s.default?))))
+            .collect();
+        Self {
+            name: DEFAULTS.into(),
+            values,
+        }
+    }
+
+    fn env(var: &dyn Fn(&str) -> Option<String>) -> Self {
+        let values = SETTINGS
+            .iter()
+            .filter_map(|s| Some((s.key.to_owned(), s.read_env(var)?)))
+            .collect();
+        Self {
+            name: ENVIRONMENT.into(),
+            values,
+        }
+    }
+
+    fn file(path: &str) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let values = toml::from_str::<Dict>(&text).map_err(|source| ConfigError::Syntax {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            name: path.to_owned(),
+            values,
+        })
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The declared defaults are constants; `defaults_are_valid` proves they parse.
+        Figment::from(Layer::defaults())
+            .extract()
+            .expect("the declared defaults parse")
+    }
+}
+
+/// Turns figment's error into one that names the setting (by its environment
+/// variable, or its key in the file) and never quotes a secret.
+fn config_error(err: figment::Error, var: &dyn Fn(&str) -> Option<String>) -> ConfigError {
+    let setting = err
+        .path
+        .first()
+        .and_then(|key| SETTINGS.iter().find(|s| s.key == key));
+    let reason = match setting {
+        Some(s) if s.secret => "not a valid value".to_owned(),
+        _ => err.kind.to_string(),
+    };
+    let source = err.metadata.as_ref().map(|m| m.name.as_ref());
+    match (source, setting) {
+        (Some(ENVIRONMENT | DEFAULTS), Some(s)) | (None, Some(s)) => ConfigError::Env {
+            name: s.env_name(var),
+            reason,
+        },
+        (Some(path), _) => ConfigError::File {
+            path: path.to_owned(),
+            reason: match setting {
+                Some(s) => format!("{}: {reason}", s.key),
+                None => reason,
+            },
+        },
+        (None, None) => ConfigError::File {
+            path: "configuration".into(),
+            reason,
+        },
+    }
 }
 
 impl Config {
@@ -248,134 +448,58 @@ impl Config {
     pub fn load() -> Result<Self, ConfigError> {
         let explicit = std::env::var("DREAM_CONFIG").ok();
         let path = explicit.clone().unwrap_or_else(|| "dream.toml".to_owned());
-        let mut config = if explicit.is_some() || Path::new(&path).exists() {
-            Self::from_file(&path)?
-        } else {
-            Self::default()
-        };
-        config.apply_env(|name| std::env::var(name).ok())?;
-        Ok(config)
+        let file = (explicit.is_some() || std::path::Path::new(&path).exists()).then_some(path);
+        Self::from_sources(file.as_deref(), |name| std::env::var(name).ok())
     }
 
-    /// Parses a TOML file.
+    /// Loads defaults → the file at `file` (if any) → variables read through `var`.
+    pub fn from_sources(
+        file: Option<&str>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Layer::defaults());
+        if let Some(path) = file {
+            figment = figment.merge(Layer::file(path)?);
+        }
+        figment
+            .merge(Layer::env(&var))
+            .extract::<Self>()
+            .map_err(|err| config_error(err, &var))?
+            .checked()
+    }
+
+    /// Parses a TOML file over the defaults.
     pub fn from_file(path: &str) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::File {
-            path: path.to_owned(),
-            source,
-        })
+        Self::from_sources(Some(path), |_| None)
     }
 
-    /// Overrides fields from `DREAM_*` variables read through `var`.
+    /// Overrides settings from environment variables read through `var` (tests and
+    /// benches configure a server this way).
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(v) = var("DREAM_ADDR") {
-            self.addr = parse("DREAM_ADDR", &v)?;
-        }
-        if let Some(v) = var("DREAM_ADMIN_TOKEN") {
-            self.admin_token = (!v.is_empty()).then_some(Secret(v));
-        }
-        if let Some(v) = var("DREAM_STORE") {
-            self.store = Some(match v.trim() {
-                "memory" => StoreKind::Memory,
-                "sqlite" => StoreKind::Sqlite,
-                "postgres" => StoreKind::Postgres,
-                other => {
-                    return Err(ConfigError::Env {
-                        name: "DREAM_STORE",
-                        reason: format!("unknown store {other:?}; use sqlite, postgres or memory"),
-                    })
-                }
+        let layered = Figment::from(Serialized::defaults(&*self))
+            .merge(Layer::env(&var))
+            .extract::<Self>()
+            .map_err(|err| config_error(err, &var))?
+            .checked()?;
+        *self = layered;
+        Ok(())
+    }
+
+    /// Checks what types cannot say, and applies the documented floors.
+    fn checked(mut self) -> Result<Self, ConfigError> {
+        if !(1..=60).contains(&self.webhook_timeout_secs) {
+            return Err(ConfigError::Env {
+                name: "DREAM_WEBHOOK_TIMEOUT_SECS",
+                reason: "must be between 1 and 60".into(),
             });
         }
-        if let Some(v) = var("DREAM_DATA_DIR") {
-            self.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = var("DREAM_DATABASE_URL").or_else(|| var("DATABASE_URL")) {
-            self.database_url = (!v.is_empty()).then_some(Secret(v));
-        }
-        if let Some(v) = var("DREAM_DATABASE_MAX_CONNECTIONS") {
-            self.database_max_connections = parse("DREAM_DATABASE_MAX_CONNECTIONS", &v)?;
-        }
-        if let Some(v) = var("DREAM_AUTO_MIGRATE") {
-            self.auto_migrate = parse("DREAM_AUTO_MIGRATE", &v)?;
-        }
-        if let Some(v) = var("DREAM_REDIS_URL").or_else(|| var("REDIS_URL")) {
-            self.redis_url = (!v.is_empty()).then_some(Secret(v));
-        }
-        if let Some(v) = var("DREAM_CACHE_TTL_MS") {
-            self.cache_ttl_ms = parse("DREAM_CACHE_TTL_MS", &v)?;
-        }
-        if let Some(v) = var("DREAM_MAX_BODY_BYTES") {
-            self.max_body_bytes = parse("DREAM_MAX_BODY_BYTES", &v)?;
-        }
-        if let Some(v) = var("DREAM_LOG_FORMAT") {
-            self.log_format = match v.trim() {
-                "pretty" => LogFormat::Pretty,
-                "json" => LogFormat::Json,
-                other => {
-                    return Err(ConfigError::Env {
-                        name: "DREAM_LOG_FORMAT",
-                        reason: format!("unknown format {other:?}; use pretty or json"),
-                    })
-                }
-            };
-        }
-        if let Some(v) = var("DREAM_IDEMPOTENCY_LOCK_SECS") {
-            self.idempotency_lock_secs = parse("DREAM_IDEMPOTENCY_LOCK_SECS", &v)?;
-        }
-        if let Some(v) = var("DREAM_SHUTDOWN_GRACE_SECS") {
-            self.shutdown_grace_secs = parse("DREAM_SHUTDOWN_GRACE_SECS", &v)?;
-        }
-        self.apply_webhook_env(&var)?;
-        let secret = |v: String| (!v.trim().is_empty()).then(|| Secret(v.trim().to_owned()));
-        let text = |v: String| (!v.trim().is_empty()).then(|| v.trim().to_owned());
-        if let Some(v) = var("STRIPE_SECRET_KEY") {
-            self.stripe_secret_key = secret(v);
-        }
-        if let Some(v) = var("STRIPE_TEST_SECRET_KEY") {
-            self.stripe_test_secret_key = secret(v);
-        }
-        if let Some(v) = var("STRIPE_CLIENT_ID") {
-            self.stripe_client_id = text(v);
-        }
-        if let Some(v) = var("STRIPE_TEST_CLIENT_ID") {
-            self.stripe_test_client_id = text(v);
-        }
-        if let Some(v) = var("STRIPE_API_BASE").and_then(text) {
-            self.stripe_api_base = v;
-        }
-        if let Some(v) = var("STRIPE_CONNECT_BASE").and_then(text) {
-            self.stripe_connect_base = v;
-        }
-        if let Some(v) = var("STRIPE_WEBHOOK_SECRET") {
-            self.stripe_webhook_secret = secret(v);
-        }
-        if let Some(v) = var("STRIPE_WEBHOOK_TOLERANCE_SECS") {
-            self.stripe_webhook_tolerance_secs = parse("STRIPE_WEBHOOK_TOLERANCE_SECS", &v)?;
-        }
-        if let Some(v) = var("DREAM_MASTER_KEY") {
-            self.master_key = secret(v);
-        }
-        if let Some(v) = var("CLERK_WEBHOOK_SECRET") {
-            self.clerk_webhook_secret = secret(v);
-        }
-        for (name, slot) in [
-            ("DREAM_PUBLIC_URL", &mut self.public_url),
-            ("DREAM_DASHBOARD_URL", &mut self.dashboard_url),
-            ("DREAM_CHECKOUT_SUCCESS_URL", &mut self.checkout_success_url),
-            ("DREAM_CHECKOUT_CANCEL_URL", &mut self.checkout_cancel_url),
-        ] {
-            if let Some(v) = var(name) {
-                *slot = text(v);
-            }
-        }
+        self.webhook_log_retention_days = self.webhook_log_retention_days.max(1);
+        self.webhook_poll_ms = self.webhook_poll_ms.max(10);
         self.validate_urls()?;
         // At load time, so a bad secret (from the file or the environment) stops
         // the server at start-up instead of failing every delivery.
-        self.clerk_webhook_secrets().map(|_| ())
+        self.clerk_webhook_secrets()?;
+        Ok(self)
     }
 
     /// The parsed `CLERK_WEBHOOK_SECRET` entries (empty when unset). An entry that
@@ -403,47 +527,8 @@ impl Config {
             .collect()
     }
 
-    fn apply_webhook_env(
-        &mut self,
-        var: &impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
-        if let Some(v) = var("DREAM_WEBHOOK_WORKER") {
-            self.webhook_worker = parse("DREAM_WEBHOOK_WORKER", &v)?;
-        }
-        if let Some(v) = var("DREAM_WEBHOOK_ALLOW_PRIVATE") {
-            self.webhook_allow_private = parse("DREAM_WEBHOOK_ALLOW_PRIVATE", &v)?;
-        }
-        if let Some(v) = var("DREAM_WEBHOOK_RETRY_SCHEDULE") {
-            self.webhook_retry_schedule = v
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| parse::<u64>("DREAM_WEBHOOK_RETRY_SCHEDULE", s))
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(v) = var("DREAM_WEBHOOK_DISABLE_AFTER_SECS") {
-            self.webhook_disable_after_secs = parse::<u64>("DREAM_WEBHOOK_DISABLE_AFTER_SECS", &v)?;
-        }
-        if let Some(v) = var("DREAM_WEBHOOK_TIMEOUT_SECS") {
-            self.webhook_timeout_secs = parse::<u64>("DREAM_WEBHOOK_TIMEOUT_SECS", &v)?;
-            if !(1..=60).contains(&self.webhook_timeout_secs) {
-                return Err(ConfigError::Env {
-                    name: "DREAM_WEBHOOK_TIMEOUT_SECS",
-                    reason: "must be between 1 and 60".into(),
-                });
-            }
-        }
-        if let Some(v) = var("DREAM_WEBHOOK_LOG_RETENTION_DAYS") {
-            self.webhook_log_retention_days =
-                parse::<u64>("DREAM_WEBHOOK_LOG_RETENTION_DAYS", &v)?.max(1);
-        }
-        if let Some(v) = var("DREAM_WEBHOOK_POLL_MS") {
-            self.webhook_poll_ms = parse::<u64>("DREAM_WEBHOOK_POLL_MS", &v)?.max(10);
-        }
-        Ok(())
-    }
-
     /// URLs must be absolute http(s): a typo here would otherwise surface as a
-    /// confusing Stripe error on the first checkout.
+    /// confusing Stripe error on the first checkout (or silently lost traces).
     fn validate_urls(&self) -> Result<(), ConfigError> {
         let urls = [
             ("STRIPE_API_BASE", Some(&self.stripe_api_base)),
@@ -457,6 +542,10 @@ impl Config {
             (
                 "DREAM_CHECKOUT_CANCEL_URL",
                 self.checkout_cancel_url.as_ref(),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                self.otel_exporter_otlp_endpoint.as_ref(),
             ),
         ];
         for (name, url) in urls {
@@ -472,122 +561,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn webhook_settings_from_env() {
-        let mut c = Config::default();
-        assert_eq!(c.webhook_retry_schedule.iter().sum::<u64>(), 99_305);
-        c.apply_env(|n| match n {
-            "DREAM_WEBHOOK_RETRY_SCHEDULE" => Some(" 1, 2 ,3".into()),
-            "DREAM_WEBHOOK_ALLOW_PRIVATE" => Some("true".into()),
-            "DREAM_WEBHOOK_WORKER" => Some("false".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(c.webhook_retry_schedule, vec![1, 2, 3]);
-        assert!(c.webhook_allow_private && !c.webhook_worker);
-        for (name, value) in [
-            ("DREAM_WEBHOOK_RETRY_SCHEDULE", "5,soon"),
-            ("DREAM_WEBHOOK_ALLOW_PRIVATE", "maybe"),
-            ("DREAM_WEBHOOK_TIMEOUT_SECS", "600"),
-        ] {
-            let err = Config::default()
-                .apply_env(|n| (n == name).then(|| value.into()))
-                .unwrap_err();
-            assert!(err.to_string().contains(name), "{err}");
-        }
-    }
-
-    #[test]
-    fn env_overrides_and_errors() {
-        let mut c = Config::default();
-        c.apply_env(|n| match n {
-            "DREAM_ADDR" => Some("0.0.0.0:9000".into()),
-            "DREAM_ADMIN_TOKEN" => Some("s3cr3t-admin".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(c.addr.port(), 9000);
-        assert_eq!(c.admin_token.as_ref().unwrap().expose(), "s3cr3t-admin");
-        assert!(!format!("{c:?}").contains("s3cr3t"));
-        let err = c
-            .apply_env(|n| (n == "DREAM_ADDR").then(|| "nope".into()))
-            .unwrap_err();
-        assert!(err.to_string().contains("DREAM_ADDR"));
-    }
-
-    #[test]
-    fn file_rejects_unknown_keys() {
-        assert!(toml::from_str::<Config>("adr = \"x\"").is_err());
-        let c: Config = toml::from_str("addr = \"127.0.0.1:1\"\nstore = \"memory\"").unwrap();
-        assert_eq!(c.addr.port(), 1);
-        assert_eq!(c.store_kind(), StoreKind::Memory);
-    }
-
-    #[test]
-    fn store_selection() {
-        let mut c = Config::default();
-        assert_eq!(c.store_kind(), StoreKind::Sqlite);
-        c.apply_env(|n| (n == "DATABASE_URL").then(|| "postgres://secret@db/x".into()))
-            .unwrap();
-        assert_eq!(c.store_kind(), StoreKind::Postgres);
-        assert!(!format!("{c:?}").contains("secret@db"));
-        assert!(c
-            .apply_env(|n| (n == "DREAM_STORE").then(|| "mysql".into()))
-            .is_err());
-    }
-
-    #[test]
-    fn clerk_webhook_secrets_by_conventional_name() {
-        let mut c = Config::default();
-        assert!(c.clerk_webhook_secrets().unwrap().is_empty());
-        let (one, two) = (SigningSecret::generate(), SigningSecret::generate());
-        let both = format!(" {} ,{},", one.expose(), two.expose());
-        c.apply_env(|n| (n == "CLERK_WEBHOOK_SECRET").then(|| both.clone()))
-            .unwrap();
-        assert_eq!(c.clerk_webhook_secrets().unwrap(), vec![one.clone(), two]);
-        assert!(!format!("{c:?}").contains(&one.expose()[6..]));
-
-        let bad = format!("{},whsec_n0t*base64", one.expose());
-        let err = Config::default()
-            .apply_env(|n| (n == "CLERK_WEBHOOK_SECRET").then(|| bad.clone()))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("CLERK_WEBHOOK_SECRET") && err.contains("entry 2"),
-            "{err}"
-        );
-        assert!(
-            !err.contains("n0t") && !err.contains(&one.expose()[6..]),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn stripe_settings_by_conventional_names() {
-        let mut c = Config::default();
-        assert_eq!(c.stripe_api_base, "https://api.stripe.com");
-        c.apply_env(|n| match n {
-            "STRIPE_SECRET_KEY" => Some("sk_test_platformsecret".into()),
-            "STRIPE_CLIENT_ID" => Some("ca_123".into()),
-            "STRIPE_API_BASE" => Some("http://127.0.0.1:12111".into()),
-            "DREAM_MASTER_KEY" => Some("ab".repeat(32)),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(c.stripe_client_id.as_deref(), Some("ca_123"));
-        assert_eq!(c.stripe_api_base, "http://127.0.0.1:12111");
-        let debug = format!("{c:?}");
-        assert!(!debug.contains("platformsecret") && !debug.contains(&"ab".repeat(32)));
-        let err = c
-            .apply_env(|n| (n == "DREAM_CHECKOUT_SUCCESS_URL").then(|| "not a url".into()))
-            .unwrap_err();
-        assert!(err.to_string().contains("DREAM_CHECKOUT_SUCCESS_URL"));
-        let from_file: Config =
-            toml::from_str("stripe_client_id = \"ca_file\"\nstripe_secret_key = \"sk_live_x\"")
-                .unwrap();
-        assert_eq!(from_file.stripe_client_id.as_deref(), Some("ca_file"));
-    }
-}
+mod tests;

@@ -1,11 +1,12 @@
 //! The `dream` command: parses the CLI, loads config, sets up tracing, and calls the
 //! library.
 
+mod telemetry;
+
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use dream_bin::{bootstrap, config::Config, Application, LogFormat};
-use tracing_subscriber::EnvFilter;
+use dream_bin::{bootstrap, config::Config, Application};
 
 #[derive(Parser)]
 #[command(
@@ -55,15 +56,6 @@ enum AdminCommand {
     },
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
-    }
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
@@ -94,24 +86,25 @@ async fn shutdown_signal() {
 
 async fn serve() -> Result<(), String> {
     let config = Config::load().map_err(|e| e.to_string())?;
-    init_tracing(config.log_format);
+    let telemetry = telemetry::init(&config).map_err(|e| e.to_string())?;
     if config.admin_token.is_none() {
         tracing::warn!("DREAM_ADMIN_TOKEN is not set: /create-products and /admin/* are disabled");
     }
-    let app = Application::build(&config)
-        .await
-        .map_err(|e| e.to_string())?;
-    app.run_until(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    let served = match Application::build(&config).await {
+        Ok(app) => app.run_until(shutdown_signal()).await,
+        Err(err) => Err(err),
+    };
+    // The flush blocks on the exporter: off the runtime's worker threads.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    served.map_err(|e| e.to_string())
 }
 
 async fn migrate() -> Result<(), String> {
     let config = Config::load().map_err(|e| e.to_string())?;
-    init_tracing(config.log_format);
-    let applied = dream_bin::migrate(&config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let telemetry = telemetry::init(&config).map_err(|e| e.to_string())?;
+    let applied = dream_bin::migrate(&config).await.map_err(|e| e.to_string());
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    let applied = applied?;
     println!("{applied} migration(s) applied; the database is current");
     Ok(())
 }

@@ -1,49 +1,69 @@
-//! Customers as RFC 4180 CSV, streamed page by page so exports of any size use
-//! constant memory.
+//! Customers as RFC 4180 CSV (written by the `csv` crate), streamed page by page so
+//! exports of any size use constant memory.
 
 use dream_core::{Customer, CustomerId, Dream, PageRequest, Period, Tenant};
 use futures::Stream;
 
-const HEADER: &str =
-    "id,externalId,email,firstName,lastName,plan,usageCount,createdAt,updatedAt,metadata\r\n";
+const COLUMNS: [&str; 10] = [
+    "id",
+    "externalId",
+    "email",
+    "firstName",
+    "lastName",
+    "plan",
+    "usageCount",
+    "createdAt",
+    "updatedAt",
+    "metadata",
+];
 
-/// Quotes a field when needed and defuses spreadsheet formulas (a cell starting with
-/// `=`, `+`, `-`, `@`, tab or CR is prefixed with `'`, as OWASP advises).
-pub fn field(value: &str) -> String {
-    let defused = match value.chars().next() {
+/// Defuses spreadsheet formulas: a text cell starting with `=`, `+`, `-`, `@`, tab
+/// or CR is prefixed with `'`, as OWASP advises. The values are the tenant's end
+/// users' input, and the file is opened by the developer in a spreadsheet.
+fn defuse(value: &str) -> String {
+    match value.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}"),
         _ => value.to_owned(),
-    };
-    if defused.contains([',', '"', '\r', '\n'])
-        || defused.starts_with(' ')
-        || defused.ends_with(' ')
-    {
-        format!("\"{}\"", defused.replace('"', "\"\""))
-    } else {
-        defused
     }
 }
 
-fn row(c: &Customer, usage: u64) -> String {
-    let opt = |v: &Option<String>| field(v.as_deref().unwrap_or(""));
+fn cells(c: &Customer, usage: u64) -> [String; 10] {
+    let text = |v: &Option<String>| defuse(v.as_deref().unwrap_or(""));
     let metadata = if c.metadata.is_empty() {
         String::new()
     } else {
         serde_json::to_string(&c.metadata).unwrap_or_default()
     };
-    format!(
-        "{},{},{},{},{},{},{},{},{},{}\r\n",
-        field(c.id.as_str()),
-        opt(&c.external_id),
-        opt(&c.email),
-        opt(&c.first_name),
-        opt(&c.last_name),
-        field(&c.plan),
-        usage,
+    [
+        defuse(c.id.as_str()),
+        text(&c.external_id),
+        text(&c.email),
+        text(&c.first_name),
+        text(&c.last_name),
+        defuse(&c.plan),
+        usage.to_string(),
         c.created_at.to_rfc3339(),
         c.updated_at.to_rfc3339(),
-        field(&metadata),
-    )
+        defuse(&metadata),
+    ]
+}
+
+/// Encodes records as CSV with CRLF line ends (RFC 4180), quoting where needed.
+fn encode<R, I>(records: R) -> Result<Vec<u8>, std::io::Error>
+where
+    R: IntoIterator<Item = I>,
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    for record in records {
+        writer.write_record(record)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|err| std::io::Error::other(err.into_error()))
 }
 
 enum Cursor {
@@ -63,7 +83,7 @@ pub fn customers_csv(
         let tenant = tenant.clone();
         async move {
             match cursor {
-                Cursor::Header => Some((Ok(HEADER.as_bytes().to_vec()), Cursor::After(None))),
+                Cursor::Header => Some((encode([COLUMNS]), Cursor::After(None))),
                 Cursor::Done => None,
                 Cursor::After(after) => {
                     let page = PageRequest {
@@ -83,41 +103,81 @@ pub fn customers_csv(
     })
 }
 
+/// Why a page could not be exported.
+#[derive(Debug, thiserror::Error)]
+enum PageError {
+    #[error(transparent)]
+    Core(#[from] dream_core::CoreError),
+    #[error("cannot encode CSV: {0}")]
+    Encode(#[from] std::io::Error),
+}
+
 async fn page_rows(
     dream: &Dream,
     tenant: &Tenant,
     period: &Period,
     page: &PageRequest<CustomerId>,
-) -> Result<(Vec<u8>, Cursor), dream_core::CoreError> {
+) -> Result<(Vec<u8>, Cursor), PageError> {
     let page = dream.list_customers(tenant, page).await?;
-    let mut chunk = String::new();
+    let mut records = Vec::with_capacity(page.data.len());
     for c in &page.data {
         let usage = dream
             .stores()
             .usage
             .get_usage(tenant, &c.id, period)
-            .await?;
-        chunk.push_str(&row(c, usage));
+            .await
+            .map_err(dream_core::CoreError::from)?;
+        records.push(cells(c, usage));
     }
     let next = match page.data.last() {
         Some(last) if page.has_more => Cursor::After(Some(last.id.clone())),
         _ => Cursor::Done,
     };
-    Ok((chunk.into_bytes(), next))
+    Ok((encode(records)?, next))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::field;
+    use super::{defuse, encode, COLUMNS};
 
     #[test]
-    fn quoting_and_formula_defusing() {
-        assert_eq!(field("plain"), "plain");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("line\nbreak"), "\"line\nbreak\"");
-        assert_eq!(field("=SUM(A1)"), "'=SUM(A1)");
-        assert_eq!(field("-1,2"), "\"'-1,2\"");
-        assert_eq!(field(" padded"), "\" padded\"");
+    fn tricky_values_round_trip_through_a_csv_reader() {
+        let tricky = [
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "line\nbreak\r\nand more",
+            "=SUM(A1)",
+            "+1",
+            "-1,2",
+            "@cmd",
+            "\tTab",
+            " padded ",
+            "",
+            "\"",
+            "ünïcødé, ✓",
+        ];
+        let row: Vec<String> = tricky.iter().map(|v| defuse(v)).collect();
+        let header = encode([COLUMNS]).unwrap();
+        assert_eq!(header, b"id,externalId,email,firstName,lastName,plan,usageCount,createdAt,updatedAt,metadata\r\n");
+        let bytes = encode([row.clone(), row.clone()]).unwrap();
+        assert!(bytes.ends_with(b"\r\n"), "RFC 4180 line ends");
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(bytes.as_slice());
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(
+            records.len(),
+            2,
+            "embedded line breaks stay inside their cell"
+        );
+        assert_eq!(records[0].iter().collect::<Vec<_>>(), row);
+        for (original, read) in tricky.iter().zip(records[0].iter()) {
+            if original.starts_with(['=', '+', '-', '@', '\t']) {
+                assert_eq!(read, format!("'{original}"), "formula defused");
+            } else {
+                assert_eq!(read, *original, "kept as is");
+            }
+        }
     }
 }

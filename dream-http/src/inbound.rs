@@ -8,7 +8,7 @@
 //! `result`) and counts in the per-source counters of [`crate::metrics`]
 //! (received, applied, duplicates, ignored, failures; `GET /admin/metrics`).
 
-use std::{future::Future, sync::atomic::Ordering};
+use std::future::Future;
 
 use dream_core::{CoreError, SignedHeaders, WebhookOutcome};
 use poem::{
@@ -117,7 +117,7 @@ async fn observe(
         span.record("event_id", clip(id));
     }
     async move {
-        counters.received.fetch_add(1, Ordering::Relaxed);
+        counters.received.inc();
         let outcome = work.await;
         let span = Span::current();
         match outcome {
@@ -133,14 +133,14 @@ async fn observe(
                         ("ignored", event_id, &counters.ignored)
                     }
                 };
-                counter.fetch_add(1, Ordering::Relaxed);
+                counter.inc();
                 span.record("event_id", clip(event_id));
                 span.record("result", result);
                 tracing::info!(result, "webhook");
                 Ok(Json(json!({ "received": true, "result": result })))
             }
             Err(err) => {
-                counters.failures.fetch_add(1, Ordering::Relaxed);
+                counters.failures.inc();
                 // A 400/413 is the sender's problem (or an attacker's); anything
                 // else is ours and the provider will retry.
                 let result = match err {

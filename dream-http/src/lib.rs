@@ -26,7 +26,7 @@ mod error;
 mod header_token;
 mod idempotency;
 mod inbound;
-mod metrics;
+pub mod metrics;
 mod middleware;
 mod readiness;
 mod spec;
@@ -36,7 +36,7 @@ use poem::{endpoint::make_sync, web::Html, Endpoint, EndpointExt, Response, Rout
 use poem_openapi::{OpenApiService, ServerObject};
 
 pub use error::{ApiError, ErrorBody, ErrorCode};
-pub use metrics::record_delivery_pass;
+pub use metrics::{observe_store_call, record_delivery_pass};
 pub use middleware::RequestId;
 pub use readiness::ReadinessProbe;
 pub use state::{AppState, BillingSettings};

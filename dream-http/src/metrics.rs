@@ -1,141 +1,253 @@
-//! Process-wide counters for webhooks in and out, rendered in the Prometheus
-//! text format at `GET /admin/metrics`. Counters are per process (as with any
-//! Prometheus client): scrape every process and sum.
+//! Process metrics on `prometheus-client`, served in the OpenMetrics text format at
+//! `GET /admin/metrics`: HTTP requests by operation, store calls, and webhooks in
+//! and out. Values are per process (as with any Prometheus client): scrape every
+//! process and sum.
 
-use std::{
-    fmt::Write,
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::sync::LazyLock;
 
 use dream_core::DeliveryPass;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    registry::Registry,
+};
+
+/// Latency buckets in seconds, 0.5 ms to 10 s: store calls sit at the low end,
+/// Stripe calls and large exports at the high end.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+type Latencies<L> = Family<L, Histogram, fn() -> Histogram>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: &'static str,
+}
+
+/// `operation` is the OpenAPI operation id, or the route template for routes
+/// outside the spec: never the raw path, whose ids would make a series per object.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    operation: String,
+    status_class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreCallLabels {
+    port: &'static str,
+    method: &'static str,
+}
 
 /// One webhook source's deliveries to us.
+#[derive(Clone)]
 pub(crate) struct Inbound {
-    pub(crate) received: AtomicU64,
-    pub(crate) applied: AtomicU64,
-    pub(crate) duplicates: AtomicU64,
-    pub(crate) ignored: AtomicU64,
+    pub(crate) received: Counter,
+    pub(crate) applied: Counter,
+    pub(crate) duplicates: Counter,
+    pub(crate) ignored: Counter,
     /// Refused (bad signature, unreadable body) or failed (store, in flight).
-    pub(crate) failures: AtomicU64,
+    pub(crate) failures: Counter,
 }
-
-impl Inbound {
-    const fn new() -> Self {
-        Self {
-            received: AtomicU64::new(0),
-            applied: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            ignored: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-        }
-    }
-}
-
-/// Stripe's deliveries to `/webhook/stripe`.
-pub(crate) static STRIPE: Inbound = Inbound::new();
-/// Clerk's deliveries to `/webhook/clerk`.
-pub(crate) static CLERK: Inbound = Inbound::new();
 
 /// Our deliveries to developers' endpoints.
 struct Outbound {
-    attempts: AtomicU64,
-    succeeded: AtomicU64,
-    failed: AtomicU64,
-    exhausted: AtomicU64,
-    endpoints_disabled: AtomicU64,
+    attempts: Counter,
+    succeeded: Counter,
+    failed: Counter,
+    exhausted: Counter,
+    endpoints_disabled: Counter,
 }
 
-static OUTBOUND: Outbound = Outbound {
-    attempts: AtomicU64::new(0),
-    succeeded: AtomicU64::new(0),
-    failed: AtomicU64::new(0),
-    exhausted: AtomicU64::new(0),
-    endpoints_disabled: AtomicU64::new(0),
-};
+struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Latencies<LatencyLabels>,
+    store_call_seconds: Latencies<StoreCallLabels>,
+    stripe: Inbound,
+    clerk: Inbound,
+    outbound: Outbound,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "dream_http_requests",
+            "HTTP requests answered, by operation and status",
+            requests.clone(),
+        );
+        let request_seconds = Latencies::new_with_constructor(latency_histogram);
+        registry.register(
+            "dream_http_request_duration_seconds",
+            "Time to answer an HTTP request (to the response head), by operation and status class",
+            request_seconds.clone(),
+        );
+        let store_call_seconds = Latencies::new_with_constructor(latency_histogram);
+        registry.register(
+            "dream_store_call_duration_seconds",
+            "Duration of store calls, by port (store trait) and method",
+            store_call_seconds.clone(),
+        );
+
+        let mut by_source = |name: &str, help: &str| {
+            let family = Family::<SourceLabels, Counter>::default();
+            registry.register(name, help, family.clone());
+            // Both sources appear from the first scrape on, at 0.
+            let [stripe, clerk] = ["stripe", "clerk"]
+                .map(|source| family.get_or_create(&SourceLabels { source }).clone());
+            (stripe, clerk)
+        };
+        let received = by_source(
+            "dream_webhooks_received",
+            "Webhook deliveries received, by source",
+        );
+        let applied = by_source(
+            "dream_webhooks_applied",
+            "Webhook events applied, by source",
+        );
+        let duplicates = by_source(
+            "dream_webhooks_duplicates",
+            "Webhook events already processed (acknowledged, nothing changed), by source",
+        );
+        let ignored = by_source(
+            "dream_webhooks_ignored",
+            "Webhook events acknowledged without effect (unknown tenant, unhandled type), by source",
+        );
+        let failures = by_source(
+            "dream_webhooks_failures",
+            "Webhook deliveries refused (signature, body) or failed (store), by source",
+        );
+        let stripe = Inbound {
+            received: received.0,
+            applied: applied.0,
+            duplicates: duplicates.0,
+            ignored: ignored.0,
+            failures: failures.0,
+        };
+        let clerk = Inbound {
+            received: received.1,
+            applied: applied.1,
+            duplicates: duplicates.1,
+            ignored: ignored.1,
+            failures: failures.1,
+        };
+
+        let mut counter = |name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        let outbound = Outbound {
+            attempts: counter(
+                "dream_webhook_delivery_attempts",
+                "Attempts to deliver events to developers' endpoints",
+            ),
+            succeeded: counter(
+                "dream_webhook_delivery_succeeded",
+                "Delivery attempts acknowledged with a 2xx",
+            ),
+            failed: counter(
+                "dream_webhook_delivery_failed",
+                "Delivery attempts that failed (a retry may follow)",
+            ),
+            exhausted: counter(
+                "dream_webhook_delivery_exhausted",
+                "Deliveries that ran out of attempts",
+            ),
+            endpoints_disabled: counter(
+                "dream_webhook_endpoints_disabled",
+                "Endpoints disabled for failing too long",
+            ),
+        };
+        Self {
+            registry,
+            requests,
+            request_seconds,
+            store_call_seconds,
+            stripe,
+            clerk,
+            outbound,
+        }
+    }
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// Stripe's deliveries to `/webhook/stripe` (and the direct-mode endpoints).
+pub(crate) static STRIPE: LazyLock<Inbound> = LazyLock::new(|| METRICS.stripe.clone());
+/// Clerk's deliveries to `/webhook/clerk`.
+pub(crate) static CLERK: LazyLock<Inbound> = LazyLock::new(|| METRICS.clerk.clone());
 
 /// Counts what a delivery pass did (the server's delivery loop calls this).
 pub fn record_delivery_pass(pass: &DeliveryPass) {
-    let add = |c: &AtomicU64, n: usize| {
-        c.fetch_add(n as u64, Ordering::Relaxed);
+    let out = &METRICS.outbound;
+    let add = |c: &Counter, n: usize| {
+        c.inc_by(n as u64);
     };
-    add(&OUTBOUND.attempts, pass.attempted);
-    add(&OUTBOUND.succeeded, pass.succeeded);
-    add(&OUTBOUND.failed, pass.failed);
-    add(&OUTBOUND.exhausted, pass.exhausted);
-    add(&OUTBOUND.endpoints_disabled, pass.endpoints_disabled);
+    add(&out.attempts, pass.attempted);
+    add(&out.succeeded, pass.succeeded);
+    add(&out.failed, pass.failed);
+    add(&out.exhausted, pass.exhausted);
+    add(&out.endpoints_disabled, pass.endpoints_disabled);
 }
 
-/// Every counter in the Prometheus text exposition format (version 0.0.4).
-pub(crate) fn render() -> String {
-    // Relaxed: independent counters, each monotonic; a scrape needs no snapshot.
-    let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let mut out = String::new();
-    let mut family = |name: &str, help: &str, samples: &[(&str, u64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
+/// Records one store call in `dream_store_call_duration_seconds{port,method}`:
+/// `port` names the store trait (`keys`, `usage`, …), `method` its method. Meant
+/// for a timing decorator around the store; both are static names, so the number
+/// of series stays bounded.
+pub fn observe_store_call(port: &'static str, method: &'static str, seconds: f64) {
+    METRICS
+        .store_call_seconds
+        .get_or_create(&StoreCallLabels { port, method })
+        .observe(seconds);
+}
+
+/// Records one answered HTTP request (the request middleware calls this).
+pub(crate) fn observe_request(operation: &str, status: u16, seconds: f64) {
+    let status_class = match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
     };
-    let inbound = [("stripe", &STRIPE), ("clerk", &CLERK)];
-    for (name, help, pick) in [
-        (
-            "dream_webhooks_received_total",
-            "Webhook deliveries received, by source.",
-            (|c: &Inbound| &c.received) as fn(&Inbound) -> &AtomicU64,
-        ),
-        (
-            "dream_webhooks_applied_total",
-            "Webhook events applied, by source.",
-            |c| &c.applied,
-        ),
-        (
-            "dream_webhooks_duplicates_total",
-            "Webhook events already processed (acknowledged, nothing changed), by source.",
-            |c| &c.duplicates,
-        ),
-        (
-            "dream_webhooks_ignored_total",
-            "Webhook events acknowledged without effect (unknown tenant, unhandled type), by source.",
-            |c| &c.ignored,
-        ),
-        (
-            "dream_webhooks_failures_total",
-            "Webhook deliveries refused (signature, body) or failed (store), by source.",
-            |c| &c.failures,
-        ),
-    ] {
-        let samples: Vec<(String, u64)> = inbound
-            .iter()
-            .map(|(source, c)| (format!("{{source=\"{source}\"}}"), read(pick(c))))
-            .collect();
-        let samples: Vec<(&str, u64)> = samples.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-        family(name, help, &samples);
+    METRICS
+        .requests
+        .get_or_create(&RequestLabels {
+            operation: operation.to_owned(),
+            status,
+        })
+        .inc();
+    METRICS
+        .request_seconds
+        .get_or_create(&LatencyLabels {
+            operation: operation.to_owned(),
+            status_class,
+        })
+        .observe(seconds);
+}
+
+/// Every metric in the OpenMetrics text format
+/// (`application/openmetrics-text; version=1.0.0`).
+pub(crate) fn render() -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail; an encoder error would be a library bug,
+    // and a partial page is still better than none for a scrape.
+    if let Err(err) = prometheus_client::encoding::text::encode(&mut out, &METRICS.registry) {
+        tracing::error!(error = %err, "cannot encode metrics");
     }
-    family(
-        "dream_webhook_delivery_attempts_total",
-        "Attempts to deliver events to developers' endpoints.",
-        &[("", read(&OUTBOUND.attempts))],
-    );
-    family(
-        "dream_webhook_delivery_succeeded_total",
-        "Delivery attempts acknowledged with a 2xx.",
-        &[("", read(&OUTBOUND.succeeded))],
-    );
-    family(
-        "dream_webhook_delivery_failed_total",
-        "Delivery attempts that failed (a retry may follow).",
-        &[("", read(&OUTBOUND.failed))],
-    );
-    family(
-        "dream_webhook_delivery_exhausted_total",
-        "Deliveries that ran out of attempts.",
-        &[("", read(&OUTBOUND.exhausted))],
-    );
-    family(
-        "dream_webhook_endpoints_disabled_total",
-        "Endpoints disabled for failing too long.",
-        &[("", read(&OUTBOUND.endpoints_disabled))],
-    );
     out
 }
 
@@ -143,7 +255,7 @@ pub(crate) fn render() -> String {
 mod tests {
     use super::*;
 
-    fn sample(text: &str, line_start: &str) -> u64 {
+    fn sample(text: &str, line_start: &str) -> f64 {
         text.lines()
             .find_map(|l| l.strip_prefix(line_start))
             .and_then(|v| v.trim().parse().ok())
@@ -151,7 +263,7 @@ mod tests {
     }
 
     #[test]
-    fn renders_counters_in_prometheus_text_format() {
+    fn renders_counters_and_histograms_in_openmetrics_text() {
         let before = render();
         let attempts = sample(&before, "dream_webhook_delivery_attempts_total ");
         let clerk = sample(&before, "dream_webhooks_received_total{source=\"clerk\"} ");
@@ -162,21 +274,52 @@ mod tests {
             exhausted: 0,
             endpoints_disabled: 0,
         });
-        CLERK.received.fetch_add(1, Ordering::Relaxed);
+        CLERK.received.inc();
+        observe_store_call("usage", "consume", 0.003);
+        observe_request("unitTestOperation", 201, 0.02);
         let after = render();
         assert_eq!(
             sample(&after, "dream_webhook_delivery_attempts_total "),
-            attempts + 3
+            attempts + 3.0
         );
         assert_eq!(
             sample(&after, "dream_webhooks_received_total{source=\"clerk\"} "),
-            clerk + 1
+            clerk + 1.0
         );
-        assert!(after.contains("# TYPE dream_webhooks_failures_total counter"));
+        assert!(after.contains("# TYPE dream_webhooks_failures counter"));
+        assert_eq!(
+            sample(
+                &after,
+                "dream_store_call_duration_seconds_bucket{le=\"0.005\",port=\"usage\",method=\"consume\"} "
+            ),
+            1.0
+        );
+        assert_eq!(
+            sample(
+                &after,
+                "dream_store_call_duration_seconds_bucket{le=\"0.0025\",port=\"usage\",method=\"consume\"} "
+            ),
+            0.0
+        );
+        assert_eq!(
+            sample(
+                &after,
+                "dream_http_requests_total{operation=\"unitTestOperation\",status=\"201\"} "
+            ),
+            1.0
+        );
+        assert_eq!(
+            sample(
+                &after,
+                "dream_http_request_duration_seconds_count{operation=\"unitTestOperation\",status_class=\"2xx\"} "
+            ),
+            1.0
+        );
+        assert!(after.ends_with("# EOF\n"), "{after}");
         for line in after.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap_or_default();
             assert!(name.starts_with("dream_"), "{line}");
-            assert!(value.parse::<u64>().is_ok(), "{line}");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
         }
     }
 }

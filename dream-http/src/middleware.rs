@@ -1,5 +1,6 @@
-//! Request ids, access logs, and the guarantee that every error leaves as our JSON
-//! shape (poem's own parse/auth/route errors included).
+//! Request ids, the request span, access logs, request metrics, and the guarantee
+//! that every error leaves as our JSON shape (poem's own parse/auth/route errors
+//! included).
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -9,12 +10,13 @@ use std::{
 use poem::{
     error::{MethodNotAllowedError, NotFoundError},
     http::{header, HeaderValue, StatusCode},
-    Endpoint, IntoResponse, Request, Response,
+    Endpoint, IntoResponse, PathPattern, Request, Response,
 };
 use poem_openapi::{
     error::{AuthorizationError, ParseParamError},
     payload::Json,
 };
+use tracing::{field::Empty, Instrument};
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 
@@ -145,16 +147,51 @@ async fn finish_error(mut resp: Response, request_id: &str) -> Response {
     out
 }
 
-/// The outermost layer of the API: request id, error shape, access log.
+/// What a request is, for metric labels and spans: the spec's operation id, else
+/// the route template of a route outside the spec (webhooks), else `unmatched`.
+/// Never the raw path: its ids would make a series per object.
+fn operation(spec_operation: Option<&str>, pattern: Option<&PathPattern>) -> String {
+    spec_operation
+        .map(str::to_owned)
+        .or_else(|| pattern.map(|p| p.0.to_string()))
+        .unwrap_or_else(|| "unmatched".to_owned())
+}
+
+/// The outermost layer of the API: request id, span, error shape, access log,
+/// metrics.
 pub async fn observe<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
     let request_id = next_request_id();
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let spec_operation = crate::spec::operation_id(method.as_str(), &path);
+    // `otel.*` fields shape the span when it is exported (OTLP). Its name cannot
+    // change once the span has started, so it comes from the spec up front.
+    let span_name = match spec_operation {
+        Some(op) => format!("{method} {op}"),
+        None => method.to_string(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        operation = Empty,
+        status = Empty,
+        otel.name = %span_name,
+        otel.kind = "server",
+        otel.status_code = Empty,
+    );
     let started = Instant::now();
-    let mut resp = match ep.call(req).await {
-        Ok(resp) => resp.into_response(),
-        Err(err) => error_response(err, &path),
+    let (mut resp, pattern) = match ep.call(req).instrument(span.clone()).await {
+        Ok(resp) => {
+            let resp = resp.into_response();
+            let pattern = resp.data::<PathPattern>().cloned();
+            (resp, pattern)
+        }
+        Err(err) => {
+            let pattern = err.data::<PathPattern>().cloned();
+            (error_response(err, &path), pattern)
+        }
     };
     if resp.status().is_client_error() || resp.status().is_server_error() {
         resp = finish_error(resp, &request_id).await;
@@ -162,14 +199,25 @@ pub async fn observe<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", value);
     }
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    let operation = operation(spec_operation, pattern.as_ref());
+    crate::metrics::observe_request(&operation, status, elapsed.as_secs_f64());
+    span.record("operation", operation.as_str());
+    span.record("status", status);
+    if resp.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     // Never the query string or headers: they may carry keys.
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        status = resp.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    span.in_scope(|| {
+        tracing::info!(
+            request_id = %request_id,
+            method = %method,
+            path = %path,
+            status,
+            latency_us = elapsed.as_micros() as u64,
+            "request"
+        );
+    });
     Ok(resp)
 }

@@ -1,5 +1,6 @@
 //! The published spec: poem-openapi's output plus what poem-openapi cannot say, and
-//! the route table derived from it (for `Allow` on 405 answers).
+//! the route table derived from it (for `Allow` on 405 answers, and the operation
+//! id that labels a request's metrics and span).
 
 use std::sync::OnceLock;
 
@@ -38,6 +39,8 @@ pub(crate) fn finish(raw: &str) -> String {
 struct PathMethods {
     segments: Vec<Option<String>>,
     allow: String,
+    /// `(METHOD, operationId)` pairs.
+    operations: Vec<(String, String)>,
 }
 
 fn routes() -> &'static [PathMethods] {
@@ -59,7 +62,19 @@ fn routes() -> &'static [PathMethods] {
                 if methods.iter().any(|m| m == "GET") {
                     methods.push("HEAD".to_owned());
                 }
+                let operations = item
+                    .as_object()
+                    .map(|ops| {
+                        ops.iter()
+                            .filter_map(|(method, op)| {
+                                let id = op.get("operationId")?.as_str()?;
+                                Some((method.to_ascii_uppercase(), id.to_owned()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 PathMethods {
+                    operations,
                     segments: path
                         .trim_start_matches('/')
                         .split('/')
@@ -72,8 +87,7 @@ fn routes() -> &'static [PathMethods] {
     })
 }
 
-/// The `Allow` value for a request path, if the path is one of the API's.
-pub(crate) fn allowed_methods(path: &str) -> Option<&'static str> {
+fn route(path: &str) -> Option<&'static PathMethods> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     routes()
         .iter()
@@ -88,7 +102,22 @@ pub(crate) fn allowed_methods(path: &str) -> Option<&'static str> {
                     None => !got.is_empty(),
                 })
         })
-        .map(|route| route.allow.as_str())
+}
+
+/// The `Allow` value for a request path, if the path is one of the API's.
+pub(crate) fn allowed_methods(path: &str) -> Option<&'static str> {
+    route(path).map(|route| route.allow.as_str())
+}
+
+/// The spec's `operationId` for a request, if it is one of the API's operations
+/// (`HEAD` counts as the `GET` it is answered by).
+pub(crate) fn operation_id(method: &str, path: &str) -> Option<&'static str> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    route(path)?
+        .operations
+        .iter()
+        .find(|(m, _)| m == method)
+        .map(|(_, id)| id.as_str())
 }
 
 #[cfg(test)]
@@ -97,7 +126,7 @@ mod tests {
 
     use serde_json::Value;
 
-    use super::allowed_methods;
+    use super::{allowed_methods, operation_id};
     use crate::dto;
 
     fn spec() -> Value {
@@ -181,5 +210,16 @@ mod tests {
         assert_eq!(allowed_methods("/health"), Some("GET, HEAD"));
         assert_eq!(allowed_methods("/api/customers//"), None);
         assert_eq!(allowed_methods("/nope"), None);
+    }
+
+    #[test]
+    fn operation_ids_by_method_and_path() {
+        assert_eq!(
+            operation_id("PATCH", "/api/customers/usr_1"),
+            Some("updateCustomer")
+        );
+        assert_eq!(operation_id("HEAD", "/health"), Some("getHealth"));
+        assert_eq!(operation_id("PUT", "/api/data"), None);
+        assert_eq!(operation_id("POST", "/webhook/clerk"), None);
     }
 }

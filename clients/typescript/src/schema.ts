@@ -446,9 +446,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Counters of this process in the Prometheus text format: webhooks received
-         *     (by source: applied, duplicates, ignored, failures) and deliveries to
-         *     developers' endpoints (attempts, successes, failures, exhausted, disabled).
+         * Metrics of this process in the OpenMetrics text format: requests and their
+         *     latency by operation, store call latency, webhooks received (by source:
+         *     applied, duplicates, ignored, failures) and deliveries to developers'
+         *     endpoints (attempts, successes, failures, exhausted, disabled).
          */
         get: operations["getMetrics"];
         put?: never;
@@ -5794,12 +5795,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Every metric of this process, in the OpenMetrics text format that Prometheus scrapes. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain; charset=utf-8": string;
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8": string;
                 };
             };
             /** @description The request is malformed or a value is not allowed. */

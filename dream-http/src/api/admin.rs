@@ -25,6 +25,17 @@ use crate::{
 /// Operator endpoints.
 pub struct AdminApi;
 
+/// The metrics page.
+#[derive(ApiResponse)]
+enum MetricsPage {
+    /// Every metric of this process, in the OpenMetrics text format that Prometheus scrapes.
+    #[oai(
+        status = 200,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    )]
+    Ok(PlainText<String>),
+}
+
 /// A newly issued key pair.
 #[derive(ApiResponse)]
 enum KeyIssued {
@@ -162,11 +173,12 @@ impl AdminApi {
         Ok(Json(record.into()))
     }
 
-    /// Counters of this process in the Prometheus text format: webhooks received
-    /// (by source: applied, duplicates, ignored, failures) and deliveries to
-    /// developers' endpoints (attempts, successes, failures, exhausted, disabled).
+    /// Metrics of this process in the OpenMetrics text format: requests and their
+    /// latency by operation, store call latency, webhooks received (by source:
+    /// applied, duplicates, ignored, failures) and deliveries to developers'
+    /// endpoints (attempts, successes, failures, exhausted, disabled).
     #[oai(path = "/admin/metrics", method = "get", operation_id = "getMetrics")]
-    async fn metrics(&self, _auth: AdminAuth) -> ApiResult<PlainText<String>> {
-        Ok(PlainText(crate::metrics::render()))
+    async fn metrics(&self, _auth: AdminAuth) -> ApiResult<MetricsPage> {
+        Ok(MetricsPage::Ok(PlainText(crate::metrics::render())))
     }
 }

@@ -1,0 +1,88 @@
+//! Logs and traces: the `tracing` subscriber (pretty or JSON lines, filtered by
+//! `RUST_LOG`), and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OpenTelemetry export
+//! of the same spans over OTLP/HTTP (protobuf). Off by default.
+
+use std::time::Duration;
+
+use dream_bin::{Config, LogFormat};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::{trace::SdkTracerProvider, Resource};
+use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
+
+/// How long one export may take; also bounds the flush at shutdown.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why telemetry could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The OTLP exporter could not be built (its endpoint is not a URI).
+    #[error("OTEL_EXPORTER_OTLP_ENDPOINT: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    /// A subscriber was installed already.
+    #[error("cannot install the log subscriber: {0}")]
+    Subscriber(#[from] tracing_subscriber::util::TryInitError),
+}
+
+/// The installed telemetry; [`Telemetry::shutdown`] flushes spans not yet exported.
+pub struct Telemetry {
+    traces: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports the spans still buffered and stops the exporter. Blocks (up to the
+    /// export timeout): call it off the async runtime's worker threads.
+    pub fn shutdown(self) {
+        if let Some(traces) = self.traces {
+            if let Err(err) = traces.shutdown_with_timeout(EXPORT_TIMEOUT) {
+                tracing::warn!(error = %err, "traces not flushed at shutdown");
+            }
+        }
+    }
+}
+
+/// Installs the subscriber for `config`: logs always, OTLP traces when configured.
+pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let traces = config
+        .otel_exporter_otlp_endpoint
+        .as_deref()
+        .map(|endpoint| tracer_provider(endpoint, &config.otel_service_name))
+        .transpose()?;
+    let otel = traces
+        .as_ref()
+        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("dream")));
+    let logs = match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(otel)
+        .with(logs)
+        .try_init()?;
+    // Not the endpoint itself: a URL may carry credentials.
+    if traces.is_some() {
+        tracing::info!(service = %config.otel_service_name, "exporting traces over OTLP/HTTP");
+    }
+    Ok(Telemetry { traces })
+}
+
+fn tracer_provider(endpoint: &str, service: &str) -> Result<SdkTracerProvider, TelemetryError> {
+    // The variable names the collector's base URL (as the OpenTelemetry spec
+    // defines it); an endpoint given to the builder is used as is.
+    let exporter = SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+        .with_timeout(EXPORT_TIMEOUT)
+        .build()?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service.to_owned())
+                .build(),
+        )
+        .build())
+}

@@ -1,0 +1,149 @@
+//! OpenTelemetry: the real `dream` binary with `OTEL_EXPORTER_OTLP_ENDPOINT` set
+//! exports its request spans over OTLP/HTTP to a collector, and flushes them on
+//! SIGTERM.
+
+use std::{
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use poem::{
+    handler, http::StatusCode, listener::TcpAcceptor, web::Data, Body, EndpointExt, Route, Server,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dream");
+
+type Received = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// `POST /v1/traces`: keeps the protobuf body; an empty body is a valid
+/// `ExportTraceServiceResponse`.
+#[handler]
+async fn traces(body: Body, received: Data<&Received>) -> StatusCode {
+    match body.into_vec().await {
+        Ok(bytes) => {
+            received.lock().expect("lock").push(bytes);
+            StatusCode::OK
+        }
+        Err(_) => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// A tiny OTLP/HTTP collector on loopback; returns its base URL.
+async fn collector(received: Received) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let acceptor = TcpAcceptor::from_tokio(listener).expect("acceptor");
+    let app = Route::new()
+        .at("/v1/traces", poem::post(traces))
+        .data(received);
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    format!("http://{addr}")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_spans_reach_an_otlp_collector_by_shutdown() {
+    let received = Received::default();
+    let endpoint = collector(received.clone()).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .env("DREAM_STORE", "memory")
+        .env("DREAM_ADDR", format!("127.0.0.1:{port}"))
+        .env("DREAM_ADMIN_TOKEN", "otel-test-admin-token")
+        .env("DREAM_SHUTDOWN_GRACE_SECS", "2")
+        .env("DREAM_WEBHOOK_WORKER", "false")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("RUST_LOG", "info")
+        .env_remove("OTEL_SERVICE_NAME")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("DREAM_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+
+    {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http.get(format!("{base}/health")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for _ in 0..3 {
+            let r = http.get(format!("{base}/health")).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        let r = http
+            .get(format!("{base}/api/tiers"))
+            .bearer_auth("sk_test_unknown")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+
+    // SIGTERM: the server stops and flushes what the batch exporter still holds.
+    assert!(Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            panic!("the server did not stop within 30 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let logs = std::io::read_to_string(server.stderr.take().expect("stderr")).unwrap_or_default();
+    assert!(status.success(), "exit {status:?}\n{logs}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exports = loop {
+        let exports = received.lock().expect("lock").clone();
+        let complete = exports.iter().any(|b| contains(b, "getHealth"))
+            && exports.iter().any(|b| contains(b, "listTiers"));
+        if complete || Instant::now() > deadline {
+            break exports;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!exports.is_empty(), "no OTLP export arrived\n{logs}");
+    let all: Vec<u8> = exports.concat();
+    // service.name, the span of an operation, and a request id attribute.
+    for needle in [
+        "service.name",
+        "dream",
+        "GET getHealth",
+        "listTiers",
+        "req_",
+    ] {
+        assert!(
+            contains(&all, needle),
+            "{needle:?} not in the exports\n{logs}"
+        );
+    }
+}
