@@ -15,7 +15,9 @@ use dream_core::{
     ports::{Store, Stores},
     Dream, EndpointPolicy, StoreError,
 };
-use dream_store::{cached, MemoryStore, PostgresStore, RedisUsageStore, SqliteStore};
+use dream_store::{
+    cached, observed, MemoryStore, PostgresStore, RedisUsageStore, SqliteStore, StoreObserver,
+};
 use poem::{listener::TcpAcceptor, Server};
 use tokio::net::TcpListener as TokioListener;
 
@@ -136,7 +138,19 @@ pub async fn build_stores(
         probes.push(readiness::redis(&usage));
         stores.usage = Arc::new(usage);
     }
+    // Observed inside the caches: the latency histogram shows store round trips,
+    // not cache hits.
+    let stores = observed(stores, Arc::new(StoreCallMetrics));
     Ok(cached(stores, Duration::from_millis(config.cache_ttl_ms)))
+}
+
+/// Store call latency into `dream_store_call_duration_seconds{port,method}`.
+struct StoreCallMetrics;
+
+impl StoreObserver for StoreCallMetrics {
+    fn observe(&self, port: &'static str, method: &'static str, elapsed: Duration, _ok: bool) {
+        dream_http::metrics::observe_store_call(port, method, elapsed.as_secs_f64());
+    }
 }
 
 /// A bound, not yet running server.

@@ -14,6 +14,7 @@
 //!   replaces the `usage` port of another backend's [`Stores`](dream_core::ports::Stores).
 //! - `cache`: [`cached`] ([`CachedKeys`], [`CachedTiers`]), moka caches in front
 //!   of the key and tier ports.
+//! - [`observed`]: latency and a tracing span for every call to the hot-path ports.
 //!
 //! Backends compose by port: start from one backend's [`Stores`](dream_core::ports::Stores)
 //! and replace the ports another backend or a decorator serves.
@@ -34,6 +35,7 @@
 mod cache;
 #[cfg(feature = "memory")]
 mod memory;
+mod observed;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
@@ -49,6 +51,7 @@ pub use self::redis::{RedisUsageError, RedisUsageStore, PERIOD_RETENTION};
 pub use cache::{cached, CachedKeys, CachedTiers};
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
+pub use observed::{observed, Observed, StoreObserver};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]

@@ -162,6 +162,33 @@ async fn requests_are_counted_and_timed_by_operation() {
 }
 
 #[tokio::test]
+async fn store_calls_are_timed_by_port_and_method() {
+    let server = TestServer::start().await;
+    let sk = server.tenant("test", 5).await.secret_key;
+    let before = scrape(&server).await;
+    for _ in 0..2 {
+        assert_eq!(server.track(&sk, "metrics-store-user").await.status, 200);
+    }
+    let after = scrape(&server).await;
+    let delta = |port: &str, method: &str| {
+        let labels = [("port", port), ("method", method)];
+        value(&after, "dream_store_call_duration_seconds_count", &labels)
+            - value(&before, "dream_store_call_duration_seconds_count", &labels)
+    };
+    // Each track is exactly one consume: the one atomic store decision.
+    assert!(delta("usage", "consume_usage") >= 2.0);
+    // The customer is created on first sight, then found by reference.
+    assert!(delta("customers", "insert_customer") >= 1.0);
+    assert!(
+        value(
+            &after,
+            "dream_store_call_duration_seconds_sum",
+            &[("port", "usage"), ("method", "consume_usage")]
+        ) > 0.0
+    );
+}
+
+#[tokio::test]
 async fn metrics_need_the_admin_token() {
     let server = TestServer::start().await;
     let sk = server.tenant("test", 5).await.secret_key;
