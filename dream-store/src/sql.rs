@@ -2,12 +2,16 @@
 
 use dream_core::{Mode, StoreError};
 
-/// Classifies a sqlx error by kind, never by message text: unique violations
-/// become `Conflict(what)`, connection trouble `Unavailable`, the rest `Backend`.
+/// Classifies a sqlx error by kind and code, never by message text: unique
+/// violations become `Conflict(what)`, connection trouble and transient server
+/// states `Unavailable` (503, retry), the rest `Backend`.
 pub(crate) fn classify(err: sqlx::Error, what: &'static str) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
             StoreError::Conflict(what)
+        }
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_transient(&c)) => {
+            StoreError::Unavailable(Box::new(err))
         }
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -16,6 +20,26 @@ pub(crate) fn classify(err: sqlx::Error, what: &'static str) -> StoreError {
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(err)),
         _ => StoreError::Backend(Box::new(err)),
     }
+}
+
+/// Whether a database error code says "try again": the server is shutting down,
+/// restarting, out of connections, or the connection broke (PostgreSQL SQLSTATE
+/// classes 08, 53 and 57, and serialization failures and deadlocks), or the SQLite
+/// database is busy or locked (primary result codes 5 and 6, in any extended form).
+///
+/// A PostgreSQL restart cuts statements with `57P01 admin_shutdown`: a request
+/// caught in it must be a 503 its client retries, not a 500.
+fn is_transient(code: &str) -> bool {
+    if code.len() == 5 {
+        // SQLSTATE: always five characters (SQLite's codes have at most four digits).
+        return code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57")
+            || code == "40001"
+            || code == "40P01";
+    }
+    code.parse::<u32>()
+        .is_ok_and(|extended| matches!(extended & 0xff, 5 | 6))
 }
 
 /// For statements where a uniqueness conflict cannot happen.
@@ -57,4 +81,22 @@ pub(crate) fn digest(bytes: &[u8]) -> Result<dream_core::KeyDigest, StoreError> 
     <[u8; 32]>::try_from(bytes)
         .map(dream_core::KeyDigest)
         .map_err(|_| corrupt("a key digest is not 32 bytes".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient;
+
+    #[test]
+    fn transient_codes() {
+        for code in [
+            "57P01", "57P03", "08006", "08001", "53300", "40001", "40P01", "5", "6", "517", "773",
+            "261",
+        ] {
+            assert!(is_transient(code), "{code} is transient");
+        }
+        for code in ["23505", "42P01", "22001", "1", "19", "2067", "XX000"] {
+            assert!(!is_transient(code), "{code} is not transient");
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod dashboard;
 mod errors;
+mod faults;
 mod idempotency;
 mod isolation;
 mod keys;

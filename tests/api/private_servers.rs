@@ -178,11 +178,24 @@ impl Drop for PrivatePostgres {
 pub struct PrivateRedis {
     child: Option<Child>,
     dir: PathBuf,
+    /// Append-only file with `appendfsync always`: every acknowledged write
+    /// survives a SIGKILL.
+    durable: bool,
     pub port: u16,
 }
 
 impl PrivateRedis {
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// With an AOF fsynced on every write, kept across [`stop`](Self::stop) and
+    /// [`resume`](Self::resume).
+    pub fn start_durable() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("dream-private-redis-{port}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -190,6 +203,7 @@ impl PrivateRedis {
         let mut redis = Self {
             child: None,
             dir,
+            durable,
             port,
         };
         redis.resume();
@@ -205,7 +219,12 @@ impl PrivateRedis {
         assert!(self.child.is_none(), "stop it first");
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", ""])
+            .args(if self.durable {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "everysec"]
+            })
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -218,6 +237,7 @@ impl PrivateRedis {
         wait_for_port(self.port, Duration::from_secs(20), "redis-server");
     }
 
+    /// SIGKILL: no shutdown save, only what is already on disk survives.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -51,7 +51,9 @@ impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            // Short: while the database is down, calls must fail closed (503) quickly
+            // rather than queue; clients retry.
+            .acquire_timeout(Duration::from_secs(3))
             .connect(url)
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
