@@ -8,7 +8,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use dream_core::SigningSecret;
+use dream_core::{ClerkEndpoint, PlatformId, SigningSecret};
 use figment::{
     providers::Serialized,
     value::{Dict, Map, Value},
@@ -271,8 +271,9 @@ settings! {
     stripe_webhook_secret: Option<Secret>, env "STRIPE_WEBHOOK_SECRET";
     /// Seconds a webhook signature stays valid.
     stripe_webhook_tolerance_secs: u64 = "300", env "STRIPE_WEBHOOK_TOLERANCE_SECS";
-    /// The Clerk webhook endpoint's signing secret(s), `whsec_…`, comma-separated
-    /// during rotation. Unset: `/webhook/clerk` answers 503.
+    /// The Clerk webhook endpoints' signing secrets, `whsec_…`, comma-separated
+    /// (several endpoints, or one during rotation); `plt_…:whsec_…` binds a secret
+    /// to the one platform its events may change. Unset: `/webhook/clerk` answers 503.
     clerk_webhook_secret: Option<Secret>, env "CLERK_WEBHOOK_SECRET";
     /// Deliver developer webhooks from this process. Any number of processes may
     /// deliver: claims are leased in the store.
@@ -502,12 +503,25 @@ impl Config {
         Ok(self)
     }
 
-    /// The parsed `CLERK_WEBHOOK_SECRET` entries (empty when unset). An entry that
-    /// is not a `whsec_…` secret is an error naming the variable and the entry's
-    /// position, never its value.
+    /// The parsed `CLERK_WEBHOOK_SECRET` entries' secrets (empty when unset).
     pub fn clerk_webhook_secrets(&self) -> Result<Vec<SigningSecret>, ConfigError> {
+        Ok(self
+            .clerk_endpoints()?
+            .into_iter()
+            .map(|e| e.secret)
+            .collect())
+    }
+
+    /// The parsed `CLERK_WEBHOOK_SECRET` entries: `whsec_…`, or `plt_…:whsec_…`
+    /// bound to a platform (empty when unset). A bad entry is an error naming the
+    /// variable and the entry's position, never its value.
+    pub fn clerk_endpoints(&self) -> Result<Vec<ClerkEndpoint>, ConfigError> {
         let Some(raw) = &self.clerk_webhook_secret else {
             return Ok(Vec::new());
+        };
+        let bad = |i: usize, what: &str| ConfigError::Env {
+            name: "CLERK_WEBHOOK_SECRET",
+            reason: format!("entry {} {what}", i + 1),
         };
         raw.expose()
             .split(',')
@@ -515,14 +529,25 @@ impl Config {
             .filter(|entry| !entry.is_empty())
             .enumerate()
             .map(|(i, entry)| {
-                SigningSecret::parse(entry).map_err(|_| ConfigError::Env {
-                    name: "CLERK_WEBHOOK_SECRET",
-                    reason: format!(
-                        "entry {} is not a signing secret: expected `whsec_` followed by base64 \
-                         (copy it from the Clerk dashboard's webhook endpoint)",
-                        i + 1
-                    ),
-                })
+                // base64 never holds `:`, so it can only separate a platform.
+                let (platform, secret) = match entry.split_once(':') {
+                    Some((platform, secret)) => {
+                        let platform = PlatformId::parse(platform.trim()).ok_or_else(|| {
+                            bad(i, "binds to something that is not a platform id (plt_…)")
+                        })?;
+                        (Some(platform), secret.trim())
+                    }
+                    None => (None, entry),
+                };
+                let secret = SigningSecret::parse(secret).map_err(|_| {
+                    bad(
+                        i,
+                        "is not a signing secret: expected `whsec_` followed by base64 \
+                         (copy it from the Clerk dashboard's webhook endpoint), optionally \
+                         after `plt_…:`",
+                    )
+                })?;
+                Ok(ClerkEndpoint { secret, platform })
             })
             .collect()
     }

@@ -178,13 +178,16 @@ impl Application {
         };
         let listener = TokioListener::bind(config.addr).await.map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
-        let clerk_secrets = config
-            .clerk_webhook_secrets()
+        let clerk_endpoints = config
+            .clerk_endpoints()
             .map_err(|e| AppError::Config(e.to_string()))?;
+        if clerk_endpoints.len() > 1 && clerk_endpoints.iter().any(|e| e.platform.is_none()) {
+            tracing::warn!("CLERK_WEBHOOK_SECRET has several secrets and some are not bound to a platform (plt_…:whsec_…): the owner of any of those Clerk instances can route users into any platform here");
+        }
         let mut probes = readiness::Probes::new();
         let stores = build_stores(config, &mut probes).await?;
         let dream = billing::with_billing(Dream::new(stores), config)?
-            .with_clerk_webhook_secrets(clerk_secrets)
+            .with_clerk_endpoints(clerk_endpoints)
             .with_endpoint_policy(EndpointPolicy {
                 allow_private: config.webhook_allow_private,
             });

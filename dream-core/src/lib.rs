@@ -78,12 +78,14 @@ pub use outbound::{
 pub use page::{Page, PageRequest};
 pub use platform::Platform;
 pub use services::{
-    validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, Dashboard, DeliveryPass,
-    Dream, EndpointPatch, Mrr, NewEndpoint, ProductListing, ProductsCreated, TierPriceIds,
-    TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES,
+    validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, ClerkEndpoint, Dashboard,
+    DeliveryPass, Dream, EndpointPatch, Mrr, NewEndpoint, ProductListing, ProductsCreated,
+    TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES,
     MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
-pub use signing::{verify_signed, SignedHeaders, SigningSecret, SIGNATURE_TOLERANCE_SECS};
+pub use signing::{
+    verify_signed, verify_signed_by, SignedHeaders, SigningSecret, SIGNATURE_TOLERANCE_SECS,
+};
 pub use tenant::{Mode, Tenant};
 pub use tier::{
     validate_tier_name, validate_tiers, Interval, Money, Tier, TierConfig, TierKind, UsageLimit,

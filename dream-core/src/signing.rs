@@ -147,6 +147,18 @@ pub fn verify_signed(
     now: DateTime<Utc>,
     tolerance: Duration,
 ) -> Result<(), WebhookError> {
+    verify_signed_by(secrets, headers, body, now, tolerance).map(|_| ())
+}
+
+/// [`verify_signed`], answering which of `secrets` (its index) signed the
+/// delivery, for callers that bind each secret to what it may change.
+pub fn verify_signed_by(
+    secrets: &[SigningSecret],
+    headers: SignedHeaders<'_>,
+    body: &[u8],
+    now: DateTime<Utc>,
+    tolerance: Duration,
+) -> Result<usize, WebhookError> {
     let (Some(id), Some(timestamp), Some(signature)) =
         (headers.id, headers.timestamp, headers.signature)
     else {
@@ -170,17 +182,15 @@ pub fn verify_signed(
     if candidates.is_empty() {
         return Err(WebhookError::MalformedSignature);
     }
-    let matched = secrets.iter().any(|secret| {
-        let expected = secret.mac(id, signed_at, body);
-        candidates
-            .iter()
-            .any(|candidate| bool::from(candidate.as_slice().ct_eq(&expected)))
-    });
-    if matched {
-        Ok(())
-    } else {
-        Err(WebhookError::SignatureMismatch)
-    }
+    secrets
+        .iter()
+        .position(|secret| {
+            let expected = secret.mac(id, signed_at, body);
+            candidates
+                .iter()
+                .any(|candidate| bool::from(candidate.as_slice().ct_eq(&expected)))
+        })
+        .ok_or(WebhookError::SignatureMismatch)
 }
 
 #[cfg(test)]

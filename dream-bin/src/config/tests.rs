@@ -192,6 +192,29 @@ fn store_selection() {
 }
 
 #[test]
+fn clerk_secrets_bind_to_platforms() {
+    let (one, two) = (SigningSecret::generate(), SigningSecret::generate());
+    let platform = dream_core::PlatformId::generate();
+    let raw = format!("{platform}:{}, {}", one.expose(), two.expose());
+    let mut c = Config::default();
+    c.apply_env(env(&[("CLERK_WEBHOOK_SECRET", &raw)])).unwrap();
+    let endpoints = c.clerk_endpoints().unwrap();
+    assert_eq!(endpoints.len(), 2);
+    assert_eq!(endpoints[0].secret, one);
+    assert_eq!(endpoints[0].platform.as_ref(), Some(&platform));
+    assert_eq!(endpoints[1].secret, two);
+    assert_eq!(endpoints[1].platform, None);
+
+    let bad = format!("acct_123:{}", one.expose());
+    let err = Config::default()
+        .apply_env(env(&[("CLERK_WEBHOOK_SECRET", &bad)]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("entry 1") && err.contains("plt_"), "{err}");
+    assert!(!err.contains(&one.expose()[6..]), "{err}");
+}
+
+#[test]
 fn clerk_webhook_secrets_by_conventional_name() {
     let mut c = Config::default();
     assert!(c.clerk_webhook_secrets().unwrap().is_empty());

@@ -19,9 +19,9 @@ use super::{Dream, WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 use crate::{
     customer::{validate_email, validate_name},
     ports::IdentityLink,
-    verify_signed, CoreError, Customer, CustomerId, CustomerPatch, IdempotencyClaim,
-    IdempotencyScope, IdempotencyTimes, KeyKind, NewCustomer, SignedHeaders, SigningSecret,
-    StoredResponse, Tenant, TokenShape, WebhookError, SIGNATURE_TOLERANCE_SECS,
+    verify_signed_by, CoreError, Customer, CustomerId, CustomerPatch, IdempotencyClaim,
+    IdempotencyScope, IdempotencyTimes, KeyKind, NewCustomer, PlatformId, SignedHeaders,
+    SigningSecret, StoredResponse, Tenant, TokenShape, WebhookError, SIGNATURE_TOLERANCE_SECS,
 };
 
 /// The provider name of Clerk's identity links.
@@ -57,13 +57,44 @@ enum Change {
     Delete,
 }
 
+/// One Clerk webhook endpoint's signing secret, and the platform its events may
+/// write to.
+///
+/// A user's `publishableKey` is public (it ships in every frontend), so an
+/// endpoint that is not bound would let the owner of any configured Clerk
+/// instance route users into any platform on this server. Bind every secret when
+/// one server hosts several developers; an unbound secret suits a server of one.
+#[derive(Debug, Clone)]
+pub struct ClerkEndpoint {
+    /// The endpoint's `whsec_…` secret.
+    pub secret: SigningSecret,
+    /// The only platform its events may change; `None`: any.
+    pub platform: Option<PlatformId>,
+}
+
 impl Dream {
     /// Verifies Clerk deliveries with `secrets`, the endpoint's `whsec_…` signing
-    /// secrets (several during a rotation: any may match). Without any,
+    /// secrets (several during a rotation: any may match), each allowed to write to
+    /// any platform. Without any,
     /// [`handle_clerk_webhook`](Self::handle_clerk_webhook) answers
     /// `WebhookError::NotConfigured`.
-    pub fn with_clerk_webhook_secrets(mut self, secrets: Vec<SigningSecret>) -> Self {
-        self.clerk_webhook_secrets = secrets.into();
+    pub fn with_clerk_webhook_secrets(self, secrets: Vec<SigningSecret>) -> Self {
+        self.with_clerk_endpoints(
+            secrets
+                .into_iter()
+                .map(|secret| ClerkEndpoint {
+                    secret,
+                    platform: None,
+                })
+                .collect(),
+        )
+    }
+
+    /// Verifies Clerk deliveries with these endpoints' secrets; an event verified
+    /// by a bound endpoint changes only users of its platform (others are
+    /// acknowledged and ignored, and logged).
+    pub fn with_clerk_endpoints(mut self, endpoints: Vec<ClerkEndpoint>) -> Self {
+        self.clerk_endpoints = endpoints.into();
         self
     }
 
@@ -82,7 +113,7 @@ impl Dream {
         payload: &[u8],
         headers: SignedHeaders<'_>,
     ) -> Result<WebhookOutcome, CoreError> {
-        if self.clerk_webhook_secrets.is_empty() {
+        if self.clerk_endpoints.is_empty() {
             return Err(CoreError::Webhook(WebhookError::NotConfigured(
                 "Clerk webhooks are not configured on this server: set CLERK_WEBHOOK_SECRET \
                  to the endpoint's signing secret (whsec_…)."
@@ -90,14 +121,23 @@ impl Dream {
             )));
         }
         let now = self.now();
-        verify_signed(
-            &self.clerk_webhook_secrets,
+        let secrets: Vec<SigningSecret> = self
+            .clerk_endpoints
+            .iter()
+            .map(|e| e.secret.clone())
+            .collect();
+        let signer = verify_signed_by(
+            &secrets,
             headers,
             payload,
             now,
             Duration::seconds(SIGNATURE_TOLERANCE_SECS),
         )
         .map_err(CoreError::Webhook)?;
+        let bound_to = self
+            .clerk_endpoints
+            .get(signer)
+            .and_then(|e| e.platform.as_ref());
         // Verification passed, so the id header is present.
         let event_id = headers.id.unwrap_or_default().to_owned();
         let event = parse(payload).map_err(CoreError::Webhook)?;
@@ -143,6 +183,11 @@ impl Dream {
                 None => return ignored("unknown user"),
             },
         };
+
+        if bound_to.is_some_and(|platform| *platform != tenant.platform) {
+            tracing::warn!(event_id = %event_id, user = %event.user, named = %tenant, "a Clerk endpoint bound to another platform named this tenant; ignored");
+            return ignored("the Clerk endpoint is not bound to this platform");
+        }
 
         let scope = IdempotencyScope {
             tenant: tenant.clone(),

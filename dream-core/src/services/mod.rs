@@ -43,6 +43,7 @@ pub use billing::{
     TierPriceIds, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY,
     RESERVATION_MARGIN_MINUTES,
 };
+pub use clerk_users::ClerkEndpoint;
 pub use dashboard::{Dashboard, Mrr};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
 pub use platforms::ProductsCreated;
@@ -62,7 +63,7 @@ pub struct Dream {
     billing: Option<Arc<dyn BillingProvider>>,
     master_key: Option<Arc<MasterKey>>,
     /// Clerk's endpoint signing secrets (several during rotation); empty = not configured.
-    clerk_webhook_secrets: Arc<[crate::SigningSecret]>,
+    clerk_endpoints: Arc<[ClerkEndpoint]>,
     endpoint_policy: EndpointPolicy,
 }
 
@@ -80,7 +81,7 @@ impl Dream {
             clock,
             billing: None,
             master_key: None,
-            clerk_webhook_secrets: Arc::new([]),
+            clerk_endpoints: Arc::new([]),
             endpoint_policy: EndpointPolicy::default(),
         }
     }
