@@ -229,6 +229,9 @@ settings! {
     /// Seconds an unfinished request holds its `Idempotency-Key` before a retry may
     /// run it again.
     idempotency_lock_secs: u64 = "30", env "DREAM_IDEMPOTENCY_LOCK_SECS";
+    /// Most customers one app may have per mode; unset: no cap. Enforced atomically
+    /// in the store (every process must use the same value).
+    max_customers_per_tenant: Option<u64>, env "DREAM_MAX_CUSTOMERS_PER_TENANT";
     /// Largest request body in bytes.
     max_body_bytes: usize = "1048576", env "DREAM_MAX_BODY_BYTES";
     /// Log format, `pretty` or `json`; filter with `RUST_LOG`.

@@ -13,7 +13,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use dream_core::{
     ports::{Store, Stores},
-    Dream, EndpointPolicy, StoreError,
+    Dream, EndpointPolicy, StoreError, TenantLimits,
 };
 use dream_store::{
     cached, observed, MemoryStore, PostgresStore, RedisUsageStore, SqliteStore, StoreObserver,
@@ -188,6 +188,9 @@ impl Application {
         let stores = build_stores(config, &mut probes).await?;
         let dream = billing::with_billing(Dream::new(stores), config)?
             .with_clerk_endpoints(clerk_endpoints)
+            .with_limits(TenantLimits {
+                max_customers: config.max_customers_per_tenant,
+            })
             .with_endpoint_policy(EndpointPolicy {
                 allow_private: config.webhook_allow_private,
             });

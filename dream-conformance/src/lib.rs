@@ -86,6 +86,8 @@ macro_rules! __store_conformance_tests {
                 customers_list_pagination,
                 customers_plan_counts,
                 customers_tenant_isolation,
+                customers_cap_sequential,
+                customers_cap_last_slot_concurrent,
                 consume_exact_sequential,
                 rate_limit_gcra,
                 refused_requests_consume_nothing,

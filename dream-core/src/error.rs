@@ -95,6 +95,14 @@ pub enum CoreError {
         /// Why, and what to do.
         reason: String,
     },
+    /// A per-tenant cap of the server (customers, …) is reached; nothing was stored.
+    #[error("the limit of {limit} {what} is reached")]
+    LimitExceeded {
+        /// What is capped (`customers`).
+        what: &'static str,
+        /// The cap.
+        limit: u64,
+    },
     /// A cart asked for more units of a product than are left; nothing was reserved.
     #[error("sold out")]
     SoldOut {

@@ -80,8 +80,8 @@ pub use platform::Platform;
 pub use services::{
     validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, ClerkEndpoint, Dashboard,
     DeliveryPass, Dream, EndpointPatch, Mrr, NewEndpoint, ProductListing, ProductsCreated,
-    TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES,
-    MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
+    TenantLimits, TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES,
+    MAX_CART_LINES, MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
 pub use signing::{
     verify_signed, verify_signed_by, SignedHeaders, SigningSecret, SIGNATURE_TOLERANCE_SECS,

@@ -19,6 +19,8 @@ pub enum ErrorCode {
     NotFound,
     /// The request conflicts with current state.
     Conflict,
+    /// A per-tenant cap of this server is reached (the message names it).
+    LimitExceeded,
     /// The `Idempotency-Key` was used before with a different request.
     IdempotencyKeyMismatch,
     /// A request with this `Idempotency-Key` is still running.
@@ -316,6 +318,14 @@ impl From<CoreError> for ApiError {
                 tracing::error!(error = %source, cause = ?std::error::Error::source(&source), "store failure");
                 ApiError::internal()
             }
+            CoreError::LimitExceeded { what, limit } => ApiError::Conflict(Json(ErrorBody {
+                limit: Some(limit),
+                ..ErrorBody::new(
+                    ErrorCode::LimitExceeded,
+                    "Limit exceeded",
+                    format!("This app has reached this server's limit of {limit} {what} in this mode; nothing was created. Delete some, or ask the operator to raise the limit."),
+                )
+            })),
             CoreError::StripeNotConnected => ApiError::Conflict(Json(ErrorBody::new(
                 ErrorCode::StripeNotConnected,
                 "Stripe not connected",

@@ -259,6 +259,19 @@ impl<T: CustomerStore + ?Sized> CustomerStore for Observed<T> {
         .await
     }
 
+    async fn insert_customer_capped(
+        &self,
+        customer: &Customer,
+        max: u64,
+    ) -> Result<bool, StoreError> {
+        self.observe(
+            "customers",
+            "insert_customer_capped",
+            self.inner.insert_customer_capped(customer, max),
+        )
+        .await
+    }
+
     async fn get_customer(
         &self,
         tenant: &Tenant,

@@ -6,6 +6,7 @@ mod support;
 mod backup;
 mod billing;
 mod billing_secrets;
+mod caps;
 mod clerk_webhooks;
 mod cli;
 mod concurrency;

@@ -6,6 +6,7 @@
 //! backend whose stores are not perfectly fresh still gets isolated data.
 
 mod billing;
+mod customer_caps;
 mod customer_list;
 mod customers;
 mod events;
@@ -28,6 +29,7 @@ pub use billing::{
     billing_oauth_state_concurrent_take, billing_oauth_state_duplicate_conflicts,
     billing_oauth_state_expiry, billing_oauth_state_single_use, billing_tenants_for_stripe_account,
 };
+pub use customer_caps::{customers_cap_last_slot_concurrent, customers_cap_sequential};
 pub use customer_list::{customers_list_pagination, customers_plan_counts};
 pub use customers::{
     customers_delete, customers_external_id_unique_per_tenant, customers_insert_get_find,

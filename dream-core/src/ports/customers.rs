@@ -13,6 +13,15 @@ pub trait CustomerStore: Send + Sync {
     /// already has a customer with the same id or `external_id`.
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError>;
 
+    /// [`insert_customer`](Self::insert_customer) unless the tenant already has
+    /// `max` customers: one atomic decision (never count, then insert, which two
+    /// processes could both pass). `Ok(false)`, and nothing stored, when full.
+    async fn insert_customer_capped(
+        &self,
+        customer: &Customer,
+        max: u64,
+    ) -> Result<bool, StoreError>;
+
     /// The tenant's customer with our id.
     async fn get_customer(
         &self,

@@ -96,11 +96,28 @@ impl Dream {
             created_at: now,
             updated_at: now,
         };
-        self.stores
-            .customers
-            .insert_customer(&customer)
-            .await
-            .map_err(duplicate_external_id)?;
+        match self.limits.max_customers {
+            None => self
+                .stores
+                .customers
+                .insert_customer(&customer)
+                .await
+                .map_err(duplicate_external_id)?,
+            Some(max) => {
+                let inserted = self
+                    .stores
+                    .customers
+                    .insert_customer_capped(&customer, max)
+                    .await
+                    .map_err(duplicate_external_id)?;
+                if !inserted {
+                    return Err(CoreError::LimitExceeded {
+                        what: "customers",
+                        limit: max,
+                    });
+                }
+            }
+        }
         self.emit(
             tenant,
             EventKind::CustomerCreated,

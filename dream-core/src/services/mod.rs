@@ -65,6 +65,14 @@ pub struct Dream {
     /// Clerk's endpoint signing secrets (several during rotation); empty = not configured.
     clerk_endpoints: Arc<[ClerkEndpoint]>,
     endpoint_policy: EndpointPolicy,
+    limits: TenantLimits,
+}
+
+/// Per-tenant caps of this server, enforced atomically in the store. `None`: no cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantLimits {
+    /// Most customers one tenant (platform and mode) may have.
+    pub max_customers: Option<u64>,
 }
 
 impl Dream {
@@ -83,7 +91,14 @@ impl Dream {
             master_key: None,
             clerk_endpoints: Arc::new([]),
             endpoint_policy: EndpointPolicy::default(),
+            limits: TenantLimits::default(),
         }
+    }
+
+    /// Enforces these per-tenant caps from now on.
+    pub fn with_limits(mut self, limits: TenantLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The store ports, for operations the services do not wrap.

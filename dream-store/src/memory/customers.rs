@@ -51,9 +51,14 @@ impl Customers {
     }
 }
 
-#[async_trait]
-impl CustomerStore for MemoryStore {
-    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+impl MemoryStore {
+    /// Inserts under the one lock, after the uniqueness rules and the cap; `false`
+    /// when the tenant already has `max` customers.
+    fn insert_customer_within(
+        &self,
+        customer: &Customer,
+        max: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let mut all = lock(&self.customers);
         let t = all.tenants.entry(customer.tenant.clone()).or_default();
         if t.by_id.contains_key(&customer.id) {
@@ -63,11 +68,31 @@ impl CustomerStore for MemoryStore {
             if t.by_external.contains_key(ext) {
                 return Err(StoreError::Conflict("customer external id exists"));
             }
+        }
+        if max.is_some_and(|max| t.by_id.len() as u64 >= max) {
+            return Ok(false);
+        }
+        if let Some(ext) = &customer.external_id {
             t.by_external.insert(ext.clone(), customer.id.clone());
         }
         t.order.insert((customer.created_at, customer.id.clone()));
         t.by_id.insert(customer.id.clone(), customer.clone());
-        Ok(())
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl CustomerStore for MemoryStore {
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        self.insert_customer_within(customer, None).map(|_| ())
+    }
+
+    async fn insert_customer_capped(
+        &self,
+        customer: &Customer,
+        max: u64,
+    ) -> Result<bool, StoreError> {
+        self.insert_customer_within(customer, Some(max))
     }
 
     async fn get_customer(

@@ -64,6 +64,46 @@ impl CustomerStore for PostgresStore {
         Ok(())
     }
 
+    async fn insert_customer_capped(&self, c: &Customer, max: u64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Capped inserts of one tenant take turns, so each one's count includes
+        // every insert committed before it (READ COMMITTED sees them once the lock
+        // is held). Uncapped inserts do not take the lock: every process must run
+        // with the same cap.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('dream_customers/' || $1 || '/' || $2, 0))")
+            .bind(c.tenant.platform.as_str())
+            .bind(mode_str(c.tenant.mode))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let inserted = sqlx::query(concat!(
+            "INSERT INTO customers (platform_id, mode, ",
+            columns!(),
+            ") \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+             WHERE (SELECT COUNT(*) FROM customers WHERE platform_id = $1 AND mode = $2) < $13"
+        ))
+        .bind(c.tenant.platform.as_str())
+        .bind(mode_str(c.tenant.mode))
+        .bind(c.id.as_str())
+        .bind(&c.external_id)
+        .bind(&c.email)
+        .bind(&c.first_name)
+        .bind(&c.last_name)
+        .bind(&c.plan)
+        .bind(c.password_hash.as_ref().map(PasswordHash::as_phc))
+        .bind(to_json(&c.metadata)?)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(to_i64(max)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "customer id or external id exists"))?
+        .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(inserted == 1)
+    }
+
     async fn get_customer(
         &self,
         tenant: &Tenant,

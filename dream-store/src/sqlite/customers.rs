@@ -37,14 +37,22 @@ fn customer_from_row(tenant: &Tenant, row: &SqliteRow) -> Result<Customer, Store
     })
 }
 
-#[async_trait]
-impl CustomerStore for SqliteStore {
-    async fn insert_customer(&self, c: &Customer) -> Result<(), StoreError> {
-        sqlx::query(concat!(
+impl SqliteStore {
+    /// One statement on the single writer: the count and the insert cannot
+    /// interleave with another insert. `false` when the tenant has `max` customers.
+    async fn insert_customer_within(
+        &self,
+        c: &Customer,
+        max: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let max = max.map(to_i64).transpose()?;
+        let inserted = sqlx::query(concat!(
             "INSERT INTO customers (platform_id, mode, ",
             columns!(),
             ") \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 \
+             WHERE ?13 IS NULL \
+                OR (SELECT COUNT(*) FROM customers WHERE platform_id = ?1 AND mode = ?2) < ?13"
         ))
         .bind(c.tenant.platform.as_str())
         .bind(mode_str(c.tenant.mode))
@@ -58,10 +66,23 @@ impl CustomerStore for SqliteStore {
         .bind(to_json(&c.metadata)?)
         .bind(ts(c.created_at))
         .bind(ts(c.updated_at))
+        .bind(max)
         .execute(&self.writer)
         .await
-        .map_err(|e| classify(e, "customer id or external id exists"))?;
-        Ok(())
+        .map_err(|e| classify(e, "customer id or external id exists"))?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+}
+
+#[async_trait]
+impl CustomerStore for SqliteStore {
+    async fn insert_customer(&self, c: &Customer) -> Result<(), StoreError> {
+        self.insert_customer_within(c, None).await.map(|_| ())
+    }
+
+    async fn insert_customer_capped(&self, c: &Customer, max: u64) -> Result<bool, StoreError> {
+        self.insert_customer_within(c, Some(max)).await
     }
 
     async fn get_customer(
