@@ -1,5 +1,5 @@
 //! Developer webhooks out, in the server: an HTTP sender that will not reach
-//! private networks, and the worker loop that runs delivery passes.
+//! private networks (the loop that drives it is [`crate::delivery_loop`]).
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use dream_core::{
     is_public_ip,
     ports::{OutboundRequest, OutboundSender, SendResult},
-    DeliveryPolicy, Dream, EndpointPolicy,
+    DeliveryPolicy, EndpointPolicy,
 };
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
@@ -148,43 +148,6 @@ pub fn policy(config: &Config) -> DeliveryPolicy {
         disable_after: chrono::Duration::seconds(config.webhook_disable_after_secs as i64),
         log_retention: chrono::Duration::days(config.webhook_log_retention_days as i64),
         ..DeliveryPolicy::default()
-    }
-}
-
-/// How often the delivery loop purges finished deliveries past their retention.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Runs delivery passes until the task is dropped: at once again while passes
-/// come back full, else after `poll`. Store errors are logged and retried; an
-/// attempt cut off by shutdown is retried by any process once its lease ends.
-pub async fn run(
-    dream: Dream,
-    sender: Arc<dyn OutboundSender>,
-    policy: DeliveryPolicy,
-    poll: Duration,
-) {
-    let mut next_purge = Instant::now();
-    loop {
-        if Instant::now() >= next_purge {
-            next_purge = Instant::now() + PURGE_EVERY;
-            match dream.purge_webhook_log(&policy).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "old webhook deliveries purged"),
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not purge the webhook delivery log")
-                }
-            }
-        }
-        match dream.deliver_due_webhooks(sender.as_ref(), &policy).await {
-            Ok(pass) => {
-                dream_http::record_delivery_pass(&pass);
-                if pass.attempted >= policy.batch {
-                    continue;
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "webhook delivery pass failed; retrying"),
-        }
-        tokio::time::sleep(poll).await;
     }
 }
 

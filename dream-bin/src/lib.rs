@@ -7,6 +7,7 @@ mod billing;
 pub mod bootstrap;
 pub mod config;
 pub mod delivery;
+pub mod delivery_loop;
 pub mod readiness;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -249,7 +250,7 @@ impl Application {
         // Dropped (and so stopped) when the server stops: the store holds every
         // delivery, so whatever it was doing is picked up again.
         let worker = self.deliveries.map(|w| {
-            AbortOnDrop(tokio::spawn(delivery::run(
+            AbortOnDrop(tokio::spawn(delivery_loop::run(
                 self.state.dream.clone(),
                 w.sender,
                 w.policy,

@@ -671,3 +671,79 @@ async fn a_recovered_endpoint_gets_the_event_exactly_once_more_across_a_crash() 
     server.terminate();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// An endpoint that accepts connections and never answers; counts them.
+struct Tarpit {
+    url: String,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tarpit {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(socket);
+            }
+        });
+        Self {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            connections,
+            task,
+        }
+    }
+}
+
+impl Drop for Tarpit {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tarpit_endpoint_does_not_delay_another_tenants_delivery() {
+    let server = start_server(|c| c.webhook_timeout_secs = 10).await;
+    let slow = server.tenant("test", 10).await;
+    let fast = server.tenant("test", 10).await;
+    let tarpit = Tarpit::start().await;
+    let receiver = Receiver::start(&[]).await;
+    create_endpoint(&server, &slow.secret_key, &tarpit.url, None).await;
+    create_endpoint(&server, &fast.secret_key, &receiver.url, None).await;
+    for i in 0..20 {
+        server
+            .customer(
+                &slow.secret_key,
+                json!({ "email": format!("slow{i}@example.com") }),
+            )
+            .await;
+    }
+    // The slow tenant's deliveries are now hanging in the tarpit.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tarpit.connections.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the tarpit got no delivery");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let created = Instant::now();
+    server
+        .customer(&fast.secret_key, json!({ "email": "fast@example.com" }))
+        .await;
+    receiver.wait_for(1, Duration::from_secs(2)).await;
+    let delay = created.elapsed();
+    assert!(delay < Duration::from_secs(2), "delivered after {delay:?}");
+    // The tarpit holds at most its per-endpoint share of the sends.
+    assert!(
+        tarpit.connections.load(std::sync::atomic::Ordering::SeqCst)
+            <= dream_bin::delivery_loop::MAX_IN_FLIGHT_PER_ENDPOINT,
+        "the tarpit got {} concurrent sends",
+        tarpit.connections.load(std::sync::atomic::Ordering::SeqCst)
+    );
+}

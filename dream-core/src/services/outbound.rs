@@ -59,6 +59,22 @@ pub struct DeliveryPass {
     pub endpoints_disabled: usize,
 }
 
+impl DeliveryPass {
+    /// Counts one attempt: what happens next, and whether it disabled its endpoint.
+    pub fn count(&mut self, next: DeliveryNext, endpoint_disabled: bool) {
+        self.attempted += 1;
+        match next {
+            DeliveryNext::Succeeded => self.succeeded += 1,
+            DeliveryNext::RetryAt(_) => self.failed += 1,
+            DeliveryNext::Failed => {
+                self.failed += 1;
+                self.exhausted += 1;
+            }
+        }
+        self.endpoints_disabled += usize::from(endpoint_disabled);
+    }
+}
+
 impl Dream {
     /// Which endpoint URLs are accepted (and, in the sender, which addresses).
     pub fn with_endpoint_policy(mut self, policy: EndpointPolicy) -> Self {
@@ -265,39 +281,56 @@ impl Dream {
         }
     }
 
-    /// Claims the deliveries due now, sends them concurrently and records every
-    /// attempt. Returns what it did; call it again after a pause.
+    /// Claims the deliveries due now (at most `policy.batch`), sends them
+    /// concurrently and records every attempt. Returns what it did; call it again
+    /// after a pause. A pass lasts as long as its slowest send: a server delivering
+    /// for many tenants runs [`claim_due_webhooks`](Self::claim_due_webhooks) and
+    /// [`deliver_webhook`](Self::deliver_webhook) as independent tasks instead.
     pub async fn deliver_due_webhooks(
         &self,
         sender: &dyn OutboundSender,
         policy: &DeliveryPolicy,
     ) -> Result<DeliveryPass, CoreError> {
-        let now = self.now();
-        let jobs = self
-            .stores
-            .outbound
-            .claim_due_deliveries(now, now + policy.lease, policy.batch)
-            .await?;
+        let jobs = self.claim_due_webhooks(policy, policy.batch).await?;
         let results = join_all(
             jobs.into_iter()
-                .map(|job| self.attempt(sender, policy, job)),
+                .map(|job| self.deliver_webhook(sender, policy, job)),
         )
         .await;
         let mut pass = DeliveryPass::default();
         for result in results {
             let (next, disabled) = result?;
-            pass.attempted += 1;
-            match next {
-                DeliveryNext::Succeeded => pass.succeeded += 1,
-                DeliveryNext::RetryAt(_) => pass.failed += 1,
-                DeliveryNext::Failed => {
-                    pass.failed += 1;
-                    pass.exhausted += 1;
-                }
-            }
-            pass.endpoints_disabled += usize::from(disabled);
+            pass.count(next, disabled);
         }
         Ok(pass)
+    }
+
+    /// Claims up to `max` deliveries due now, each leased to the caller for
+    /// `policy.lease`: until then no other claimer gets it, and only this lease can
+    /// record its attempt. A claimed delivery that is never sent becomes due again
+    /// when its lease ends.
+    pub async fn claim_due_webhooks(
+        &self,
+        policy: &DeliveryPolicy,
+        max: usize,
+    ) -> Result<Vec<DeliveryJob>, CoreError> {
+        let now = self.now();
+        Ok(self
+            .stores
+            .outbound
+            .claim_due_deliveries(now, now + policy.lease, max)
+            .await?)
+    }
+
+    /// Sends one claimed delivery and records the attempt (if the lease is still
+    /// this claim's): what happens next, and whether the endpoint was disabled.
+    pub async fn deliver_webhook(
+        &self,
+        sender: &dyn OutboundSender,
+        policy: &DeliveryPolicy,
+        job: DeliveryJob,
+    ) -> Result<(DeliveryNext, bool), CoreError> {
+        self.attempt(sender, policy, job).await
     }
 
     async fn attempt(
