@@ -223,6 +223,9 @@ settings! {
     /// Redis URL for usage counters and rate windows; everything else stays in the
     /// main store.
     redis_url: Option<Secret>, env "REDIS_URL" | "DREAM_REDIS_URL";
+    /// Milliseconds to wait for Redis (each connection attempt and each reply)
+    /// before a tracked call fails closed with 503.
+    redis_timeout_ms: u64 = "1000", env "DREAM_REDIS_TIMEOUT_MS";
     /// How long (ms) a process may keep a key record or tier configuration cached:
     /// the bound on how long another process still accepts a key revoked elsewhere.
     cache_ttl_ms: u64 = "1000", env "DREAM_CACHE_TTL_MS";
@@ -499,6 +502,9 @@ impl Config {
         }
         self.webhook_log_retention_days = self.webhook_log_retention_days.max(1);
         self.webhook_poll_ms = self.webhook_poll_ms.max(10);
+        // Zero would mean "no timeout" to the Redis client: a stalled Redis would
+        // stall every tracked call instead of failing closed.
+        self.redis_timeout_ms = self.redis_timeout_ms.max(10);
         self.validate_urls()?;
         // At load time, so a bad secret (from the file or the environment) stops
         // the server at start-up instead of failing every delivery.

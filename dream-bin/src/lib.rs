@@ -132,9 +132,13 @@ pub async fn build_stores(
     };
     let mut stores = Stores::new(main);
     if let Some(url) = &config.redis_url {
-        let usage = RedisUsageStore::connect(url.expose(), REDIS_PREFIX)
-            .await
-            .map_err(store_err("cannot connect to Redis"))?;
+        let usage = RedisUsageStore::connect_with_timeout(
+            url.expose(),
+            REDIS_PREFIX,
+            Duration::from_millis(config.redis_timeout_ms),
+        )
+        .await
+        .map_err(store_err("cannot connect to Redis"))?;
         tracing::info!("usage counters: Redis");
         probes.push(readiness::redis(&usage));
         stores.usage = Arc::new(usage);

@@ -328,3 +328,16 @@ fn readme_settings_table_matches_the_declared_settings() {
         }
     }
 }
+
+#[test]
+fn redis_timeout_is_a_setting_with_a_floor() {
+    let mut c = Config::default();
+    assert_eq!(c.redis_timeout_ms, 1000);
+    c.apply_env(env(&[("DREAM_REDIS_TIMEOUT_MS", "250")]))
+        .unwrap();
+    assert_eq!(c.redis_timeout_ms, 250);
+    // Zero would disable the client's timeout: a stalled Redis must fail closed.
+    c.apply_env(env(&[("DREAM_REDIS_TIMEOUT_MS", "0")]))
+        .unwrap();
+    assert_eq!(c.redis_timeout_ms, 10);
+}

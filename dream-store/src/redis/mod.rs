@@ -121,10 +121,21 @@ impl RedisUsageStore {
     /// Connects to `url` (`redis://…`, `rediss://…`) with
     /// [`RedisUsageStore::connection_config`]. Fails when Redis cannot be reached.
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self, StoreError> {
+        Self::connect_with_timeout(url, prefix, Duration::from_secs(1)).await
+    }
+
+    /// [`RedisUsageStore::connect`] with `timeout` for each connection attempt and
+    /// each reply instead of one second.
+    pub async fn connect_with_timeout(
+        url: &str,
+        prefix: impl Into<String>,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let client = Client::open(url).map_err(store_error)?;
-        let conn = ConnectionManager::new_with_config(client, Self::connection_config())
-            .await
-            .map_err(store_error)?;
+        let conn =
+            ConnectionManager::new_with_config(client, Self::connection_config_with(timeout))
+                .await
+                .map_err(store_error)?;
         Ok(Self::new(conn, prefix))
     }
 
@@ -149,9 +160,15 @@ impl RedisUsageStore {
     /// retried twice, quickly, before the call fails. A tracked call therefore
     /// answers within a few seconds even when Redis is down.
     pub fn connection_config() -> ConnectionManagerConfig {
+        Self::connection_config_with(Duration::from_secs(1))
+    }
+
+    /// [`RedisUsageStore::connection_config`] with `timeout` for each connection
+    /// attempt and each reply.
+    pub fn connection_config_with(timeout: Duration) -> ConnectionManagerConfig {
         ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500))
