@@ -299,6 +299,9 @@ settings! {
     webhook_poll_ms: u64 = "1000", env "DREAM_WEBHOOK_POLL_MS";
     /// Days (at least 1) finished deliveries stay in the delivery log.
     webhook_log_retention_days: u64 = "30", env "DREAM_WEBHOOK_LOG_RETENTION_DAYS";
+    /// Days (at least 1) events stay in the event log; events a delivery still
+    /// refers to stay until it is purged. Swept by the delivery worker.
+    event_retention_days: u64 = "400", env "DREAM_EVENT_RETENTION_DAYS";
 }
 
 /// Why configuration could not be loaded.
@@ -501,6 +504,7 @@ impl Config {
             });
         }
         self.webhook_log_retention_days = self.webhook_log_retention_days.max(1);
+        self.event_retention_days = self.event_retention_days.max(1);
         self.webhook_poll_ms = self.webhook_poll_ms.max(10);
         // Zero would mean "no timeout" to the Redis client: a stalled Redis would
         // stall every tracked call instead of failing closed.

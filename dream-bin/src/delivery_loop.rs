@@ -8,7 +8,8 @@
 //! claimed again later, so an endpoint that answers slowly (or never: a tarpit)
 //! slows its own queue, never another tenant's. Store errors are logged and
 //! retried; an attempt cut off by shutdown is retried by any process once its
-//! lease ends.
+//! lease ends. Hourly it also applies the retention of the delivery log and of
+//! the event log.
 
 use std::{
     collections::HashMap,
@@ -39,6 +40,7 @@ pub async fn run(
     sender: Arc<dyn OutboundSender>,
     policy: DeliveryPolicy,
     poll: Duration,
+    event_retention: chrono::Duration,
 ) {
     let mut sends: JoinSet<Sent> = JoinSet::new();
     let mut per_endpoint: HashMap<WebhookEndpointId, usize> = HashMap::new();
@@ -46,7 +48,7 @@ pub async fn run(
     loop {
         if Instant::now() >= next_purge {
             next_purge = Instant::now() + PURGE_EVERY;
-            purge(&dream, &policy).await;
+            purge(&dream, &policy, event_retention).await;
         }
         while let Some(done) = sends.try_join_next() {
             finished(done, &mut per_endpoint);
@@ -117,10 +119,17 @@ fn finished(
     }
 }
 
-async fn purge(dream: &Dream, policy: &DeliveryPolicy) {
+/// The log's retention: finished deliveries first, then the events no delivery
+/// refers to any more.
+async fn purge(dream: &Dream, policy: &DeliveryPolicy, event_retention: chrono::Duration) {
     match dream.purge_webhook_log(policy).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(purged = n, "old webhook deliveries purged"),
         Err(err) => tracing::warn!(error = %err, "could not purge the webhook delivery log"),
+    }
+    match dream.purge_event_log(event_retention).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "old events purged"),
+        Err(err) => tracing::warn!(error = %err, "could not purge the event log"),
     }
 }

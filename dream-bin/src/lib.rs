@@ -172,6 +172,7 @@ struct DeliveryWorker {
     sender: Arc<dyn dream_core::ports::OutboundSender>,
     policy: dream_core::DeliveryPolicy,
     poll: Duration,
+    event_retention: chrono::Duration,
 }
 
 impl Application {
@@ -208,6 +209,7 @@ impl Application {
                 sender: Arc::new(sender),
                 policy: delivery::policy(config),
                 poll: Duration::from_millis(config.webhook_poll_ms),
+                event_retention: chrono::Duration::days(config.event_retention_days as i64),
             })
         } else {
             None
@@ -259,6 +261,7 @@ impl Application {
                 w.sender,
                 w.policy,
                 w.poll,
+                w.event_retention,
             )))
         });
         let served = Server::new_with_acceptor(acceptor)

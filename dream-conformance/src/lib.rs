@@ -97,6 +97,7 @@ macro_rules! __store_conformance_tests {
                 events_pagination,
                 events_conflicts_and_cursors,
                 events_tenant_isolation,
+                events_purge_old_unreferenced,
                 idempotency_claim_and_replay,
                 idempotency_release,
                 idempotency_expiry,

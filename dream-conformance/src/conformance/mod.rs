@@ -10,6 +10,7 @@ mod customer_caps;
 mod customer_list;
 mod customers;
 mod events;
+mod events_retention;
 mod fixtures;
 mod idempotency;
 mod identity;
@@ -39,6 +40,7 @@ pub use events::{
     events_append_and_list, events_conflicts_and_cursors, events_pagination,
     events_tenant_isolation,
 };
+pub use events_retention::events_purge_old_unreferenced;
 pub use idempotency::{
     idempotency_claim_and_replay, idempotency_expiry, idempotency_release,
     idempotency_scopes_independent,

@@ -1,6 +1,7 @@
 //! The event log port: append-only, and the outbox of outbound webhook deliveries.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::{Event, EventId, Page, PageRequest, StoreError, Tenant};
 
@@ -19,4 +20,9 @@ pub trait EventStore: Send + Sync {
         tenant: &Tenant,
         page: &PageRequest<EventId>,
     ) -> Result<Page<Event>, StoreError>;
+
+    /// Deletes up to `limit` events (oldest first, across tenants) created before
+    /// `before` that no webhook delivery refers to any more; returns how many.
+    /// Events with deliveries, pending or logged, stay until those are purged.
+    async fn purge_events(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError>;
 }

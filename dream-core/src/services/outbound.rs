@@ -281,6 +281,22 @@ impl Dream {
         }
     }
 
+    /// Deletes events older than `retention` that no webhook delivery refers to,
+    /// in batches; returns how many. (Deliveries keep their events until the
+    /// delivery log lets them go.)
+    pub async fn purge_event_log(&self, retention: chrono::Duration) -> Result<u64, CoreError> {
+        const BATCH: usize = 1_000;
+        let before = self.now() - retention;
+        let mut purged = 0;
+        loop {
+            let n = self.stores.events.purge_events(before, BATCH).await?;
+            purged += n;
+            if n < BATCH as u64 {
+                return Ok(purged);
+            }
+        }
+    }
+
     /// Claims the deliveries due now (at most `policy.batch`), sends them
     /// concurrently and records every attempt. Returns what it did; call it again
     /// after a pause. A pass lasts as long as its slowest send: a server delivering

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dream_core::{ports::EventStore, Event, EventId, Page, PageRequest, StoreError, Tenant};
 
 use super::{lock, MemoryStore};
@@ -28,8 +29,46 @@ impl Events {
     }
 }
 
+impl TenantEvents {
+    fn reindex(&mut self) {
+        self.position = self
+            .log
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id.clone(), i))
+            .collect();
+    }
+}
+
 #[async_trait]
 impl EventStore for MemoryStore {
+    async fn purge_events(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        let mut all = lock(&self.events);
+        let outbound = lock(&self.outbound);
+        let mut doomed: Vec<(Tenant, EventId, DateTime<Utc>)> = all
+            .tenants
+            .iter()
+            .flat_map(|(tenant, t)| {
+                t.log
+                    .iter()
+                    .filter(|e| e.created_at < before && !outbound.refers_to(&e.id))
+                    .map(move |e| (tenant.clone(), e.id.clone(), e.created_at))
+            })
+            .collect();
+        doomed.sort_by_key(|(_, _, at)| *at);
+        doomed.truncate(limit);
+        let ids: HashSet<EventId> = doomed.iter().map(|(_, id, _)| id.clone()).collect();
+        for t in all.tenants.values_mut() {
+            let len = t.log.len();
+            t.log.retain(|e| !ids.contains(&e.id));
+            if t.log.len() != len {
+                t.reindex();
+            }
+        }
+        all.ids.retain(|id| !ids.contains(id));
+        Ok(ids.len() as u64)
+    }
+
     async fn append_event(&self, event: &Event) -> Result<(), StoreError> {
         let mut all = lock(&self.events);
         if !all.ids.insert(event.id.clone()) {

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use dream_core::{
     ports::OutboundStore, AttemptRecorded, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
-    DeliveryNext, DeliveryState, DisabledReason, Event, LeaseToken, Page, PageRequest, StoreError,
-    Tenant, WebhookEndpoint, WebhookEndpointId,
+    DeliveryNext, DeliveryState, DisabledReason, Event, EventId, LeaseToken, Page, PageRequest,
+    StoreError, Tenant, WebhookEndpoint, WebhookEndpointId,
 };
 
 use super::{lock, MemoryStore};
@@ -46,6 +46,13 @@ impl Webhooks {
                 attempts: vec![],
             });
         }
+    }
+
+    /// Whether any delivery (pending or logged) refers to the event.
+    pub(super) fn refers_to(&self, event: &EventId) -> bool {
+        self.deliveries
+            .iter()
+            .any(|row| row.delivery.event == *event)
     }
 
     fn row(&self, tenant: &Tenant, id: &DeliveryId) -> Option<&DeliveryRow> {

@@ -1,6 +1,7 @@
 //! The event log in SQLite, fanning out deliveries in the same transaction.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dream_core::{
     ports::EventStore, CustomerId, Event, EventId, EventKind, Page, PageRequest, StoreError, Tenant,
 };
@@ -68,6 +69,23 @@ impl EventStore for SqliteStore {
         enqueue(&mut tx, e).await?;
         tx.commit().await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn purge_events(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        // Oldest first by sequence, which stops the scan early without an index on
+        // the time; the deliveries' event ids are read once (an uncorrelated IN).
+        let done = sqlx::query(
+            "DELETE FROM events WHERE seq IN ( \
+               SELECT seq FROM events e WHERE created_at < ?1 \
+               AND e.id NOT IN (SELECT event_id FROM webhook_deliveries) \
+               ORDER BY seq LIMIT ?2)",
+        )
+        .bind(ts(before))
+        .bind(to_i64(limit as u64)?)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
     }
 
     async fn list_events(
