@@ -91,6 +91,12 @@ pub struct Config {
     /// Seconds an unfinished request holds its `Idempotency-Key` before a retry may
     /// run it again (`DREAM_IDEMPOTENCY_LOCK_SECS`, default 30).
     pub idempotency_lock_secs: u64,
+    /// Password hashes (Argon2id, 19 MiB each) computed at once
+    /// (`DREAM_HASH_CONCURRENCY`, default: the number of CPUs).
+    pub hash_concurrency: usize,
+    /// Milliseconds a request waits for a hashing slot before 503 `busy`
+    /// (`DREAM_HASH_QUEUE_MS`, default 2000).
+    pub hash_queue_ms: u64,
     /// Deliver developer webhooks from this process (`DREAM_WEBHOOK_WORKER`, default
     /// true). Any number of processes may deliver: claims are leased in the store.
     pub webhook_worker: bool,
@@ -165,6 +171,8 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             shutdown_grace_secs: 10,
             idempotency_lock_secs: 30,
+            hash_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
+            hash_queue_ms: 2000,
             webhook_worker: true,
             webhook_allow_private: false,
             webhook_retry_schedule: vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000],
@@ -325,6 +333,12 @@ impl Config {
         }
         if let Some(v) = var("DREAM_IDEMPOTENCY_LOCK_SECS") {
             self.idempotency_lock_secs = parse("DREAM_IDEMPOTENCY_LOCK_SECS", &v)?;
+        }
+        if let Some(v) = var("DREAM_HASH_CONCURRENCY") {
+            self.hash_concurrency = parse("DREAM_HASH_CONCURRENCY", &v)?;
+        }
+        if let Some(v) = var("DREAM_HASH_QUEUE_MS") {
+            self.hash_queue_ms = parse("DREAM_HASH_QUEUE_MS", &v)?;
         }
         if let Some(v) = var("DREAM_SHUTDOWN_GRACE_SECS") {
             self.shutdown_grace_secs = parse("DREAM_SHUTDOWN_GRACE_SECS", &v)?;

@@ -173,7 +173,11 @@ impl Application {
             .with_clerk_webhook_secrets(clerk_secrets)
             .with_endpoint_policy(EndpointPolicy {
                 allow_private: config.webhook_allow_private,
-            });
+            })
+            .with_password_hasher(Arc::new(dream_http::BoundedPasswordHasher::new(
+                config.hash_concurrency,
+                Duration::from_millis(config.hash_queue_ms),
+            )));
         let deliveries = if config.webhook_worker {
             let sender = delivery::HttpSender::new(
                 dream.endpoint_policy(),

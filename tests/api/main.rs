@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod dashboard;
 mod errors;
+mod hashing;
 mod idempotency;
 mod isolation;
 mod keys;

@@ -3,9 +3,11 @@
 use serde_json::json;
 
 use crate::{
-    customer::{validate_email, validate_external_id, validate_metadata, validate_name},
+    customer::{
+        validate_email, validate_external_id, validate_metadata, validate_name, validate_password,
+    },
     CoreError, Customer, CustomerId, CustomerPatch, EventKind, NewCustomer, Page, PageRequest,
-    StoreError, Tenant, TierConfig,
+    PasswordHash, StoreError, Tenant, TierConfig,
 };
 
 use super::Dream;
@@ -56,6 +58,15 @@ fn duplicate_external_id(err: StoreError) -> CoreError {
 }
 
 impl Dream {
+    /// Checks the password rule, then hashes through the configured
+    /// [`PasswordHasher`](crate::ports::PasswordHasher), which may answer
+    /// [`CoreError::Busy`] when its pool is full. Invalid input is refused before
+    /// it can take a hashing slot.
+    pub async fn hash_password(&self, password: String) -> Result<PasswordHash, CoreError> {
+        validate_password(&password)?;
+        self.password_hasher.hash(password).await
+    }
+
     /// Creates a customer on `new.plan` or the tenant's default plan.
     pub async fn create_customer(
         &self,

@@ -50,7 +50,7 @@ pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
 
 use crate::{
-    ports::{BillingProvider, Stores},
+    ports::{BillingProvider, InlinePasswordHasher, PasswordHasher, Stores},
     Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, SystemClock, Tenant,
 };
 
@@ -64,6 +64,7 @@ pub struct Dream {
     /// Clerk's endpoint signing secrets (several during rotation); empty = not configured.
     clerk_webhook_secrets: Arc<[crate::SigningSecret]>,
     endpoint_policy: EndpointPolicy,
+    password_hasher: Arc<dyn PasswordHasher>,
 }
 
 impl Dream {
@@ -82,7 +83,15 @@ impl Dream {
             master_key: None,
             clerk_webhook_secrets: Arc::new([]),
             endpoint_policy: EndpointPolicy::default(),
+            password_hasher: Arc::new(InlinePasswordHasher),
         }
+    }
+
+    /// Hashes passwords with `hasher` (the server passes a bounded one) instead of
+    /// on the calling task.
+    pub fn with_password_hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
+        self.password_hasher = hasher;
+        self
     }
 
     /// The store ports, for operations the services do not wrap.
