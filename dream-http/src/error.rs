@@ -23,6 +23,9 @@ pub enum ErrorCode {
     IdempotencyKeyMismatch,
     /// A request with this `Idempotency-Key` is still running.
     IdempotencyKeyInUse,
+    /// The first response to this `Idempotency-Key` held a secret that is shown
+    /// once and was not kept, so it cannot be replayed: list the keys instead.
+    ReplayUnavailable,
     /// The body is larger than the server accepts.
     PayloadTooLarge,
     /// The body is not `application/json`.

@@ -51,7 +51,8 @@ pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
 
 use crate::{
     ports::{BillingProvider, InlinePasswordHasher, PasswordHasher, Stores},
-    Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, SystemClock, Tenant,
+    Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, RevealedSecret, SealedSecret,
+    SystemClock, Tenant,
 };
 
 /// The service facade over the store ports and a clock. Cheap to clone.
@@ -92,6 +93,21 @@ impl Dream {
     pub fn with_password_hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
         self.password_hasher = hasher;
         self
+    }
+
+    /// Seals `secret` for `tenant` with the master key (AES-256-GCM, the tenant as
+    /// associated data), or `None` when no master key is configured: the caller
+    /// then decides whether the secret may be kept at all.
+    pub fn seal_at_rest(&self, tenant: &Tenant, secret: &RevealedSecret) -> Option<SealedSecret> {
+        self.master_key
+            .as_deref()
+            .map(|key| key.seal(tenant, secret))
+    }
+
+    /// Opens what [`Dream::seal_at_rest`] sealed for `tenant`; `None` without a
+    /// master key, or when it does not open (another key, another tenant, tampering).
+    pub fn open_at_rest(&self, tenant: &Tenant, sealed: &SealedSecret) -> Option<RevealedSecret> {
+        self.master_key.as_deref()?.open(tenant, sealed).ok()
     }
 
     /// The store ports, for operations the services do not wrap.
