@@ -89,7 +89,8 @@ pub struct Config {
     /// Seconds to let in-flight requests finish on SIGTERM (`DREAM_SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace_secs: u64,
     /// Seconds an unfinished request holds its `Idempotency-Key` before a retry may
-    /// run it again (`DREAM_IDEMPOTENCY_LOCK_SECS`, default 30).
+    /// run it again (`DREAM_IDEMPOTENCY_LOCK_SECS`, default 300: longer than a
+    /// Stripe call with all its retries, 243.5 s).
     pub idempotency_lock_secs: u64,
     /// Password hashes (Argon2id, 19 MiB each) computed at once
     /// (`DREAM_HASH_CONCURRENCY`, default: the number of CPUs).
@@ -170,7 +171,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Pretty,
             shutdown_grace_secs: 10,
-            idempotency_lock_secs: 30,
+            idempotency_lock_secs: 300,
             hash_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
             hash_queue_ms: 2000,
             webhook_worker: true,

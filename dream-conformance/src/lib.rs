@@ -99,6 +99,7 @@ macro_rules! __store_conformance_tests {
                 idempotency_release,
                 idempotency_expiry,
                 idempotency_scopes_independent,
+                idempotency_stale_claimant_changes_nothing,
                 inventory_reserve_commit_counts,
                 inventory_sold_out_reports_available,
                 inventory_carts_all_or_nothing,

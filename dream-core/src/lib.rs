@@ -60,7 +60,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use customer::{Customer, CustomerPatch, HashMemory, Metadata, NewCustomer, PasswordHash};
 pub use error::{BoxError, CoreError, LimitReached, StoreError};
 pub use event::{Event, EventKind};
-pub use idempotency::{IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoredResponse};
+pub use idempotency::{
+    ClaimToken, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoredResponse,
+};
 pub use ids::{CustomerId, DeliveryId, EventId, KeyId, PlatformId, WebhookEndpointId};
 pub use inventory::{
     demand_of, InventoryCounts, ProductDemand, Reservation, ReservationId, ReservationLine,

@@ -206,14 +206,14 @@ pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Re
     let store = &state.dream.stores().idempotency;
     let times = IdempotencyTimes {
         lock_timeout: chrono::Duration::from_std(state.idempotency_lock_timeout)
-            .unwrap_or(chrono::Duration::seconds(30)),
+            .unwrap_or(chrono::Duration::seconds(300)),
         ..IdempotencyTimes::standard(state.dream.now())
     };
     let claim = store
         .claim_idempotency_key(&scope, &print, &times)
         .await
         .map_err(|e| ApiError::from(dream_core::CoreError::from(e)))?;
-    match claim {
+    let token = match claim {
         IdempotencyClaim::Completed(stored) => {
             return Ok(match from_storage(&state, &scope.tenant, stored) {
                 Some(stored) => replay(stored),
@@ -236,8 +236,8 @@ pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Re
                 "This Idempotency-Key was used with a different request; use a new key.",
             ))
         }
-        IdempotencyClaim::Claimed => {}
-    }
+        IdempotencyClaim::Claimed(token) => token,
+    };
     req.set_body(body);
     let result = ep.call(req).await.map(IntoResponse::into_response);
     match result {
@@ -253,14 +253,25 @@ pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Re
                 body: bytes.to_vec(),
             };
             let stored = for_storage(&state, &scope.tenant, stored);
-            if let Err(err) = store.complete_idempotency_key(&scope, &stored).await {
-                tracing::error!(error = %err, "could not store an idempotent response");
+            match store
+                .complete_idempotency_key(&scope, &token, &stored)
+                .await
+            {
+                Ok(()) => {}
+                // Ran past the lock timeout and a retry took the key over: that
+                // retry's outcome is the one kept.
+                Err(dream_core::StoreError::NotFound) => {
+                    tracing::warn!(
+                        "an idempotent request outlived its lock; its response was not stored"
+                    )
+                }
+                Err(err) => tracing::error!(error = %err, "could not store an idempotent response"),
             }
             resp.set_body(bytes);
             Ok(resp)
         }
         other => {
-            if let Err(err) = store.release_idempotency_key(&scope).await {
+            if let Err(err) = store.release_idempotency_key(&scope, &token).await {
                 tracing::error!(error = %err, "could not release an idempotency key");
             }
             other

@@ -39,7 +39,7 @@ pub use events::{
 };
 pub use idempotency::{
     idempotency_claim_and_replay, idempotency_expiry, idempotency_release,
-    idempotency_scopes_independent,
+    idempotency_scopes_independent, idempotency_stale_claimant_changes_nothing,
 };
 pub use identity::{
     identity_links_concurrent_advances, identity_links_move_forward_only,
