@@ -100,6 +100,7 @@ macro_rules! __store_conformance_tests {
                 idempotency_expiry,
                 idempotency_scopes_independent,
                 idempotency_stale_claimant_changes_nothing,
+                idempotency_purge_after_retention,
                 inventory_reserve_commit_counts,
                 inventory_sold_out_reports_available,
                 inventory_carts_all_or_nothing,

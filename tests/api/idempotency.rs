@@ -233,3 +233,63 @@ async fn refusals_are_not_stored() {
     assert_eq!(retried.status, 200, "{}", retried.text);
     // Replays of responses holding a secret: see the two tests above.
 }
+
+/// The server purges idempotency entries past their retention, starting at
+/// start-up (issue 14, defect 2c): they may hold sealed responses.
+#[tokio::test]
+async fn the_server_sweeps_expired_idempotency_keys() {
+    use dream_core::{IdempotencyClaim, IdempotencyScope, IdempotencyTimes, Mode, Tenant};
+
+    let config = dream_bin::Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        store: Some(dream_bin::StoreKind::Memory),
+        ..dream_bin::Config::default()
+    };
+    let app = dream_bin::Application::build(&config)
+        .await
+        .expect("server builds");
+    let dream = app.dream().clone();
+    let platform = dream.create_platform(None).await.expect("platform");
+    let scope = IdempotencyScope {
+        tenant: Tenant::new(platform.id, Mode::Test),
+        endpoint: "POST /api/data".into(),
+        key: "yesterday".into(),
+    };
+    let long_ago = IdempotencyTimes::standard(dream.now() - chrono::Duration::hours(25));
+    let store = dream.stores().idempotency.clone();
+    let claim = |times| {
+        let store = store.clone();
+        let scope = scope.clone();
+        async move {
+            store
+                .claim_idempotency_key(&scope, &[7; 32], &times)
+                .await
+                .expect("claim")
+        }
+    };
+    assert!(matches!(
+        claim(long_ago).await,
+        IdempotencyClaim::Claimed(_)
+    ));
+    // Seen from the claim's own time, the entry is in flight until it is purged.
+    assert_eq!(claim(long_ago).await, IdempotencyClaim::InFlight);
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = claim(long_ago).await;
+        if matches!(now, IdempotencyClaim::Claimed(_)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired entry was not purged: {now:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+}

@@ -332,3 +332,81 @@ pub async fn idempotency_stale_claimant_changes_nothing(store: Stores) {
         "a completed claim cannot be completed again: {again:?}"
     );
 }
+
+/// Purging deletes exactly the entries past their own retention (24 h for API
+/// requests, longer for webhook event ids), completed or still claimed, and
+/// leaves the rest answering as before.
+pub async fn idempotency_purge_after_retention(store: Stores) {
+    let store = &store;
+    let (test, _) = new_tenants(store).await;
+    let day = IdempotencyTimes::standard(t0());
+    let month = IdempotencyTimes {
+        retention: Duration::days(30),
+        ..day
+    };
+    let request = scope(&test, "POST /api/data", "purge-done");
+    let crashed = scope(&test, "POST /api/data", "purge-crashed");
+    let event = scope(&test, "webhook stripe", "evt_purge");
+    let token = claimed(store, &request, &FP_A, t0(), "request").await;
+    complete(store, &request, &token, &response("request")).await;
+    let _crashed = claimed(store, &crashed, &FP_A, t0(), "crashed request").await;
+    let claim_event = store
+        .idempotency
+        .claim_idempotency_key(&event, &FP_A, &month)
+        .await
+        .expect("claim event");
+    let IdempotencyClaim::Claimed(event_token) = claim_event else {
+        panic!("event claim: {claim_event:?}");
+    };
+    complete(store, &event, &event_token, &response("event")).await;
+
+    let purge = |now| async move {
+        store
+            .idempotency
+            .purge_idempotency_keys(now)
+            .await
+            .expect("purge")
+    };
+    assert_eq!(
+        purge(t0() + day.retention - Duration::seconds(1)).await,
+        0,
+        "nothing is purged within its retention"
+    );
+    // Looking back from within the retention shows what is still stored.
+    let soon = t0() + Duration::seconds(1);
+    assert_eq!(
+        claim(store, &request, &FP_A, soon).await,
+        IdempotencyClaim::Completed(response("request")),
+        "an entry within its retention survives a purge"
+    );
+
+    assert_eq!(
+        purge(t0() + day.retention + Duration::seconds(1)).await,
+        2,
+        "the completed and the crashed request are purged after 24 h"
+    );
+    let _ = claimed(store, &request, &FP_B, soon, "a purged entry is gone").await;
+    let _ = claimed(store, &crashed, &FP_B, soon, "a purged claim is gone").await;
+    assert_eq!(
+        store
+            .idempotency
+            .claim_idempotency_key(&event, &FP_A, &IdempotencyTimes { now: soon, ..month })
+            .await
+            .expect("claim event again"),
+        IdempotencyClaim::Completed(response("event")),
+        "an entry with a longer retention is kept past 24 h"
+    );
+    assert!(
+        purge(t0() + month.retention + Duration::seconds(1)).await >= 1,
+        "the event id is purged after its own retention"
+    );
+    let again = store
+        .idempotency
+        .claim_idempotency_key(&event, &FP_B, &IdempotencyTimes { now: soon, ..month })
+        .await
+        .expect("claim event after purge");
+    assert!(
+        matches!(again, IdempotencyClaim::Claimed(_)),
+        "the purged event id is gone: {again:?}"
+    );
+}

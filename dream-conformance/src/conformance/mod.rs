@@ -38,8 +38,9 @@ pub use events::{
     events_tenant_isolation,
 };
 pub use idempotency::{
-    idempotency_claim_and_replay, idempotency_expiry, idempotency_release,
-    idempotency_scopes_independent, idempotency_stale_claimant_changes_nothing,
+    idempotency_claim_and_replay, idempotency_expiry, idempotency_purge_after_retention,
+    idempotency_release, idempotency_scopes_independent,
+    idempotency_stale_claimant_changes_nothing,
 };
 pub use identity::{
     identity_links_concurrent_advances, identity_links_move_forward_only,

@@ -1,6 +1,7 @@
 //! The idempotency-key port: claim, complete or release a request's key atomically.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::{
     ClaimToken, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoreError, StoredResponse,
@@ -37,4 +38,10 @@ pub trait IdempotencyStore: Send + Sync {
         scope: &IdempotencyScope,
         token: &ClaimToken,
     ) -> Result<(), StoreError>;
+
+    /// Deletes every entry whose retention (from its claim's
+    /// [`IdempotencyTimes::retention`]) has passed by `now`, completed or not, and
+    /// returns how many. Entries still within their retention are untouched, so a
+    /// sweep never changes what a claim would answer.
+    async fn purge_idempotency_keys(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }

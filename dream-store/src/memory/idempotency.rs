@@ -24,6 +24,7 @@ struct Entry {
     fingerprint: [u8; 32],
     token: ClaimToken,
     claimed_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
     response: Option<StoredResponse>,
 }
 
@@ -67,6 +68,7 @@ impl IdempotencyStore for MemoryStore {
                 fingerprint: *fingerprint,
                 token,
                 claimed_at: times.now,
+                expires_at: times.now + times.retention,
                 response: None,
             },
         );
@@ -103,5 +105,12 @@ impl IdempotencyStore for MemoryStore {
             idem.entries.remove(scope);
         }
         Ok(())
+    }
+
+    async fn purge_idempotency_keys(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut idem = lock(&self.idempotency);
+        let before = idem.entries.len();
+        idem.entries.retain(|_, e| e.expires_at > now);
+        Ok((before - idem.entries.len()) as u64)
     }
 }

@@ -1,6 +1,7 @@
 //! Idempotency keys in PostgreSQL.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dream_core::{
     ports::IdempotencyStore, ClaimToken, IdempotencyClaim, IdempotencyScope, IdempotencyTimes,
     StoreError, StoredResponse,
@@ -25,11 +26,11 @@ impl IdempotencyStore for PostgresStore {
             let token = ClaimToken::generate();
             let claimed = sqlx::query(
                 "INSERT INTO idempotency_keys AS k \
-                   (platform_id, mode, endpoint, key, fingerprint, claimed_at, claim_token) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $9) \
+                   (platform_id, mode, endpoint, key, fingerprint, claimed_at, claim_token, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $9, $10) \
                  ON CONFLICT (platform_id, mode, endpoint, key) DO UPDATE \
                    SET fingerprint = EXCLUDED.fingerprint, claimed_at = EXCLUDED.claimed_at, \
-                       claim_token = EXCLUDED.claim_token, \
+                       claim_token = EXCLUDED.claim_token, expires_at = EXCLUDED.expires_at, \
                        status = NULL, headers = NULL, body = NULL \
                    WHERE (k.status IS NULL AND k.claimed_at <= $7) \
                       OR (k.status IS NOT NULL AND k.claimed_at <= $8) \
@@ -44,6 +45,7 @@ impl IdempotencyStore for PostgresStore {
             .bind(times.now - times.lock_timeout)
             .bind(times.now - times.retention)
             .bind(token.as_bytes().as_slice())
+            .bind(times.now + times.retention)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
@@ -129,5 +131,14 @@ impl IdempotencyStore for PostgresStore {
         .await
         .map_err(backend)?;
         Ok(())
+    }
+
+    async fn purge_idempotency_keys(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let purged = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(purged.rows_affected())
     }
 }

@@ -1,6 +1,7 @@
 //! Idempotency keys in SQLite.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dream_core::{
     ports::IdempotencyStore, ClaimToken, IdempotencyClaim, IdempotencyScope, IdempotencyTimes,
     StoreError, StoredResponse,
@@ -25,11 +26,11 @@ impl IdempotencyStore for SqliteStore {
             let token = ClaimToken::generate();
             let claimed = sqlx::query(
                 "INSERT INTO idempotency_keys \
-                   (platform_id, mode, endpoint, key, fingerprint, claimed_at, claim_token) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?9) \
+                   (platform_id, mode, endpoint, key, fingerprint, claimed_at, claim_token, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?9, ?10) \
                  ON CONFLICT (platform_id, mode, endpoint, key) DO UPDATE \
                    SET fingerprint = excluded.fingerprint, claimed_at = excluded.claimed_at, \
-                       claim_token = excluded.claim_token, \
+                       claim_token = excluded.claim_token, expires_at = excluded.expires_at, \
                        status = NULL, headers = NULL, body = NULL \
                    WHERE (idempotency_keys.status IS NULL AND idempotency_keys.claimed_at <= ?7) \
                       OR (idempotency_keys.status IS NOT NULL AND idempotency_keys.claimed_at <= ?8) \
@@ -44,6 +45,7 @@ impl IdempotencyStore for SqliteStore {
             .bind(ts(times.now - times.lock_timeout))
             .bind(ts(times.now - times.retention))
             .bind(token.as_bytes().as_slice())
+            .bind(ts(times.now + times.retention))
             .fetch_optional(&self.writer)
             .await
             .map_err(backend)?;
@@ -129,5 +131,14 @@ impl IdempotencyStore for SqliteStore {
         .await
         .map_err(backend)?;
         Ok(())
+    }
+
+    async fn purge_idempotency_keys(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let purged = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= ?1")
+            .bind(ts(now))
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(purged.rows_affected())
     }
 }
