@@ -85,7 +85,9 @@ pub use services::{
     TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES,
     MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
-pub use signing::{verify_signed, SignedHeaders, SigningSecret, SIGNATURE_TOLERANCE_SECS};
+pub use signing::{
+    verify_signed, SignedHeaders, SigningSecret, StoredSigningSecret, SIGNATURE_TOLERANCE_SECS,
+};
 pub use tenant::{Mode, Tenant};
 pub use tier::{
     validate_tier_name, validate_tiers, Interval, Money, Tier, TierConfig, TierKind, UsageLimit,
