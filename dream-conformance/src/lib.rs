@@ -82,6 +82,7 @@ macro_rules! __store_conformance_tests {
                 customers_insert_get_find,
                 customers_external_id_unique_per_tenant,
                 customers_update,
+                customers_profile_updates_never_write_plan,
                 customers_delete,
                 customers_list_pagination,
                 customers_plan_counts,

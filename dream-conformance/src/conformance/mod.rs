@@ -31,7 +31,7 @@ pub use billing::{
 pub use customer_list::{customers_list_pagination, customers_plan_counts};
 pub use customers::{
     customers_delete, customers_external_id_unique_per_tenant, customers_insert_get_find,
-    customers_tenant_isolation, customers_update,
+    customers_profile_updates_never_write_plan, customers_tenant_isolation, customers_update,
 };
 pub use events::{
     events_append_and_list, events_conflicts_and_cursors, events_pagination,
