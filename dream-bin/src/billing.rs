@@ -48,3 +48,26 @@ pub fn with_billing(dream: Dream, config: &Config) -> Result<Dream, AppError> {
     }
     Ok(dream)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use dream_stripe::StripeConfig;
+
+    use crate::Config;
+
+    /// Defect 4 (issue 14): a 30 s lock let a retry take over a request still
+    /// waiting on Stripe, and both ran. The default lock must outlive the longest
+    /// Stripe call with all its retries, with a margin for the rest of the handler.
+    #[test]
+    fn default_idempotency_lock_outlives_a_stripe_call_with_retries() {
+        let stripe = StripeConfig::default().worst_case_call_duration();
+        assert_eq!(stripe, Duration::from_millis(243_500));
+        let lock = Duration::from_secs(Config::default().idempotency_lock_secs);
+        assert!(
+            lock >= stripe + Duration::from_secs(30),
+            "lock {lock:?} vs. a Stripe call with retries {stripe:?}"
+        );
+    }
+}

@@ -230,8 +230,13 @@ settings! {
     /// the bound on how long another process still accepts a key revoked elsewhere.
     cache_ttl_ms: u64 = "1000", env "DREAM_CACHE_TTL_MS";
     /// Seconds an unfinished request holds its `Idempotency-Key` before a retry may
-    /// run it again.
-    idempotency_lock_secs: u64 = "30", env "DREAM_IDEMPOTENCY_LOCK_SECS";
+    /// run it again: longer than a Stripe call with all its retries (243.5 s).
+    idempotency_lock_secs: u64 = "300", env "DREAM_IDEMPOTENCY_LOCK_SECS";
+    /// Password hashes (Argon2id, 19 MiB each) computed at once; unset: the number
+    /// of CPUs.
+    hash_concurrency: Option<usize>, env "DREAM_HASH_CONCURRENCY";
+    /// Milliseconds a request waits for a hashing slot before 503 `busy`.
+    hash_queue_ms: u64 = "2000", env "DREAM_HASH_QUEUE_MS";
     /// Most customers one app may have per mode; unset: no cap. Enforced atomically
     /// in the store (every process must use the same value).
     max_customers_per_tenant: Option<u64>, env "DREAM_MAX_CUSTOMERS_PER_TENANT";

@@ -199,7 +199,13 @@ impl Application {
             })
             .with_endpoint_policy(EndpointPolicy {
                 allow_private: config.webhook_allow_private,
-            });
+            })
+            .with_password_hasher(Arc::new(dream_http::BoundedPasswordHasher::new(
+                config
+                    .hash_concurrency
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+                Duration::from_millis(config.hash_queue_ms),
+            )));
         let deliveries = if config.webhook_worker {
             let sender = delivery::HttpSender::new(
                 dream.endpoint_policy(),
@@ -264,12 +270,41 @@ impl Application {
                 w.event_retention,
             )))
         });
+        let sweeper = AbortOnDrop(tokio::spawn(sweep_idempotency_keys(
+            self.state.dream.clone(),
+            IDEMPOTENCY_SWEEP_EVERY,
+        )));
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(dream_http::app(self.state), shutdown, Some(self.grace))
             .await
             .map_err(AppError::Serve);
         drop(worker);
+        drop(sweeper);
         served
+    }
+}
+
+/// How often a server purges idempotency entries past their retention.
+pub const IDEMPOTENCY_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Purges idempotency entries past their retention (24 h for API requests; they
+/// may hold sealed responses) now and every `every`. Any number of processes may
+/// sweep: the purge is one idempotent statement.
+async fn sweep_idempotency_keys(dream: Dream, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match dream
+            .stores()
+            .idempotency
+            .purge_idempotency_keys(dream.now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
+            Err(err) => tracing::warn!(error = %err, "could not purge expired idempotency keys"),
+        }
     }
 }
 

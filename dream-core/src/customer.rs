@@ -3,8 +3,8 @@
 use std::{collections::BTreeMap, fmt};
 
 use argon2::{
-    password_hash::{PasswordHasher, PasswordVerifier, SaltString},
-    Argon2,
+    password_hash::{Output, ParamsString, PasswordVerifier, SaltString},
+    Algorithm, Argon2, Block, Params, Version,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -59,13 +59,36 @@ impl PasswordHash {
     /// assert!(!format!("{hash:?}").contains("argon2"));
     /// ```
     pub fn hash(password: &str) -> Result<Self, CoreError> {
+        Self::hash_in(password, &mut HashMemory::new())
+    }
+
+    /// [`PasswordHash::hash`] in caller-owned working memory, so a thread that
+    /// hashes repeatedly allocates the 19 MiB once instead of on every call.
+    pub fn hash_in(password: &str, memory: &mut HashMemory) -> Result<Self, CoreError> {
         validate_password(password)?;
-        let salt = SaltString::encode_b64(&crate::ids::random_bytes::<16>())
-            .map_err(|_| CoreError::invalid("password", "could not be hashed"))?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| Self(h.to_string()))
-            .map_err(|_| CoreError::invalid("password", "could not be hashed"))
+        let failed = |_| CoreError::invalid("password", "could not be hashed");
+        let salt_bytes = crate::ids::random_bytes::<16>();
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(failed)?;
+        let params = Params::default();
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let blocks = memory.blocks(params.block_count());
+        let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+            Ok(argon.hash_password_into_with_memory(
+                password.as_bytes(),
+                &salt_bytes,
+                out,
+                &mut *blocks,
+            )?)
+        })
+        .map_err(failed)?;
+        let phc = argon2::PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(failed)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        };
+        Ok(Self(phc.to_string()))
     }
 
     /// Whether `password` matches.
@@ -79,6 +102,42 @@ impl PasswordHash {
             .unwrap_or(false)
     }
 
+    /// [`PasswordHash::verify`] in caller-owned working memory.
+    pub fn verify_in(&self, password: &str, memory: &mut HashMemory) -> bool {
+        let Ok(parsed) = argon2::PasswordHash::new(&self.0) else {
+            return false;
+        };
+        let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+            return false;
+        };
+        let (Ok(algorithm), Ok(params)) = (
+            Algorithm::try_from(parsed.algorithm),
+            Params::try_from(&parsed),
+        ) else {
+            return false;
+        };
+        let version = parsed
+            .version
+            .map_or(Ok(Version::V0x13), Version::try_from)
+            .unwrap_or(Version::V0x13);
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let argon = Argon2::new(algorithm, version, params.clone());
+        let blocks = memory.blocks(params.block_count());
+        Output::init_with(expected.len(), |out| {
+            Ok(argon.hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                out,
+                &mut *blocks,
+            )?)
+        })
+        // `Output` compares in constant time.
+        .is_ok_and(|computed| computed == expected)
+    }
+
     /// Rebuilds from a stored PHC string (for store backends).
     pub fn from_phc(phc: String) -> Self {
         Self(phc)
@@ -90,13 +149,47 @@ impl PasswordHash {
     }
 }
 
+/// Argon2id working memory (19 MiB with the default parameters), kept by a
+/// thread that hashes repeatedly. Allocating it per hash lets the allocator's
+/// heap grow with fragmentation under load; reusing it bounds the memory to one
+/// buffer per hashing thread.
+pub struct HashMemory(Vec<Block>);
+
+impl HashMemory {
+    /// Memory for the default parameters.
+    pub fn new() -> Self {
+        Self(vec![Block::default(); Params::default().block_count()])
+    }
+
+    /// At least `count` blocks (grown only for parameters larger than ours).
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.0.len() < count {
+            self.0.resize(count, Block::default());
+        }
+        &mut self.0[..count]
+    }
+}
+
+impl Default for HashMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for HashMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HashMemory({} blocks)", self.0.len())
+    }
+}
+
 impl fmt::Debug for PasswordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PasswordHash(…)")
     }
 }
 
-fn validate_password(password: &str) -> Result<(), CoreError> {
+/// The length rule for passwords (8–256 characters), checked before any hashing.
+pub(crate) fn validate_password(password: &str) -> Result<(), CoreError> {
     let n = password.chars().count();
     if !(8..=256).contains(&n) {
         return Err(CoreError::invalid(
@@ -211,6 +304,19 @@ mod tests {
         for bad in ["", "a", "a@b", "@b.co", "a b@c.de", "a@.com", "a@com."] {
             assert!(validate_email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn hashes_in_reused_memory_verify_with_standard_argon2() {
+        let mut memory = HashMemory::new();
+        let a = PasswordHash::hash_in("correct horse battery", &mut memory).expect("hash");
+        let b = PasswordHash::hash_in("correct horse battery", &mut memory).expect("hash");
+        assert_ne!(a, b, "each hash has its own salt");
+        assert!(a.as_phc().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(a.verify("correct horse battery") && b.verify("correct horse battery"));
+        assert!(!a.verify("correct horse batterz"));
+        assert!(a.verify_in("correct horse battery", &mut memory));
+        assert!(!a.verify_in("correct horse batterz", &mut memory));
     }
 
     #[test]

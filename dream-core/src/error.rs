@@ -78,6 +78,13 @@ pub enum CoreError {
         /// Milliseconds until the call would be admitted.
         retry_after_ms: u64,
     },
+    /// A bounded work pool (password hashing) is full and the request waited its
+    /// longest; nothing was done, and a retry after `retry_after_secs` may succeed.
+    #[error("busy: retry after {retry_after_secs} s")]
+    Busy {
+        /// Seconds the caller should wait before retrying.
+        retry_after_secs: u64,
+    },
     /// The store could not be reached; usage fails closed.
     #[error("store unavailable")]
     StoreUnavailable(#[source] StoreError),

@@ -28,11 +28,34 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
+/// Identifies one claim of a key. Completing or releasing needs it, so a request
+/// whose lock expired and whose key was claimed again cannot complete or release
+/// the newer claim (both would otherwise run and the slower one win).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClaimToken([u8; 16]);
+
+impl ClaimToken {
+    /// A fresh random token (backends call this when they record a claim).
+    pub fn generate() -> Self {
+        Self(crate::ids::random_bytes::<16>())
+    }
+
+    /// Rebuilds a stored token.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes to store.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
 /// The outcome of claiming a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyClaim {
-    /// First use: run the request, then complete or release the key.
-    Claimed,
+    /// First use: run the request, then complete or release the key with this token.
+    Claimed(ClaimToken),
     /// A request with this key is still running.
     InFlight,
     /// Same key, same request: replay this.
@@ -54,7 +77,8 @@ pub struct IdempotencyTimes {
 }
 
 impl IdempotencyTimes {
-    /// 24 h retention, 5 min lock timeout.
+    /// 24 h retention, 5 min lock timeout (longer than any request: see
+    /// `DREAM_IDEMPOTENCY_LOCK_SECS`).
     pub fn standard(now: DateTime<Utc>) -> Self {
         Self {
             now,

@@ -57,10 +57,12 @@ pub use billing::{
     SubscriptionStatus, WebhookError,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use customer::{Customer, CustomerPatch, Metadata, NewCustomer, PasswordHash};
+pub use customer::{Customer, CustomerPatch, HashMemory, Metadata, NewCustomer, PasswordHash};
 pub use error::{BoxError, CoreError, LimitReached, StoreError};
 pub use event::{Event, EventKind};
-pub use idempotency::{IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoredResponse};
+pub use idempotency::{
+    ClaimToken, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoredResponse,
+};
 pub use ids::{CustomerId, DeliveryId, EventId, KeyId, PlatformId, WebhookEndpointId};
 pub use inventory::{
     demand_of, InventoryCounts, ProductDemand, Reservation, ReservationId, ReservationLine,
@@ -84,7 +86,8 @@ pub use services::{
     MAX_CART_LINES, MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
 pub use signing::{
-    verify_signed, verify_signed_by, SignedHeaders, SigningSecret, SIGNATURE_TOLERANCE_SECS,
+    verify_signed, verify_signed_by, SignedHeaders, SigningSecret, StoredSigningSecret,
+    SIGNATURE_TOLERANCE_SECS,
 };
 pub use tenant::{Mode, Tenant};
 pub use tier::{

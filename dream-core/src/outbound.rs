@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    ids::random_bytes, CoreError, DeliveryId, Event, EventId, EventKind, Mode, SigningSecret,
+    ids::random_bytes, CoreError, DeliveryId, Event, EventId, EventKind, Mode, StoredSigningSecret,
     Tenant, WebhookEndpointId,
 };
 
@@ -146,8 +146,8 @@ pub struct WebhookEndpoint {
     pub description: Option<String>,
     /// Which events.
     pub filter: EventFilter,
-    /// Signs every delivery.
-    pub secret: SigningSecret,
+    /// Signs every delivery; sealed at rest when a master key is configured.
+    pub secret: StoredSigningSecret,
     /// `None` while enabled.
     pub disabled: Option<DisabledReason>,
     /// Start of the current run of failures, if the last attempt failed.

@@ -110,6 +110,54 @@ impl fmt::Debug for SigningSecret {
     }
 }
 
+/// An endpoint's signing secret as a store keeps it: sealed with the master key
+/// (AES-256-GCM, bound to the tenant) when the server has one, else plaintext.
+/// Services open it with [`Dream::reveal_endpoint_secret`](crate::Dream::reveal_endpoint_secret).
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoredSigningSecret {
+    /// No master key was configured when it was issued.
+    Plain(SigningSecret),
+    /// Sealed for the endpoint's tenant.
+    Sealed(crate::SealedSecret),
+}
+
+impl StoredSigningSecret {
+    /// The column form: `whsec_…` or the sealed `v1:…`.
+    pub fn to_stored(&self) -> String {
+        match self {
+            Self::Plain(secret) => secret.expose().to_owned(),
+            Self::Sealed(sealed) => sealed.to_stored(),
+        }
+    }
+
+    /// Reads [`StoredSigningSecret::to_stored`]'s form back.
+    ///
+    /// ```
+    /// use dream_core::{SigningSecret, StoredSigningSecret};
+    /// let plain = StoredSigningSecret::Plain(SigningSecret::generate());
+    /// assert_eq!(StoredSigningSecret::from_stored(&plain.to_stored()).unwrap(), plain);
+    /// assert!(StoredSigningSecret::from_stored("v1:zz").is_err());
+    /// ```
+    pub fn from_stored(text: &str) -> Result<Self, CoreError> {
+        if text.starts_with("v1:") {
+            crate::SealedSecret::from_stored(text)
+                .map(Self::Sealed)
+                .ok_or_else(|| CoreError::invalid("secret", "malformed sealed secret"))
+        } else {
+            SigningSecret::parse(text).map(Self::Plain)
+        }
+    }
+}
+
+impl fmt::Debug for StoredSigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Plain(_) => f.write_str("StoredSigningSecret::Plain(whsec_…)"),
+            Self::Sealed(_) => f.write_str("StoredSigningSecret::Sealed(…)"),
+        }
+    }
+}
+
 /// The three headers of a signed delivery (`svix-*` or `webhook-*`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SignedHeaders<'a> {

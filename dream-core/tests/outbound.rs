@@ -8,7 +8,7 @@ use chrono::{Duration, TimeZone, Utc};
 use dream_core::{
     ports::{EventStore, OutboundRequest, OutboundSender, SendResult},
     verify_signed, Clock, DeliveryPolicy, DeliveryState, Dream, EndpointPolicy, Event, EventKind,
-    ManualClock, Mode, NewEndpoint, PageRequest, PlatformId, SignedHeaders, Tenant,
+    ManualClock, MasterKey, Mode, NewEndpoint, PageRequest, PlatformId, SignedHeaders, Tenant,
 };
 
 /// Answers with the scripted statuses (then 200) and keeps every request.
@@ -52,10 +52,12 @@ async fn a_pass_signs_sends_retries_on_schedule_and_the_log_is_purged() {
         .expect("time");
     let clock = Arc::new(ManualClock::new(start));
     let store = Arc::new(dream_store::MemoryStore::new());
-    let dream =
-        Dream::with_clock(store.clone(), clock.clone()).with_endpoint_policy(EndpointPolicy {
+    // With a master key: the secret is sealed at rest and opened to sign.
+    let dream = Dream::with_clock(store.clone(), clock.clone())
+        .with_endpoint_policy(EndpointPolicy {
             allow_private: true,
-        });
+        })
+        .with_master_key(MasterKey::generate());
     let tenant = Tenant::new(PlatformId::generate(), Mode::Test);
     let endpoint = dream
         .create_webhook_endpoint(
@@ -117,7 +119,7 @@ async fn a_pass_signs_sends_retries_on_schedule_and_the_log_is_purged() {
         };
         assert_eq!(headers.id, Some(event.id.as_str()), "one message id");
         verify_signed(
-            std::slice::from_ref(&endpoint.secret),
+            std::slice::from_ref(&dream.reveal_endpoint_secret(&endpoint).expect("opens")),
             headers,
             &request.body,
             clock.now(),

@@ -25,6 +25,9 @@ pub enum ErrorCode {
     IdempotencyKeyMismatch,
     /// A request with this `Idempotency-Key` is still running.
     IdempotencyKeyInUse,
+    /// The first response to this `Idempotency-Key` held a secret that is shown
+    /// once and was not kept, so it cannot be replayed: list the keys instead.
+    ReplayUnavailable,
     /// The body is larger than the server accepts.
     PayloadTooLarge,
     /// The body is not `application/json`.
@@ -39,6 +42,9 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// A failure on our side; `requestId` identifies it in our logs.
     InternalError,
+    /// A bounded work pool (password hashing) is full; nothing was done. Retry
+    /// after `Retry-After` seconds.
+    Busy,
     /// Billing is not configured on this server (the message says what to set).
     BillingNotConfigured,
     /// The platform has no Stripe account connected in this mode, or it revoked access.
@@ -92,7 +98,7 @@ pub struct ErrorBody {
     pub used: Option<u64>,
     /// When the period ends (`usage_limit_reached`).
     pub period_end: Option<DateTime<Utc>>,
-    /// Seconds to wait before retrying (`rate_limited`, `usage_limit_reached`, `store_unavailable`).
+    /// Seconds to wait before retrying (`rate_limited`, `usage_limit_reached`, `store_unavailable`, `busy`).
     pub retry_after: Option<u64>,
     /// The product that ran out (`sold_out`).
     pub product: Option<String>,
@@ -305,6 +311,20 @@ impl From<CoreError> for ApiError {
                             ErrorCode::RateLimited,
                             "Rate limit exceeded",
                             format!("This plan allows {limit_per_minute} calls per minute; retry after {retry} s."),
+                        )
+                    }),
+                    retry,
+                )
+            }
+            CoreError::Busy { retry_after_secs } => {
+                let retry = retry_after_secs.max(1);
+                ApiError::Unavailable(
+                    Json(ErrorBody {
+                        retry_after: Some(retry),
+                        ..ErrorBody::new(
+                            ErrorCode::Busy,
+                            "Busy",
+                            format!("The server is at capacity for this operation; nothing was done. Retry after {retry} s."),
                         )
                     }),
                     retry,

@@ -4,9 +4,15 @@
 //! Keys are scoped by tenant (or the admin scope) and endpoint, kept 24 h. Only
 //! 2xx responses are stored: anything else releases the key so a retry runs again
 //! (a refused track call changed nothing, so re-running it is safe).
+//!
+//! A response holding a secret (`sk_live_…`, `sk_test_…`, `whsec_…`) is never stored
+//! in plaintext: with a master key its body is sealed for the tenant and opened on
+//! replay; without one only a marker is kept and a replay answers 409
+//! `replay_unavailable` (the secret was shown once; list keys instead).
 
 use dream_core::{
-    IdempotencyClaim, IdempotencyScope, IdempotencyTimes, Mode, PlatformId, StoredResponse, Tenant,
+    IdempotencyClaim, IdempotencyScope, IdempotencyTimes, Mode, PlatformId, RevealedSecret,
+    SealedSecret, StoredResponse, Tenant,
 };
 use poem::{
     http::{HeaderName, HeaderValue, Method, StatusCode},
@@ -21,6 +27,72 @@ use crate::{
 };
 
 const HEADER: &str = "idempotency-key";
+
+/// Stored-response pseudo-header: the body is sealed with the master key. Internal
+/// to this module; never replayed to a client.
+const SEALED: &str = "x-dream-idempotency-sealed";
+/// Stored-response pseudo-header: the body held a secret and was not kept.
+const WITHHELD: &str = "x-dream-idempotency-withheld";
+/// What marks a body as holding a secret: secret API keys and webhook signing
+/// secrets. A false positive only costs replayability, never secrecy.
+const SECRET_MARKERS: [&[u8]; 3] = [b"sk_live_", b"sk_test_", b"whsec_"];
+
+fn holds_secret(body: &[u8]) -> bool {
+    SECRET_MARKERS
+        .iter()
+        .any(|marker| body.windows(marker.len()).any(|w| w == *marker))
+}
+
+/// What to keep of a successful response: the body as is, sealed, or withheld.
+fn for_storage(state: &AppState, tenant: &Tenant, mut stored: StoredResponse) -> StoredResponse {
+    if !holds_secret(&stored.body) {
+        return stored;
+    }
+    let sealed = String::from_utf8(std::mem::take(&mut stored.body))
+        .ok()
+        .and_then(|text| state.dream.seal_at_rest(tenant, &RevealedSecret::new(text)));
+    match sealed {
+        Some(sealed) => {
+            stored.body = sealed.to_stored().into_bytes();
+            stored.headers.push((SEALED.into(), "v1".into()));
+        }
+        None => {
+            stored.headers = vec![(WITHHELD.into(), "secret".into())];
+        }
+    }
+    stored
+}
+
+/// The response to replay, with a sealed body opened; `None` when it cannot be
+/// (withheld, or the master key changed).
+fn from_storage(
+    state: &AppState,
+    tenant: &Tenant,
+    mut stored: StoredResponse,
+) -> Option<StoredResponse> {
+    let marked = |name: &str| stored.headers.iter().any(|(n, _)| n == name);
+    if marked(WITHHELD) {
+        return None;
+    }
+    if marked(SEALED) {
+        let sealed = std::str::from_utf8(&stored.body)
+            .ok()
+            .and_then(SealedSecret::from_stored)?;
+        let opened = state.dream.open_at_rest(tenant, &sealed)?;
+        stored.body = opened.expose().as_bytes().to_vec();
+        stored.headers.retain(|(n, _)| n != SEALED);
+    }
+    Some(stored)
+}
+
+fn replay_unavailable() -> Response {
+    error(
+        StatusCode::CONFLICT,
+        ErrorCode::ReplayUnavailable,
+        "Replay unavailable",
+        "The response to this Idempotency-Key held a secret that is shown once and was not kept: the secret was shown once; list keys instead (GET /admin/platforms/{platformId}/keys), or use a new Idempotency-Key.",
+    )
+}
 
 fn bearer(req: &Request) -> Option<&str> {
     let value = req.headers().get("authorization")?.to_str().ok()?;
@@ -134,15 +206,20 @@ pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Re
     let store = &state.dream.stores().idempotency;
     let times = IdempotencyTimes {
         lock_timeout: chrono::Duration::from_std(state.idempotency_lock_timeout)
-            .unwrap_or(chrono::Duration::seconds(30)),
+            .unwrap_or(chrono::Duration::seconds(300)),
         ..IdempotencyTimes::standard(state.dream.now())
     };
     let claim = store
         .claim_idempotency_key(&scope, &print, &times)
         .await
         .map_err(|e| ApiError::from(dream_core::CoreError::from(e)))?;
-    match claim {
-        IdempotencyClaim::Completed(stored) => return Ok(replay(stored)),
+    let token = match claim {
+        IdempotencyClaim::Completed(stored) => {
+            return Ok(match from_storage(&state, &scope.tenant, stored) {
+                Some(stored) => replay(stored),
+                None => replay_unavailable(),
+            })
+        }
         IdempotencyClaim::InFlight => {
             return Ok(error(
                 StatusCode::CONFLICT,
@@ -159,8 +236,8 @@ pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Re
                 "This Idempotency-Key was used with a different request; use a new key.",
             ))
         }
-        IdempotencyClaim::Claimed => {}
-    }
+        IdempotencyClaim::Claimed(token) => token,
+    };
     req.set_body(body);
     let result = ep.call(req).await.map(IntoResponse::into_response);
     match result {
@@ -175,14 +252,26 @@ pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Re
                     .collect(),
                 body: bytes.to_vec(),
             };
-            if let Err(err) = store.complete_idempotency_key(&scope, &stored).await {
-                tracing::error!(error = %err, "could not store an idempotent response");
+            let stored = for_storage(&state, &scope.tenant, stored);
+            match store
+                .complete_idempotency_key(&scope, &token, &stored)
+                .await
+            {
+                Ok(()) => {}
+                // Ran past the lock timeout and a retry took the key over: that
+                // retry's outcome is the one kept.
+                Err(dream_core::StoreError::NotFound) => {
+                    tracing::warn!(
+                        "an idempotent request outlived its lock; its response was not stored"
+                    )
+                }
+                Err(err) => tracing::error!(error = %err, "could not store an idempotent response"),
             }
             resp.set_body(bytes);
             Ok(resp)
         }
         other => {
-            if let Err(err) = store.release_idempotency_key(&scope).await {
+            if let Err(err) = store.release_idempotency_key(&scope, &token).await {
                 tracing::error!(error = %err, "could not release an idempotency key");
             }
             other

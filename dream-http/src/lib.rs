@@ -23,6 +23,7 @@ mod body;
 mod csv;
 mod dto;
 mod error;
+mod hashing;
 mod header_token;
 mod idempotency;
 mod inbound;
@@ -36,6 +37,7 @@ use poem::{endpoint::make_sync, web::Html, Endpoint, EndpointExt, Response, Rout
 use poem_openapi::{OpenApiService, ServerObject};
 
 pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use hashing::BoundedPasswordHasher;
 pub use metrics::{observe_store_call, record_delivery_pass};
 pub use middleware::RequestId;
 pub use readiness::ReadinessProbe;

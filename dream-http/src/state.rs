@@ -66,7 +66,8 @@ impl AppState {
                 .filter(|t| !t.is_empty())
                 .map(|t| Arc::new(Sha256::digest(t.as_bytes()).into())),
             body_limit: Self::DEFAULT_BODY_LIMIT,
-            idempotency_lock_timeout: std::time::Duration::from_secs(30),
+            // Longer than a Stripe call with all its retries (243.5 s by default).
+            idempotency_lock_timeout: std::time::Duration::from_secs(300),
             billing: BillingSettings::default(),
             readiness: Vec::new(),
             readiness_timeout: Self::DEFAULT_READINESS_TIMEOUT,

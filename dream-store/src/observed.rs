@@ -18,9 +18,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{CustomerStore, IdempotencyStore, KeyStore, PlatformStore, Stores, UsageStore},
-    ConsumeOutcome, ConsumeRequest, Customer, CustomerId, IdempotencyClaim, IdempotencyScope,
-    IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page, PageRequest, Period, Platform,
-    PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
+    ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, IdempotencyClaim,
+    IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page, PageRequest,
+    Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
 };
 use tracing::Instrument;
 
@@ -307,6 +307,21 @@ impl<T: CustomerStore + ?Sized> CustomerStore for Observed<T> {
         .await
     }
 
+    async fn change_customer_plan(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+        plan: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        self.observe(
+            "customers",
+            "change_customer_plan",
+            self.inner.change_customer_plan(tenant, id, plan, now),
+        )
+        .await
+    }
+
     async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {
         self.observe(
             "customers",
@@ -354,21 +369,35 @@ impl<T: IdempotencyStore + ?Sized> IdempotencyStore for Observed<T> {
     async fn complete_idempotency_key(
         &self,
         scope: &IdempotencyScope,
+        token: &ClaimToken,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
         self.observe(
             "idempotency",
             "complete_idempotency_key",
-            self.inner.complete_idempotency_key(scope, response),
+            self.inner.complete_idempotency_key(scope, token, response),
         )
         .await
     }
 
-    async fn release_idempotency_key(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
+    async fn release_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        token: &ClaimToken,
+    ) -> Result<(), StoreError> {
         self.observe(
             "idempotency",
             "release_idempotency_key",
-            self.inner.release_idempotency_key(scope),
+            self.inner.release_idempotency_key(scope, token),
+        )
+        .await
+    }
+
+    async fn purge_idempotency_keys(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.observe(
+            "idempotency",
+            "purge_idempotency_keys",
+            self.inner.purge_idempotency_keys(now),
         )
         .await
     }

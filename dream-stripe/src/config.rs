@@ -107,6 +107,21 @@ impl Default for StripeConfig {
 }
 
 impl StripeConfig {
+    /// The longest one Stripe call can take with its retries: every attempt running
+    /// to `request_timeout`, plus the longest backoff before each retry (defaults:
+    /// 4 × 60 s + 0.5 + 1 + 2 s = 243.5 s). A lock held across a Stripe call, such
+    /// as an `Idempotency-Key` claim, must outlive this.
+    pub fn worst_case_call_duration(&self) -> Duration {
+        let policy = crate::retry::RetryPolicy {
+            max_retries: self.max_retries,
+            base_delay: self.retry_base_delay,
+        };
+        let backoff: Duration = (0..self.max_retries).map(|r| policy.max_delay(r)).sum();
+        self.request_timeout
+            .saturating_mul(self.max_retries.saturating_add(1))
+            .saturating_add(backoff)
+    }
+
     /// A configuration from the operator's two key settings: `secret_key`
     /// (`STRIPE_SECRET_KEY`, test or live, sorted by its prefix) and `test_secret_key`
     /// (`STRIPE_TEST_SECRET_KEY`, which must be a test key). Empty values count as unset;

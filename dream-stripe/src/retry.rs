@@ -23,13 +23,17 @@ pub(crate) struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The longest delay before retry number `retry`: `base · 2^retry`, capped.
+    pub fn max_delay(&self, retry: u32) -> Duration {
+        self.base_delay
+            .saturating_mul(1u32 << retry.min(16))
+            .min(MAX_DELAY)
+    }
+
     /// The delay before retry number `retry` (0 for the first retry): `base · 2^retry`,
     /// capped, then jittered into its upper half so concurrent clients spread out.
     pub fn delay(&self, retry: u32) -> Duration {
-        let full = self
-            .base_delay
-            .saturating_mul(1u32 << retry.min(16))
-            .min(MAX_DELAY);
+        let full = self.max_delay(retry);
         let half = full / 2;
         let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
         let jitter = if jitter_nanos == 0 {

@@ -13,6 +13,7 @@ mod concurrency;
 mod dashboard;
 mod errors;
 mod faults;
+mod hashing;
 mod idempotency;
 mod isolation;
 mod keys;

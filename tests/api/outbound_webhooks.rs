@@ -747,3 +747,69 @@ async fn a_tarpit_endpoint_does_not_delay_another_tenants_delivery() {
         tarpit.connections.load(std::sync::atomic::Ordering::SeqCst)
     );
 }
+
+/// With a master key, endpoint signing secrets are sealed at rest (bound to the
+/// tenant) and still revealed by `GET …/secret` (issue 14, defect 2b).
+#[tokio::test]
+async fn endpoint_secrets_are_sealed_at_rest_with_a_master_key() {
+    let dir = processes::temp_dir("sealed-whsec");
+    let data = dir.clone();
+    let server = TestServer::start_with(move |c| {
+        c.store = Some(dream_bin::StoreKind::Sqlite);
+        c.data_dir = data;
+        c.webhook_allow_private = true;
+        c.webhook_worker = false;
+        c.apply_env(|n| (n == "DREAM_MASTER_KEY").then(|| "cd".repeat(32)))
+            .expect("master key");
+    })
+    .await;
+    let sk = server.tenant("test", 10).await.secret_key;
+    let created = server
+        .post(
+            "/api/webhooks/endpoints",
+            &sk,
+            json!({"url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json["id"].as_str().expect("id").to_owned();
+    let secret = created.json["secret"].as_str().expect("secret").to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let revealed = server
+        .get(&format!("/api/webhooks/endpoints/{id}/secret"), &sk)
+        .await;
+    assert_eq!(revealed.status, 200, "{}", revealed.text);
+    assert_eq!(revealed.json["secret"], secret.as_str(), "still revealable");
+
+    let rotated = server
+        .send(
+            Method::PATCH,
+            &format!("/api/webhooks/endpoints/{id}"),
+            Some(&sk),
+            &[],
+            Some(json!({"rotateSecret": true})),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let new_secret = server
+        .get(&format!("/api/webhooks/endpoints/{id}/secret"), &sk)
+        .await
+        .json["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    assert_ne!(new_secret, secret);
+
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("data dir") {
+        bytes.extend(std::fs::read(entry.expect("entry").path()).expect("read store file"));
+    }
+    let stored = String::from_utf8_lossy(&bytes);
+    assert!(stored.contains(&id), "the endpoint is in the store");
+    for s in [&secret, &new_secret] {
+        let key = s.trim_start_matches("whsec_");
+        assert!(!stored.contains(key), "an endpoint secret is in the store");
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -100,6 +100,11 @@ impl Server {
         }
     }
 
+    /// The process id, while the server runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "stop it first");
         self.spawn().await;

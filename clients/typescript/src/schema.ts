@@ -1039,7 +1039,7 @@ export interface components {
             periodEnd?: string;
             /**
              * Format: uint64
-             * @description Seconds to wait before retrying (`rate_limited`, `usage_limit_reached`, `store_unavailable`).
+             * @description Seconds to wait before retrying (`rate_limited`, `usage_limit_reached`, `store_unavailable`, `busy`).
              */
             retryAfter?: number;
             /** @description The product that ran out (`sold_out`). */
@@ -1063,7 +1063,7 @@ export interface components {
          * @description Stable, machine-readable error codes; programs branch on these.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "invalid_api_key" | "secret_key_required" | "not_found" | "conflict" | "limit_exceeded" | "idempotency_key_mismatch" | "idempotency_key_in_use" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "usage_limit_reached" | "rate_limited" | "store_unavailable" | "internal_error" | "billing_not_configured" | "stripe_not_connected" | "not_purchasable" | "sold_out" | "invalid_oauth_state" | "invalid_oauth_code" | "card_declined" | "billing_request_failed" | "billing_authentication_failed" | "billing_unavailable" | "invalid_signature" | "invalid_webhook" | "webhooks_not_configured";
+        ErrorCode: "invalid_request" | "invalid_api_key" | "secret_key_required" | "not_found" | "conflict" | "limit_exceeded" | "idempotency_key_mismatch" | "idempotency_key_in_use" | "replay_unavailable" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "usage_limit_reached" | "rate_limited" | "store_unavailable" | "internal_error" | "busy" | "billing_not_configured" | "stripe_not_connected" | "not_purchasable" | "sold_out" | "invalid_oauth_state" | "invalid_oauth_code" | "card_declined" | "billing_request_failed" | "billing_authentication_failed" | "billing_unavailable" | "invalid_signature" | "invalid_webhook" | "webhooks_not_configured";
         /**
          * EventDto
          * @description An entry of the event log.

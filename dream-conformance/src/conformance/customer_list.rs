@@ -237,13 +237,11 @@ pub async fn customers_plan_counts(store: Stores) {
         "plan_counts must not mix tenants"
     );
 
-    let mut upgraded = frees[0].clone();
-    upgraded.plan = "pro".into();
     store
         .customers
-        .update_customer(&upgraded)
+        .change_customer_plan(&test, &frees[0].id, "pro", at(100))
         .await
-        .expect("update_customer");
+        .expect("change_customer_plan");
     assert_eq!(
         store
             .customers
@@ -253,7 +251,7 @@ pub async fn customers_plan_counts(store: Stores) {
         counts(&[("free", 2), ("pro", 3)]),
         "plan_counts must follow plan changes"
     );
-    pros.push(upgraded);
+    pros.push(frees[0].clone());
     for c in &pros {
         assert!(
             store

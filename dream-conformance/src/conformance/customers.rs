@@ -132,7 +132,7 @@ pub async fn customers_external_id_unique_per_tenant(store: Stores) {
     );
 }
 
-/// `update_customer` replaces every field; the external id may change (freeing
+/// `update_customer` replaces every field but the plan; the external id may change (freeing
 /// the old one) or be cleared, but not to another customer's (`Conflict`, nothing
 /// changed); updating a missing customer is `NotFound`.
 pub async fn customers_update(store: Stores) {
@@ -144,7 +144,6 @@ pub async fn customers_update(store: Stores) {
 
     ada.email = Some("countess@example.com".into());
     ada.first_name = None;
-    ada.plan = "pro".into();
     ada.metadata.insert("vip".into(), "yes".into());
     ada.updated_at = at(10);
     store
@@ -155,7 +154,7 @@ pub async fn customers_update(store: Stores) {
     assert_eq!(
         get(&store, &test, &ada.id).await,
         Some(ada.clone()),
-        "update_customer must store every field"
+        "update_customer must store every profile field"
     );
 
     ada.external_id = Some("b".into());
@@ -411,5 +410,41 @@ pub async fn customers_tenant_isolation(store: Stores) {
         get(&store, &test, &mine.id).await,
         Some(mine),
         "other tenants' attempts must leave the customer unchanged"
+    );
+}
+
+/// A profile update never writes the plan: one read before a subscription change
+/// (a metadata PATCH racing a cancellation) cannot restore the old plan. Plan
+/// changes go only through `change_customer_plan` and `apply_subscription_state`.
+pub async fn customers_profile_updates_never_write_plan(store: Stores) {
+    let (test, _) = new_tenants(&store).await;
+    let ada = customer(&test, Some("plan-race"), t0());
+    insert_customer(&store, &ada, "ada").await;
+    // Read for a profile update while the customer is on `pro`…
+    let mut stale = get(&store, &test, &ada.id).await.expect("ada");
+    // …meanwhile the subscription ends and the plan drops to `free`.
+    let state = super::subscriptions::full_state(10);
+    store
+        .subscriptions
+        .apply_subscription_state(&test, &ada.id, &state, Some("free"), at(10))
+        .await
+        .expect("apply_subscription_state");
+    stale.metadata.insert("note".into(), "late".into());
+    stale.plan = "pro".into();
+    stale.updated_at = at(11);
+    store
+        .customers
+        .update_customer(&stale)
+        .await
+        .expect("update_customer");
+    let now = get(&store, &test, &ada.id).await.expect("ada");
+    assert_eq!(
+        now.metadata.get("note").map(String::as_str),
+        Some("late"),
+        "the profile is updated"
+    );
+    assert_eq!(
+        now.plan, "free",
+        "a profile update must not restore the plan it read"
     );
 }

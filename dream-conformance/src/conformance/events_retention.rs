@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use dream_core::{
-    ports::Stores, Event, EventFilter, EventKind, PageRequest, SigningSecret, Tenant,
-    WebhookEndpoint, WebhookEndpointId,
+    ports::Stores, Event, EventFilter, EventKind, PageRequest, SigningSecret, StoredSigningSecret,
+    Tenant, WebhookEndpoint, WebhookEndpointId,
 };
 
 use super::fixtures::{at, new_tenants};
@@ -38,7 +38,7 @@ pub async fn events_purge_old_unreferenced(store: Stores) {
         url: "https://hooks.example.com/retention".into(),
         description: None,
         filter: EventFilter::All,
-        secret: SigningSecret::generate(),
+        secret: StoredSigningSecret::Plain(SigningSecret::generate()),
         disabled: None,
         failing_since: None,
         created_at: at(2),

@@ -34,7 +34,7 @@ pub use customer_caps::{customers_cap_last_slot_concurrent, customers_cap_sequen
 pub use customer_list::{customers_list_pagination, customers_plan_counts};
 pub use customers::{
     customers_delete, customers_external_id_unique_per_tenant, customers_insert_get_find,
-    customers_tenant_isolation, customers_update,
+    customers_profile_updates_never_write_plan, customers_tenant_isolation, customers_update,
 };
 pub use events::{
     events_append_and_list, events_conflicts_and_cursors, events_pagination,
@@ -42,8 +42,9 @@ pub use events::{
 };
 pub use events_retention::events_purge_old_unreferenced;
 pub use idempotency::{
-    idempotency_claim_and_replay, idempotency_expiry, idempotency_release,
-    idempotency_scopes_independent,
+    idempotency_claim_and_replay, idempotency_expiry, idempotency_purge_after_retention,
+    idempotency_release, idempotency_scopes_independent,
+    idempotency_stale_claimant_changes_nothing,
 };
 pub use identity::{
     identity_links_concurrent_advances, identity_links_move_forward_only,

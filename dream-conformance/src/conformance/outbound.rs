@@ -16,7 +16,8 @@ use serde_json::json;
 use dream_core::{
     ports::Stores, AttemptRecorded, CustomerId, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
     DeliveryNext, DeliveryState, DisabledReason, Event, EventFilter, EventKind, LeaseToken,
-    PageRequest, SigningSecret, StoreError, Tenant, WebhookEndpoint, WebhookEndpointId,
+    MasterKey, PageRequest, RevealedSecret, SigningSecret, StoreError, StoredSigningSecret, Tenant,
+    WebhookEndpoint, WebhookEndpointId,
 };
 
 use super::fixtures::{at, at_ms, new_tenants};
@@ -29,7 +30,7 @@ fn endpoint(tenant: &Tenant, filter: EventFilter, created_at: DateTime<Utc>) -> 
         url: "https://hooks.example.com/dream?source=conformance".into(),
         description: Some("orders service".into()),
         filter,
-        secret: SigningSecret::generate(),
+        secret: StoredSigningSecret::Plain(SigningSecret::generate()),
         disabled: None,
         failing_since: None,
         created_at,
@@ -253,7 +254,11 @@ pub async fn outbound_endpoints_round_trip(store: Stores) {
         url: "https://other.example.com/hook".into(),
         description: None,
         filter: only(&[EventKind::KeyCreated, EventKind::KeyRevoked]),
-        secret: SigningSecret::generate(),
+        // The sealed form (a master key is configured) round-trips as well.
+        secret: StoredSigningSecret::Sealed(MasterKey::generate().seal(
+            &test,
+            &RevealedSecret::new(SigningSecret::generate().expose().to_owned()),
+        )),
         disabled: Some(DisabledReason::Failing),
         failing_since: Some(at_ms(3_500)),
         updated_at: at(10),

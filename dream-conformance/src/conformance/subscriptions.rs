@@ -14,7 +14,7 @@ use super::fixtures::{at, customer, insert_customer, new_tenants, t0};
 
 /// A state with every optional field set, as of `at(as_of_secs)`. The period
 /// times carry microseconds, so a backend that stores whole seconds fails.
-fn full_state(as_of_secs: i64) -> SubscriptionState {
+pub(super) fn full_state(as_of_secs: i64) -> SubscriptionState {
     SubscriptionState {
         subscription_id: format!("sub_full{as_of_secs}"),
         provider_customer_id: Some("cus_Ada✓".into()),

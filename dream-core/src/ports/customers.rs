@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::{Customer, CustomerId, Page, PageRequest, StoreError, Tenant};
 
@@ -36,9 +37,23 @@ pub trait CustomerStore: Send + Sync {
         external_id: &str,
     ) -> Result<Option<Customer>, StoreError>;
 
-    /// Replaces a stored customer (matched by tenant and id). `NotFound` if absent,
-    /// `Conflict` if the new `external_id` belongs to another customer.
+    /// Replaces a stored customer's profile (matched by tenant and id): every field
+    /// except `plan` and `created_at`, which it never writes, so a profile read
+    /// before a plan change cannot undo it. `NotFound` if absent, `Conflict` if the
+    /// new `external_id` belongs to another customer.
     async fn update_customer(&self, customer: &Customer) -> Result<(), StoreError>;
+
+    /// Sets the customer's plan (and `updated_at`) in one atomic step and returns
+    /// the plan it replaced; `NotFound` if absent. With
+    /// [`SubscriptionStore::apply_subscription_state`](crate::ports::SubscriptionStore::apply_subscription_state)
+    /// the only writes of `plan`, serialized with it on the customer's row.
+    async fn change_customer_plan(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+        plan: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError>;
 
     /// Deletes; returns whether the customer existed.
     async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError>;

@@ -1,15 +1,18 @@
 //! The idempotency-key port: claim, complete or release a request's key atomically.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-use crate::{IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoreError, StoredResponse};
+use crate::{
+    ClaimToken, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoreError, StoredResponse,
+};
 
 /// Idempotency keys: claim, then complete or release; all atomic per scope.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
     /// Atomically: if the scope has no live entry (none, expired, or a claim older
-    /// than the lock timeout), record a claim with `fingerprint` and return
-    /// `Claimed`. Otherwise compare fingerprints: different → `Mismatch`; same and
+    /// than the lock timeout), record a claim with `fingerprint` and a fresh
+    /// [`ClaimToken`] and return `Claimed(token)`. Otherwise compare fingerprints: different → `Mismatch`; same and
     /// completed → `Completed`; same and running → `InFlight`.
     async fn claim_idempotency_key(
         &self,
@@ -18,13 +21,27 @@ pub trait IdempotencyStore: Send + Sync {
         times: &IdempotencyTimes,
     ) -> Result<IdempotencyClaim, StoreError>;
 
-    /// Stores the response of a claimed request.
+    /// Stores the response of the claim `token`, atomically and only while that
+    /// claim is the key's current, unfinished one; otherwise (taken over after the
+    /// lock timeout, released, completed) changes nothing and returns `NotFound`.
     async fn complete_idempotency_key(
         &self,
         scope: &IdempotencyScope,
+        token: &ClaimToken,
         response: &StoredResponse,
     ) -> Result<(), StoreError>;
 
-    /// Forgets a claim whose request did not complete, so the client may retry.
-    async fn release_idempotency_key(&self, scope: &IdempotencyScope) -> Result<(), StoreError>;
+    /// Forgets the claim `token` if it is still the key's current, unfinished
+    /// claim, so the client may retry; otherwise changes nothing.
+    async fn release_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        token: &ClaimToken,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes every entry whose retention (from its claim's
+    /// [`IdempotencyTimes::retention`]) has passed by `now`, completed or not, and
+    /// returns how many. Entries still within their retention are untouched, so a
+    /// sweep never changes what a claim would answer.
+    async fn purge_idempotency_keys(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -200,13 +200,13 @@ impl Dream {
             lock_timeout: Duration::minutes(2),
         };
         let fingerprint: [u8; 32] = Sha256::digest(event_id.as_bytes()).into();
-        match self
+        let token = match self
             .stores
             .idempotency
             .claim_idempotency_key(&scope, &fingerprint, &times)
             .await?
         {
-            IdempotencyClaim::Claimed => {}
+            IdempotencyClaim::Claimed(token) => token,
             IdempotencyClaim::Completed(_) | IdempotencyClaim::Mismatch => {
                 tracing::debug!(event_id = %event_id, "duplicate Clerk webhook");
                 return Ok(WebhookOutcome::Duplicate { event_id });
@@ -216,7 +216,7 @@ impl Dream {
                     "this event is being processed; deliver it again later".into(),
                 ))
             }
-        }
+        };
 
         let applied = match (&change, &prior) {
             (Change::Upsert, _) => self.upsert_clerk_user(&tenant, &event, source_at).await,
@@ -244,7 +244,7 @@ impl Dream {
                 };
                 self.stores
                     .idempotency
-                    .complete_idempotency_key(&scope, &done)
+                    .complete_idempotency_key(&scope, &token, &done)
                     .await?;
                 match skipped {
                     None => Ok(WebhookOutcome::Applied { tenant, event_id }),
@@ -256,7 +256,7 @@ impl Dream {
                 if let Err(release) = self
                     .stores
                     .idempotency
-                    .release_idempotency_key(&scope)
+                    .release_idempotency_key(&scope, &token)
                     .await
                 {
                     tracing::warn!(error = %release, "could not release a webhook claim; the retry waits for its lock timeout");

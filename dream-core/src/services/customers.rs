@@ -3,9 +3,11 @@
 use serde_json::json;
 
 use crate::{
-    customer::{validate_email, validate_external_id, validate_metadata, validate_name},
+    customer::{
+        validate_email, validate_external_id, validate_metadata, validate_name, validate_password,
+    },
     CoreError, Customer, CustomerId, CustomerPatch, EventKind, NewCustomer, Page, PageRequest,
-    StoreError, Tenant, TierConfig,
+    PasswordHash, StoreError, Tenant, TierConfig,
 };
 
 use super::Dream;
@@ -56,6 +58,15 @@ fn duplicate_external_id(err: StoreError) -> CoreError {
 }
 
 impl Dream {
+    /// Checks the password rule, then hashes through the configured
+    /// [`PasswordHasher`](crate::ports::PasswordHasher), which may answer
+    /// [`CoreError::Busy`] when its pool is full. Invalid input is refused before
+    /// it can take a hashing slot.
+    pub async fn hash_password(&self, password: String) -> Result<PasswordHash, CoreError> {
+        validate_password(&password)?;
+        self.password_hasher.hash(password).await
+    }
+
     /// Creates a customer on `new.plan` or the tenant's default plan.
     pub async fn create_customer(
         &self,
@@ -191,43 +202,53 @@ impl Dream {
             customer.metadata = metadata;
         }
         let config = self.tier_config(tenant).await?;
-        if let Some(plan) = &patch.plan {
-            if *plan != customer.plan {
-                let tier = config
+        let new_plan = match &patch.plan {
+            Some(plan) if *plan != before.plan => Some(
+                config
                     .offered_plan(plan)
-                    .ok_or_else(|| unknown_plan(&config, plan))?;
-                customer.plan = tier.name.clone();
+                    .ok_or_else(|| unknown_plan(&config, plan))?
+                    .name
+                    .clone(),
+            ),
+            _ => None,
+        };
+        let now = self.now();
+        // The profile and the plan are written separately on purpose: the profile
+        // write never touches `plan`, so this read cannot undo a plan change a
+        // subscription made meanwhile; the plan goes through one atomic store step.
+        let profile_changed = customer != before;
+        if profile_changed {
+            customer.updated_at = now;
+            self.stores
+                .customers
+                .update_customer(&customer)
+                .await
+                .map_err(duplicate_external_id)?;
+        }
+        if let Some(plan) = &new_plan {
+            let previous = self
+                .stores
+                .customers
+                .change_customer_plan(tenant, &customer.id, plan, now)
+                .await?;
+            if previous != *plan {
+                let was_paying = config
+                    .find(&previous)
+                    .is_some_and(|t| t.monthly_amount_minor() > 0);
+                let now_paying = config
+                    .find(plan)
+                    .is_some_and(|t| t.monthly_amount_minor() > 0);
+                self.emit(
+                    tenant,
+                    EventKind::PlanChanged,
+                    Some(&customer.id),
+                    json!({ "from": previous, "to": plan,
+                            "churned": was_paying && !now_paying }),
+                )
+                .await;
             }
         }
-        if customer == before {
-            return Ok(customer);
-        }
-        customer.updated_at = self.now();
-        self.stores
-            .customers
-            .update_customer(&customer)
-            .await
-            .map_err(duplicate_external_id)?;
-        if customer.plan != before.plan {
-            let was_paying = config
-                .find(&before.plan)
-                .is_some_and(|t| t.monthly_amount_minor() > 0);
-            let now_paying = config
-                .find(&customer.plan)
-                .is_some_and(|t| t.monthly_amount_minor() > 0);
-            self.emit(
-                tenant,
-                EventKind::PlanChanged,
-                Some(&customer.id),
-                json!({ "from": before.plan, "to": customer.plan,
-                        "churned": was_paying && !now_paying }),
-            )
-            .await;
-        }
-        let mut profile_only = customer.clone();
-        profile_only.plan.clone_from(&before.plan);
-        profile_only.updated_at = before.updated_at;
-        if profile_only != before {
+        if profile_changed {
             self.emit(
                 tenant,
                 EventKind::CustomerUpdated,
@@ -235,8 +256,15 @@ impl Dream {
                 json!({}),
             )
             .await;
+        } else if new_plan.is_none() {
+            return Ok(customer);
         }
-        Ok(customer)
+        // What is stored now, plan included (a subscription may have changed it).
+        self.stores
+            .customers
+            .get_customer(tenant, &customer.id)
+            .await?
+            .ok_or(CoreError::NotFound("customer"))
     }
 
     /// Deletes a customer. Its usage history stays counted for the period.

@@ -51,8 +51,9 @@ pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
 
 use crate::{
-    ports::{BillingProvider, Stores},
-    Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, SystemClock, Tenant,
+    ports::{BillingProvider, InlinePasswordHasher, PasswordHasher, Stores},
+    Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, RevealedSecret, SealedSecret,
+    SystemClock, Tenant,
 };
 
 /// The service facade over the store ports and a clock. Cheap to clone.
@@ -66,6 +67,7 @@ pub struct Dream {
     clerk_endpoints: Arc<[ClerkEndpoint]>,
     endpoint_policy: EndpointPolicy,
     limits: TenantLimits,
+    password_hasher: Arc<dyn PasswordHasher>,
 }
 
 /// Per-tenant caps of this server, enforced atomically in the store. `None`: no cap.
@@ -92,6 +94,7 @@ impl Dream {
             clerk_endpoints: Arc::new([]),
             endpoint_policy: EndpointPolicy::default(),
             limits: TenantLimits::default(),
+            password_hasher: Arc::new(InlinePasswordHasher),
         }
     }
 
@@ -99,6 +102,28 @@ impl Dream {
     pub fn with_limits(mut self, limits: TenantLimits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// Hashes passwords with `hasher` (the server passes a bounded one) instead of
+    /// on the calling task.
+    pub fn with_password_hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
+        self.password_hasher = hasher;
+        self
+    }
+
+    /// Seals `secret` for `tenant` with the master key (AES-256-GCM, the tenant as
+    /// associated data), or `None` when no master key is configured: the caller
+    /// then decides whether the secret may be kept at all.
+    pub fn seal_at_rest(&self, tenant: &Tenant, secret: &RevealedSecret) -> Option<SealedSecret> {
+        self.master_key
+            .as_deref()
+            .map(|key| key.seal(tenant, secret))
+    }
+
+    /// Opens what [`Dream::seal_at_rest`] sealed for `tenant`; `None` without a
+    /// master key, or when it does not open (another key, another tenant, tampering).
+    pub fn open_at_rest(&self, tenant: &Tenant, sealed: &SealedSecret) -> Option<RevealedSecret> {
+        self.master_key.as_deref()?.open(tenant, sealed).ok()
     }
 
     /// The store ports, for operations the services do not wrap.

@@ -11,11 +11,11 @@ use futures::future::join_all;
 use super::Dream;
 use crate::{
     delivery_payload,
-    ports::{OutboundRequest, OutboundSender},
+    ports::{OutboundRequest, OutboundSender, SendResult},
     validate_endpoint_url, CoreError, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
-    DeliveryNext, DeliveryPolicy, EndpointPolicy, EventFilter, Page, PageRequest, SigningSecret,
-    Tenant, WebhookEndpoint, WebhookEndpointId, MAX_ATTEMPT_ERROR_LEN, MAX_ENDPOINTS_PER_TENANT,
-    MAX_ENDPOINT_DESCRIPTION_LEN,
+    DeliveryNext, DeliveryPolicy, EndpointPolicy, EventFilter, Page, PageRequest, RevealedSecret,
+    SigningSecret, StoredSigningSecret, Tenant, WebhookEndpoint, WebhookEndpointId,
+    MAX_ATTEMPT_ERROR_LEN, MAX_ENDPOINTS_PER_TENANT, MAX_ENDPOINT_DESCRIPTION_LEN,
 };
 
 /// A new endpoint.
@@ -82,6 +82,37 @@ impl Dream {
         self
     }
 
+    /// A fresh signing secret, sealed for `tenant` when a master key is configured
+    /// (plaintext otherwise: documented in the README).
+    fn new_endpoint_secret(&self, tenant: &Tenant) -> StoredSigningSecret {
+        let secret = SigningSecret::generate();
+        match self.seal_at_rest(tenant, &RevealedSecret::new(secret.expose().to_owned())) {
+            Some(sealed) => StoredSigningSecret::Sealed(sealed),
+            None => StoredSigningSecret::Plain(secret),
+        }
+    }
+
+    /// An endpoint's signing secret in the clear, to sign with or to show its owner.
+    /// Fails when it was sealed under a master key this process does not have.
+    pub fn reveal_endpoint_secret(
+        &self,
+        endpoint: &WebhookEndpoint,
+    ) -> Result<SigningSecret, CoreError> {
+        match &endpoint.secret {
+            StoredSigningSecret::Plain(secret) => Ok(secret.clone()),
+            StoredSigningSecret::Sealed(sealed) => self
+                .open_at_rest(&endpoint.tenant, sealed)
+                .and_then(|secret| SigningSecret::parse(secret.expose()).ok())
+                .ok_or_else(|| {
+                    CoreError::Conflict(
+                        "this endpoint's signing secret does not open with DREAM_MASTER_KEY (was it \
+                         changed or removed?): rotate the secret"
+                            .into(),
+                    )
+                }),
+        }
+    }
+
     /// The endpoint policy in force.
     pub fn endpoint_policy(&self) -> EndpointPolicy {
         self.endpoint_policy
@@ -110,7 +141,7 @@ impl Dream {
             url: url.to_string(),
             description,
             filter: new.filter.unwrap_or(EventFilter::All),
-            secret: SigningSecret::generate(),
+            secret: self.new_endpoint_secret(tenant),
             disabled: None,
             failing_since: None,
             created_at: now,
@@ -174,7 +205,7 @@ impl Dream {
             None => {}
         }
         if patch.rotate_secret {
-            endpoint.secret = SigningSecret::generate();
+            endpoint.secret = self.new_endpoint_secret(tenant);
         }
         endpoint.updated_at = self.now();
         self.stores
@@ -361,7 +392,27 @@ impl Dream {
         // The event id is the message id: the same on every retry and replay, so
         // receivers can deduplicate.
         let message_id = job.event.id.as_str().to_owned();
-        let signature = job.endpoint.secret.sign(&message_id, timestamp, &body);
+        let secret = match self.reveal_endpoint_secret(&job.endpoint) {
+            Ok(secret) => secret,
+            // Cannot sign: recorded as a failed attempt (retried on schedule, so
+            // restoring the master key recovers it) instead of failing the pass.
+            Err(err) => {
+                tracing::error!(endpoint = %job.endpoint.id, error = %err, "cannot sign a webhook delivery");
+                return self
+                    .record_attempt(
+                        policy,
+                        job,
+                        at,
+                        SendResult {
+                            status: None,
+                            error: Some("the endpoint's signing secret cannot be opened".into()),
+                            latency: std::time::Duration::ZERO,
+                        },
+                    )
+                    .await;
+            }
+        };
+        let signature = secret.sign(&message_id, timestamp, &body);
         let request = OutboundRequest {
             url: job.endpoint.url.clone(),
             headers: vec![
@@ -373,6 +424,17 @@ impl Dream {
             body,
         };
         let result = sender.send(request).await;
+        self.record_attempt(policy, job, at, result).await
+    }
+
+    /// Records one attempt's outcome and what comes next.
+    async fn record_attempt(
+        &self,
+        policy: &DeliveryPolicy,
+        job: DeliveryJob,
+        at: chrono::DateTime<chrono::Utc>,
+        result: SendResult,
+    ) -> Result<(DeliveryNext, bool), CoreError> {
         let attempt = DeliveryAttempt {
             delivery: job.delivery.id.clone(),
             number: job.delivery.attempts + 1,

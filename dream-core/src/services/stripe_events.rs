@@ -222,13 +222,13 @@ impl Dream {
             lock_timeout: Duration::minutes(2),
         };
         let fingerprint: [u8; 32] = Sha256::digest(event.id.as_bytes()).into();
-        match self
+        let token = match self
             .stores
             .idempotency
             .claim_idempotency_key(&scope, &fingerprint, &times)
             .await?
         {
-            IdempotencyClaim::Claimed => {}
+            IdempotencyClaim::Claimed(token) => token,
             IdempotencyClaim::Completed(_) | IdempotencyClaim::Mismatch => {
                 tracing::debug!(event_id = %event.id, "duplicate webhook");
                 return Ok(WebhookOutcome::Duplicate {
@@ -240,7 +240,7 @@ impl Dream {
                     "this event is being processed; deliver it again later".into(),
                 ))
             }
-        }
+        };
         let applied = self.apply_change(&tenant, connection, event, change).await;
         match applied {
             Ok(()) => {
@@ -251,7 +251,7 @@ impl Dream {
                 };
                 self.stores
                     .idempotency
-                    .complete_idempotency_key(&scope, &done)
+                    .complete_idempotency_key(&scope, &token, &done)
                     .await?;
                 Ok(WebhookOutcome::Applied {
                     tenant,
@@ -263,7 +263,7 @@ impl Dream {
                 if let Err(release) = self
                     .stores
                     .idempotency
-                    .release_idempotency_key(&scope)
+                    .release_idempotency_key(&scope, &token)
                     .await
                 {
                     tracing::warn!(error = %release, "could not release a webhook claim; the retry waits for its lock timeout");

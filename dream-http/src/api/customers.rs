@@ -18,7 +18,7 @@ use crate::{
         CreateCustomerRequest, CustomerList, CustomerResponse, DeletedCustomer,
         UpdateCustomerRequest,
     },
-    error::{ApiError, ApiResult},
+    error::ApiResult,
     state::AppState,
 };
 
@@ -33,16 +33,15 @@ enum Created {
     Created(Json<CustomerResponse>),
 }
 
-async fn hash_password(password: Option<String>) -> ApiResult<Option<PasswordHash>> {
+async fn hash_password(
+    state: &AppState,
+    password: Option<String>,
+) -> ApiResult<Option<PasswordHash>> {
     let Some(password) = password else {
         return Ok(None);
     };
-    // Argon2id is deliberately slow; keep it off the async workers.
-    tokio::task::spawn_blocking(move || PasswordHash::hash(&password))
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map(Some)
-        .map_err(ApiError::from)
+    // The service's hasher bounds how many run at once (503 `busy` beyond that).
+    Ok(Some(state.dream.hash_password(password).await?))
 }
 
 #[OpenApi(prefix_path = "/api/customers", tag = "ApiTags::Customers")]
@@ -65,7 +64,7 @@ impl CustomersApi {
             first_name: req.first_name,
             last_name: req.last_name,
             plan: req.plan,
-            password_hash: hash_password(req.password).await?,
+            password_hash: hash_password(&state, req.password).await?,
             metadata: req.metadata.unwrap_or_default(),
         };
         let customer = state.dream.create_customer(auth.tenant(), new).await?;

@@ -75,8 +75,9 @@ impl WebhookEndpointsApi {
             .dream
             .create_webhook_endpoint(auth.tenant(), new)
             .await?;
+        let secret = state.dream.reveal_endpoint_secret(&endpoint)?;
         Ok(Created::Created(Json(WebhookEndpointDto::with_secret(
-            endpoint,
+            endpoint, &secret,
         ))))
     }
 
@@ -128,8 +129,9 @@ impl WebhookEndpointsApi {
         id: Path<String>,
     ) -> ApiResult<Json<WebhookSecretDto>> {
         let endpoint = state.dream.webhook_endpoint(auth.tenant(), &id.0).await?;
+        let secret = state.dream.reveal_endpoint_secret(&endpoint)?;
         Ok(Json(WebhookSecretDto {
-            secret: endpoint.secret.expose().to_owned(),
+            secret: secret.expose().to_owned(),
         }))
     }
 

@@ -1,7 +1,9 @@
 //! Outbound webhook endpoint and delivery bodies.
 
 use chrono::{DateTime, Utc};
-use dream_core::{Delivery, DeliveryAttempt, DeliveryState, DisabledReason, WebhookEndpoint};
+use dream_core::{
+    Delivery, DeliveryAttempt, DeliveryState, DisabledReason, SigningSecret, WebhookEndpoint,
+};
 use poem_openapi::{types::MaybeUndefined, Enum, Object};
 use serde::Deserialize;
 
@@ -122,11 +124,10 @@ impl From<WebhookEndpoint> for WebhookEndpointDto {
 }
 
 impl WebhookEndpointDto {
-    /// With its secret (the create response).
-    pub fn with_secret(endpoint: WebhookEndpoint) -> Self {
-        let secret = endpoint.secret.expose().to_owned();
+    /// With its secret, revealed by the service (the create response).
+    pub fn with_secret(endpoint: WebhookEndpoint, secret: &SigningSecret) -> Self {
         Self {
-            secret: Some(secret),
+            secret: Some(secret.expose().to_owned()),
             ..endpoint.into()
         }
     }

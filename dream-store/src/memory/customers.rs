@@ -142,10 +142,24 @@ impl CustomerStore for MemoryStore {
             }
         }
         let mut stored = customer.clone();
-        // Creation time is the listing key; it never changes.
+        // Creation time is the listing key; it never changes. The plan changes only
+        // through `change_customer_plan` and subscription applies.
         stored.created_at = old.created_at;
+        stored.plan.clone_from(&old.plan);
         t.by_id.insert(customer.id.clone(), stored);
         Ok(())
+    }
+
+    async fn change_customer_plan(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+        plan: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        lock(&self.customers)
+            .swap_plan(tenant, id, Some(plan), now)
+            .ok_or(StoreError::NotFound)
     }
 
     async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {

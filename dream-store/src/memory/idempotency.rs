@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::IdempotencyStore, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoreError,
-    StoredResponse,
+    ports::IdempotencyStore, ClaimToken, IdempotencyClaim, IdempotencyScope, IdempotencyTimes,
+    StoreError, StoredResponse,
 };
 
 use super::{lock, MemoryStore};
@@ -22,7 +22,9 @@ pub(super) struct Idempotency {
 #[derive(Debug)]
 struct Entry {
     fingerprint: [u8; 32],
+    token: ClaimToken,
     claimed_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
     response: Option<StoredResponse>,
 }
 
@@ -59,37 +61,56 @@ impl IdempotencyStore for MemoryStore {
                 }
             });
         }
+        let token = ClaimToken::generate();
         idem.entries.insert(
             scope.clone(),
             Entry {
                 fingerprint: *fingerprint,
+                token,
                 claimed_at: times.now,
+                expires_at: times.now + times.retention,
                 response: None,
             },
         );
-        Ok(IdempotencyClaim::Claimed)
+        Ok(IdempotencyClaim::Claimed(token))
     }
 
     async fn complete_idempotency_key(
         &self,
         scope: &IdempotencyScope,
+        token: &ClaimToken,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
         let mut idem = lock(&self.idempotency);
-        let entry = idem.entries.get_mut(scope).ok_or(StoreError::NotFound)?;
+        let entry = idem
+            .entries
+            .get_mut(scope)
+            .filter(|e| e.token == *token && e.response.is_none())
+            .ok_or(StoreError::NotFound)?;
         entry.response = Some(response.clone());
         Ok(())
     }
 
-    async fn release_idempotency_key(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
+    async fn release_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        token: &ClaimToken,
+    ) -> Result<(), StoreError> {
         let mut idem = lock(&self.idempotency);
         if idem
             .entries
             .get(scope)
-            .is_some_and(|e| e.response.is_none())
+            .is_some_and(|e| e.token == *token && e.response.is_none())
         {
             idem.entries.remove(scope);
         }
         Ok(())
+    }
+
+    async fn purge_idempotency_keys(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut idem = lock(&self.idempotency);
+        let before = idem.entries.len();
+        idem.entries.retain(|_, e| e.expires_at > now);
+        Ok((before - idem.entries.len()) as u64)
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dream_core::{
     ports::CustomerStore, Customer, CustomerId, Page, PageRequest, PasswordHash, StoreError, Tenant,
 };
@@ -146,10 +147,11 @@ impl CustomerStore for PostgresStore {
     }
 
     async fn update_customer(&self, c: &Customer) -> Result<(), StoreError> {
-        // created_at is the listing key and never changes.
+        // created_at is the listing key and never changes; plan is written only by
+        // change_customer_plan and subscription applies.
         let done = sqlx::query(
             "UPDATE customers SET external_id = $4, email = $5, first_name = $6, \
-             last_name = $7, plan = $8, password_hash = $9, metadata = $10, updated_at = $11 \
+             last_name = $7, password_hash = $8, metadata = $9, updated_at = $10 \
              WHERE platform_id = $1 AND mode = $2 AND id = $3",
         )
         .bind(c.tenant.platform.as_str())
@@ -159,7 +161,6 @@ impl CustomerStore for PostgresStore {
         .bind(&c.email)
         .bind(&c.first_name)
         .bind(&c.last_name)
-        .bind(&c.plan)
         .bind(c.password_hash.as_ref().map(PasswordHash::as_phc))
         .bind(to_json(&c.metadata)?)
         .bind(c.updated_at)
@@ -170,6 +171,33 @@ impl CustomerStore for PostgresStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn change_customer_plan(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+        plan: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        // The CTE locks the row first, so the plan returned is the one replaced even
+        // when a subscription apply commits in between.
+        sqlx::query_scalar(
+            "WITH old AS (SELECT plan FROM customers \
+                          WHERE platform_id = $1 AND mode = $2 AND id = $3 FOR UPDATE) \
+             UPDATE customers c SET plan = $4, updated_at = $5 FROM old \
+             WHERE c.platform_id = $1 AND c.mode = $2 AND c.id = $3 \
+             RETURNING old.plan",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(id.as_str())
+        .bind(plan)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .ok_or(StoreError::NotFound)
     }
 
     async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {

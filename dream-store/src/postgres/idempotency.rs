@@ -1,9 +1,10 @@
 //! Idempotency keys in PostgreSQL.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::IdempotencyStore, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoreError,
-    StoredResponse,
+    ports::IdempotencyStore, ClaimToken, IdempotencyClaim, IdempotencyScope, IdempotencyTimes,
+    StoreError, StoredResponse,
 };
 use sqlx::Row;
 
@@ -22,12 +23,14 @@ impl IdempotencyStore for PostgresStore {
         // and returns a row, or the live entry is read below. A concurrent release
         // between the two is retried once.
         for _ in 0..2 {
+            let token = ClaimToken::generate();
             let claimed = sqlx::query(
                 "INSERT INTO idempotency_keys AS k \
-                   (platform_id, mode, endpoint, key, fingerprint, claimed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                   (platform_id, mode, endpoint, key, fingerprint, claimed_at, claim_token, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $9, $10) \
                  ON CONFLICT (platform_id, mode, endpoint, key) DO UPDATE \
                    SET fingerprint = EXCLUDED.fingerprint, claimed_at = EXCLUDED.claimed_at, \
+                       claim_token = EXCLUDED.claim_token, expires_at = EXCLUDED.expires_at, \
                        status = NULL, headers = NULL, body = NULL \
                    WHERE (k.status IS NULL AND k.claimed_at <= $7) \
                       OR (k.status IS NOT NULL AND k.claimed_at <= $8) \
@@ -41,11 +44,13 @@ impl IdempotencyStore for PostgresStore {
             .bind(times.now)
             .bind(times.now - times.lock_timeout)
             .bind(times.now - times.retention)
+            .bind(token.as_bytes().as_slice())
+            .bind(times.now + times.retention)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
             if claimed.is_some() {
-                return Ok(IdempotencyClaim::Claimed);
+                return Ok(IdempotencyClaim::Claimed(token));
             }
             let live = sqlx::query(
                 "SELECT fingerprint, status, headers, body FROM idempotency_keys \
@@ -83,11 +88,13 @@ impl IdempotencyStore for PostgresStore {
     async fn complete_idempotency_key(
         &self,
         scope: &IdempotencyScope,
+        token: &ClaimToken,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE idempotency_keys SET status = $5, headers = $6, body = $7 \
-             WHERE platform_id = $1 AND mode = $2 AND endpoint = $3 AND key = $4",
+             WHERE platform_id = $1 AND mode = $2 AND endpoint = $3 AND key = $4 \
+               AND claim_token = $8 AND status IS NULL",
         )
         .bind(scope.tenant.platform.as_str())
         .bind(mode_str(scope.tenant.mode))
@@ -96,6 +103,7 @@ impl IdempotencyStore for PostgresStore {
         .bind(i32::from(response.status))
         .bind(to_json(&response.headers)?)
         .bind(response.body.as_slice())
+        .bind(token.as_bytes().as_slice())
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -105,18 +113,32 @@ impl IdempotencyStore for PostgresStore {
         Ok(())
     }
 
-    async fn release_idempotency_key(&self, scope: &IdempotencyScope) -> Result<(), StoreError> {
+    async fn release_idempotency_key(
+        &self,
+        scope: &IdempotencyScope,
+        token: &ClaimToken,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE platform_id = $1 AND mode = $2 \
-             AND endpoint = $3 AND key = $4 AND status IS NULL",
+             AND endpoint = $3 AND key = $4 AND claim_token = $5 AND status IS NULL",
         )
         .bind(scope.tenant.platform.as_str())
         .bind(mode_str(scope.tenant.mode))
         .bind(&scope.endpoint)
         .bind(&scope.key)
+        .bind(token.as_bytes().as_slice())
         .execute(&self.pool)
         .await
         .map_err(backend)?;
         Ok(())
+    }
+
+    async fn purge_idempotency_keys(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let purged = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(purged.rows_affected())
     }
 }

@@ -16,8 +16,8 @@ use chrono::{DateTime, Duration, Utc};
 use dream_core::{
     ports::OutboundStore, AttemptRecorded, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
     DeliveryNext, DeliveryState, DisabledReason, Event, EventFilter, EventId, EventKind,
-    LeaseToken, Page, PageRequest, PlatformId, SigningSecret, StoreError, Tenant, WebhookEndpoint,
-    WebhookEndpointId,
+    LeaseToken, Page, PageRequest, PlatformId, StoreError, StoredSigningSecret, Tenant,
+    WebhookEndpoint, WebhookEndpointId,
 };
 use sqlx::{postgres::PgRow, PgConnection, Row};
 
@@ -71,7 +71,7 @@ fn endpoint_from_row(row: &PgRow, prefix: &str) -> Result<WebhookEndpoint, Store
         description: get(row, prefix, "description")?,
         filter: EventFilter::from_text(&event_types)
             .ok_or_else(|| corrupt(format!("bad event types {event_types:?}")))?,
-        secret: SigningSecret::parse(&secret).map_err(|_| {
+        secret: StoredSigningSecret::from_stored(&secret).map_err(|_| {
             corrupt(format!(
                 "the secret of webhook endpoint {id} does not parse"
             ))
@@ -207,7 +207,7 @@ impl OutboundStore for PostgresStore {
         .bind(&e.url)
         .bind(&e.description)
         .bind(e.filter.to_text())
-        .bind(e.secret.expose())
+        .bind(e.secret.to_stored())
         .bind(e.disabled.map(DisabledReason::as_str))
         .bind(e.failing_since)
         .bind(e.created_at)
@@ -270,7 +270,7 @@ impl OutboundStore for PostgresStore {
         .bind(&e.url)
         .bind(&e.description)
         .bind(e.filter.to_text())
-        .bind(e.secret.expose())
+        .bind(e.secret.to_stored())
         .bind(e.disabled.map(DisabledReason::as_str))
         .bind(e.failing_since)
         .bind(e.updated_at)

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dream_core::{
     ports::CustomerStore, Customer, CustomerId, Page, PageRequest, PasswordHash, StoreError, Tenant,
 };
@@ -127,10 +128,11 @@ impl CustomerStore for SqliteStore {
     }
 
     async fn update_customer(&self, c: &Customer) -> Result<(), StoreError> {
-        // created_at is the listing key and never changes.
+        // created_at is the listing key and never changes; plan is written only by
+        // change_customer_plan and subscription applies.
         let done = sqlx::query(
             "UPDATE customers SET external_id = ?4, email = ?5, first_name = ?6, \
-             last_name = ?7, plan = ?8, password_hash = ?9, metadata = ?10, updated_at = ?11 \
+             last_name = ?7, password_hash = ?8, metadata = ?9, updated_at = ?10 \
              WHERE platform_id = ?1 AND mode = ?2 AND id = ?3",
         )
         .bind(c.tenant.platform.as_str())
@@ -140,7 +142,6 @@ impl CustomerStore for SqliteStore {
         .bind(&c.email)
         .bind(&c.first_name)
         .bind(&c.last_name)
-        .bind(&c.plan)
         .bind(c.password_hash.as_ref().map(PasswordHash::as_phc))
         .bind(to_json(&c.metadata)?)
         .bind(ts(c.updated_at))
@@ -151,6 +152,48 @@ impl CustomerStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn change_customer_plan(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+        plan: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        // Read and write under one write lock, so the plan returned is the one replaced.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let previous: Option<String> = sqlx::query_scalar(
+            "SELECT plan FROM customers WHERE platform_id = ?1 AND mode = ?2 AND id = ?3",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(previous) = previous else {
+            tx.rollback().await.map_err(backend)?;
+            return Err(StoreError::NotFound);
+        };
+        sqlx::query(
+            "UPDATE customers SET plan = ?4, updated_at = ?5 \
+             WHERE platform_id = ?1 AND mode = ?2 AND id = ?3",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(id.as_str())
+        .bind(plan)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(previous)
     }
 
     async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {

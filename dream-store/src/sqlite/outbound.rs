@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use dream_core::{
     ports::OutboundStore, AttemptRecorded, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
     DeliveryNext, DeliveryState, DisabledReason, Event, EventFilter, EventId, EventKind,
-    LeaseToken, Page, PageRequest, PlatformId, SigningSecret, StoreError, Tenant, WebhookEndpoint,
-    WebhookEndpointId,
+    LeaseToken, Page, PageRequest, PlatformId, StoreError, StoredSigningSecret, Tenant,
+    WebhookEndpoint, WebhookEndpointId,
 };
 use sqlx::{sqlite::SqliteRow, Row, SqliteConnection};
 
@@ -65,7 +65,7 @@ fn endpoint_from_row(row: &SqliteRow, prefix: &str) -> Result<WebhookEndpoint, S
         description: get(row, prefix, "description")?,
         filter: EventFilter::from_text(&event_types)
             .ok_or_else(|| corrupt(format!("bad event types {event_types:?}")))?,
-        secret: SigningSecret::parse(&secret).map_err(|_| {
+        secret: StoredSigningSecret::from_stored(&secret).map_err(|_| {
             corrupt(format!(
                 "the secret of webhook endpoint {id} does not parse"
             ))
@@ -193,7 +193,7 @@ impl OutboundStore for SqliteStore {
         .bind(&e.url)
         .bind(&e.description)
         .bind(e.filter.to_text())
-        .bind(e.secret.expose())
+        .bind(e.secret.to_stored())
         .bind(e.disabled.map(DisabledReason::as_str))
         .bind(e.failing_since.map(ts))
         .bind(ts(e.created_at))
@@ -257,7 +257,7 @@ impl OutboundStore for SqliteStore {
         .bind(&e.url)
         .bind(&e.description)
         .bind(e.filter.to_text())
-        .bind(e.secret.expose())
+        .bind(e.secret.to_stored())
         .bind(e.disabled.map(DisabledReason::as_str))
         .bind(e.failing_since.map(ts))
         .bind(ts(e.updated_at))

@@ -1,0 +1,7 @@
+-- When each idempotency entry may be deleted: its claim time plus the retention
+-- its caller asked for (24 h for API requests, 30 days for webhook event ids),
+-- so a periodic sweep can purge them. Rows from before get the longest
+-- retention any caller uses.
+ALTER TABLE idempotency_keys ADD COLUMN expires_at TIMESTAMPTZ;
+UPDATE idempotency_keys SET expires_at = claimed_at + INTERVAL '30 days';
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
