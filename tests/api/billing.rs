@@ -911,3 +911,79 @@ async fn promote_copies_test_tiers_to_live_with_live_prices() {
         .collect();
     assert_eq!(live_prices.len(), 3);
 }
+
+/// The `Idempotency-Key`s sent for `POST /v1/checkout/sessions`, oldest first.
+fn checkout_keys(b: &Billing) -> Vec<String> {
+    b.stripe
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/checkout/sessions")
+        .map(|r| r.idempotency_key.expect("every checkout carries a key"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_idempotency_keys_follow_the_request() {
+    let b = Billing::start().await;
+    let (creds, ticket) = b.shop(10).await;
+    let sk = &creds.secret_key;
+    let customer = b
+        .server
+        .customer(sk, json!({ "email": "ida@example.com", "plan": "free" }))
+        .await;
+    let other = b
+        .server
+        .customer(sk, json!({ "email": "otto@example.com", "plan": "free" }))
+        .await;
+    let checkout = |who: String, body: Value| {
+        let b = &b;
+        async move {
+            let reply = b
+                .server
+                .send(
+                    Method::POST,
+                    "/api/create-checkout",
+                    Some(sk),
+                    &[("X-User-Id", &who)],
+                    Some(body),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            reply.json["sessionId"]
+                .as_str()
+                .expect("session")
+                .to_owned()
+        }
+    };
+
+    b.stripe.clear_requests();
+    let first = checkout(customer.clone(), json!({ "tier": "pro" })).await;
+    let again = checkout(customer.clone(), json!({ "tier": "pro" })).await;
+    let keys = checkout_keys(&b);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0], keys[1], "a retry reuses the key");
+    assert_eq!(first, again, "and so Stripe's session");
+
+    // Anything different is a different request: another tier, other URLs,
+    // another customer.
+    checkout(customer.clone(), json!({ "tier": "enterprise" })).await;
+    checkout(
+        customer.clone(),
+        json!({ "tier": "pro", "successUrl": "https://app.example/other" }),
+    )
+    .await;
+    checkout(other.clone(), json!({ "tier": "pro" })).await;
+    let keys = checkout_keys(&b);
+    assert_eq!(keys.len(), 5, "{keys:?}");
+    let distinct: std::collections::BTreeSet<_> = keys[1..].iter().collect();
+    assert_eq!(distinct.len(), 4, "{keys:?}");
+    assert!(keys.iter().all(|k| k.len() <= 255), "{keys:?}");
+
+    // Carts hold their own stock, so each cart is its own request.
+    b.stripe.clear_requests();
+    assert_eq!(b.cart(sk, &ticket, 1).await.status, 200);
+    assert_eq!(b.cart(sk, &ticket, 1).await.status, 200);
+    let keys = checkout_keys(&b);
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1], "{keys:?}");
+}

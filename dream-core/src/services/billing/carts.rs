@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::checkout::{validate_redirect_url, CheckoutUrls};
+use super::checkout::{checkout_idempotency_key, validate_redirect_url, CheckoutUrls};
 use super::tenant_metadata;
 use crate::services::Dream;
 use crate::{
@@ -198,7 +198,17 @@ impl Dream {
             client_reference_id: customer.as_ref().map(|c| c.id.to_string()),
             metadata,
             expires_at: Some(session_expires),
-            idempotency_key: format!("dream-cart-{reservation}"),
+            idempotency_key: String::new(),
+        };
+        // The reservation is fresh for every cart, so each cart is its own session;
+        // the content hash guards the key against ever meaning another request.
+        let spec = CheckoutSpec {
+            idempotency_key: checkout_idempotency_key(
+                &format!("cart-{reservation}"),
+                &spec,
+                connection.account_key(),
+            ),
+            ..spec
         };
         let session = match provider.create_checkout_session(&account, &spec).await {
             Ok(session) => session,
