@@ -987,3 +987,78 @@ async fn checkout_idempotency_keys_follow_the_request() {
     assert_eq!(keys.len(), 2);
     assert_ne!(keys[0], keys[1], "{keys:?}");
 }
+
+/// A cart body with these `(price, quantity)` lines.
+fn cart_of(lines: &[(&str, u64)]) -> Value {
+    json!({
+        "email": "buyer@example.com",
+        "items": lines
+            .iter()
+            .map(|(price, quantity)| json!({ "priceId": price, "quantity": quantity }))
+            .collect::<Vec<_>>(),
+        "successUrl": "https://shop.example/thanks",
+        "cancelUrl": "https://shop.example/cart"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cart_quantities_are_capped_after_lines_for_one_price_are_merged() {
+    let b = Billing::start().await;
+    let (creds, ticket) = b.shop(50_000).await;
+    let sk = &creds.secret_key;
+    let split = b
+        .server
+        .post(
+            "/api/cart/checkout",
+            sk,
+            cart_of(&[(&ticket, 10_000), (&ticket, 10_000)]),
+        )
+        .await;
+    split.assert_error(400, "invalid_request");
+    assert_eq!(split.json["field"], "/items/1/quantity", "{}", split.text);
+    let products = b.server.get("/api/products", sk).await;
+    assert_eq!(products.json["products"][0]["reserved"], 0, "nothing held");
+    // Up to the cap in total is fine, however it is split.
+    let ok = b
+        .server
+        .post(
+            "/api/cart/checkout",
+            sk,
+            cart_of(&[(&ticket, 6_000), (&ticket, 4_000)]),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carts_refuse_a_price_left_stale_by_a_failed_sync() {
+    let b = Billing::start().await;
+    let (creds, ticket) = b.shop(5).await;
+    let sk = &creds.secret_key;
+    // The ticket's price goes up, but Stripe is down: the new price is not made,
+    // so the stored Stripe price still charges the old amount.
+    b.stripe
+        .fail_next("/v1/prices", vec![Failure::ServerError; 10]);
+    let tiers = json!([
+        { "name": "free", "price": 0, "limit": 2 },
+        { "name": "pro", "displayName": "Pro", "price": 29, "limit": 10, "features": ["priority"] },
+        { "name": "enterprise", "price": 99 },
+        { "name": "ticket", "displayName": "Conference ticket", "type": "one_time", "price": 25, "inventory": 5 }
+    ]);
+    let failed = b
+        .server
+        .create_products(json!({ "platformId": creds.platform_id, "mode": "test", "tiers": tiers }))
+        .await;
+    assert_ne!(failed.status, 200, "{}", failed.text);
+    let stale = b.cart(sk, &ticket, 1).await;
+    stale.assert_error(409, "not_purchasable");
+    assert!(
+        stale.json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("create-products")),
+        "{}",
+        stale.text
+    );
+    let products = b.server.get("/api/products", sk).await;
+    assert_eq!(products.json["products"][0]["reserved"], 0, "nothing held");
+}
