@@ -74,8 +74,9 @@ pub use keys::{
 pub use outbound::{
     delivery_payload, is_public_ip, validate_endpoint_url, AttemptRecorded, Delivery,
     DeliveryAttempt, DeliveryJob, DeliveryNext, DeliveryPolicy, DeliveryState, DisabledReason,
-    EndpointPolicy, EventFilter, LeaseToken, WebhookEndpoint, MAX_ATTEMPT_ERROR_LEN,
-    MAX_ENDPOINTS_PER_TENANT, MAX_ENDPOINT_DESCRIPTION_LEN, MAX_ENDPOINT_URL_LEN,
+    EndpointPolicy, EventFilter, LeaseToken, WebhookEndpoint, HOSTILE_ENDPOINT_URLS,
+    MAX_ATTEMPT_ERROR_LEN, MAX_ENDPOINTS_PER_TENANT, MAX_ENDPOINT_DESCRIPTION_LEN,
+    MAX_ENDPOINT_URL_LEN,
 };
 pub use page::{Page, PageRequest};
 pub use platform::Platform;

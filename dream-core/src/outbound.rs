@@ -503,13 +503,26 @@ pub fn validate_endpoint_url(
 
 /// Whether an address is on the public internet: not loopback, private,
 /// link-local (cloud metadata lives there), shared/CGNAT, unspecified, multicast,
-/// documentation or reserved, including IPv4 mapped into IPv6.
+/// documentation or reserved.
+///
+/// IPv6 is checked by allow-list: only global unicast (`2000::/3`) can pass, so
+/// site-local `fec0::/10`, unique local, link-local and every unassigned range are
+/// refused. Inside `2000::/3`, the ranges that carry an IPv4 address a relay or
+/// translator would reach (6to4 `2002::/16`, Teredo and the rest of the IETF block
+/// `2001::/23`, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`) are refused outright:
+/// the embedded address, not the IPv6 one, decides where the packets go. IPv4
+/// mapped into IPv6 (`::ffff:a.b.c.d`) is judged as the IPv4 address it is; the
+/// deprecated IPv4-compatible form (`::a.b.c.d`) is refused.
 ///
 /// ```
 /// use dream_core::is_public_ip;
 /// assert!(is_public_ip("93.184.216.34".parse().unwrap()));
+/// assert!(is_public_ip("2606:2800:220:1::1".parse().unwrap()));
 /// assert!(!is_public_ip("169.254.169.254".parse().unwrap()));
 /// assert!(!is_public_ip("::ffff:127.0.0.1".parse().unwrap()));
+/// assert!(!is_public_ip("::127.0.0.1".parse().unwrap()));
+/// assert!(!is_public_ip("2002:7f00:1::".parse().unwrap()));
+/// assert!(!is_public_ip("fec0::1".parse().unwrap()));
 /// assert!(!is_public_ip("fd00::1".parse().unwrap()));
 /// ```
 pub fn is_public_ip(ip: IpAddr) -> bool {
@@ -534,20 +547,80 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240) // reserved
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
-        || first == 0x64 && ip.segments()[1] == 0xff9b) // NAT64 can reach private v4
+    let s = ip.segments();
+    // Allow-list: anything outside global unicast (loopback, unspecified, the
+    // IPv4-compatible ::/96, multicast, link-local, site-local, unique local,
+    // NAT64 64:ff9b::/96 and 64:ff9b:1::/48, discard 100::/64) is refused.
+    let global_unicast = (s[0] & 0xe000) == 0x2000;
+    let refused_inside = match s[0] {
+        // IETF protocol assignments 2001::/23, incl. Teredo 2001::/32 (tunnels to an
+        // IPv4 address of the sender's choosing), benchmarking and ORCHID; and
+        // documentation 2001:db8::/32.
+        0x2001 => s[1] < 0x0200 || s[1] == 0x0db8,
+        // 6to4: routed to the embedded IPv4 address.
+        0x2002 => true,
+        // Documentation 3fff::/20.
+        0x3fff => s[1] < 0x1000,
+        // SRv6 segment identifiers, not routed publicly.
+        0x5f00 => true,
+        _ => false,
+    };
+    global_unicast && !refused_inside
 }
+
+/// Addresses and URLs written to slip past an SSRF check: other spellings of
+/// IPv4 loopback, IPv4 inside IPv6 (mapped, compatible, 6to4, Teredo, NAT64),
+/// deprecated and private IPv6 ranges, cloud metadata. Shared with the
+/// delivery client's tests (`dream-bin/src/delivery.rs`), which must refuse
+/// the same list. Test data, public only so that both crates share it.
+#[doc(hidden)]
+pub const HOSTILE_ENDPOINT_URLS: &[&str] = &[
+    "http://2130706433/",
+    "http://017700000001/",
+    "http://0x7f.1/",
+    "http://0x7f000001/",
+    "http://127.1/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[::ffff:7f00:1]/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://[::127.0.0.1]/",
+    "http://[::7f00:1]/",
+    "http://[::10.0.0.1]/",
+    "http://[::ffff:0:7f00:1]/",
+    "http://[2002:7f00:1::]/",
+    "http://[2002:a00:1::1]/",
+    "http://[2002:a9fe:a9fe::]/",
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+    "http://[2001::1]/",
+    "http://[fec0::1]/",
+    "http://[feff::1]/",
+    "http://[fc00::1]/",
+    "http://[64:ff9b::7f00:1]/",
+    "http://[64:ff9b::a9fe:a9fe]/",
+    "http://[64:ff9b:1::a00:1]/",
+    "http://[100::1]/",
+    "http://[ff02::1]/",
+    "http://[::]/",
+    "http://[::1]/",
+    "http://[3fff::1]/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://169.254.169.254/latest/meta-data",
+    "http://[fd00:ec2::254]/",
+    "http://100.64.0.1/",
+    "http://0.0.0.0/",
+    "http://0/",
+    "http://192.88.99.1/",
+    "http://10.0.0.1/",
+    "http://172.16.0.1/",
+    "http://192.168.0.1/",
+    "http://255.255.255.255/",
+];
 
 #[cfg(test)]
 mod tests {
@@ -619,5 +692,35 @@ mod tests {
                 .is_ok()
         );
         assert!(validate_endpoint_url("http://hooks.example.com/", Mode::Test, strict).is_ok());
+    }
+
+    #[test]
+    fn hostile_urls_are_refused_at_registration() {
+        let strict = EndpointPolicy::default();
+        for url in HOSTILE_ENDPOINT_URLS {
+            assert!(
+                validate_endpoint_url(url, Mode::Test, strict).is_err(),
+                "{url} should be refused"
+            );
+            if let Ok(parsed) = url::Url::parse(url) {
+                let ip = match parsed.host() {
+                    Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                    Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                    _ => None,
+                };
+                if let Some(ip) = ip {
+                    assert!(!is_public_ip(ip), "{ip} ({url}) is not public");
+                }
+            }
+        }
+        // Public addresses in the same families still pass.
+        for ip in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "::ffff:93.184.216.34",
+        ] {
+            let ip: IpAddr = ip.parse().expect("literal");
+            assert!(is_public_ip(ip), "{ip} is public");
+        }
     }
 }

@@ -95,13 +95,18 @@ async fn parse<T: DeserializeOwned>(
             .into());
         }
     }
+    Ok(parse_bytes(&bytes)?)
+}
+
+/// Parses a non-empty JSON body into `T`: an object only, errors naming the field.
+pub(crate) fn parse_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every body is a JSON object. serde would also fill a struct from an array,
     // field by field in declaration order (`[null, null]` as a PATCH cleared the
     // email and first name), so anything else is refused before parsing.
-    if !starts_as_object(&bytes) {
-        return Err(ApiError::invalid("body", "The body must be a JSON object.").into());
+    if !starts_as_object(bytes) {
+        return Err(ApiError::invalid("body", "The body must be a JSON object."));
     }
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         if err.inner().is_syntax() || err.inner().is_eof() {
             return ApiError::invalid("body", format!("Malformed JSON: {}.", err.inner()));

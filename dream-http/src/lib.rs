@@ -43,6 +43,22 @@ pub use middleware::RequestId;
 pub use readiness::ReadinessProbe;
 pub use state::{AppState, BillingSettings};
 
+/// Entry points for the fuzz targets in `fuzz/`: request bodies parsed exactly as
+/// the handlers parse them, reachable only with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// A `POST /api/cart/checkout` body, parsed and turned into the core's cart.
+    pub fn parse_cart_body(bytes: &[u8]) -> Result<dream_core::Cart, crate::ApiError> {
+        let body: crate::dto::CartCheckoutRequest = crate::body::parse_bytes(bytes)?;
+        let urls = dream_core::CheckoutUrls {
+            success_url: body.success_url.clone().unwrap_or_default(),
+            cancel_url: body.cancel_url.clone().unwrap_or_default(),
+        };
+        Ok(body.into_cart(urls, None))
+    }
+}
+
 /// The API description the spec is generated from.
 fn service() -> OpenApiService<api::AllApis, ()> {
     OpenApiService::new(api::all(), "dream", env!("CARGO_PKG_VERSION"))

@@ -44,3 +44,35 @@ pub use config::{
     DEFAULT_WEBHOOK_TOLERANCE,
 };
 pub use webhook::signature::webhook_signature_header;
+
+/// Entry points for the fuzz targets in `fuzz/`: the crate-private webhook parsers,
+/// reachable only with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use dream_core::{ProviderEvent, RevealedSecret, WebhookError};
+
+    /// `Stripe-Signature` parsed: the timestamp and the `v1` signatures.
+    pub fn parse_signature_header(header: &str) -> Result<(i64, Vec<&str>), WebhookError> {
+        crate::webhook::signature::parse_header(header).map(|h| (h.timestamp, h.v1))
+    }
+
+    /// The whole inbound check: signature, then the event.
+    pub fn verify(
+        secrets: &[RevealedSecret],
+        tolerance: Duration,
+        payload: &[u8],
+        signature: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderEvent, WebhookError> {
+        crate::webhook::verify(secrets, tolerance, payload, signature, now)
+    }
+
+    /// The event parser alone.
+    pub fn parse_event(payload: &[u8]) -> Result<ProviderEvent, WebhookError> {
+        crate::webhook::event::parse(payload)
+    }
+}

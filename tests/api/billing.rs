@@ -911,3 +911,154 @@ async fn promote_copies_test_tiers_to_live_with_live_prices() {
         .collect();
     assert_eq!(live_prices.len(), 3);
 }
+
+/// The `Idempotency-Key`s sent for `POST /v1/checkout/sessions`, oldest first.
+fn checkout_keys(b: &Billing) -> Vec<String> {
+    b.stripe
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/checkout/sessions")
+        .map(|r| r.idempotency_key.expect("every checkout carries a key"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_idempotency_keys_follow_the_request() {
+    let b = Billing::start().await;
+    let (creds, ticket) = b.shop(10).await;
+    let sk = &creds.secret_key;
+    let customer = b
+        .server
+        .customer(sk, json!({ "email": "ida@example.com", "plan": "free" }))
+        .await;
+    let other = b
+        .server
+        .customer(sk, json!({ "email": "otto@example.com", "plan": "free" }))
+        .await;
+    let checkout = |who: String, body: Value| {
+        let b = &b;
+        async move {
+            let reply = b
+                .server
+                .send(
+                    Method::POST,
+                    "/api/create-checkout",
+                    Some(sk),
+                    &[("X-User-Id", &who)],
+                    Some(body),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            reply.json["sessionId"]
+                .as_str()
+                .expect("session")
+                .to_owned()
+        }
+    };
+
+    b.stripe.clear_requests();
+    let first = checkout(customer.clone(), json!({ "tier": "pro" })).await;
+    let again = checkout(customer.clone(), json!({ "tier": "pro" })).await;
+    let keys = checkout_keys(&b);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0], keys[1], "a retry reuses the key");
+    assert_eq!(first, again, "and so Stripe's session");
+
+    // Anything different is a different request: another tier, other URLs,
+    // another customer.
+    checkout(customer.clone(), json!({ "tier": "enterprise" })).await;
+    checkout(
+        customer.clone(),
+        json!({ "tier": "pro", "successUrl": "https://app.example/other" }),
+    )
+    .await;
+    checkout(other.clone(), json!({ "tier": "pro" })).await;
+    let keys = checkout_keys(&b);
+    assert_eq!(keys.len(), 5, "{keys:?}");
+    let distinct: std::collections::BTreeSet<_> = keys[1..].iter().collect();
+    assert_eq!(distinct.len(), 4, "{keys:?}");
+    assert!(keys.iter().all(|k| k.len() <= 255), "{keys:?}");
+
+    // Carts hold their own stock, so each cart is its own request.
+    b.stripe.clear_requests();
+    assert_eq!(b.cart(sk, &ticket, 1).await.status, 200);
+    assert_eq!(b.cart(sk, &ticket, 1).await.status, 200);
+    let keys = checkout_keys(&b);
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1], "{keys:?}");
+}
+
+/// A cart body with these `(price, quantity)` lines.
+fn cart_of(lines: &[(&str, u64)]) -> Value {
+    json!({
+        "email": "buyer@example.com",
+        "items": lines
+            .iter()
+            .map(|(price, quantity)| json!({ "priceId": price, "quantity": quantity }))
+            .collect::<Vec<_>>(),
+        "successUrl": "https://shop.example/thanks",
+        "cancelUrl": "https://shop.example/cart"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cart_quantities_are_capped_after_lines_for_one_price_are_merged() {
+    let b = Billing::start().await;
+    let (creds, ticket) = b.shop(50_000).await;
+    let sk = &creds.secret_key;
+    let split = b
+        .server
+        .post(
+            "/api/cart/checkout",
+            sk,
+            cart_of(&[(&ticket, 10_000), (&ticket, 10_000)]),
+        )
+        .await;
+    split.assert_error(400, "invalid_request");
+    assert_eq!(split.json["field"], "/items/1/quantity", "{}", split.text);
+    let products = b.server.get("/api/products", sk).await;
+    assert_eq!(products.json["products"][0]["reserved"], 0, "nothing held");
+    // Up to the cap in total is fine, however it is split.
+    let ok = b
+        .server
+        .post(
+            "/api/cart/checkout",
+            sk,
+            cart_of(&[(&ticket, 6_000), (&ticket, 4_000)]),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carts_refuse_a_price_left_stale_by_a_failed_sync() {
+    let b = Billing::start().await;
+    let (creds, ticket) = b.shop(5).await;
+    let sk = &creds.secret_key;
+    // The ticket's price goes up, but Stripe is down: the new price is not made,
+    // so the stored Stripe price still charges the old amount.
+    b.stripe
+        .fail_next("/v1/prices", vec![Failure::ServerError; 10]);
+    let tiers = json!([
+        { "name": "free", "price": 0, "limit": 2 },
+        { "name": "pro", "displayName": "Pro", "price": 29, "limit": 10, "features": ["priority"] },
+        { "name": "enterprise", "price": 99 },
+        { "name": "ticket", "displayName": "Conference ticket", "type": "one_time", "price": 25, "inventory": 5 }
+    ]);
+    let failed = b
+        .server
+        .create_products(json!({ "platformId": creds.platform_id, "mode": "test", "tiers": tiers }))
+        .await;
+    assert_ne!(failed.status, 200, "{}", failed.text);
+    let stale = b.cart(sk, &ticket, 1).await;
+    stale.assert_error(409, "not_purchasable");
+    assert!(
+        stale.json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("create-products")),
+        "{}",
+        stale.text
+    );
+    let products = b.server.get("/api/products", sk).await;
+    assert_eq!(products.json["products"][0]["reserved"], 0, "nothing held");
+}

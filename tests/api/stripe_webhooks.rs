@@ -455,3 +455,77 @@ async fn unknown_accounts_and_foreign_modes_are_acknowledged_not_applied() {
     let product = &b.server.get("/api/products", &creds.secret_key).await.json["products"][0];
     assert_eq!(product["sold"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_payments_commit_or_release_the_cart_when_they_settle() {
+    let b = webhook_billing().await;
+    let (creds, ticket) = b.shop(2).await;
+    let sk = creds.secret_key.clone();
+    let first = b.cart(&sk, &ticket, 1).await;
+    let second = b.cart(&sk, &ticket, 1).await;
+    assert_eq!((first.status.as_u16(), second.status.as_u16()), (200, 200));
+
+    // Both buyers pay by a delayed method (a bank debit): the sessions complete
+    // unpaid, and the units stay held while the payments are pending.
+    for (n, cart) in [&first, &second].into_iter().enumerate() {
+        let mut pending = session(&b, &cart.json["sessionId"]);
+        pending["status"] = "complete".into();
+        pending["payment_status"] = "unpaid".into();
+        let reply = b
+            .send_event(&event(
+                &format!("evt_pending_{n}"),
+                "checkout.session.completed",
+                now(),
+                AUTHORIZE_ACCOUNT,
+                pending,
+            ))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let product = &b.server.get("/api/products", &sk).await.json["products"][0];
+    assert_eq!(
+        (product["sold"].clone(), product["reserved"].clone()),
+        (json!(0), json!(2))
+    );
+
+    // The first payment succeeds: its unit is sold for good.
+    let mut paid = session(&b, &first.json["sessionId"]);
+    paid["status"] = "complete".into();
+    paid["payment_status"] = "paid".into();
+    let reply = b
+        .send_event(&event(
+            "evt_async_paid",
+            "checkout.session.async_payment_succeeded",
+            now(),
+            AUTHORIZE_ACCOUNT,
+            paid,
+        ))
+        .await;
+    assert_eq!(reply.json["result"], "applied", "{}", reply.text);
+    // The second fails: its unit goes back on sale at once.
+    let mut failed = session(&b, &second.json["sessionId"]);
+    failed["status"] = "complete".into();
+    failed["payment_status"] = "unpaid".into();
+    let reply = b
+        .send_event(&event(
+            "evt_async_failed",
+            "checkout.session.async_payment_failed",
+            now(),
+            AUTHORIZE_ACCOUNT,
+            failed,
+        ))
+        .await;
+    assert_eq!(reply.json["result"], "applied", "{}", reply.text);
+
+    let product = &b.server.get("/api/products", &sk).await.json["products"][0];
+    assert_eq!(
+        (
+            product["sold"].clone(),
+            product["reserved"].clone(),
+            product["available"].clone()
+        ),
+        (json!(1), json!(0), json!(1))
+    );
+    assert_eq!(events_of(&b, &sk, "payment.succeeded").await, 1);
+    assert_eq!(events_of(&b, &sk, "payment.failed").await, 1);
+}

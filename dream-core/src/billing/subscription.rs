@@ -161,6 +161,19 @@ pub enum BillingChange {
         /// `paid`, `unpaid` or `no_payment_required`.
         payment_status: String,
     },
+    /// The delayed payment (a bank debit, a voucher) of a checkout that completed
+    /// unpaid settled: `checkout.session.async_payment_succeeded` or
+    /// `checkout.session.async_payment_failed`.
+    CheckoutAsyncPayment {
+        /// `cs_…`.
+        session_id: String,
+        /// Subscription or payment.
+        kind: CheckoutKind,
+        /// The session's metadata (dream's routing keys).
+        metadata: Metadata,
+        /// Whether the money arrived.
+        succeeded: bool,
+    },
     /// A hosted checkout expired unpaid (`checkout.session.expired`).
     CheckoutExpired {
         /// `cs_…`.

@@ -367,6 +367,28 @@ impl Dream {
             BillingChange::CheckoutExpired { metadata, .. } => {
                 self.checkout_expired(tenant, metadata).await
             }
+            BillingChange::CheckoutAsyncPayment {
+                kind: CheckoutKind::Payment,
+                session_id,
+                metadata,
+                succeeded: true,
+            } => {
+                // The money arrived: settled as a checkout completed paid.
+                self.cart_checkout_completed(tenant, session_id, metadata, "paid")
+                    .await
+            }
+            BillingChange::CheckoutAsyncPayment {
+                kind: CheckoutKind::Payment,
+                session_id,
+                metadata,
+                succeeded: false,
+            } => self.cart_payment_failed(tenant, session_id, metadata).await,
+            // A subscription's delayed payment is settled by its own events
+            // (`customer.subscription.updated`, `invoice.paid`/`payment_failed`).
+            BillingChange::CheckoutAsyncPayment {
+                kind: CheckoutKind::Subscription,
+                ..
+            } => Ok(()),
             BillingChange::Subscription {
                 state,
                 metadata,
@@ -486,6 +508,32 @@ impl Dream {
         )
         .await;
         self.emit_sold_out(tenant, &reservation).await
+    }
+
+    /// A cart's delayed payment failed: its held units go back on sale at once,
+    /// and the developer hears of it (`payment.failed`).
+    async fn cart_payment_failed(
+        &self,
+        tenant: &Tenant,
+        session_id: &str,
+        metadata: &Metadata,
+    ) -> Result<(), CoreError> {
+        let Some(reservation) = reservation_of(metadata) else {
+            return Ok(());
+        };
+        self.stores
+            .inventory
+            .release_reservation(tenant, &reservation, self.now())
+            .await?;
+        let customer = customer_ref(metadata);
+        self.emit(
+            tenant,
+            EventKind::PaymentFailed,
+            customer.as_ref(),
+            json!({ "sessionId": session_id, "reservationId": reservation.to_string() }),
+        )
+        .await;
+        Ok(())
     }
 
     /// An expired checkout: a cart's held units go back on sale at once.
@@ -752,6 +800,7 @@ fn metadata_of(change: &BillingChange) -> Option<&Metadata> {
     match change {
         BillingChange::CheckoutCompleted { metadata, .. }
         | BillingChange::CheckoutExpired { metadata, .. }
+        | BillingChange::CheckoutAsyncPayment { metadata, .. }
         | BillingChange::Subscription { metadata, .. } => Some(metadata),
         BillingChange::Invoice { .. } => None,
     }

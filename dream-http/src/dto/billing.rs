@@ -270,7 +270,7 @@ impl StripeConnectionDto {
 }
 
 /// Direct mode: bill with the developer's own Stripe key instead of Connect.
-#[derive(Object, Deserialize, Debug, Clone)]
+#[derive(Object, Deserialize, Clone)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DirectConnectRequest {
@@ -287,6 +287,20 @@ pub struct DirectConnectRequest {
     #[oai(validator(pattern = r"^whsec_[0-9A-Za-z_]{16,250}$"))]
     #[serde(default, deserialize_with = "super::non_null")]
     pub webhook_secret: Option<String>,
+}
+
+/// Never prints the key or the webhook secret.
+impl std::fmt::Debug for DirectConnectRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectConnectRequest")
+            .field("mode", &self.mode)
+            .field("secret_key", &super::redact::REDACTED)
+            .field(
+                "webhook_secret",
+                &super::redact::redacted(&self.webhook_secret),
+            )
+            .finish()
+    }
 }
 
 /// A platform's tiers and their Stripe ids in one mode.

@@ -8,7 +8,7 @@ use poem_openapi::{types::MaybeUndefined, Object};
 use serde::Deserialize;
 
 /// Create a customer (the seeds' body).
-#[derive(Object, Deserialize, Debug, Default)]
+#[derive(Object, Deserialize, Default)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateCustomerRequest {
@@ -48,6 +48,21 @@ pub struct CreateCustomerRequest {
     #[oai(validator(max_properties = 50))]
     #[serde(default, deserialize_with = "super::non_null")]
     pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// Never prints the password.
+impl std::fmt::Debug for CreateCustomerRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateCustomerRequest")
+            .field("email", &self.email)
+            .field("first_name", &self.first_name)
+            .field("last_name", &self.last_name)
+            .field("password", &super::redact::redacted(&self.password))
+            .field("plan", &self.plan)
+            .field("external_id", &self.external_id)
+            .field("metadata", &self.metadata)
+            .finish()
+    }
 }
 
 /// Change a customer. Absent fields stay; `null` clears a nullable field.

@@ -77,10 +77,7 @@ impl std::fmt::Debug for CreateProductsResponse {
             .field("platform_id", &self.platform_id)
             .field("mode", &self.mode)
             .field("publishable_key", &self.publishable_key)
-            .field(
-                "secret_key",
-                &self.secret_key.as_ref().map(|_| "[redacted]"),
-            )
+            .field("secret_key", &super::redact::redacted(&self.secret_key))
             .finish_non_exhaustive()
     }
 }
@@ -142,13 +139,23 @@ impl From<KeyRecord> for KeyDto {
 }
 
 /// A newly issued pair, with its secret shown this once.
-#[derive(Object, Debug)]
+#[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct IssuedKeyDto {
     // The record.
     pub key: KeyDto,
     /// The secret key. Shown once: store it now.
     pub secret_key: String,
+}
+
+/// Never prints the secret key.
+impl std::fmt::Debug for IssuedKeyDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKeyDto")
+            .field("key", &self.key)
+            .field("secret_key", &super::redact::REDACTED)
+            .finish()
+    }
 }
 
 /// A platform's key pairs.

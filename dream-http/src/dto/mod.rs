@@ -23,6 +23,7 @@ mod billing;
 mod customer;
 mod dashboard;
 mod keys;
+mod redact;
 mod tier;
 mod usage;
 mod webhook_endpoints;

@@ -76,7 +76,7 @@ impl From<DisabledReason> for DisabledReasonDto {
 /// A webhook endpoint. Deliveries carry `webhook-id`, `webhook-timestamp` and
 /// `webhook-signature` headers (Standard Webhooks): verify them with the `svix`
 /// or `standardwebhooks` library and the endpoint's secret.
-#[derive(Object, Debug, Clone)]
+#[derive(Object, Clone)]
 #[oai(rename_all = "camelCase")]
 pub struct WebhookEndpointDto {
     /// `we_…`.
@@ -104,6 +104,24 @@ pub struct WebhookEndpointDto {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// Never prints the signing secret.
+impl std::fmt::Debug for WebhookEndpointDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpointDto")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("description", &self.description)
+            .field("event_types", &self.event_types)
+            .field("enabled", &self.enabled)
+            .field("disabled_reason", &self.disabled_reason)
+            .field("failing_since", &self.failing_since)
+            .field("secret", &super::redact::redacted(&self.secret))
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }
 
 impl From<WebhookEndpoint> for WebhookEndpointDto {
@@ -142,11 +160,20 @@ pub struct WebhookEndpointList {
 }
 
 /// An endpoint's signing secret.
-#[derive(Object, Debug, Clone)]
+#[derive(Object, Clone)]
 #[oai(rename_all = "camelCase")]
 pub struct WebhookSecretDto {
     /// `whsec_…`: the key is the base64 after the prefix.
     pub secret: String,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for WebhookSecretDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSecretDto")
+            .field("secret", &super::redact::REDACTED)
+            .finish()
+    }
 }
 
 /// A deleted endpoint.

@@ -36,6 +36,8 @@ pub(crate) fn parse(payload: &[u8]) -> Result<ProviderEvent, WebhookError> {
         .ok_or_else(|| invalid("event without data.object"))?;
     let change = match kind.as_str() {
         "checkout.session.completed" => checkout_completed(object)?,
+        "checkout.session.async_payment_succeeded" => checkout_async_payment(object, true)?,
+        "checkout.session.async_payment_failed" => checkout_async_payment(object, false)?,
         "checkout.session.expired" => Some(BillingChange::CheckoutExpired {
             session_id: required_str(object, "id", "checkout session")?.to_owned(),
             metadata: metadata(object),
@@ -76,6 +78,26 @@ fn checkout_completed(session: &Object) -> Result<Option<BillingChange>, Webhook
         provider_customer_id: id_of(session, "customer"),
         subscription_id: id_of(session, "subscription"),
         payment_status: required_str(session, "payment_status", "checkout session")?.to_owned(),
+    }))
+}
+
+/// A delayed payment settled: the session's kind decides what it settles (setup
+/// sessions sell nothing).
+fn checkout_async_payment(
+    session: &Object,
+    succeeded: bool,
+) -> Result<Option<BillingChange>, WebhookError> {
+    let session_id = required_str(session, "id", "checkout session")?.to_owned();
+    let kind = match required_str(session, "mode", "checkout session")? {
+        "subscription" => CheckoutKind::Subscription,
+        "payment" => CheckoutKind::Payment,
+        _ => return Ok(None),
+    };
+    Ok(Some(BillingChange::CheckoutAsyncPayment {
+        session_id,
+        kind,
+        metadata: metadata(session),
+        succeeded,
     }))
 }
 
@@ -313,6 +335,45 @@ mod tests {
         assert_eq!(e.change, None);
         assert_eq!(e.account, None);
         assert!(!e.livemode);
+    }
+
+    #[test]
+    fn delayed_payments_settle_the_session() {
+        let session = json!({
+            "id": "cs_1",
+            "mode": "payment",
+            "payment_status": "paid",
+            "metadata": { "dream_reservation_id": "res_1" }
+        });
+        for (kind, succeeded) in [
+            ("checkout.session.async_payment_succeeded", true),
+            ("checkout.session.async_payment_failed", false),
+        ] {
+            let e = parsed(event(kind, session.clone())).unwrap();
+            let Some(BillingChange::CheckoutAsyncPayment {
+                session_id,
+                kind: CheckoutKind::Payment,
+                metadata,
+                succeeded: settled,
+            }) = e.change
+            else {
+                panic!("{kind}: {:?}", e.change);
+            };
+            assert_eq!(session_id, "cs_1");
+            assert_eq!(settled, succeeded);
+            assert_eq!(
+                metadata.get("dream_reservation_id").map(String::as_str),
+                Some("res_1")
+            );
+        }
+        let setup = json!({"id": "cs_2", "mode": "setup"});
+        let e = parsed(event("checkout.session.async_payment_failed", setup)).unwrap();
+        assert_eq!(e.change, None);
+        assert!(parsed(event(
+            "checkout.session.async_payment_failed",
+            json!({"id": "cs_3"})
+        ))
+        .is_err());
     }
 
     #[test]

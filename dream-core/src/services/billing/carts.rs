@@ -4,7 +4,9 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::checkout::{validate_redirect_url, CheckoutUrls};
+use super::checkout::{
+    checkout_idempotency_key, current_price, validate_redirect_url, CheckoutUrls,
+};
 use super::tenant_metadata;
 use crate::services::Dream;
 use crate::{
@@ -198,7 +200,17 @@ impl Dream {
             client_reference_id: customer.as_ref().map(|c| c.id.to_string()),
             metadata,
             expires_at: Some(session_expires),
-            idempotency_key: format!("dream-cart-{reservation}"),
+            idempotency_key: String::new(),
+        };
+        // The reservation is fresh for every cart, so each cart is its own session;
+        // the content hash guards the key against ever meaning another request.
+        let spec = CheckoutSpec {
+            idempotency_key: checkout_idempotency_key(
+                &format!("cart-{reservation}"),
+                &spec,
+                connection.account_key(),
+            ),
+            ..spec
         };
         let session = match provider.create_checkout_session(&account, &spec).await {
             Ok(session) => session,
@@ -239,7 +251,12 @@ impl Dream {
     }
 }
 
-/// Each cart line's product, quantity and price, lines for the same price merged.
+/// Each cart line's product, quantity and price, lines for the same product
+/// merged. The quantity cap applies to the merged line (else `[10000, 10000]`
+/// would buy 20,000 units of one product past a cap of 10,000), and a line's price
+/// must be the product's current one: a price left behind by a failed sync charges
+/// an amount the tier no longer asks, so it is refused exactly as subscriptions
+/// refuse it ([`current_price`]).
 fn resolve_cart<'c>(
     config: &'c TierConfig,
     account: &str,
@@ -271,9 +288,24 @@ fn resolve_cart<'c>(
                 ),
             ));
         }
-        match lines.iter_mut().find(|(_, _, p)| *p == item.price_id) {
+        // The stored price matches the tier's amount and currency, or the tier is
+        // not purchasable until a sync succeeds.
+        let price_id = current_price(config, tier, account)?;
+        match lines.iter_mut().find(|(t, _, _)| t.name == tier.name) {
             Some(line) => line.1 = line.1.saturating_add(item.quantity),
-            None => lines.push((tier, item.quantity, item.price_id.clone())),
+            None => lines.push((tier, item.quantity, price_id)),
+        }
+        let merged = lines
+            .iter()
+            .find(|(t, _, _)| t.name == tier.name)
+            .map_or(0, |line| line.1);
+        if merged > MAX_CART_QUANTITY {
+            return Err(CoreError::invalid(
+                format!("/items/{i}/quantity"),
+                format!(
+                    "the lines for this price add up to {merged} units; at most {MAX_CART_QUANTITY} per product"
+                ),
+            ));
         }
     }
     Ok(lines)

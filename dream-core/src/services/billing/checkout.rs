@@ -3,13 +3,15 @@
 
 use serde_json::json;
 
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
 use super::{short_hash, tenant_key, tenant_metadata};
 use crate::services::Dream;
 use crate::{
-    ids::random_base62_128, metadata_keys as meta, ports::BillingProvider, BillingAccount,
-    BillingConnection, CheckoutKind, CheckoutLine, CheckoutSession, CheckoutSpec, CoreError,
-    Customer, CustomerSpec, EventKind, PortalSession, PortalSpec, StripeCustomerLink, Tenant, Tier,
-    TierConfig,
+    ids::hex, metadata_keys as meta, ports::BillingProvider, BillingAccount, BillingConnection,
+    CheckoutKind, CheckoutLine, CheckoutSession, CheckoutSpec, CoreError, Customer, CustomerSpec,
+    EventKind, PortalSession, PortalSpec, StripeCustomerLink, Tenant, Tier, TierConfig,
 };
 
 /// Where hosted checkout sends the buyer back to.
@@ -66,25 +68,37 @@ impl Dream {
         let mut metadata = tenant_metadata(tenant);
         metadata.insert(meta::CUSTOMER.into(), customer.id.to_string());
         metadata.insert(meta::TIER.into(), tier.name.clone());
+        let mut spec = CheckoutSpec {
+            kind: CheckoutKind::Subscription,
+            customer: Some(stripe_customer),
+            customer_email: None,
+            lines: vec![CheckoutLine {
+                price_id,
+                quantity: 1,
+            }],
+            success_url: urls.success_url.clone(),
+            cancel_url: urls.cancel_url.clone(),
+            client_reference_id: Some(customer.id.to_string()),
+            metadata,
+            expires_at: None,
+            idempotency_key: String::new(),
+        };
+        // The customer's last change is part of the request: after a plan change
+        // (a subscription that began, or ended) the same tier is a new purchase and
+        // must not get the earlier, completed session back.
+        let context = format!(
+            "{}|{}|{}",
+            connection.account_key(),
+            crate::price_fingerprint(tier),
+            customer.updated_at.to_rfc3339()
+        );
+        spec.idempotency_key = checkout_idempotency_key(
+            &format!("checkout-{}-{}", tenant_key(tenant), customer.id),
+            &spec,
+            &context,
+        );
         let session = provider
-            .create_checkout_session(
-                &account,
-                &CheckoutSpec {
-                    kind: CheckoutKind::Subscription,
-                    customer: Some(stripe_customer),
-                    customer_email: None,
-                    lines: vec![CheckoutLine {
-                        price_id,
-                        quantity: 1,
-                    }],
-                    success_url: urls.success_url.clone(),
-                    cancel_url: urls.cancel_url.clone(),
-                    client_reference_id: Some(customer.id.to_string()),
-                    metadata,
-                    expires_at: None,
-                    idempotency_key: format!("dream-checkout-{}", random_base62_128()),
-                },
-            )
+            .create_checkout_session(&account, &spec)
             .await
             .map_err(CoreError::Billing)?;
         self.emit(
@@ -112,13 +126,21 @@ impl Dream {
         let stripe_customer = self
             .ensure_stripe_customer(tenant, &customer, &connection, &account, provider.as_ref())
             .await?;
+        let idempotency_key = portal_idempotency_key(
+            tenant,
+            &customer.id.to_string(),
+            connection.account_key(),
+            &stripe_customer,
+            return_url,
+            self.now(),
+        );
         provider
             .create_portal_session(
                 &account,
                 &PortalSpec {
                     customer: stripe_customer,
                     return_url: return_url.map(str::to_owned),
-                    idempotency_key: format!("dream-portal-{}", random_base62_128()),
+                    idempotency_key,
                 },
             )
             .await
@@ -185,6 +207,72 @@ impl Dream {
     }
 }
 
+/// The idempotency key of a checkout session: `dream-{scope}-{hash}`, where `scope`
+/// names dream's ids (tenant and customer, or the cart's reservation) and the hash
+/// covers everything the session is made of (kind, Stripe customer, email, lines,
+/// URLs, metadata, expiry) plus `context`. A retry of the same request sends the
+/// same key, so Stripe returns the session it already made instead of a second
+/// one a buyer could also pay; a different request can never share a key (Stripe
+/// would refuse the reuse with other parameters).
+pub(super) fn checkout_idempotency_key(scope: &str, spec: &CheckoutSpec, context: &str) -> String {
+    let lines: Vec<_> = spec
+        .lines
+        .iter()
+        .map(|l| json!([l.price_id, l.quantity]))
+        .collect();
+    // serde_json's maps are sorted, so this text is canonical.
+    let content = json!({
+        "kind": match spec.kind {
+            CheckoutKind::Subscription => "subscription",
+            CheckoutKind::Payment => "payment",
+        },
+        "customer": spec.customer,
+        "customerEmail": spec.customer_email,
+        "lines": lines,
+        "successUrl": spec.success_url,
+        "cancelUrl": spec.cancel_url,
+        "clientReferenceId": spec.client_reference_id,
+        "metadata": spec.metadata,
+        "expiresAt": spec.expires_at.map(|t| t.timestamp()),
+        "context": context,
+    });
+    format!("dream-{scope}-{}", content_hash(&content.to_string()))
+}
+
+/// How long one portal request is answered with the same session. Portal sessions
+/// are short-lived, so a later visit needs a new one; retries of one request
+/// arrive within seconds.
+const PORTAL_KEY_WINDOW_SECS: i64 = 60;
+
+/// The idempotency key of a portal session: dream's ids, a hash of the account,
+/// Stripe customer and return URL, and the minute (see [`PORTAL_KEY_WINDOW_SECS`]).
+fn portal_idempotency_key(
+    tenant: &Tenant,
+    customer: &str,
+    account: &str,
+    stripe_customer: &str,
+    return_url: Option<&str>,
+    now: DateTime<Utc>,
+) -> String {
+    let content = json!({
+        "account": account,
+        "customer": stripe_customer,
+        "returnUrl": return_url,
+        "window": now.timestamp().div_euclid(PORTAL_KEY_WINDOW_SECS),
+    });
+    format!(
+        "dream-portal-{}-{customer}-{}",
+        tenant_key(tenant),
+        content_hash(&content.to_string())
+    )
+}
+
+/// 32 hex characters (128 bits) of SHA-256: collisions between different requests
+/// are out of reach.
+fn content_hash(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes())[..16])
+}
+
 /// The tier's price on `account`, or why it cannot be bought yet.
 pub(super) fn current_price(
     config: &TierConfig,
@@ -234,6 +322,67 @@ pub fn validate_redirect_url(field: &str, url: &str) -> Result<(), CoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec() -> CheckoutSpec {
+        CheckoutSpec {
+            kind: CheckoutKind::Payment,
+            customer: None,
+            customer_email: Some("a@example.com".into()),
+            lines: vec![CheckoutLine {
+                price_id: "price_1".into(),
+                quantity: 2,
+            }],
+            success_url: "https://shop.example/ok".into(),
+            cancel_url: "https://shop.example/no".into(),
+            client_reference_id: None,
+            metadata: Default::default(),
+            expires_at: None,
+            idempotency_key: String::new(),
+        }
+    }
+
+    #[test]
+    fn checkout_keys_are_the_same_for_the_same_request_only() {
+        let key = checkout_idempotency_key("cart-res_1", &spec(), "ctx");
+        assert_eq!(key, checkout_idempotency_key("cart-res_1", &spec(), "ctx"));
+        assert!(
+            key.starts_with("dream-cart-res_1-") && key.len() <= 255,
+            "{key}"
+        );
+        let mut more = spec();
+        more.lines[0].quantity = 3;
+        let mut other_price = spec();
+        other_price.lines[0].price_id = "price_2".into();
+        let mut other_url = spec();
+        other_url.success_url.push('x');
+        let keys = [
+            checkout_idempotency_key("cart-res_2", &spec(), "ctx"),
+            checkout_idempotency_key("cart-res_1", &spec(), "ctx2"),
+            checkout_idempotency_key("cart-res_1", &more, "ctx"),
+            checkout_idempotency_key("cart-res_1", &other_price, "ctx"),
+            checkout_idempotency_key("cart-res_1", &other_url, "ctx"),
+        ];
+        for other in &keys {
+            assert_ne!(&key, other);
+        }
+    }
+
+    #[test]
+    fn portal_keys_hold_for_a_minute() {
+        use chrono::TimeZone;
+        let tenant = Tenant::new(crate::PlatformId::generate(), crate::Mode::Test);
+        let at = |s: i64| {
+            Utc.timestamp_opt(1_700_000_040 + s, 0)
+                .single()
+                .expect("time")
+        };
+        let key = |url: Option<&str>, now| {
+            portal_idempotency_key(&tenant, "usr_1", "acct_1", "cus_1", url, now)
+        };
+        assert_eq!(key(None, at(0)), key(None, at(59)));
+        assert_ne!(key(None, at(0)), key(None, at(60)));
+        assert_ne!(key(None, at(0)), key(Some("https://app.example/"), at(0)));
+    }
 
     #[test]
     fn redirect_urls() {
