@@ -1,3 +1,5 @@
+//! The configuration's tests: layering, strict values, secrets kept out of errors, and the README's settings table.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;

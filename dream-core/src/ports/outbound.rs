@@ -19,6 +19,15 @@ pub trait OutboundStore: Send + Sync {
     /// Stores a new endpoint. `Conflict` if the id exists.
     async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
 
+    /// [`create_webhook_endpoint`](Self::create_webhook_endpoint) unless the tenant
+    /// already has `max` endpoints, as one atomic decision. `Ok(false)`, and
+    /// nothing stored, when full.
+    async fn create_webhook_endpoint_capped(
+        &self,
+        endpoint: &WebhookEndpoint,
+        max: usize,
+    ) -> Result<bool, StoreError>;
+
     /// One of the tenant's endpoints.
     async fn get_webhook_endpoint(
         &self,

@@ -127,13 +127,6 @@ impl Dream {
     ) -> Result<WebhookEndpoint, CoreError> {
         let url = validate_endpoint_url(new.url.trim(), tenant.mode, self.endpoint_policy)?;
         let description = checked_description(new.description)?;
-        let existing = self.stores.outbound.list_webhook_endpoints(tenant).await?;
-        if existing.len() >= MAX_ENDPOINTS_PER_TENANT {
-            return Err(CoreError::invalid(
-                "url",
-                format!("a platform may have at most {MAX_ENDPOINTS_PER_TENANT} endpoints per mode; delete one first"),
-            ));
-        }
         let now = self.now();
         let endpoint = WebhookEndpoint {
             id: WebhookEndpointId::generate(),
@@ -147,10 +140,17 @@ impl Dream {
             created_at: now,
             updated_at: now,
         };
-        self.stores
+        let created = self
+            .stores
             .outbound
-            .create_webhook_endpoint(&endpoint)
+            .create_webhook_endpoint_capped(&endpoint, MAX_ENDPOINTS_PER_TENANT)
             .await?;
+        if !created {
+            return Err(CoreError::LimitExceeded {
+                what: "webhook endpoints",
+                limit: MAX_ENDPOINTS_PER_TENANT as u64,
+            });
+        }
         Ok(endpoint)
     }
 

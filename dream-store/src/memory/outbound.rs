@@ -87,6 +87,27 @@ impl OutboundStore for MemoryStore {
         Ok(())
     }
 
+    async fn create_webhook_endpoint_capped(
+        &self,
+        endpoint: &WebhookEndpoint,
+        max: usize,
+    ) -> Result<bool, StoreError> {
+        let mut hooks = lock(&self.outbound);
+        if hooks.endpoints.iter().any(|e| e.id == endpoint.id) {
+            return Err(StoreError::Conflict("webhook endpoint id exists"));
+        }
+        let count = hooks
+            .endpoints
+            .iter()
+            .filter(|e| e.tenant == endpoint.tenant)
+            .count();
+        if count >= max {
+            return Ok(false);
+        }
+        hooks.endpoints.push(endpoint.clone());
+        Ok(true)
+    }
+
     async fn get_webhook_endpoint(
         &self,
         tenant: &Tenant,

@@ -204,6 +204,39 @@ impl OutboundStore for SqliteStore {
         Ok(())
     }
 
+    async fn create_webhook_endpoint_capped(
+        &self,
+        e: &WebhookEndpoint,
+        max: usize,
+    ) -> Result<bool, StoreError> {
+        // One statement on the single writer: the count and the insert cannot
+        // interleave with another create.
+        let inserted = sqlx::query(concat!(
+            "INSERT INTO webhook_endpoints (",
+            endpoint_columns!(),
+            ") \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+             WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE platform_id = ?2 AND mode = ?3) < ?12"
+        ))
+        .bind(e.id.as_str())
+        .bind(e.tenant.platform.as_str())
+        .bind(mode_str(e.tenant.mode))
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(e.filter.to_text())
+        .bind(e.secret.to_stored())
+        .bind(e.disabled.map(DisabledReason::as_str))
+        .bind(e.failing_since.map(ts))
+        .bind(ts(e.created_at))
+        .bind(ts(e.updated_at))
+        .bind(to_i64(max as u64)?)
+        .execute(&self.writer)
+        .await
+        .map_err(|err| classify(err, "webhook endpoint id exists"))?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
     async fn get_webhook_endpoint(
         &self,
         tenant: &Tenant,
