@@ -139,6 +139,7 @@ macro_rules! __store_conformance_tests {
                 outbound_endpoints_isolation,
                 outbound_fan_out,
                 outbound_endpoint_cap_is_atomic,
+                outbound_update_if_unchanged,
                 outbound_deliveries_pagination,
                 outbound_claim_due,
                 outbound_record_outcomes,

@@ -72,7 +72,7 @@ pub use outbound::{
     outbound_endpoints_round_trip, outbound_fan_out, outbound_purge_finished,
     outbound_record_lease_checks, outbound_record_outcomes, outbound_retry_delivery,
 };
-pub use outbound_caps::outbound_endpoint_cap_is_atomic;
+pub use outbound_caps::{outbound_endpoint_cap_is_atomic, outbound_update_if_unchanged};
 pub use platforms::platforms_and_tier_configs;
 pub use rate::{rate_limit_gcra, refused_requests_consume_nothing};
 pub use receipts::{consume_receipts_replay, consume_receipts_under_concurrency};

@@ -1,5 +1,5 @@
-//! The per-tenant cap on webhook endpoints: counted and inserted in one decision,
-//! so concurrent creates racing for the last slot admit exactly one.
+//! Webhook endpoint races: the per-tenant cap is counted and inserted in one
+//! decision, and an update writes only over the state it read.
 
 use std::sync::Arc;
 
@@ -99,4 +99,80 @@ pub async fn outbound_endpoint_cap_is_atomic(store: Stores) {
             "race {race}: {winners} creates took the last slot"
         );
     }
+}
+
+/// `update_webhook_endpoint_if` writes only over the state it was given: a stale
+/// update (after an automatic disable, or another update) changes nothing.
+pub async fn outbound_update_if_unchanged(store: Stores) {
+    let (test, _) = new_tenants(&store).await;
+    let created = endpoint(&test, 0);
+    store
+        .outbound
+        .create_webhook_endpoint(&created)
+        .await
+        .expect("create");
+    let read = |store: Stores| {
+        let (tenant, id) = (test.clone(), created.id.clone());
+        async move {
+            store
+                .outbound
+                .get_webhook_endpoint(&tenant, &id)
+                .await
+                .expect("get")
+                .expect("the endpoint exists")
+        }
+    };
+    let seen = read(store.clone()).await;
+
+    // Meanwhile the delivery side disables it for failing.
+    let mut disabled = seen.clone();
+    disabled.disabled = Some(dream_core::DisabledReason::Failing);
+    disabled.failing_since = Some(at(5));
+    store
+        .outbound
+        .update_webhook_endpoint(&disabled)
+        .await
+        .expect("disable");
+
+    let mut stale = seen.clone();
+    stale.description = Some("renamed".into());
+    stale.updated_at = at(20);
+    assert!(
+        !store
+            .outbound
+            .update_webhook_endpoint_if(&stale, &seen)
+            .await
+            .expect("update_if"),
+        "an update over a state that changed since must be refused"
+    );
+    let now = read(store.clone()).await;
+    assert_eq!(
+        now.disabled,
+        Some(dream_core::DisabledReason::Failing),
+        "the refused update must not undo the disable"
+    );
+    assert_eq!(now.description, None);
+
+    let mut fresh = now.clone();
+    fresh.description = Some("renamed".into());
+    fresh.updated_at = at(30);
+    assert!(store
+        .outbound
+        .update_webhook_endpoint_if(&fresh, &now)
+        .await
+        .expect("update_if"));
+    assert_eq!(
+        read(store.clone()).await.description.as_deref(),
+        Some("renamed")
+    );
+
+    let mut unknown = fresh.clone();
+    unknown.id = WebhookEndpointId::generate();
+    assert!(matches!(
+        store
+            .outbound
+            .update_webhook_endpoint_if(&unknown, &fresh)
+            .await,
+        Err(dream_core::StoreError::NotFound)
+    ));
 }

@@ -45,6 +45,16 @@ pub trait OutboundStore: Send + Sync {
     /// disabled, failing_since, updated_at). `NotFound` if absent.
     async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
 
+    /// [`update_webhook_endpoint`](Self::update_webhook_endpoint) only if the stored
+    /// endpoint still has `seen`'s `updated_at`, `disabled` and `failing_since`
+    /// (nothing changed it since it was read, an automatic disable included):
+    /// `Ok(false)`, and nothing written, otherwise. `NotFound` if absent.
+    async fn update_webhook_endpoint_if(
+        &self,
+        endpoint: &WebhookEndpoint,
+        seen: &WebhookEndpoint,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes an endpoint with its deliveries and their attempts. False if absent.
     async fn delete_webhook_endpoint(
         &self,

@@ -185,16 +185,40 @@ impl Dream {
         id: &str,
         patch: EndpointPatch,
     ) -> Result<WebhookEndpoint, CoreError> {
-        let mut endpoint = self.webhook_endpoint(tenant, id).await?;
-        if let Some(url) = patch.url {
+        // Read, change, then write only if nothing changed the endpoint since (an
+        // automatic disable recorded by a delivery, another PATCH): else read again.
+        for _ in 0..5 {
+            let seen = self.webhook_endpoint(tenant, id).await?;
+            let endpoint = self.patched_endpoint(tenant, seen.clone(), &patch)?;
+            if self
+                .stores
+                .outbound
+                .update_webhook_endpoint_if(&endpoint, &seen)
+                .await?
+            {
+                return Ok(endpoint);
+            }
+        }
+        Err(CoreError::Conflict(
+            "the endpoint kept changing while this update ran; retry".into(),
+        ))
+    }
+
+    fn patched_endpoint(
+        &self,
+        tenant: &Tenant,
+        mut endpoint: WebhookEndpoint,
+        patch: &EndpointPatch,
+    ) -> Result<WebhookEndpoint, CoreError> {
+        if let Some(url) = &patch.url {
             endpoint.url =
                 validate_endpoint_url(url.trim(), tenant.mode, self.endpoint_policy)?.to_string();
         }
-        if let Some(description) = patch.description {
-            endpoint.description = checked_description(description)?;
+        if let Some(description) = &patch.description {
+            endpoint.description = checked_description(description.clone())?;
         }
-        if let Some(filter) = patch.filter {
-            endpoint.filter = filter;
+        if let Some(filter) = &patch.filter {
+            endpoint.filter = filter.clone();
         }
         match patch.enabled {
             Some(true) => {
@@ -208,10 +232,6 @@ impl Dream {
             endpoint.secret = self.new_endpoint_secret(tenant);
         }
         endpoint.updated_at = self.now();
-        self.stores
-            .outbound
-            .update_webhook_endpoint(&endpoint)
-            .await?;
         Ok(endpoint)
     }
 

@@ -147,6 +147,29 @@ impl OutboundStore for MemoryStore {
         Ok(())
     }
 
+    async fn update_webhook_endpoint_if(
+        &self,
+        endpoint: &WebhookEndpoint,
+        seen: &WebhookEndpoint,
+    ) -> Result<bool, StoreError> {
+        let mut hooks = lock(&self.outbound);
+        let stored = hooks
+            .endpoint_mut(&endpoint.tenant, &endpoint.id)
+            .ok_or(StoreError::NotFound)?;
+        if stored.updated_at != seen.updated_at
+            || stored.disabled != seen.disabled
+            || stored.failing_since != seen.failing_since
+        {
+            return Ok(false);
+        }
+        let created_at = stored.created_at;
+        *stored = WebhookEndpoint {
+            created_at,
+            ..endpoint.clone()
+        };
+        Ok(true)
+    }
+
     async fn delete_webhook_endpoint(
         &self,
         tenant: &Tenant,

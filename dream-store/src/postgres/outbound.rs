@@ -325,6 +325,48 @@ impl OutboundStore for PostgresStore {
         Ok(())
     }
 
+    async fn update_webhook_endpoint_if(
+        &self,
+        e: &WebhookEndpoint,
+        seen: &WebhookEndpoint,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE webhook_endpoints SET url = $4, description = $5, event_types = $6, \
+               secret = $7, disabled_reason = $8, failing_since = $9, updated_at = $10 \
+             WHERE platform_id = $1 AND mode = $2 AND id = $3 \
+               AND updated_at = $11 AND disabled_reason IS NOT DISTINCT FROM $12 AND failing_since IS NOT DISTINCT FROM $13",
+        )
+        .bind(e.tenant.platform.as_str())
+        .bind(mode_str(e.tenant.mode))
+        .bind(e.id.as_str())
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(e.filter.to_text())
+        .bind(e.secret.to_stored())
+        .bind(e.disabled.map(DisabledReason::as_str))
+        .bind(e.failing_since)
+        .bind(e.updated_at)
+        .bind(seen.updated_at)
+        .bind(seen.disabled.map(DisabledReason::as_str))
+        .bind(seen.failing_since)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if updated.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1::BIGINT FROM webhook_endpoints WHERE platform_id = $1 AND mode = $2 AND id = $3",
+        )
+        .bind(e.tenant.platform.as_str())
+        .bind(mode_str(e.tenant.mode))
+        .bind(e.id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        exists.map(|_| false).ok_or(StoreError::NotFound)
+    }
+
     async fn delete_webhook_endpoint(
         &self,
         tenant: &Tenant,
