@@ -130,7 +130,7 @@ fn layers_apply_in_order_and_the_file_rejects_unknown_keys() {
     let c = Config::from_file(file.path()).unwrap();
     assert_eq!(c.addr.port(), 1);
     assert_eq!(c.store_kind(), StoreKind::Memory);
-    assert_eq!((c.cache_ttl_ms, c.idempotency_lock_secs), (5, 30));
+    assert_eq!((c.cache_ttl_ms, c.idempotency_lock_secs), (5, 300));
     assert_eq!(c.webhook_retry_schedule, vec![1, 2]);
     assert_eq!(c.stripe_client_id.as_deref(), Some("ca_file"));
     let c = Config::from_sources(
