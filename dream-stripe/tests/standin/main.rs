@@ -1,8 +1,8 @@
 //! The real adapter against the Stripe stand-in (`dream-stripe-standin`), which checks
 //! requests the way Stripe does: keys, `Stripe-Account`, idempotency, unknown parameters.
 
-mod catalog;
 mod failures;
 mod oauth;
+mod products;
 mod sessions;
 mod support;

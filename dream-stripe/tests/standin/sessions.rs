@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::support::{connected, metadata, only_request, setup};
 
 /// A product with one monthly and one one-off price, and a customer; returns their ids.
-async fn catalog(billing: &dream_stripe::StripeBilling) -> (String, String, String) {
+async fn products_and_prices(billing: &dream_stripe::StripeBilling) -> (String, String, String) {
     let account = connected(Mode::Test);
     let product = billing
         .create_product(
@@ -23,7 +23,7 @@ async fn catalog(billing: &dream_stripe::StripeBilling) -> (String, String, Stri
             },
         )
         .await
-        .expect("set up the catalog");
+        .expect("set up the products and prices");
     let price = |recurring, key: &str| PriceSpec {
         product_id: product.clone(),
         unit_amount: 900,
@@ -36,11 +36,11 @@ async fn catalog(billing: &dream_stripe::StripeBilling) -> (String, String, Stri
     let monthly = billing
         .create_price(&account, &price(Some(Interval::Month), "monthly"))
         .await
-        .expect("set up the catalog");
+        .expect("set up the products and prices");
     let one_off = billing
         .create_price(&account, &price(None, "one-off"))
         .await
-        .expect("set up the catalog");
+        .expect("set up the products and prices");
     let customer = billing
         .create_customer(
             &account,
@@ -52,7 +52,7 @@ async fn catalog(billing: &dream_stripe::StripeBilling) -> (String, String, Stri
             },
         )
         .await
-        .expect("set up the catalog");
+        .expect("set up the products and prices");
     (monthly, one_off, customer)
 }
 
@@ -64,7 +64,7 @@ fn in_an_hour() -> DateTime<Utc> {
 #[tokio::test]
 async fn subscription_checkout_puts_metadata_on_the_subscription() {
     let (s, billing) = setup().await;
-    let (monthly, _, customer) = catalog(&billing).await;
+    let (monthly, _, customer) = products_and_prices(&billing).await;
     let expires_at = in_an_hour();
     let routing = metadata(&[("dream_platform_id", "plt_1"), ("dream_mode", "test")]);
     let spec = CheckoutSpec {
@@ -117,7 +117,7 @@ async fn subscription_checkout_puts_metadata_on_the_subscription() {
 #[tokio::test]
 async fn payment_checkout_puts_metadata_on_the_payment_intent() {
     let (s, billing) = setup().await;
-    let (_, one_off, _) = catalog(&billing).await;
+    let (_, one_off, _) = products_and_prices(&billing).await;
     let spec = CheckoutSpec {
         kind: CheckoutKind::Payment,
         customer: None,
@@ -156,7 +156,7 @@ async fn payment_checkout_puts_metadata_on_the_payment_intent() {
 #[tokio::test]
 async fn portal_session() {
     let (s, billing) = setup().await;
-    let (_, _, customer) = catalog(&billing).await;
+    let (_, _, customer) = products_and_prices(&billing).await;
     let spec = PortalSpec {
         customer: customer.clone(),
         return_url: Some("https://app.example/account".into()),
