@@ -48,6 +48,54 @@ impl Webhooks {
         }
     }
 
+    /// Adds `endpoint` unless `max` is set and its tenant already has that many;
+    /// `false` when full.
+    fn insert_endpoint(
+        &mut self,
+        endpoint: &WebhookEndpoint,
+        max: Option<usize>,
+    ) -> Result<bool, StoreError> {
+        if self.endpoints.iter().any(|e| e.id == endpoint.id) {
+            return Err(StoreError::Conflict("webhook endpoint id exists"));
+        }
+        let count = self
+            .endpoints
+            .iter()
+            .filter(|e| e.tenant == endpoint.tenant)
+            .count();
+        if max.is_some_and(|max| count >= max) {
+            return Ok(false);
+        }
+        self.endpoints.push(endpoint.clone());
+        Ok(true)
+    }
+
+    /// Replaces the stored endpoint's settings (keeping `created_at`); with
+    /// `seen`, only while it still has `seen`'s `updated_at`, `disabled` and
+    /// `failing_since`. `NotFound` if absent.
+    fn write_endpoint(
+        &mut self,
+        endpoint: &WebhookEndpoint,
+        seen: Option<&WebhookEndpoint>,
+    ) -> Result<bool, StoreError> {
+        let stored = self
+            .endpoint_mut(&endpoint.tenant, &endpoint.id)
+            .ok_or(StoreError::NotFound)?;
+        if seen.is_some_and(|seen| {
+            stored.updated_at != seen.updated_at
+                || stored.disabled != seen.disabled
+                || stored.failing_since != seen.failing_since
+        }) {
+            return Ok(false);
+        }
+        let created_at = stored.created_at;
+        *stored = WebhookEndpoint {
+            created_at,
+            ..endpoint.clone()
+        };
+        Ok(true)
+    }
+
     /// Whether any delivery (pending or logged) refers to the event.
     pub(super) fn refers_to(&self, event: &EventId) -> bool {
         self.deliveries
@@ -79,12 +127,9 @@ impl Webhooks {
 #[async_trait]
 impl OutboundStore for MemoryStore {
     async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        let mut hooks = lock(&self.outbound);
-        if hooks.endpoints.iter().any(|e| e.id == endpoint.id) {
-            return Err(StoreError::Conflict("webhook endpoint id exists"));
-        }
-        hooks.endpoints.push(endpoint.clone());
-        Ok(())
+        lock(&self.outbound)
+            .insert_endpoint(endpoint, None)
+            .map(|_| ())
     }
 
     async fn create_webhook_endpoint_capped(
@@ -92,20 +137,7 @@ impl OutboundStore for MemoryStore {
         endpoint: &WebhookEndpoint,
         max: usize,
     ) -> Result<bool, StoreError> {
-        let mut hooks = lock(&self.outbound);
-        if hooks.endpoints.iter().any(|e| e.id == endpoint.id) {
-            return Err(StoreError::Conflict("webhook endpoint id exists"));
-        }
-        let count = hooks
-            .endpoints
-            .iter()
-            .filter(|e| e.tenant == endpoint.tenant)
-            .count();
-        if count >= max {
-            return Ok(false);
-        }
-        hooks.endpoints.push(endpoint.clone());
-        Ok(true)
+        lock(&self.outbound).insert_endpoint(endpoint, Some(max))
     }
 
     async fn get_webhook_endpoint(
@@ -135,16 +167,9 @@ impl OutboundStore for MemoryStore {
     }
 
     async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        let mut hooks = lock(&self.outbound);
-        let stored = hooks
-            .endpoint_mut(&endpoint.tenant, &endpoint.id)
-            .ok_or(StoreError::NotFound)?;
-        let created_at = stored.created_at;
-        *stored = WebhookEndpoint {
-            created_at,
-            ..endpoint.clone()
-        };
-        Ok(())
+        lock(&self.outbound)
+            .write_endpoint(endpoint, None)
+            .map(|_| ())
     }
 
     async fn update_webhook_endpoint_if(
@@ -152,22 +177,7 @@ impl OutboundStore for MemoryStore {
         endpoint: &WebhookEndpoint,
         seen: &WebhookEndpoint,
     ) -> Result<bool, StoreError> {
-        let mut hooks = lock(&self.outbound);
-        let stored = hooks
-            .endpoint_mut(&endpoint.tenant, &endpoint.id)
-            .ok_or(StoreError::NotFound)?;
-        if stored.updated_at != seen.updated_at
-            || stored.disabled != seen.disabled
-            || stored.failing_since != seen.failing_since
-        {
-            return Ok(false);
-        }
-        let created_at = stored.created_at;
-        *stored = WebhookEndpoint {
-            created_at,
-            ..endpoint.clone()
-        };
-        Ok(true)
+        lock(&self.outbound).write_endpoint(endpoint, Some(seen))
     }
 
     async fn delete_webhook_endpoint(

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use dream_core::{
     ports::CustomerStore, Customer, CustomerId, Page, PageRequest, PasswordHash, StoreError, Tenant,
 };
-use sqlx::{postgres::PgRow, Row};
+use sqlx::{postgres::PgRow, PgExecutor, Row};
 
-use super::PostgresStore;
+use super::{lock_tenant, PostgresStore};
 use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_i64, to_json};
 
 macro_rules! columns {
@@ -38,71 +38,55 @@ fn customer_from_row(tenant: &Tenant, row: &PgRow) -> Result<Customer, StoreErro
     })
 }
 
+/// Inserts `c` unless `max` is set and the tenant already has that many
+/// customers; `false` when full. Atomic only under [`lock_tenant`] when capped.
+async fn insert_row(
+    conn: impl PgExecutor<'_>,
+    c: &Customer,
+    max: Option<u64>,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO customers (platform_id, mode, ",
+        columns!(),
+        ") \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+         WHERE $13::BIGINT IS NULL \
+            OR (SELECT COUNT(*) FROM customers WHERE platform_id = $1 AND mode = $2) < $13"
+    ))
+    .bind(c.tenant.platform.as_str())
+    .bind(mode_str(c.tenant.mode))
+    .bind(c.id.as_str())
+    .bind(&c.external_id)
+    .bind(&c.email)
+    .bind(&c.first_name)
+    .bind(&c.last_name)
+    .bind(&c.plan)
+    .bind(c.password_hash.as_ref().map(PasswordHash::as_phc))
+    .bind(to_json(&c.metadata)?)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(max.map(to_i64).transpose()?)
+    .execute(conn)
+    .await
+    .map_err(|e| classify(e, "customer id or external id exists"))?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
 #[async_trait]
 impl CustomerStore for PostgresStore {
     async fn insert_customer(&self, c: &Customer) -> Result<(), StoreError> {
-        sqlx::query(concat!(
-            "INSERT INTO customers (platform_id, mode, ",
-            columns!(),
-            ") \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(c.tenant.platform.as_str())
-        .bind(mode_str(c.tenant.mode))
-        .bind(c.id.as_str())
-        .bind(&c.external_id)
-        .bind(&c.email)
-        .bind(&c.first_name)
-        .bind(&c.last_name)
-        .bind(&c.plan)
-        .bind(c.password_hash.as_ref().map(PasswordHash::as_phc))
-        .bind(to_json(&c.metadata)?)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| classify(e, "customer id or external id exists"))?;
-        Ok(())
+        insert_row(&self.pool, c, None).await.map(|_| ())
     }
 
     async fn insert_customer_capped(&self, c: &Customer, max: u64) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        // Capped inserts of one tenant take turns, so each one's count includes
-        // every insert committed before it (READ COMMITTED sees them once the lock
-        // is held). Uncapped inserts do not take the lock: every process must run
-        // with the same cap.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('dream_customers/' || $1 || '/' || $2, 0))")
-            .bind(c.tenant.platform.as_str())
-            .bind(mode_str(c.tenant.mode))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO customers (platform_id, mode, ",
-            columns!(),
-            ") \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
-             WHERE (SELECT COUNT(*) FROM customers WHERE platform_id = $1 AND mode = $2) < $13"
-        ))
-        .bind(c.tenant.platform.as_str())
-        .bind(mode_str(c.tenant.mode))
-        .bind(c.id.as_str())
-        .bind(&c.external_id)
-        .bind(&c.email)
-        .bind(&c.first_name)
-        .bind(&c.last_name)
-        .bind(&c.plan)
-        .bind(c.password_hash.as_ref().map(PasswordHash::as_phc))
-        .bind(to_json(&c.metadata)?)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(to_i64(max)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(e, "customer id or external id exists"))?
-        .rows_affected();
+        // Uncapped inserts do not take the lock: every process must run with the
+        // same cap.
+        lock_tenant(&mut tx, "customers", &c.tenant).await?;
+        let inserted = insert_row(&mut *tx, c, Some(max)).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(inserted == 1)
+        Ok(inserted)
     }
 
     async fn get_customer(

@@ -103,3 +103,21 @@ impl PostgresStore {
         &self.pool
     }
 }
+
+/// Makes the transaction's capped inserts of `what` for `tenant` take turns
+/// (a transaction-scoped advisory lock), so a count taken after it includes every
+/// such insert committed before: count-then-insert becomes one decision.
+async fn lock_tenant(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    what: &str,
+    tenant: &dream_core::Tenant,
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2 || '/' || $3, 0))")
+        .bind(what)
+        .bind(tenant.platform.as_str())
+        .bind(tenant.mode.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}

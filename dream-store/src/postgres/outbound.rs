@@ -19,9 +19,9 @@ use dream_core::{
     LeaseToken, Page, PageRequest, PlatformId, StoreError, StoredSigningSecret, Tenant,
     WebhookEndpoint, WebhookEndpointId,
 };
-use sqlx::{postgres::PgRow, PgConnection, Row};
+use sqlx::{postgres::PgRow, PgConnection, PgExecutor, Row};
 
-use super::{events::event_from_prefixed_row, PostgresStore};
+use super::{events::event_from_prefixed_row, lock_tenant, PostgresStore};
 use crate::sql::{backend, classify, corrupt, mode_str, parse_mode, to_i64};
 
 // Macros rather than consts so `concat!` builds each statement at compile time.
@@ -193,29 +193,80 @@ pub(super) async fn enqueue(conn: &mut PgConnection, event: &Event) -> Result<()
     Ok(())
 }
 
-#[async_trait]
-impl OutboundStore for PostgresStore {
-    async fn create_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
-        sqlx::query(concat!(
-            "INSERT INTO webhook_endpoints (",
-            endpoint_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(e.id.as_str())
+/// Inserts `e` unless `max` is set and the tenant already has that many
+/// endpoints; `false` when full. Atomic only under [`lock_tenant`] when capped.
+async fn insert_endpoint(
+    conn: impl PgExecutor<'_>,
+    e: &WebhookEndpoint,
+    max: Option<usize>,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO webhook_endpoints (",
+        endpoint_columns!(),
+        ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+         WHERE $12::BIGINT IS NULL \
+            OR (SELECT COUNT(*) FROM webhook_endpoints WHERE platform_id = $2 AND mode = $3) < $12"
+    ))
+    .bind(e.id.as_str())
+    .bind(e.tenant.platform.as_str())
+    .bind(mode_str(e.tenant.mode))
+    .bind(&e.url)
+    .bind(&e.description)
+    .bind(e.filter.to_text())
+    .bind(e.secret.to_stored())
+    .bind(e.disabled.map(DisabledReason::as_str))
+    .bind(e.failing_since)
+    .bind(e.created_at)
+    .bind(e.updated_at)
+    .bind(max.map(|m| to_i64(m as u64)).transpose()?)
+    .execute(conn)
+    .await
+    .map_err(|err| classify(err, "webhook endpoint id exists"))?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+impl PostgresStore {
+    /// Writes `e`'s settings over the stored row; with `seen`, only while the row
+    /// still has its `updated_at`, `disabled` and `failing_since`. Whether a row
+    /// was written.
+    async fn write_endpoint(
+        &self,
+        e: &WebhookEndpoint,
+        seen: Option<&WebhookEndpoint>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE webhook_endpoints SET url = $4, description = $5, event_types = $6, \
+               secret = $7, disabled_reason = $8, failing_since = $9, updated_at = $10 \
+             WHERE platform_id = $1 AND mode = $2 AND id = $3 \
+               AND (NOT $11 OR (updated_at = $12 AND disabled_reason IS NOT DISTINCT FROM $13 \
+                                AND failing_since IS NOT DISTINCT FROM $14))",
+        )
         .bind(e.tenant.platform.as_str())
         .bind(mode_str(e.tenant.mode))
+        .bind(e.id.as_str())
         .bind(&e.url)
         .bind(&e.description)
         .bind(e.filter.to_text())
         .bind(e.secret.to_stored())
         .bind(e.disabled.map(DisabledReason::as_str))
         .bind(e.failing_since)
-        .bind(e.created_at)
         .bind(e.updated_at)
+        .bind(seen.is_some())
+        .bind(seen.map(|s| s.updated_at))
+        .bind(seen.and_then(|s| s.disabled.map(DisabledReason::as_str)))
+        .bind(seen.and_then(|s| s.failing_since))
         .execute(&self.pool)
         .await
-        .map_err(|err| classify(err, "webhook endpoint id exists"))?;
-        Ok(())
+        .map_err(backend)?;
+        Ok(updated.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl OutboundStore for PostgresStore {
+    async fn create_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
+        insert_endpoint(&self.pool, e, None).await.map(|_| ())
     }
 
     async fn create_webhook_endpoint_capped(
@@ -224,40 +275,10 @@ impl OutboundStore for PostgresStore {
         max: usize,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        // Creates of one tenant take turns, so each count sees every create
-        // committed before it.
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(hashtextextended('dream_endpoints/' || $1 || '/' || $2, 0))",
-        )
-        .bind(e.tenant.platform.as_str())
-        .bind(mode_str(e.tenant.mode))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO webhook_endpoints (",
-            endpoint_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-             WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE platform_id = $2 AND mode = $3) < $12"
-        ))
-        .bind(e.id.as_str())
-        .bind(e.tenant.platform.as_str())
-        .bind(mode_str(e.tenant.mode))
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(e.filter.to_text())
-        .bind(e.secret.to_stored())
-        .bind(e.disabled.map(DisabledReason::as_str))
-        .bind(e.failing_since)
-        .bind(e.created_at)
-        .bind(e.updated_at)
-        .bind(to_i64(max as u64)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(|err| classify(err, "webhook endpoint id exists"))?
-        .rows_affected();
+        lock_tenant(&mut tx, "webhook_endpoints", &e.tenant).await?;
+        let inserted = insert_endpoint(&mut *tx, e, Some(max)).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(inserted == 1)
+        Ok(inserted)
     }
 
     async fn get_webhook_endpoint(
@@ -301,28 +322,11 @@ impl OutboundStore for PostgresStore {
     }
 
     async fn update_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
-        let updated = sqlx::query(
-            "UPDATE webhook_endpoints SET url = $4, description = $5, event_types = $6, \
-               secret = $7, disabled_reason = $8, failing_since = $9, updated_at = $10 \
-             WHERE platform_id = $1 AND mode = $2 AND id = $3",
-        )
-        .bind(e.tenant.platform.as_str())
-        .bind(mode_str(e.tenant.mode))
-        .bind(e.id.as_str())
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(e.filter.to_text())
-        .bind(e.secret.to_stored())
-        .bind(e.disabled.map(DisabledReason::as_str))
-        .bind(e.failing_since)
-        .bind(e.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        if self.write_endpoint(e, None).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
         }
-        Ok(())
     }
 
     async fn update_webhook_endpoint_if(
@@ -330,29 +334,7 @@ impl OutboundStore for PostgresStore {
         e: &WebhookEndpoint,
         seen: &WebhookEndpoint,
     ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE webhook_endpoints SET url = $4, description = $5, event_types = $6, \
-               secret = $7, disabled_reason = $8, failing_since = $9, updated_at = $10 \
-             WHERE platform_id = $1 AND mode = $2 AND id = $3 \
-               AND updated_at = $11 AND disabled_reason IS NOT DISTINCT FROM $12 AND failing_since IS NOT DISTINCT FROM $13",
-        )
-        .bind(e.tenant.platform.as_str())
-        .bind(mode_str(e.tenant.mode))
-        .bind(e.id.as_str())
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(e.filter.to_text())
-        .bind(e.secret.to_stored())
-        .bind(e.disabled.map(DisabledReason::as_str))
-        .bind(e.failing_since)
-        .bind(e.updated_at)
-        .bind(seen.updated_at)
-        .bind(seen.disabled.map(DisabledReason::as_str))
-        .bind(seen.failing_since)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        if updated.rows_affected() == 1 {
+        if self.write_endpoint(e, Some(seen)).await? {
             return Ok(true);
         }
         let exists: Option<i64> = sqlx::query_scalar(

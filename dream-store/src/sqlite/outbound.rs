@@ -178,14 +178,22 @@ pub(super) async fn enqueue(conn: &mut SqliteConnection, event: &Event) -> Resul
     Ok(())
 }
 
-#[async_trait]
-impl OutboundStore for SqliteStore {
-    async fn create_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
-        sqlx::query(concat!(
+impl SqliteStore {
+    /// Inserts `e` unless `max` is set and the tenant already has that many
+    /// endpoints; `false` when full. One statement on the single writer, so the
+    /// count and the insert cannot interleave with another create.
+    async fn insert_endpoint(
+        &self,
+        e: &WebhookEndpoint,
+        max: Option<usize>,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(concat!(
             "INSERT INTO webhook_endpoints (",
             endpoint_columns!(),
             ") \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+             WHERE ?12 IS NULL \
+                OR (SELECT COUNT(*) FROM webhook_endpoints WHERE platform_id = ?2 AND mode = ?3) < ?12"
         ))
         .bind(e.id.as_str())
         .bind(e.tenant.platform.as_str())
@@ -198,10 +206,54 @@ impl OutboundStore for SqliteStore {
         .bind(e.failing_since.map(ts))
         .bind(ts(e.created_at))
         .bind(ts(e.updated_at))
+        .bind(max.map(|m| to_i64(m as u64)).transpose()?)
         .execute(&self.writer)
         .await
-        .map_err(|err| classify(err, "webhook endpoint id exists"))?;
-        Ok(())
+        .map_err(|err| classify(err, "webhook endpoint id exists"))?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Writes `e`'s settings over the stored row; with `seen`, only while the row
+    /// still has its `updated_at`, `disabled` and `failing_since`. Whether a row
+    /// was written.
+    async fn write_endpoint(
+        &self,
+        e: &WebhookEndpoint,
+        seen: Option<&WebhookEndpoint>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE webhook_endpoints SET url = ?4, description = ?5, event_types = ?6, \
+               secret = ?7, disabled_reason = ?8, failing_since = ?9, updated_at = ?10 \
+             WHERE platform_id = ?1 AND mode = ?2 AND id = ?3 \
+               AND (NOT ?11 OR (updated_at = ?12 AND disabled_reason IS ?13 \
+                                AND failing_since IS ?14))",
+        )
+        .bind(e.tenant.platform.as_str())
+        .bind(mode_str(e.tenant.mode))
+        .bind(e.id.as_str())
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(e.filter.to_text())
+        .bind(e.secret.to_stored())
+        .bind(e.disabled.map(DisabledReason::as_str))
+        .bind(e.failing_since.map(ts))
+        .bind(ts(e.updated_at))
+        .bind(seen.is_some())
+        .bind(seen.map(|s| ts(s.updated_at)))
+        .bind(seen.and_then(|s| s.disabled.map(DisabledReason::as_str)))
+        .bind(seen.and_then(|s| s.failing_since.map(ts)))
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(updated.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl OutboundStore for SqliteStore {
+    async fn create_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
+        self.insert_endpoint(e, None).await.map(|_| ())
     }
 
     async fn create_webhook_endpoint_capped(
@@ -209,32 +261,7 @@ impl OutboundStore for SqliteStore {
         e: &WebhookEndpoint,
         max: usize,
     ) -> Result<bool, StoreError> {
-        // One statement on the single writer: the count and the insert cannot
-        // interleave with another create.
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO webhook_endpoints (",
-            endpoint_columns!(),
-            ") \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-             WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE platform_id = ?2 AND mode = ?3) < ?12"
-        ))
-        .bind(e.id.as_str())
-        .bind(e.tenant.platform.as_str())
-        .bind(mode_str(e.tenant.mode))
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(e.filter.to_text())
-        .bind(e.secret.to_stored())
-        .bind(e.disabled.map(DisabledReason::as_str))
-        .bind(e.failing_since.map(ts))
-        .bind(ts(e.created_at))
-        .bind(ts(e.updated_at))
-        .bind(to_i64(max as u64)?)
-        .execute(&self.writer)
-        .await
-        .map_err(|err| classify(err, "webhook endpoint id exists"))?
-        .rows_affected();
-        Ok(inserted == 1)
+        self.insert_endpoint(e, Some(max)).await
     }
 
     async fn get_webhook_endpoint(
@@ -279,28 +306,11 @@ impl OutboundStore for SqliteStore {
     }
 
     async fn update_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
-        let updated = sqlx::query(
-            "UPDATE webhook_endpoints SET url = ?4, description = ?5, event_types = ?6, \
-               secret = ?7, disabled_reason = ?8, failing_since = ?9, updated_at = ?10 \
-             WHERE platform_id = ?1 AND mode = ?2 AND id = ?3",
-        )
-        .bind(e.tenant.platform.as_str())
-        .bind(mode_str(e.tenant.mode))
-        .bind(e.id.as_str())
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(e.filter.to_text())
-        .bind(e.secret.to_stored())
-        .bind(e.disabled.map(DisabledReason::as_str))
-        .bind(e.failing_since.map(ts))
-        .bind(ts(e.updated_at))
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        if self.write_endpoint(e, None).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
         }
-        Ok(())
     }
 
     async fn update_webhook_endpoint_if(
@@ -308,29 +318,7 @@ impl OutboundStore for SqliteStore {
         e: &WebhookEndpoint,
         seen: &WebhookEndpoint,
     ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE webhook_endpoints SET url = ?4, description = ?5, event_types = ?6, \
-               secret = ?7, disabled_reason = ?8, failing_since = ?9, updated_at = ?10 \
-             WHERE platform_id = ?1 AND mode = ?2 AND id = ?3 \
-               AND updated_at = ?11 AND disabled_reason IS ?12 AND failing_since IS ?13",
-        )
-        .bind(e.tenant.platform.as_str())
-        .bind(mode_str(e.tenant.mode))
-        .bind(e.id.as_str())
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(e.filter.to_text())
-        .bind(e.secret.to_stored())
-        .bind(e.disabled.map(DisabledReason::as_str))
-        .bind(e.failing_since.map(ts))
-        .bind(ts(e.updated_at))
-        .bind(ts(seen.updated_at))
-        .bind(seen.disabled.map(DisabledReason::as_str))
-        .bind(seen.failing_since.map(ts))
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        if updated.rows_affected() == 1 {
+        if self.write_endpoint(e, Some(seen)).await? {
             return Ok(true);
         }
         let exists: Option<i64> = sqlx::query_scalar(
