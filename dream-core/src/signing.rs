@@ -199,9 +199,10 @@ pub fn verify_signed(
 }
 
 /// [`verify_signed`], answering which of `secrets` (its index) signed the
-/// delivery, for callers that bind each secret to what it may change.
-pub fn verify_signed_by(
-    secrets: &[SigningSecret],
+/// delivery, for callers that bind each secret to what it may change (anything
+/// that holds a secret, such as a `ClerkEndpoint`, can be passed as it is).
+pub fn verify_signed_by<S: AsRef<SigningSecret>>(
+    secrets: &[S],
     headers: SignedHeaders<'_>,
     body: &[u8],
     now: DateTime<Utc>,
@@ -233,12 +234,18 @@ pub fn verify_signed_by(
     secrets
         .iter()
         .position(|secret| {
-            let expected = secret.mac(id, signed_at, body);
+            let expected = secret.as_ref().mac(id, signed_at, body);
             candidates
                 .iter()
                 .any(|candidate| bool::from(candidate.as_slice().ct_eq(&expected)))
         })
         .ok_or(WebhookError::SignatureMismatch)
+}
+
+impl AsRef<SigningSecret> for SigningSecret {
+    fn as_ref(&self) -> &SigningSecret {
+        self
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,12 @@ pub struct ClerkEndpoint {
     pub platform: Option<PlatformId>,
 }
 
+impl AsRef<SigningSecret> for ClerkEndpoint {
+    fn as_ref(&self) -> &SigningSecret {
+        &self.secret
+    }
+}
+
 impl Dream {
     /// Verifies Clerk deliveries with `secrets`, the endpoint's `whsec_…` signing
     /// secrets (several during a rotation: any may match), each allowed to write to
@@ -121,13 +127,8 @@ impl Dream {
             )));
         }
         let now = self.now();
-        let secrets: Vec<SigningSecret> = self
-            .clerk_endpoints
-            .iter()
-            .map(|e| e.secret.clone())
-            .collect();
         let signer = verify_signed_by(
-            &secrets,
+            &self.clerk_endpoints,
             headers,
             payload,
             now,
