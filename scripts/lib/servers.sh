@@ -19,6 +19,8 @@ ensure_server_binaries() {
   local missing=()
   pg_bin_dir >/dev/null || missing+=(postgresql)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  # The TLS test servers get a throwaway CA and certificate from openssl.
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]} from Debian's packages" >&2
