@@ -274,13 +274,40 @@ impl Application {
             self.state.dream.clone(),
             IDEMPOTENCY_SWEEP_EVERY,
         )));
+        let history = AbortOnDrop(tokio::spawn(flush_usage_history(
+            self.state.dream.clone(),
+            USAGE_HISTORY_FLUSH_EVERY,
+        )));
+        let dream = self.state.dream.clone();
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(dream_http::app(self.state), shutdown, Some(self.grace))
             .await
             .map_err(AppError::Serve);
         drop(worker);
         drop(sweeper);
+        drop(history);
+        // The calls of the last interval, so a clean stop loses none from the chart.
+        if let Err(err) = dream.flush_usage_history().await {
+            tracing::warn!(error = %err, "could not write the last usage history at shutdown");
+        }
         served
+    }
+}
+
+/// How often a server writes its tally of accepted usage to the daily history
+/// (the dashboard's chart); a crash loses at most this much from the chart,
+/// never from the enforced counters.
+pub const USAGE_HISTORY_FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+/// Writes the daily usage tally every `every`; a failed write is kept for the next.
+async fn flush_usage_history(dream: Dream, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(err) = dream.flush_usage_history().await {
+            tracing::warn!(error = %err, "could not write the usage history; kept for the next try");
+        }
     }
 }
 

@@ -43,6 +43,7 @@ mod signing;
 mod tenant;
 mod tier;
 mod usage;
+mod usage_history;
 
 pub use billing::{
     limit_text, metadata_keys, needs_stripe_price, next_sync_step, price_fingerprint,
@@ -97,6 +98,7 @@ pub use tier::{
 pub use usage::{
     gcra, within_limit, ConsumeOutcome, ConsumeRequest, Period, RECEIPT_RETENTION_HOURS,
 };
+pub use usage_history::{DailyTally, DailyUsage};
 
 /// Largest amount a single track call may count.
 pub use services::MAX_TRACK_AMOUNT;

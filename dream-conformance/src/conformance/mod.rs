@@ -24,6 +24,7 @@ mod rate;
 mod receipts;
 mod subscriptions;
 mod usage;
+mod usage_history;
 
 pub use billing::{
     billing_connections_round_trip, billing_customer_link_concurrent,
@@ -81,3 +82,6 @@ pub use subscriptions::{
     subscriptions_stale_and_plans, subscriptions_tenant_isolation, subscriptions_unknown_customer,
 };
 pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};
+pub use usage_history::{
+    usage_history_adds_and_ranges, usage_history_concurrent_batches_sum_exactly,
+};

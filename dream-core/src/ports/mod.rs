@@ -29,6 +29,7 @@ mod passwords;
 mod platforms;
 mod subscriptions;
 mod usage;
+mod usage_history;
 
 pub use billing::{BillingProvider, BillingStore};
 pub use customers::CustomerStore;
@@ -42,6 +43,7 @@ pub use passwords::{InlinePasswordHasher, PasswordHasher};
 pub use platforms::PlatformStore;
 pub use subscriptions::SubscriptionStore;
 pub use usage::UsageStore;
+pub use usage_history::UsageHistoryStore;
 
 /// Everything a backend implements, as one handle.
 pub trait Store:
@@ -56,6 +58,7 @@ pub trait Store:
     + BillingStore
     + SubscriptionStore
     + OutboundStore
+    + UsageHistoryStore
 {
 }
 
@@ -71,6 +74,7 @@ impl<T> Store for T where
         + BillingStore
         + SubscriptionStore
         + OutboundStore
+        + UsageHistoryStore
 {
 }
 
@@ -120,6 +124,8 @@ pub struct Stores {
     pub subscriptions: Arc<dyn SubscriptionStore>,
     /// Developers' webhook endpoints and the deliveries to them.
     pub outbound: Arc<dyn OutboundStore>,
+    /// Daily usage per tenant, for charts.
+    pub history: Arc<dyn UsageHistoryStore>,
 }
 
 impl Stores {
@@ -136,7 +142,8 @@ impl Stores {
             inventory: store.clone(),
             billing: store.clone(),
             subscriptions: store.clone(),
-            outbound: store,
+            outbound: store.clone(),
+            history: store,
         }
     }
 }

@@ -296,6 +296,19 @@ impl Dream {
         Ok(customer)
     }
 
+    /// The customer's subscription as the provider last reported it, if any.
+    pub async fn subscription_state(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+    ) -> Result<Option<crate::SubscriptionState>, CoreError> {
+        Ok(self
+            .stores
+            .subscriptions
+            .get_subscription_state(tenant, customer)
+            .await?)
+    }
+
     /// The tenant's customers, newest first.
     pub async fn list_customers(
         &self,

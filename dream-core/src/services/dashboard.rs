@@ -112,6 +112,15 @@ impl Dream {
         })
     }
 
+    /// The tenant's events, newest first.
+    pub async fn list_events(
+        &self,
+        tenant: &Tenant,
+        page: &PageRequest<crate::EventId>,
+    ) -> Result<Page<Event>, CoreError> {
+        Ok(self.stores.events.list_events(tenant, page).await?)
+    }
+
     async fn churned_since(
         &self,
         tenant: &Tenant,

@@ -33,6 +33,7 @@ mod outbound;
 mod platforms;
 mod stripe_events;
 mod usage;
+mod usage_history;
 
 use std::sync::Arc;
 
@@ -68,6 +69,8 @@ pub struct Dream {
     endpoint_policy: EndpointPolicy,
     limits: TenantLimits,
     password_hasher: Arc<dyn PasswordHasher>,
+    /// Accepted usage not yet in the history store (see [`Dream::flush_usage_history`]).
+    daily_tally: Arc<crate::DailyTally>,
 }
 
 /// Per-tenant caps of this server, enforced atomically in the store. `None`: no cap.
@@ -95,6 +98,7 @@ impl Dream {
             endpoint_policy: EndpointPolicy::default(),
             limits: TenantLimits::default(),
             password_hasher: Arc::new(InlinePasswordHasher),
+            daily_tally: Arc::default(),
         }
     }
 

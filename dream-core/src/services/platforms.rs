@@ -77,6 +77,18 @@ impl Dream {
         Ok(next)
     }
 
+    /// Replaces the tenant's offered tiers ([`Dream::configure_tiers`]) and syncs
+    /// them to Stripe when an account is connected: what a developer means by
+    /// "save my tiers", from `/create-products` or the dashboard.
+    pub async fn replace_tiers(
+        &self,
+        tenant: &Tenant,
+        tiers: Vec<Tier>,
+    ) -> Result<TierConfig, CoreError> {
+        self.configure_tiers(tenant, tiers).await?;
+        self.sync_tiers_if_connected(tenant).await
+    }
+
     /// The tenant's tiers (empty when none were configured).
     pub async fn tier_config(&self, tenant: &Tenant) -> Result<TierConfig, CoreError> {
         Ok(self
@@ -105,8 +117,7 @@ impl Dream {
             None => self.create_platform(None).await?,
         };
         let tenant = Tenant::new(platform.id.clone(), mode);
-        self.configure_tiers(&tenant, tiers).await?;
-        let config = self.sync_tiers_if_connected(&tenant).await?;
+        let config = self.replace_tiers(&tenant, tiers).await?;
         let price_ids = self.price_ids(&tenant, &config).await?;
         let now = self.now();
         let active = self

@@ -125,6 +125,7 @@ impl Dream {
         };
         match self.stores.usage.consume_usage(&request).await? {
             ConsumeOutcome::Accepted { used } => {
+                self.daily_tally.add(tenant, now, amount);
                 if let UsageLimit::Limited(limit) = tier.limit {
                     if used == limit {
                         self.emit(

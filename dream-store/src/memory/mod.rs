@@ -12,6 +12,7 @@ mod outbound;
 mod platforms;
 mod subscriptions;
 mod usage;
+mod usage_history;
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -28,6 +29,7 @@ pub struct MemoryStore {
     billing: Mutex<billing::Billing>,
     subscriptions: Mutex<subscriptions::Subscriptions>,
     outbound: Mutex<outbound::Webhooks>,
+    history: Mutex<usage_history::History>,
 }
 
 impl MemoryStore {

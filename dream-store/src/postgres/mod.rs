@@ -13,6 +13,7 @@ mod outbound;
 mod platforms;
 mod subscriptions;
 mod usage;
+mod usage_history;
 
 use std::time::Duration;
 

@@ -18,6 +18,7 @@ mod outbound;
 mod platforms;
 mod subscriptions;
 mod usage;
+mod usage_history;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

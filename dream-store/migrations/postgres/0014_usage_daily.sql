@@ -1,0 +1,9 @@
+-- Daily usage per tenant, for charts (dream_core::DailyUsage): written in
+-- batches from each process's in-memory tally, always added to, never replaced.
+CREATE TABLE usage_daily (
+    platform_id TEXT COLLATE "C" NOT NULL,
+    mode TEXT NOT NULL,
+    day DATE NOT NULL,
+    amount BIGINT NOT NULL,
+    PRIMARY KEY (platform_id, mode, day)
+);

@@ -1,0 +1,9 @@
+-- Daily usage per tenant, for charts (dream_core::DailyUsage): written in
+-- batches from each process's in-memory tally, always added to, never replaced.
+CREATE TABLE usage_daily (
+    platform_id TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    day TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    PRIMARY KEY (platform_id, mode, day)
+) WITHOUT ROWID;
