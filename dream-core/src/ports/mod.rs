@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+mod audit;
 mod billing;
 mod customers;
 mod events;
@@ -30,6 +31,7 @@ mod platforms;
 mod subscriptions;
 mod usage;
 
+pub use audit::AuditStore;
 pub use billing::{BillingProvider, BillingStore};
 pub use customers::CustomerStore;
 pub use events::EventStore;
@@ -56,6 +58,7 @@ pub trait Store:
     + BillingStore
     + SubscriptionStore
     + OutboundStore
+    + AuditStore
 {
 }
 
@@ -71,6 +74,7 @@ impl<T> Store for T where
         + BillingStore
         + SubscriptionStore
         + OutboundStore
+        + AuditStore
 {
 }
 
@@ -120,6 +124,8 @@ pub struct Stores {
     pub subscriptions: Arc<dyn SubscriptionStore>,
     /// Developers' webhook endpoints and the deliveries to them.
     pub outbound: Arc<dyn OutboundStore>,
+    /// Platforms' audit logs of management actions.
+    pub audit: Arc<dyn AuditStore>,
 }
 
 impl Stores {
@@ -136,7 +142,8 @@ impl Stores {
             inventory: store.clone(),
             billing: store.clone(),
             subscriptions: store.clone(),
-            outbound: store,
+            outbound: store.clone(),
+            audit: store,
         }
     }
 }

@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+mod audit;
 mod billing;
 mod clerk_users;
 mod customers;
@@ -45,6 +46,7 @@ pub use billing::{
 };
 pub use clerk_users::ClerkEndpoint;
 pub use dashboard::{Dashboard, Mrr};
+pub use keys::{RolledKey, MAX_ROLL_OVERLAP_SECS};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
 pub use platforms::ProductsCreated;
 pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
@@ -52,8 +54,8 @@ pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
 
 use crate::{
     ports::{BillingProvider, InlinePasswordHasher, PasswordHasher, Stores},
-    Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, RevealedSecret, SealedSecret,
-    SystemClock, Tenant,
+    AuditContext, Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, RevealedSecret,
+    SealedSecret, SystemClock, Tenant,
 };
 
 /// The service facade over the store ports and a clock. Cheap to clone.
@@ -68,6 +70,8 @@ pub struct Dream {
     endpoint_policy: EndpointPolicy,
     limits: TenantLimits,
     password_hasher: Arc<dyn PasswordHasher>,
+    /// Who is acting, for the audit log (see [`Dream::acting_as`]).
+    audit: Arc<AuditContext>,
 }
 
 /// Per-tenant caps of this server, enforced atomically in the store. `None`: no cap.
@@ -95,6 +99,7 @@ impl Dream {
             endpoint_policy: EndpointPolicy::default(),
             limits: TenantLimits::default(),
             password_hasher: Arc::new(InlinePasswordHasher),
+            audit: Arc::new(AuditContext::system()),
         }
     }
 
