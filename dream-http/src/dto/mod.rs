@@ -19,6 +19,7 @@
 //!   (lengths, ranges, patterns), so schemathesis and the docs see them; the
 //!   validators on request objects are documentation only (serde parses).
 
+mod audit;
 mod billing;
 mod customer;
 mod dashboard;
@@ -28,6 +29,7 @@ mod tier;
 mod usage;
 mod webhook_endpoints;
 
+pub use audit::*;
 pub use billing::*;
 pub use customer::*;
 pub use dashboard::*;
