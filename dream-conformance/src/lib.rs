@@ -79,6 +79,7 @@ macro_rules! __store_conformance_tests {
                 keys_list_order_and_filters,
                 keys_revoke_keeps_first_time,
                 keys_expire_keeps_earlier,
+                keys_expire_concurrent_earliest_wins,
                 keys_count_active,
                 keys_duplicates_conflict,
                 customers_insert_get_find,

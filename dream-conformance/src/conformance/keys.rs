@@ -508,3 +508,50 @@ pub async fn keys_expire_keeps_earlier(store: Stores) {
         "expire_key of an unknown id must give None"
     );
 }
+
+/// 16 tasks (`tokio::spawn`) expire one pair at once, each at another time (two
+/// concurrent rolls): the earliest time wins, whatever the order, and every
+/// task's returned record already expires no later than its own time.
+pub async fn keys_expire_concurrent_earliest_wins(store: Stores) {
+    const TASKS: i64 = 16;
+    let (test, _) = new_tenants(&store).await;
+    for round in 0..4 {
+        let record = key(&test, t0(), None);
+        insert_key(&store, &record, "to expire concurrently").await;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+        let handles: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let store = store.clone();
+                let barrier = barrier.clone();
+                let id = record.id.clone();
+                // Times out of order, so the earliest is not the first or last spawned.
+                let when = at(600 + (i * 7 + round) % TASKS * 10);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    (when, store.keys.expire_key(&id, when).await)
+                })
+            })
+            .collect();
+        for handle in handles {
+            let (when, got) = handle.await.expect("an expiring task panicked");
+            let got = got
+                .unwrap_or_else(|e| panic!("expire_key must not fail under concurrency: {e:?}"))
+                .expect("expire_key of an existing key must return the record");
+            assert!(
+                got.expires_at.is_some_and(|e| e <= when),
+                "round {round}: a returned expiry must be no later than the caller's"
+            );
+        }
+        let stored = store
+            .keys
+            .get_key(&record.id)
+            .await
+            .expect("get_key")
+            .expect("the key exists");
+        assert_eq!(
+            stored.expires_at,
+            Some(at(600)),
+            "round {round}: the earliest of the concurrent expiries must win"
+        );
+    }
+}

@@ -67,8 +67,9 @@ pub use inventory_races::{
     inventory_settle_under_concurrency,
 };
 pub use keys::{
-    keys_count_active, keys_duplicates_conflict, keys_expire_keeps_earlier, keys_insert_and_find,
-    keys_list_order_and_filters, keys_revoke_keeps_first_time,
+    keys_count_active, keys_duplicates_conflict, keys_expire_concurrent_earliest_wins,
+    keys_expire_keeps_earlier, keys_insert_and_find, keys_list_order_and_filters,
+    keys_revoke_keeps_first_time,
 };
 pub use outbound::{
     outbound_auto_disable, outbound_claim_due, outbound_concurrent_claims,
