@@ -148,6 +148,8 @@ async fn every_management_action_is_audited_with_its_actor_and_no_secret() {
         )
         .await;
     send_ok(&disconnected, "disconnect");
+    // Connect onboarding: the browser's callback carries no credential.
+    b.connect(&platform, "test").await;
 
     // Secret-key actions.
     let sk = tenant.secret_key.clone();
@@ -287,6 +289,7 @@ async fn every_management_action_is_audited_with_its_actor_and_no_secret() {
         ("platform.allowed_origins_replaced", "operator"),
         ("stripe.connected", "operator"),
         ("stripe.disconnected", "operator"),
+        ("stripe.connected", "system"),
         ("customer.created", sk_key_id.as_str()),
         ("customer.updated", sk_key_id.as_str()),
         ("customer.deleted", sk_key_id.as_str()),
@@ -300,6 +303,12 @@ async fn every_management_action_is_audited_with_its_actor_and_no_secret() {
             "no {action} by {actor} in {seen:?}"
         );
     }
+    let systems: Vec<&Value> = entries.iter().filter(|e| e["actor"] == "system").collect();
+    assert_eq!(
+        systems.len(),
+        1,
+        "only the Connect callback acts without a caller: {systems:?}"
+    );
     // Newest first: the last action is the first entry.
     assert_eq!(entries[0]["action"], "webhook_endpoint.deleted");
     assert_eq!(
