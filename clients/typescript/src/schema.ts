@@ -699,8 +699,8 @@ export interface components {
             action: string;
             /** @description The object acted on (`key_…`, `usr_…`, `we_…`, `plt_…`, `acct_…`). */
             objectId: string | null;
-            /** @description The mode of the data acted on; null for the platform itself. */
-            mode: (components["schemas"]["ModeDto"] & unknown) | null;
+            /** @description The mode of the data acted on (`test` or `live`); null for the platform itself. */
+            mode: string | null;
             /** @description The request it was done in (`X-Request-Id`). */
             requestId: string | null;
             /** @description A few details (ids, names, counts). */

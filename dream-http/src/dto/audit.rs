@@ -7,7 +7,7 @@ use dream_core::AuditEntry;
 use poem_openapi::Object;
 use serde::Deserialize;
 
-use super::{ModeDto, Nullable};
+use super::Nullable;
 
 /// One management action in a platform's audit log. Never holds a secret.
 #[derive(Object, Debug)]
@@ -23,8 +23,8 @@ pub struct AuditEntryDto {
     pub action: String,
     /// The object acted on (`key_…`, `usr_…`, `we_…`, `plt_…`, `acct_…`).
     pub object_id: Nullable<String>,
-    /// The mode of the data acted on; null for the platform itself.
-    pub mode: Nullable<ModeDto>,
+    /// The mode of the data acted on (`test` or `live`); null for the platform itself.
+    pub mode: Nullable<String>,
     /// The request it was done in (`X-Request-Id`).
     pub request_id: Nullable<String>,
     /// A few details (ids, names, counts).
@@ -40,7 +40,7 @@ impl From<AuditEntry> for AuditEntryDto {
             actor: e.actor.to_string(),
             action: e.action.as_str().to_owned(),
             object_id: e.object_id.into(),
-            mode: e.mode.map(ModeDto::from).into(),
+            mode: e.mode.map(|m| m.as_str().to_owned()).into(),
             request_id: e.request_id.into(),
             detail: match e.detail {
                 serde_json::Value::Object(map) => map.into_iter().collect(),
