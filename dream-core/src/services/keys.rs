@@ -218,6 +218,39 @@ impl Dream {
         Ok(self.stores.keys.list_keys(platform, mode).await?)
     }
 
+    /// One of the platform's pairs; another platform's pair is `NotFound`, exactly
+    /// like a missing one. Front doors scoped to a platform (a developer account's
+    /// app) check a key with this before revoking or rolling it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), dream_core::CoreError> {
+    /// use std::sync::Arc;
+    /// use dream_core::{CoreError, Dream, Mode, Tenant};
+    /// let dream = Dream::new(Arc::new(dream_store::MemoryStore::new()));
+    /// let mine = dream.create_platform(None).await?;
+    /// let theirs = dream.create_platform(None).await?;
+    /// let key = dream.issue_key(&Tenant::new(theirs.id, Mode::Test), None, None).await?;
+    /// assert!(matches!(
+    ///     dream.platform_key(&mine.id, &key.record.id).await,
+    ///     Err(CoreError::NotFound("key"))
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn platform_key(
+        &self,
+        platform: &PlatformId,
+        id: &KeyId,
+    ) -> Result<KeyRecord, CoreError> {
+        self.stores
+            .keys
+            .get_key(id)
+            .await?
+            .filter(|key| &key.tenant.platform == platform)
+            .ok_or(CoreError::NotFound("key"))
+    }
+
     /// Revokes a pair at once. Revoking twice keeps the first time.
     pub async fn revoke_key(&self, id: &KeyId) -> Result<KeyRecord, CoreError> {
         let already = self
