@@ -74,9 +74,12 @@ macro_rules! __store_conformance_tests {
 
             $crate::__store_conformance_tests!(@tests $make;
                 platforms_and_tier_configs,
+                platforms_allowed_origins,
                 keys_insert_and_find,
                 keys_list_order_and_filters,
                 keys_revoke_keeps_first_time,
+                keys_expire_keeps_earlier,
+                keys_expire_concurrent_earliest_wins,
                 keys_count_active,
                 keys_duplicates_conflict,
                 customers_insert_get_find,
@@ -101,6 +104,10 @@ macro_rules! __store_conformance_tests {
                 events_conflicts_and_cursors,
                 events_tenant_isolation,
                 events_purge_old_unreferenced,
+                audit_append_and_list,
+                audit_pagination,
+                audit_mode_filter,
+                audit_platform_isolation,
                 idempotency_claim_and_replay,
                 idempotency_release,
                 idempotency_expiry,

@@ -115,6 +115,11 @@ prefixed_id!(
 );
 
 prefixed_id!(
+    /// An entry of a platform's audit log.
+    AuditId,
+    "aud"
+);
+prefixed_id!(
     /// A developer's webhook endpoint.
     WebhookEndpointId,
     "we"

@@ -23,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod audit;
 mod billing;
 mod clock;
 mod customer;
@@ -34,6 +35,7 @@ mod idempotency;
 mod ids;
 mod inventory;
 mod keys;
+mod origins;
 mod outbound;
 mod page;
 mod platform;
@@ -45,6 +47,7 @@ mod tier;
 mod usage;
 mod usage_history;
 
+pub use audit::{scrub_secrets, Actor, AuditAction, AuditContext, AuditEntry};
 pub use billing::{
     limit_text, metadata_keys, needs_stripe_price, next_sync_step, price_fingerprint,
     product_fingerprint, AccountAccess, BillingAccount, BillingConnection, BillingError,
@@ -64,7 +67,7 @@ pub use event::{Event, EventKind};
 pub use idempotency::{
     ClaimToken, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoredResponse,
 };
-pub use ids::{CustomerId, DeliveryId, EventId, KeyId, PlatformId, WebhookEndpointId};
+pub use ids::{AuditId, CustomerId, DeliveryId, EventId, KeyId, PlatformId, WebhookEndpointId};
 pub use inventory::{
     demand_of, InventoryCounts, ProductDemand, Reservation, ReservationId, ReservationLine,
     ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest,
@@ -72,6 +75,7 @@ pub use inventory::{
 pub use keys::{
     generate_publishable_key, IssuedKey, KeyDigest, KeyKind, KeyRecord, SecretKey, TokenShape,
 };
+pub use origins::{origin_allowed, validate_allowed_origins, MAX_ALLOWED_ORIGINS};
 pub use outbound::{
     delivery_payload, is_public_ip, validate_endpoint_url, AttemptRecorded, Delivery,
     DeliveryAttempt, DeliveryJob, DeliveryNext, DeliveryPolicy, DeliveryState, DisabledReason,
@@ -84,8 +88,9 @@ pub use platform::Platform;
 pub use services::{
     validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, ClerkEndpoint, Dashboard,
     DeliveryPass, Dream, EndpointPatch, Mrr, NewEndpoint, ProductListing, ProductsCreated,
-    TenantLimits, TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES,
-    MAX_CART_LINES, MAX_CART_QUANTITY, RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
+    RolledKey, TenantLimits, TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome,
+    CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS,
+    RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
 pub use signing::{
     verify_signed, verify_signed_by, SignedHeaders, SigningSecret, StoredSigningSecret,

@@ -20,6 +20,7 @@
 mod api;
 mod auth;
 mod body;
+mod cors;
 mod csv;
 mod dto;
 mod error;
@@ -100,6 +101,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         )
         .at("/webhook/clerk", poem::post(inbound::clerk))
         .nest("/", api)
+        .around(cors::preflight)
         .around(idempotency::idempotent)
         .around(middleware::observe)
         .data(state)

@@ -1,13 +1,15 @@
 //! Caches in front of the hot-path lookups, one decorator per port:
 //! [`CachedKeys`] (secret-key digest → key record, publishable key → key record)
-//! wraps a [`KeyStore`], [`CachedTiers`] (tenant → tier configuration) wraps a
+//! wraps a [`KeyStore`], [`CachedTiers`] (tenant → tier configuration, platform →
+//! allowed browser origins) wraps a
 //! [`PlatformStore`]; [`cached`] puts both into a [`Stores`]. Every other port is
 //! untouched, so a new port method needs no edit here.
 //!
-//! Consistency: a write through this instance (revoking a key, replacing tiers)
-//! invalidates its cache at once. Another process sees the change when its entry
-//! expires, so **`ttl` is the bound** on how long another process may still accept
-//! a revoked key or apply old tiers (default 1 s). Only found records are cached:
+//! Consistency: a write through this instance (revoking or expiring a key,
+//! replacing tiers or allowed origins) invalidates its cache at once. Another
+//! process sees the change when its entry expires, so **`ttl` is the bound** on how
+//! long another process may still accept a revoked key, keep a rolled key past its
+//! new expiry, or apply old tiers or origins (default 1 s). Only found records are cached:
 //! unknown keys always reach the store.
 
 use std::{sync::Arc, time::Duration};
@@ -61,11 +63,12 @@ impl CachedKeys {
     }
 }
 
-/// A [`PlatformStore`] whose tier configurations are cached; replacing a
-/// configuration through it forgets the old one at once.
+/// A [`PlatformStore`] whose tier configurations and allowed origins are cached;
+/// replacing either through it forgets the old one at once.
 pub struct CachedTiers {
     inner: Arc<dyn PlatformStore>,
     tiers: Cache<Tenant, TierConfig>,
+    origins: Cache<PlatformId, Vec<String>>,
 }
 
 impl CachedTiers {
@@ -74,6 +77,7 @@ impl CachedTiers {
         Self {
             inner,
             tiers: bounded(ttl),
+            origins: bounded(ttl),
         }
     }
 }
@@ -128,6 +132,30 @@ impl PlatformStore for CachedTiers {
         let found = self.inner.get_tier_config(tenant).await?;
         if let Some(config) = &found {
             self.tiers.insert(tenant.clone(), config.clone()).await;
+        }
+        Ok(found)
+    }
+
+    async fn put_allowed_origins(
+        &self,
+        platform: &PlatformId,
+        origins: &[String],
+    ) -> Result<bool, StoreError> {
+        let result = self.inner.put_allowed_origins(platform, origins).await;
+        self.origins.invalidate(platform).await;
+        result
+    }
+
+    async fn get_allowed_origins(
+        &self,
+        platform: &PlatformId,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        if let Some(hit) = self.origins.get(platform).await {
+            return Ok(Some(hit));
+        }
+        let found = self.inner.get_allowed_origins(platform).await?;
+        if let Some(origins) = &found {
+            self.origins.insert(platform.clone(), origins.clone()).await;
         }
         Ok(found)
     }
@@ -186,6 +214,18 @@ impl KeyStore for CachedKeys {
             self.forget_key(key).await;
         }
         Ok(revoked)
+    }
+
+    async fn expire_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        let expired = self.inner.expire_key(id, at).await?;
+        if let Some(key) = &expired {
+            self.forget_key(key).await;
+        }
+        Ok(expired)
     }
 
     async fn count_active_keys(&self, t: &Tenant, now: DateTime<Utc>) -> Result<usize, StoreError> {

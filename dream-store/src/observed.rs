@@ -195,6 +195,15 @@ impl<T: KeyStore + ?Sized> KeyStore for Observed<T> {
             .await
     }
 
+    async fn expire_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        self.observe("keys", "expire_key", self.inner.expire_key(id, at))
+            .await
+    }
+
     async fn count_active_keys(
         &self,
         tenant: &Tenant,
@@ -243,6 +252,31 @@ impl<T: PlatformStore + ?Sized> PlatformStore for Observed<T> {
             "platforms",
             "get_tier_config",
             self.inner.get_tier_config(tenant),
+        )
+        .await
+    }
+
+    async fn put_allowed_origins(
+        &self,
+        platform: &PlatformId,
+        origins: &[String],
+    ) -> Result<bool, StoreError> {
+        self.observe(
+            "platforms",
+            "put_allowed_origins",
+            self.inner.put_allowed_origins(platform, origins),
+        )
+        .await
+    }
+
+    async fn get_allowed_origins(
+        &self,
+        platform: &PlatformId,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.observe(
+            "platforms",
+            "get_allowed_origins",
+            self.inner.get_allowed_origins(platform),
         )
         .await
     }

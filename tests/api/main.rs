@@ -3,6 +3,7 @@
 mod private_servers;
 mod support;
 
+mod audit;
 mod backup;
 mod billing;
 mod billing_secrets;
@@ -10,12 +11,14 @@ mod caps;
 mod clerk_webhooks;
 mod cli;
 mod concurrency;
+mod cors;
 mod dashboard;
 mod errors;
 mod faults;
 mod hashing;
 mod idempotency;
 mod isolation;
+mod key_roll;
 mod keys;
 mod metrics;
 mod outbound_webhooks;

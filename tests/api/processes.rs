@@ -381,6 +381,65 @@ async fn a_key_revoked_in_one_process_is_refused_by_another_within_the_bound() {
     }
 }
 
+/// A key rolled in one process with a 1 s overlap: the other process accepts the
+/// new key at once and refuses the old one once the overlap and its cache bound
+/// have passed, never again after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rolled_in_one_process_expires_in_another_after_its_overlap() {
+    const TTL_MS: u64 = 500;
+    const OVERLAP_SECS: u64 = 1;
+    let db = fresh_database().await;
+    let env = [
+        ("DATABASE_URL", db),
+        ("DREAM_CACHE_TTL_MS", TTL_MS.to_string()),
+    ];
+    let a = Server::start(&env).await;
+    let b = Server::start(&env).await;
+    let http = reqwest::Client::new();
+    let sk = bootstrap(&http, &a, 1000).await;
+    // Warm B's cache with the key, as it was before the roll (no expiry).
+    assert_eq!(track(&http, &b, &sk, "u").await, 200);
+    let key_id = key_id_of(&http, &a, &sk).await;
+    let (status, rolled) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/admin/keys/{key_id}/roll", a.base),
+        ADMIN,
+        &[],
+        Some(json!({ "overlapSeconds": OVERLAP_SECS })),
+    )
+    .await;
+    assert_eq!(status, 201, "{rolled}");
+    let rolled_at = Instant::now();
+    let new_sk = rolled["secretKey"].as_str().expect("secretKey").to_owned();
+    assert_eq!(
+        track(&http, &b, &new_sk, "u").await,
+        200,
+        "the new key at once"
+    );
+    // Eventually refused (bounded wait: the overlap, the cache bound, slack).
+    let deadline = Duration::from_millis(OVERLAP_SECS * 1000 + TTL_MS + 5000);
+    loop {
+        let status = track(&http, &b, &sk, "u").await;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            rolled_at.elapsed() <= deadline,
+            "the old key still works {:?} after the roll",
+            rolled_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for server in [&a, &b] {
+        for _ in 0..3 {
+            assert_eq!(track(&http, server, &sk, "u").await, 401, "never again");
+        }
+        assert_eq!(track(&http, server, &new_sk, "u").await, 200);
+    }
+}
+
 /// The key id of `sk`: the platform's only pair.
 async fn key_id_of(http: &reqwest::Client, server: &Server, sk: &str) -> String {
     let (_, events) = call(

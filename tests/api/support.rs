@@ -92,6 +92,19 @@ impl TestServer {
         }
     }
 
+    /// A server on a fresh database of the shared test PostgreSQL
+    /// (`DREAM_TEST_DATABASE_URL`, started by `scripts/test`).
+    pub async fn start_postgres() -> Self {
+        let database = fresh_database();
+        Self::start_with(move |config| {
+            config.store = Some(dream_bin::StoreKind::Postgres);
+            config
+                .apply_env(|name| (name == "DATABASE_URL").then(|| database.clone()))
+                .expect("config");
+        })
+        .await
+    }
+
     /// Sends a request; `body` is sent as JSON when given.
     pub async fn send(
         &self,
@@ -185,6 +198,25 @@ impl TestServer {
             .expect("customer id")
             .to_owned()
     }
+}
+
+/// A fresh database on the shared test server, as a URL.
+pub fn fresh_database() -> String {
+    let url = std::env::var("DREAM_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("DREAM_TEST_DATABASE_URL is not set: run ./scripts/test, which starts it")
+    });
+    let name = format!(
+        "dream_api_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let status = std::process::Command::new("psql")
+        .args([&url, "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "CREATE DATABASE failed");
+    let (server, _) = url.rsplit_once('/').expect("url has a database");
+    format!("{server}/{name}")
 }
 
 pub fn standard_tiers(free_limit: u64) -> Value {

@@ -384,3 +384,174 @@ pub async fn keys_duplicates_conflict(store: Stores) {
     );
     insert_key(&store, &fresh, "fresh after refusals").await;
 }
+
+/// `expire_key` sets an expiry, keeps an earlier one, never touches another pair
+/// or the revocation, is seen by every lookup at once, and gives `None` for an
+/// unknown id.
+pub async fn keys_expire_keeps_earlier(store: Stores) {
+    let (test, _) = new_tenants(&store).await;
+    let record = key(&test, t0(), None);
+    let bystander = key(&test, t0(), None);
+    insert_key(&store, &record, "to expire").await;
+    insert_key(&store, &bystander, "bystander").await;
+    // Warm any cache in front of the store: the new expiry must still be seen.
+    store
+        .keys
+        .find_key_by_digest(&record.secret_digest)
+        .await
+        .expect("find_key_by_digest (warm)");
+    store
+        .keys
+        .find_key_by_publishable(&record.publishable_key)
+        .await
+        .expect("find_key_by_publishable (warm)");
+
+    let first = store
+        .keys
+        .expire_key(&record.id, at(600))
+        .await
+        .expect("expire_key")
+        .expect("expire_key of an existing key must return the record");
+    assert_eq!(
+        first,
+        KeyRecord {
+            expires_at: Some(at(600)),
+            ..record.clone()
+        },
+        "expire_key must return the record with expires_at set and nothing else changed"
+    );
+    let later = store
+        .keys
+        .expire_key(&record.id, at(1200))
+        .await
+        .expect("expire_key (later)")
+        .expect("expire_key (later) must return the record");
+    assert_eq!(
+        later.expires_at,
+        Some(at(600)),
+        "a later expiry must not extend the key's life"
+    );
+    let earlier = store
+        .keys
+        .expire_key(&record.id, at(300))
+        .await
+        .expect("expire_key (earlier)")
+        .expect("expire_key (earlier) must return the record");
+    assert_eq!(
+        earlier.expires_at,
+        Some(at(300)),
+        "an earlier expiry must replace a later one"
+    );
+    for (found, how) in [
+        (
+            store.keys.get_key(&record.id).await.expect("get_key"),
+            "get_key",
+        ),
+        (
+            store
+                .keys
+                .find_key_by_digest(&record.secret_digest)
+                .await
+                .expect("find_key_by_digest"),
+            "find_key_by_digest",
+        ),
+        (
+            store
+                .keys
+                .find_key_by_publishable(&record.publishable_key)
+                .await
+                .expect("find_key_by_publishable"),
+            "find_key_by_publishable",
+        ),
+    ] {
+        assert_eq!(
+            found.and_then(|k| k.expires_at),
+            Some(at(300)),
+            "{how} must see the new expiry at once"
+        );
+    }
+    assert_eq!(
+        store
+            .keys
+            .get_key(&bystander.id)
+            .await
+            .expect("get_key (bystander)")
+            .map(|k| k.expires_at),
+        Some(None),
+        "expiring one pair must not touch another"
+    );
+    assert_eq!(
+        store
+            .keys
+            .count_active_keys(&test, at(299))
+            .await
+            .expect("count_active_keys before expiry"),
+        2,
+        "a pair is active until its expiry"
+    );
+    assert_eq!(
+        store
+            .keys
+            .count_active_keys(&test, at(300))
+            .await
+            .expect("count_active_keys at expiry"),
+        1,
+        "a pair is inactive from its expiry on"
+    );
+    assert_eq!(
+        store
+            .keys
+            .expire_key(&KeyId::generate(), at(1))
+            .await
+            .expect("expire_key (unknown)"),
+        None,
+        "expire_key of an unknown id must give None"
+    );
+}
+
+/// 16 tasks (`tokio::spawn`) expire one pair at once, each at another time (two
+/// concurrent rolls): the earliest time wins, whatever the order, and every
+/// task's returned record already expires no later than its own time.
+pub async fn keys_expire_concurrent_earliest_wins(store: Stores) {
+    const TASKS: i64 = 16;
+    let (test, _) = new_tenants(&store).await;
+    for round in 0..4 {
+        let record = key(&test, t0(), None);
+        insert_key(&store, &record, "to expire concurrently").await;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+        let handles: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let store = store.clone();
+                let barrier = barrier.clone();
+                let id = record.id.clone();
+                // Times out of order, so the earliest is not the first or last spawned.
+                let when = at(600 + (i * 7 + round) % TASKS * 10);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    (when, store.keys.expire_key(&id, when).await)
+                })
+            })
+            .collect();
+        for handle in handles {
+            let (when, got) = handle.await.expect("an expiring task panicked");
+            let got = got
+                .unwrap_or_else(|e| panic!("expire_key must not fail under concurrency: {e:?}"))
+                .expect("expire_key of an existing key must return the record");
+            assert!(
+                got.expires_at.is_some_and(|e| e <= when),
+                "round {round}: a returned expiry must be no later than the caller's"
+            );
+        }
+        let stored = store
+            .keys
+            .get_key(&record.id)
+            .await
+            .expect("get_key")
+            .expect("the key exists");
+        assert_eq!(
+            stored.expires_at,
+            Some(at(600)),
+            "round {round}: the earliest of the concurrent expiries must win"
+        );
+    }
+}

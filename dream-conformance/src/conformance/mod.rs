@@ -5,6 +5,7 @@
 //! instants (`2026-03-10T12:00:00Z` and offsets) and fresh random platforms, so a
 //! backend whose stores are not perfectly fresh still gets isolated data.
 
+mod audit;
 mod billing;
 mod customer_caps;
 mod customer_list;
@@ -26,6 +27,9 @@ mod subscriptions;
 mod usage;
 mod usage_history;
 
+pub use audit::{
+    audit_append_and_list, audit_mode_filter, audit_pagination, audit_platform_isolation,
+};
 pub use billing::{
     billing_connections_round_trip, billing_customer_link_concurrent,
     billing_customer_link_first_wins, billing_customer_link_isolation,
@@ -64,7 +68,8 @@ pub use inventory_races::{
     inventory_settle_under_concurrency,
 };
 pub use keys::{
-    keys_count_active, keys_duplicates_conflict, keys_insert_and_find, keys_list_order_and_filters,
+    keys_count_active, keys_duplicates_conflict, keys_expire_concurrent_earliest_wins,
+    keys_expire_keeps_earlier, keys_insert_and_find, keys_list_order_and_filters,
     keys_revoke_keeps_first_time,
 };
 pub use outbound::{
@@ -74,7 +79,7 @@ pub use outbound::{
     outbound_record_lease_checks, outbound_record_outcomes, outbound_retry_delivery,
 };
 pub use outbound_caps::{outbound_endpoint_cap_is_atomic, outbound_update_if_unchanged};
-pub use platforms::platforms_and_tier_configs;
+pub use platforms::{platforms_allowed_origins, platforms_and_tier_configs};
 pub use rate::{rate_limit_gcra, refused_requests_consume_nothing};
 pub use receipts::{consume_receipts_replay, consume_receipts_under_concurrency};
 pub use subscriptions::{

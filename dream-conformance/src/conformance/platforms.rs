@@ -253,3 +253,94 @@ pub async fn platforms_and_tier_configs(store: Stores) {
         "another platform must not see these tiers"
     );
 }
+
+/// Allowed origins: empty until set, replaced as a whole (order kept), per
+/// platform, seen at once through any cache; unknown platforms give `false` and
+/// `None`.
+pub async fn platforms_allowed_origins(store: Stores) {
+    let make = || Platform {
+        id: PlatformId::generate(),
+        name: None,
+        created_at: t0(),
+    };
+    let (one, other) = (make(), make());
+    for p in [&one, &other] {
+        store
+            .platforms
+            .insert_platform(p)
+            .await
+            .expect("insert_platform");
+    }
+    assert_eq!(
+        store
+            .platforms
+            .get_allowed_origins(&one.id)
+            .await
+            .expect("get_allowed_origins (new)"),
+        Some(vec![]),
+        "a new platform allows no origin"
+    );
+    let first = vec![
+        "https://b.example".to_owned(),
+        "https://a.example".to_owned(),
+    ];
+    assert!(
+        store
+            .platforms
+            .put_allowed_origins(&one.id, &first)
+            .await
+            .expect("put_allowed_origins"),
+        "put_allowed_origins of an existing platform must report true"
+    );
+    assert_eq!(
+        store
+            .platforms
+            .get_allowed_origins(&one.id)
+            .await
+            .expect("get_allowed_origins"),
+        Some(first),
+        "origins must round-trip in order"
+    );
+    let second = vec!["http://localhost:3000".to_owned()];
+    store
+        .platforms
+        .put_allowed_origins(&one.id, &second)
+        .await
+        .expect("put_allowed_origins (replace)");
+    assert_eq!(
+        store
+            .platforms
+            .get_allowed_origins(&one.id)
+            .await
+            .expect("get_allowed_origins (after replace)"),
+        Some(second),
+        "a put must replace the whole list, and be seen at once"
+    );
+    assert_eq!(
+        store
+            .platforms
+            .get_allowed_origins(&other.id)
+            .await
+            .expect("get_allowed_origins (other)"),
+        Some(vec![]),
+        "origins must not leak to another platform"
+    );
+    let unknown = PlatformId::generate();
+    assert!(
+        !store
+            .platforms
+            .put_allowed_origins(&unknown, &[])
+            .await
+            .expect("put_allowed_origins (unknown)"),
+        "put_allowed_origins of an unknown platform must report false"
+    );
+    assert_eq!(
+        store
+            .platforms
+            .get_allowed_origins(&unknown)
+            .await
+            .expect("get_allowed_origins (unknown)"),
+        None,
+        "get_allowed_origins of an unknown platform must give None"
+    );
+}

@@ -48,6 +48,13 @@ use crate::{KeyDigest, KeyId, KeyRecord, Mode, PlatformId, StoreError, Tenant};
 ///             k.clone()
 ///         }))
 ///     }
+///     async fn expire_key(&self, id: &KeyId, at: DateTime<Utc>) -> Result<Option<KeyRecord>, StoreError> {
+///         let mut map = self.0.lock().unwrap();
+///         Ok(map.get_mut(id).map(|k| {
+///             k.expires_at = Some(k.expires_at.map_or(at, |e| e.min(at)));
+///             k.clone()
+///         }))
+///     }
 ///     async fn count_active_keys(&self, t: &Tenant, now: DateTime<Utc>) -> Result<usize, StoreError> {
 ///         Ok(self.0.lock().unwrap().values().filter(|k| &k.tenant == t && k.is_active(now)).count())
 ///     }
@@ -81,6 +88,15 @@ pub trait KeyStore: Send + Sync {
     /// Marks the pair revoked at `at`, keeping an earlier revocation time if there is
     /// one. Returns the updated record, or `None` if no such pair exists.
     async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Makes the pair expire at `at`, keeping an earlier expiry if it has one (a
+    /// roll never extends a key's life). Returns the updated record, or `None` if
+    /// no such pair exists.
+    async fn expire_key(
         &self,
         id: &KeyId,
         at: DateTime<Utc>,

@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+mod audit;
 mod billing;
 mod customers;
 mod events;
@@ -31,6 +32,7 @@ mod subscriptions;
 mod usage;
 mod usage_history;
 
+pub use audit::AuditStore;
 pub use billing::{BillingProvider, BillingStore};
 pub use customers::CustomerStore;
 pub use events::EventStore;
@@ -59,6 +61,7 @@ pub trait Store:
     + SubscriptionStore
     + OutboundStore
     + UsageHistoryStore
+    + AuditStore
 {
 }
 
@@ -75,6 +78,7 @@ impl<T> Store for T where
         + SubscriptionStore
         + OutboundStore
         + UsageHistoryStore
+        + AuditStore
 {
 }
 
@@ -126,6 +130,8 @@ pub struct Stores {
     pub outbound: Arc<dyn OutboundStore>,
     /// Daily usage per tenant, for charts.
     pub history: Arc<dyn UsageHistoryStore>,
+    /// Platforms' audit logs of management actions.
+    pub audit: Arc<dyn AuditStore>,
 }
 
 impl Stores {
@@ -143,7 +149,8 @@ impl Stores {
             billing: store.clone(),
             subscriptions: store.clone(),
             outbound: store.clone(),
-            history: store,
+            history: store.clone(),
+            audit: store,
         }
     }
 }

@@ -19,4 +19,19 @@ pub trait PlatformStore: Send + Sync {
 
     /// The tenant's tier configuration, if one was ever stored.
     async fn get_tier_config(&self, tenant: &Tenant) -> Result<Option<TierConfig>, StoreError>;
+
+    /// Replaces the browser origins allowed to read the platform's public
+    /// (publishable-key) endpoints. `false` if no such platform exists.
+    async fn put_allowed_origins(
+        &self,
+        platform: &PlatformId,
+        origins: &[String],
+    ) -> Result<bool, StoreError>;
+
+    /// The platform's allowed origins (empty when none were set), or `None` if no
+    /// such platform exists.
+    async fn get_allowed_origins(
+        &self,
+        platform: &PlatformId,
+    ) -> Result<Option<Vec<String>>, StoreError>;
 }

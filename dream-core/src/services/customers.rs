@@ -6,8 +6,8 @@ use crate::{
     customer::{
         validate_email, validate_external_id, validate_metadata, validate_name, validate_password,
     },
-    CoreError, Customer, CustomerId, CustomerPatch, EventKind, NewCustomer, Page, PageRequest,
-    PasswordHash, StoreError, Tenant, TierConfig,
+    AuditAction, CoreError, Customer, CustomerId, CustomerPatch, EventKind, NewCustomer, Page,
+    PageRequest, PasswordHash, StoreError, Tenant, TierConfig,
 };
 
 use super::Dream;
@@ -67,12 +67,28 @@ impl Dream {
         self.password_hasher.hash(password).await
     }
 
-    /// Creates a customer on `new.plan` or the tenant's default plan.
+    /// Creates a customer on `new.plan` or the tenant's default plan (a
+    /// management action: recorded in the audit log).
     pub async fn create_customer(
         &self,
         tenant: &Tenant,
         new: NewCustomer,
     ) -> Result<Customer, CoreError> {
+        let customer = self.add_customer(tenant, new).await?;
+        self.record(
+            &tenant.platform,
+            Some(tenant.mode),
+            AuditAction::CustomerCreated,
+            Some(customer.id.to_string()),
+            json!({ "plan": customer.plan, "externalId": customer.external_id }),
+        )
+        .await;
+        Ok(customer)
+    }
+
+    /// Creates a customer without an audit entry: for customers that appear on
+    /// first sight (a tracked call), which nobody manages.
+    async fn add_customer(&self, tenant: &Tenant, new: NewCustomer) -> Result<Customer, CoreError> {
         if let Some(id) = &new.external_id {
             check_external_id(id)?;
         }
@@ -259,6 +275,14 @@ impl Dream {
         } else if new_plan.is_none() {
             return Ok(customer);
         }
+        self.record(
+            &tenant.platform,
+            Some(tenant.mode),
+            AuditAction::CustomerUpdated,
+            Some(customer.id.to_string()),
+            json!({ "profileChanged": profile_changed, "plan": new_plan }),
+        )
+        .await;
         // What is stored now, plan included (a subscription may have changed it).
         self.stores
             .customers
@@ -291,6 +315,14 @@ impl Dream {
             EventKind::CustomerDeleted,
             Some(&customer.id),
             json!({ "plan": customer.plan, "churned": was_paying }),
+        )
+        .await;
+        self.record(
+            &tenant.platform,
+            Some(tenant.mode),
+            AuditAction::CustomerDeleted,
+            Some(customer.id.to_string()),
+            json!({ "plan": customer.plan }),
         )
         .await;
         Ok(customer)
@@ -347,7 +379,7 @@ impl Dream {
             plan: Some(plan),
             ..NewCustomer::default()
         };
-        match self.create_customer(tenant, new).await {
+        match self.add_customer(tenant, new).await {
             Ok(created) => Ok((created, config)),
             // Another request created it first: use theirs.
             Err(CoreError::Conflict(_)) => {

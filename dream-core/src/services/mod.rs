@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+mod audit;
 mod billing;
 mod clerk_users;
 mod customers;
@@ -46,6 +47,7 @@ pub use billing::{
 };
 pub use clerk_users::ClerkEndpoint;
 pub use dashboard::{Dashboard, Mrr};
+pub use keys::{RolledKey, MAX_ROLL_OVERLAP_SECS};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
 pub use platforms::ProductsCreated;
 pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
@@ -53,8 +55,8 @@ pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
 
 use crate::{
     ports::{BillingProvider, InlinePasswordHasher, PasswordHasher, Stores},
-    Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, RevealedSecret, SealedSecret,
-    SystemClock, Tenant,
+    AuditContext, Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, RevealedSecret,
+    SealedSecret, SystemClock, Tenant,
 };
 
 /// The service facade over the store ports and a clock. Cheap to clone.
@@ -71,6 +73,8 @@ pub struct Dream {
     password_hasher: Arc<dyn PasswordHasher>,
     /// Accepted usage not yet in the history store (see [`Dream::flush_usage_history`]).
     daily_tally: Arc<crate::DailyTally>,
+    /// Who is acting, for the audit log (see [`Dream::acting_as`]).
+    audit: Arc<AuditContext>,
 }
 
 /// Per-tenant caps of this server, enforced atomically in the store. `None`: no cap.
@@ -99,6 +103,7 @@ impl Dream {
             limits: TenantLimits::default(),
             password_hasher: Arc::new(InlinePasswordHasher),
             daily_tally: Arc::default(),
+            audit: Arc::new(AuditContext::system()),
         }
     }
 

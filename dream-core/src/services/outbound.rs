@@ -12,9 +12,9 @@ use super::Dream;
 use crate::{
     delivery_payload,
     ports::{OutboundRequest, OutboundSender, SendResult},
-    validate_endpoint_url, CoreError, Delivery, DeliveryAttempt, DeliveryId, DeliveryJob,
-    DeliveryNext, DeliveryPolicy, EndpointPolicy, EventFilter, Page, PageRequest, RevealedSecret,
-    SigningSecret, StoredSigningSecret, Tenant, WebhookEndpoint, WebhookEndpointId,
+    validate_endpoint_url, AuditAction, CoreError, Delivery, DeliveryAttempt, DeliveryId,
+    DeliveryJob, DeliveryNext, DeliveryPolicy, EndpointPolicy, EventFilter, Page, PageRequest,
+    RevealedSecret, SigningSecret, StoredSigningSecret, Tenant, WebhookEndpoint, WebhookEndpointId,
     MAX_ATTEMPT_ERROR_LEN, MAX_ENDPOINTS_PER_TENANT, MAX_ENDPOINT_DESCRIPTION_LEN,
 };
 
@@ -151,7 +151,47 @@ impl Dream {
                 limit: MAX_ENDPOINTS_PER_TENANT as u64,
             });
         }
+        self.record_endpoint(AuditAction::WebhookEndpointCreated, &endpoint, None)
+            .await;
         Ok(endpoint)
+    }
+
+    /// An endpoint's signing secret, to show its owner (recorded in the audit
+    /// log: the secret itself is not).
+    pub async fn reveal_webhook_endpoint_secret(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<(WebhookEndpoint, SigningSecret), CoreError> {
+        let endpoint = self.webhook_endpoint(tenant, id).await?;
+        let secret = self.reveal_endpoint_secret(&endpoint)?;
+        self.record_endpoint(AuditAction::WebhookEndpointSecretRevealed, &endpoint, None)
+            .await;
+        Ok((endpoint, secret))
+    }
+
+    /// Records an action on an endpoint: its URL without query (which may hold a
+    /// token), never its secret.
+    async fn record_endpoint(
+        &self,
+        action: AuditAction,
+        endpoint: &WebhookEndpoint,
+        extra: Option<serde_json::Value>,
+    ) {
+        let url = endpoint.url.split(['?', '#']).next().unwrap_or_default();
+        let mut detail = serde_json::json!({ "url": url, "enabled": endpoint.disabled.is_none() });
+        if let (Some(serde_json::Value::Object(more)), Some(map)) = (extra, detail.as_object_mut())
+        {
+            map.extend(more);
+        }
+        self.record(
+            &endpoint.tenant.platform,
+            Some(endpoint.tenant.mode),
+            action,
+            Some(endpoint.id.to_string()),
+            detail,
+        )
+        .await;
     }
 
     /// The tenant's endpoints, oldest first.
@@ -196,6 +236,13 @@ impl Dream {
                 .update_webhook_endpoint_if(&endpoint, &seen)
                 .await?
             {
+                let changes = serde_json::json!({ "rotatedSigningKey": patch.rotate_secret });
+                self.record_endpoint(
+                    AuditAction::WebhookEndpointUpdated,
+                    &endpoint,
+                    Some(changes),
+                )
+                .await;
                 return Ok(endpoint);
             }
         }
@@ -248,6 +295,8 @@ impl Dream {
             .delete_webhook_endpoint(tenant, &endpoint.id)
             .await?
         {
+            self.record_endpoint(AuditAction::WebhookEndpointDeleted, &endpoint, None)
+                .await;
             Ok(())
         } else {
             Err(CoreError::NotFound("webhook endpoint"))

@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use crate::{
-    validate_tiers, CoreError, EventKind, Mode, Platform, PlatformId, SecretKey, Tenant, Tier,
-    TierConfig,
+    origin_allowed, validate_allowed_origins, validate_tiers, AuditAction, CoreError, EventKind,
+    Mode, Platform, PlatformId, SecretKey, Tenant, Tier, TierConfig,
 };
 
 use super::{Dream, TierPriceIds};
@@ -42,7 +42,66 @@ impl Dream {
             created_at: self.now(),
         };
         self.stores.platforms.insert_platform(&platform).await?;
+        self.record(
+            &platform.id,
+            None,
+            AuditAction::PlatformCreated,
+            Some(platform.id.to_string()),
+            json!({ "name": platform.name }),
+        )
+        .await;
         Ok(platform)
+    }
+
+    /// Replaces the browser origins allowed to read the platform's publishable-key
+    /// endpoints (`GET /api/tiers`, `GET /api/products`) with CORS. Each must be
+    /// an exact origin (see [`validate_allowed_origins`]); returns the stored,
+    /// canonical list. An empty list allows no browser origin.
+    pub async fn set_allowed_origins(
+        &self,
+        platform: &PlatformId,
+        origins: &[String],
+    ) -> Result<Vec<String>, CoreError> {
+        let origins = validate_allowed_origins(origins)?;
+        if !self
+            .stores
+            .platforms
+            .put_allowed_origins(platform, &origins)
+            .await?
+        {
+            return Err(CoreError::NotFound("platform"));
+        }
+        self.record(
+            platform,
+            None,
+            AuditAction::AllowedOriginsReplaced,
+            Some(platform.to_string()),
+            json!({ "allowedOrigins": origins }),
+        )
+        .await;
+        Ok(origins)
+    }
+
+    /// The platform's allowed browser origins (empty when none were set).
+    pub async fn allowed_origins(&self, platform: &PlatformId) -> Result<Vec<String>, CoreError> {
+        self.stores
+            .platforms
+            .get_allowed_origins(platform)
+            .await?
+            .ok_or(CoreError::NotFound("platform"))
+    }
+
+    /// Whether a browser page at `origin` may read the platform's public data.
+    /// Served from the cache on the hot path (see `dream_store::cached`).
+    pub async fn allows_origin(
+        &self,
+        platform: &PlatformId,
+        origin: &str,
+    ) -> Result<bool, CoreError> {
+        Ok(origin_allowed(
+            &self.allowed_origins(platform).await?,
+            origin,
+        ))
     }
 
     /// The platform, or `NotFound`.
@@ -70,6 +129,14 @@ impl Dream {
         self.emit(
             tenant,
             EventKind::TiersUpdated,
+            None,
+            json!({ "tiers": names }),
+        )
+        .await;
+        self.record(
+            &tenant.platform,
+            Some(tenant.mode),
+            AuditAction::TiersReplaced,
             None,
             json!({ "tiers": names }),
         )

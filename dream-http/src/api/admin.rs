@@ -13,10 +13,10 @@ use crate::header_token::IdempotencyKeyHeader;
 use super::ApiTags;
 use crate::{
     auth::AdminAuth,
-    body::JsonBody,
+    body::{JsonBody, OptionalJsonBody},
     dto::{
         CreateKeyRequest, CreateProductsRequest, CreateProductsResponse, IssuedKeyDto, KeyDto,
-        KeyList, ModeDto,
+        KeyList, ModeDto, RollKeyRequest, RolledKeyDto,
     },
     error::{ApiError, ApiResult},
     state::AppState,
@@ -34,6 +34,14 @@ enum MetricsPage {
         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
     )]
     Ok(PlainText<String>),
+}
+
+/// A rolled key pair.
+#[derive(ApiResponse)]
+enum KeyRolled {
+    /// Rolled; the new secret is in this response only.
+    #[oai(status = 201)]
+    Created(Json<RolledKeyDto>),
 }
 
 /// A newly issued key pair.
@@ -70,7 +78,7 @@ impl AdminApi {
     async fn create_products(
         &self,
         state: Data<&AppState>,
-        _auth: AdminAuth,
+        auth: AdminAuth,
         body: JsonBody<CreateProductsRequest>,
         /// Makes a retry safe: same key and body → same response (with the same secret).
         #[oai(name = "Idempotency-Key")]
@@ -87,8 +95,8 @@ impl AdminApi {
             Some(raw) => Some(platform_id(&raw, "/platformId")?),
             None => None,
         };
-        let created = state
-            .dream
+        let created = auth
+            .dream(&state)
             .create_products(platform.as_ref(), req.mode.into(), tiers)
             .await?;
         Ok(Json(created.into()))
@@ -103,7 +111,7 @@ impl AdminApi {
     async fn create_key(
         &self,
         state: Data<&AppState>,
-        _auth: AdminAuth,
+        auth: AdminAuth,
         /// The platform (`plt_…`).
         #[oai(name = "platform_id", validator(pattern = r"^plt_[0-9A-Za-z]{1,64}$"))]
         platform_id_param: Path<String>,
@@ -114,8 +122,8 @@ impl AdminApi {
     ) -> ApiResult<KeyIssued> {
         let platform = platform_id(&platform_id_param.0, "platform_id")?;
         let req = body.0;
-        let issued = state
-            .dream
+        let issued = auth
+            .dream(&state)
             .issue_key(
                 &Tenant::new(platform, req.mode.into()),
                 req.label,
@@ -164,13 +172,48 @@ impl AdminApi {
     async fn revoke_key(
         &self,
         state: Data<&AppState>,
-        _auth: AdminAuth,
+        auth: AdminAuth,
         /// The pair (`key_…`).
         key_id: Path<String>,
     ) -> ApiResult<Json<KeyDto>> {
         let id = KeyId::parse(&key_id.0).ok_or_else(|| ApiError::not_found("key"))?;
-        let record = state.dream.revoke_key(&id).await?;
+        let record = auth.dream(&state).revoke_key(&id).await?;
         Ok(Json(record.into()))
+    }
+
+    /// Roll a key pair: a new pair now, the old one expiring after `overlapSeconds`.
+    ///
+    /// As Stripe and Unkey do: the new pair (same mode, same label, same expiry)
+    /// is in this response only; the old pair keeps working for `overlapSeconds`
+    /// (0 to 2592000 = 30 days; default 0 = it stops at once), so your servers can
+    /// switch without downtime. An earlier expiry of the old pair is kept. A
+    /// revoked or expired pair cannot be rolled (409 `conflict`): issue a new one.
+    #[oai(
+        path = "/admin/keys/:key_id/roll",
+        method = "post",
+        operation_id = "rollKey"
+    )]
+    async fn roll_key(
+        &self,
+        state: Data<&AppState>,
+        auth: AdminAuth,
+        /// The pair (`key_…`).
+        key_id: Path<String>,
+        body: OptionalJsonBody<RollKeyRequest>,
+        /// Makes a retry safe: same key and body → same response (with the same secret).
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyHeader>>,
+    ) -> ApiResult<KeyRolled> {
+        let id = KeyId::parse(&key_id.0).ok_or_else(|| ApiError::not_found("key"))?;
+        // Out of chrono's range is out of ours too: the service refuses it by name.
+        let overlap = chrono::Duration::try_seconds(body.0.overlap_seconds.unwrap_or(0))
+            .unwrap_or(chrono::Duration::MAX);
+        let rolled = auth.dream(&state).roll_key(&id, overlap).await?;
+        Ok(KeyRolled::Created(Json(RolledKeyDto {
+            secret_key: rolled.issued.secret.expose_secret().to_owned(),
+            key: rolled.issued.record.into(),
+            rolled: rolled.old.into(),
+        })))
     }
 
     /// Metrics of this process in the OpenMetrics text format: requests and their

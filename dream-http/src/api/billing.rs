@@ -8,6 +8,7 @@ use super::ApiTags;
 use crate::{
     auth::{AnyKeyAuth, SecretKeyAuth},
     body::{JsonBody, OptionalJsonBody},
+    cors::PublicResponse,
     dto::{
         CartCheckoutRequest, CartCheckoutResponse, CheckoutResponse, CreateCheckoutRequest,
         PortalRequest, PortalResponse, ProductDto, ProductList,
@@ -115,16 +116,22 @@ impl BillingApi {
     }
 
     /// One-off products on offer, with stock left (`soldOut` when none). A publishable key is enough.
+    ///
+    /// Callable from a browser on one of the platform's `allowedOrigins` (CORS).
     #[oai(path = "/products", method = "get", operation_id = "listProducts")]
     async fn products(
         &self,
         state: Data<&AppState>,
         auth: AnyKeyAuth,
-    ) -> ApiResult<Json<ProductList>> {
+        /// Sent by browsers; answered with `Access-Control-Allow-Origin` when allowed.
+        #[oai(name = "Origin")]
+        origin: Header<Option<String>>,
+    ) -> ApiResult<PublicResponse<ProductList>> {
         let products = state.dream.products(auth.tenant()).await?;
-        Ok(Json(ProductList {
+        let list = ProductList {
             products: products.into_iter().map(ProductDto::from).collect(),
-        }))
+        };
+        Ok(PublicResponse::new(&state, auth.tenant(), origin.0, list).await)
     }
 
     /// Cart checkout: a Stripe Checkout URL for one-off products.

@@ -1,6 +1,6 @@
 //! Stripe Connect onboarding: `/authorize` and the `/callback` Stripe redirects to.
 
-use dream_core::{BillingConnection, Mode, StripeLink, Tenant};
+use dream_core::{Actor, AuditContext, BillingConnection, Mode, StripeLink, Tenant};
 use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, ApiResponse, Object, OpenApi};
 
@@ -9,6 +9,7 @@ use crate::{
     auth::AdminAuth,
     dto::{ModeDto, Nullable},
     error::{ApiError, ApiResult},
+    middleware::RequestId,
     state::AppState,
 };
 
@@ -113,6 +114,7 @@ impl ConnectApi {
     async fn callback(
         &self,
         state: Data<&AppState>,
+        request_id: Data<&RequestId>,
         /// The authorization code from Stripe.
         code: Query<Option<String>>,
         /// The `state` issued by `/authorize`.
@@ -132,8 +134,14 @@ impl ConnectApi {
         let code = code
             .0
             .ok_or_else(|| ApiError::invalid("code", "code is required"))?;
+        // The browser coming back from Stripe carries no credential: the single-use
+        // state names the tenant, and the audit log names dream itself as actor.
         let connection = state
             .dream
+            .acting_as(AuditContext::new(
+                Actor::System,
+                Some(request_id.0 .0.clone()),
+            ))
             .complete_stripe_connect(&oauth_state.0, &code)
             .await?;
         Ok(connected(dashboard, connection))

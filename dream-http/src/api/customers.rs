@@ -67,7 +67,10 @@ impl CustomersApi {
             password_hash: hash_password(&state, req.password).await?,
             metadata: req.metadata.unwrap_or_default(),
         };
-        let customer = state.dream.create_customer(auth.tenant(), new).await?;
+        let customer = auth
+            .dream(&state)
+            .create_customer(auth.tenant(), new)
+            .await?;
         Ok(Created::Created(Json(CustomerResponse {
             success: true,
             customer: customer.into(),
@@ -128,8 +131,8 @@ impl CustomersApi {
         id: Path<String>,
         body: JsonBody<UpdateCustomerRequest>,
     ) -> ApiResult<Json<CustomerResponse>> {
-        let customer = state
-            .dream
+        let customer = auth
+            .dream(&state)
             .update_customer(auth.tenant(), &id.0, body.0.into())
             .await?;
         Ok(Json(CustomerResponse {
@@ -147,7 +150,10 @@ impl CustomersApi {
         /// `usr_…` or your external id.
         id: Path<String>,
     ) -> ApiResult<Json<DeletedCustomer>> {
-        let customer = state.dream.delete_customer(auth.tenant(), &id.0).await?;
+        let customer = auth
+            .dream(&state)
+            .delete_customer(auth.tenant(), &id.0)
+            .await?;
         Ok(Json(DeletedCustomer {
             success: true,
             id: customer.id.to_string(),

@@ -7,11 +7,11 @@ use poem_openapi::{
     ApiResponse, OpenApi,
 };
 
-use super::{event_page, unknown_cursor, ApiTags};
+use super::{audit_page, event_page, unknown_cursor, ApiTags};
 use crate::{
     auth::SecretKeyAuth,
     csv::customers_csv,
-    dto::{DashboardResponse, EventDto, EventList},
+    dto::{AuditEntryDto, AuditList, DashboardResponse, EventDto, EventList},
     error::ApiResult,
     state::AppState,
 };
@@ -74,6 +74,36 @@ impl DashboardApi {
         }))
     }
 
+    /// The audit log, newest first: who changed what (keys, tiers, Stripe, webhook
+    /// endpoints, customers, settings), in this key's mode and platform-wide.
+    #[oai(path = "/audit", method = "get", operation_id = "listAuditEntries")]
+    async fn audit(
+        &self,
+        state: Data<&AppState>,
+        auth: SecretKeyAuth,
+        /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The last id of the previous page.
+        #[oai(
+            name = "startingAfter",
+            validator(pattern = r"^aud_[0-9A-Za-z]{1,64}$")
+        )]
+        starting_after: Query<Option<String>>,
+    ) -> ApiResult<Json<AuditList>> {
+        let page = audit_page(limit.0, starting_after.0)?;
+        let tenant = auth.tenant();
+        let page = state
+            .dream
+            .audit_log(&tenant.platform, Some(tenant.mode), &page)
+            .await
+            .map_err(unknown_cursor)?;
+        Ok(Json(AuditList {
+            data: page.data.into_iter().map(AuditEntryDto::from).collect(),
+            has_more: page.has_more,
+        }))
+    }
+
     /// Export all customers as CSV, with this period's usage.
     #[oai(
         path = "/dashboard/customers.csv",
@@ -81,7 +111,8 @@ impl DashboardApi {
         operation_id = "exportCustomersCsv"
     )]
     async fn export(&self, state: Data<&AppState>, auth: SecretKeyAuth) -> ApiResult<Csv> {
-        let body = Body::from_bytes_stream(customers_csv(state.dream.clone(), auth.0.tenant));
+        let body =
+            Body::from_bytes_stream(customers_csv(state.dream.clone(), auth.tenant().clone()));
         Ok(Csv::Ok(
             Binary(body),
             "attachment; filename=\"customers.csv\"".into(),

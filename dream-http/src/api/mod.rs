@@ -22,7 +22,7 @@ pub use tiers::TiersApi;
 pub use usage::UsageApi;
 pub use webhook_endpoints::WebhookEndpointsApi;
 
-use dream_core::{CustomerId, EventId, PageRequest};
+use dream_core::{AuditId, CustomerId, EventId, PageRequest};
 use poem_openapi::Tags;
 
 use crate::error::ApiError;
@@ -117,6 +117,13 @@ fn event_page(
     starting_after: Option<String>,
 ) -> Result<PageRequest<EventId>, ApiError> {
     page(limit, starting_after, EventId::parse, "evt_…")
+}
+
+fn audit_page(
+    limit: Option<u32>,
+    starting_after: Option<String>,
+) -> Result<PageRequest<AuditId>, ApiError> {
+    page(limit, starting_after, AuditId::parse, "aud_…")
 }
 
 /// A cursor that names nothing in this tenant is a caller error, not a 404 of the list.

@@ -8,13 +8,14 @@ use poem_openapi::{
     ApiResponse, OpenApi,
 };
 
-use super::{admin::platform_id, ApiTags};
+use super::{admin::platform_id, audit_page, unknown_cursor, ApiTags};
 use crate::{
     auth::AdminAuth,
     body::{JsonBody, OptionalJsonBody},
     dto::{
-        CreatePlatformRequest, DirectConnectRequest, ModeDto, PlatformDto, PriceIdDto,
-        StripeConnectionDto, TierDto, TierSyncResponse,
+        AuditEntryDto, AuditList, CreatePlatformRequest, DirectConnectRequest, ModeDto,
+        PlatformDto, PlatformSettingsDto, PriceIdDto, StripeConnectionDto, TierDto,
+        TierSyncResponse, UpdatePlatformRequest,
     },
     error::ApiResult,
     header_token::IdempotencyKeyHeader,
@@ -63,18 +64,91 @@ impl PlatformsApi {
     async fn create_platform(
         &self,
         state: Data<&AppState>,
-        _auth: AdminAuth,
+        auth: AdminAuth,
         /// Makes a retry safe: same key and body → same platform.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<IdempotencyKeyHeader>>,
         body: OptionalJsonBody<CreatePlatformRequest>,
     ) -> ApiResult<PlatformCreated> {
-        let platform = state.dream.create_platform(body.0.name).await?;
+        let platform = auth.dream(&state).create_platform(body.0.name).await?;
         Ok(PlatformCreated::Created(Json(PlatformDto {
             id: platform.id.to_string(),
             name: platform.name.into(),
             created_at: platform.created_at,
         })))
+    }
+
+    /// Change a platform's settings: the browser origins allowed to read its
+    /// publishable-key endpoints (CORS).
+    ///
+    /// `GET /api/tiers` and `GET /api/products` answer a browser at one of
+    /// `allowedOrigins` with `Access-Control-Allow-Origin`; every other origin,
+    /// and every secret-key endpoint, gets no CORS permission.
+    #[oai(
+        path = "/admin/platforms/:platform_id",
+        method = "patch",
+        operation_id = "updatePlatform"
+    )]
+    async fn update_platform(
+        &self,
+        state: Data<&AppState>,
+        auth: AdminAuth,
+        /// The platform (`plt_…`).
+        #[oai(name = "platform_id", validator(pattern = r"^plt_[0-9A-Za-z]{1,64}$"))]
+        platform_id_param: Path<String>,
+        body: JsonBody<UpdatePlatformRequest>,
+    ) -> ApiResult<Json<PlatformSettingsDto>> {
+        let platform = platform_id(&platform_id_param.0, "platform_id")?;
+        let dream = auth.dream(&state);
+        let allowed_origins = match body.0.allowed_origins {
+            Some(origins) => dream.set_allowed_origins(&platform, &origins).await?,
+            None => dream.allowed_origins(&platform).await?,
+        };
+        Ok(Json(PlatformSettingsDto {
+            id: platform.to_string(),
+            allowed_origins,
+        }))
+    }
+
+    /// A platform's audit log, newest first: every management action, its actor
+    /// (`operator`, `acc_…`, `key_…`), object and request id. Never a secret.
+    #[oai(
+        path = "/admin/platforms/:platform_id/audit",
+        method = "get",
+        operation_id = "listPlatformAuditEntries"
+    )]
+    async fn audit(
+        &self,
+        state: Data<&AppState>,
+        _auth: AdminAuth,
+        /// The platform (`plt_…`).
+        #[oai(name = "platform_id", validator(pattern = r"^plt_[0-9A-Za-z]{1,64}$"))]
+        platform_id_param: Path<String>,
+        /// Only this mode's entries (and the platform-wide ones); absent: all.
+        mode: Query<Option<ModeDto>>,
+        /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The last id of the previous page.
+        #[oai(
+            name = "startingAfter",
+            validator(pattern = r"^aud_[0-9A-Za-z]{1,64}$")
+        )]
+        starting_after: Query<Option<String>>,
+    ) -> ApiResult<Json<AuditList>> {
+        let platform = platform_id(&platform_id_param.0, "platform_id")?;
+        let page = audit_page(limit.0, starting_after.0)?;
+        // The platform first, so a missing one is a 404 and not a bad cursor.
+        state.dream.platform(&platform).await?;
+        let page = state
+            .dream
+            .audit_log(&platform, mode.0.map(Mode::from), &page)
+            .await
+            .map_err(unknown_cursor)?;
+        Ok(Json(AuditList {
+            data: page.data.into_iter().map(AuditEntryDto::from).collect(),
+            has_more: page.has_more,
+        }))
     }
 
     /// A platform's Stripe connection in one mode (never a key).
@@ -116,7 +190,7 @@ impl PlatformsApi {
     async fn connect_direct(
         &self,
         state: Data<&AppState>,
-        _auth: AdminAuth,
+        auth: AdminAuth,
         /// The platform (`plt_…`).
         #[oai(name = "platform_id", validator(pattern = r"^plt_[0-9A-Za-z]{1,64}$"))]
         platform_id_param: Path<String>,
@@ -125,8 +199,8 @@ impl PlatformsApi {
         let platform = platform_id(&platform_id_param.0, "platform_id")?;
         let req = body.0;
         let tenant = Tenant::new(platform, req.mode.into());
-        let connection = state
-            .dream
+        let connection = auth
+            .dream(&state)
             .connect_stripe_direct(&tenant, &req.secret_key, req.webhook_secret.as_deref())
             .await?;
         Ok(Json(StripeConnectionDto::new(
@@ -145,7 +219,7 @@ impl PlatformsApi {
     async fn disconnect(
         &self,
         state: Data<&AppState>,
-        _auth: AdminAuth,
+        auth: AdminAuth,
         /// The platform (`plt_…`).
         #[oai(name = "platform_id", validator(pattern = r"^plt_[0-9A-Za-z]{1,64}$"))]
         platform_id_param: Path<String>,
@@ -153,7 +227,7 @@ impl PlatformsApi {
         mode: Query<ModeDto>,
     ) -> ApiResult<Json<StripeConnectionDto>> {
         let tenant = existing_tenant(&state, &platform_id_param.0, mode.0).await?;
-        state.dream.disconnect_stripe(&tenant).await?;
+        auth.dream(&state).disconnect_stripe(&tenant).await?;
         Ok(Json(StripeConnectionDto::new(
             tenant.platform.to_string(),
             mode.0,
@@ -170,7 +244,7 @@ impl PlatformsApi {
     async fn sync(
         &self,
         state: Data<&AppState>,
-        _auth: AdminAuth,
+        auth: AdminAuth,
         /// The platform (`plt_…`).
         #[oai(name = "platform_id", validator(pattern = r"^plt_[0-9A-Za-z]{1,64}$"))]
         platform_id_param: Path<String>,
@@ -178,7 +252,7 @@ impl PlatformsApi {
         mode: Query<ModeDto>,
     ) -> ApiResult<Json<TierSyncResponse>> {
         let tenant = existing_tenant(&state, &platform_id_param.0, mode.0).await?;
-        let config = state.dream.sync_tiers(&tenant).await?;
+        let config = auth.dream(&state).sync_tiers(&tenant).await?;
         sync_response(&state, &tenant, config).await
     }
 
@@ -194,7 +268,7 @@ impl PlatformsApi {
     async fn promote(
         &self,
         state: Data<&AppState>,
-        _auth: AdminAuth,
+        auth: AdminAuth,
         /// The platform (`plt_…`).
         #[oai(name = "platform_id", validator(pattern = r"^plt_[0-9A-Za-z]{1,64}$"))]
         platform_id_param: Path<String>,
@@ -203,7 +277,7 @@ impl PlatformsApi {
         _idempotency_key: Header<Option<IdempotencyKeyHeader>>,
     ) -> ApiResult<Json<TierSyncResponse>> {
         let platform = platform_id(&platform_id_param.0, "platform_id")?;
-        let config = state.dream.promote_to_live(&platform).await?;
+        let config = auth.dream(&state).promote_to_live(&platform).await?;
         sync_response(&state, &Tenant::new(platform, Mode::Live), config).await
     }
 }

@@ -71,8 +71,8 @@ impl WebhookEndpointsApi {
             description: req.description,
             filter: filter(req.event_types)?,
         };
-        let endpoint = state
-            .dream
+        let endpoint = auth
+            .dream(&state)
             .create_webhook_endpoint(auth.tenant(), new)
             .await?;
         let secret = state.dream.reveal_endpoint_secret(&endpoint)?;
@@ -128,8 +128,10 @@ impl WebhookEndpointsApi {
         /// `we_…`.
         id: Path<String>,
     ) -> ApiResult<Json<WebhookSecretDto>> {
-        let endpoint = state.dream.webhook_endpoint(auth.tenant(), &id.0).await?;
-        let secret = state.dream.reveal_endpoint_secret(&endpoint)?;
+        let (_, secret) = auth
+            .dream(&state)
+            .reveal_webhook_endpoint_secret(auth.tenant(), &id.0)
+            .await?;
         Ok(Json(WebhookSecretDto {
             secret: secret.expose().to_owned(),
         }))
@@ -158,8 +160,8 @@ impl WebhookEndpointsApi {
             enabled: req.enabled,
             rotate_secret: req.rotate_secret.unwrap_or(false),
         };
-        let endpoint = state
-            .dream
+        let endpoint = auth
+            .dream(&state)
             .update_webhook_endpoint(auth.tenant(), &id.0, patch)
             .await?;
         Ok(Json(endpoint.into()))
@@ -178,8 +180,7 @@ impl WebhookEndpointsApi {
         /// `we_…`.
         id: Path<String>,
     ) -> ApiResult<Json<DeletedWebhookEndpoint>> {
-        state
-            .dream
+        auth.dream(&state)
             .delete_webhook_endpoint(auth.tenant(), &id.0)
             .await?;
         Ok(Json(DeletedWebhookEndpoint {

@@ -158,6 +158,42 @@ impl std::fmt::Debug for IssuedKeyDto {
     }
 }
 
+/// Roll a key pair.
+#[derive(Object, Deserialize, Debug, Default)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollKeyRequest {
+    /// How long the old pair keeps working, in seconds: 0 (the default: it stops
+    /// at once) to 2592000 (30 days).
+    #[oai(validator(minimum(value = "0"), maximum(value = "2592000")))]
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub overlap_seconds: Option<i64>,
+}
+
+/// A rolled pair: the new pair with its secret shown this once, and the old pair
+/// with its new expiry.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct RolledKeyDto {
+    /// The new pair.
+    pub key: KeyDto,
+    /// The new secret key. Shown once: store it now.
+    pub secret_key: String,
+    /// The old pair, now expiring at `expiresAt`.
+    pub rolled: KeyDto,
+}
+
+/// Never prints the secret key.
+impl std::fmt::Debug for RolledKeyDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RolledKeyDto")
+            .field("key", &self.key)
+            .field("secret_key", &super::redact::REDACTED)
+            .field("rolled", &self.rolled)
+            .finish()
+    }
+}
+
 /// A platform's key pairs.
 #[derive(Object, Debug)]
 #[oai(rename_all = "camelCase")]

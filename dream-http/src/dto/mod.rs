@@ -19,6 +19,7 @@
 //!   (lengths, ranges, patterns), so schemathesis and the docs see them; the
 //!   validators on request objects are documentation only (serde parses).
 
+mod audit;
 mod billing;
 mod customer;
 mod dashboard;
@@ -28,6 +29,7 @@ mod tier;
 mod usage;
 mod webhook_endpoints;
 
+pub use audit::*;
 pub use billing::*;
 pub use customer::*;
 pub use dashboard::*;
@@ -55,6 +57,8 @@ pub(crate) fn strict_request_schemas() -> Vec<String> {
         CreateProductsRequest::name(),
         TierInput::name(),
         CreateKeyRequest::name(),
+        RollKeyRequest::name(),
+        UpdatePlatformRequest::name(),
         CreateCheckoutRequest::name(),
         PortalRequest::name(),
         CartCheckoutRequest::name(),
@@ -85,6 +89,8 @@ pub(crate) fn strict_request_parsers_refuse(json: &str) -> Vec<(String, String)>
         refuse::<CreateProductsRequest>(json),
         refuse::<TierInput>(json),
         refuse::<CreateKeyRequest>(json),
+        refuse::<RollKeyRequest>(json),
+        refuse::<UpdatePlatformRequest>(json),
         refuse::<CreateCheckoutRequest>(json),
         refuse::<PortalRequest>(json),
         refuse::<CartCheckoutRequest>(json),

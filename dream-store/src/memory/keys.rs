@@ -79,6 +79,18 @@ impl KeyStore for MemoryStore {
         }))
     }
 
+    async fn expire_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        let mut c = lock(&self.platforms);
+        Ok(c.keys.get_mut(id).map(|k| {
+            k.expires_at = Some(k.expires_at.map_or(at, |earlier| earlier.min(at)));
+            k.clone()
+        }))
+    }
+
     async fn count_active_keys(
         &self,
         tenant: &Tenant,

@@ -1,6 +1,7 @@
 //! The in-memory backend: one mutex per aggregate, every atomic operation done
 //! under its aggregate's lock.
 
+mod audit;
 mod billing;
 mod customers;
 mod events;
@@ -30,6 +31,7 @@ pub struct MemoryStore {
     subscriptions: Mutex<subscriptions::Subscriptions>,
     outbound: Mutex<outbound::Webhooks>,
     history: Mutex<usage_history::History>,
+    audit: Mutex<audit::AuditLog>,
 }
 
 impl MemoryStore {

@@ -17,6 +17,8 @@ pub(super) struct PlatformsAndKeys {
     pub(super) keys: HashMap<KeyId, KeyRecord>,
     pub(super) key_by_digest: HashMap<KeyDigest, KeyId>,
     pub(super) key_by_publishable: HashMap<String, KeyId>,
+    /// Allowed browser origins per platform; absent = none set.
+    pub(super) allowed_origins: HashMap<PlatformId, Vec<String>>,
 }
 
 #[async_trait]
@@ -47,5 +49,28 @@ impl PlatformStore for MemoryStore {
 
     async fn get_tier_config(&self, tenant: &Tenant) -> Result<Option<TierConfig>, StoreError> {
         Ok(lock(&self.platforms).tiers.get(tenant).cloned())
+    }
+
+    async fn put_allowed_origins(
+        &self,
+        platform: &PlatformId,
+        origins: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut c = lock(&self.platforms);
+        if !c.platforms.contains_key(platform) {
+            return Ok(false);
+        }
+        c.allowed_origins.insert(platform.clone(), origins.to_vec());
+        Ok(true)
+    }
+
+    async fn get_allowed_origins(
+        &self,
+        platform: &PlatformId,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let c = lock(&self.platforms);
+        Ok(c.platforms
+            .contains_key(platform)
+            .then(|| c.allowed_origins.get(platform).cloned().unwrap_or_default()))
     }
 }

@@ -155,6 +155,27 @@ impl KeyStore for PostgresStore {
         .transpose()
     }
 
+    async fn expire_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        // One statement: a concurrent roll or expiry can only make it earlier.
+        sqlx::query(concat!(
+            "UPDATE api_keys SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 \
+             THEN $2 ELSE expires_at END WHERE id = $1 RETURNING ",
+            key_columns!()
+        ))
+        .bind(id.as_str())
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(key_from_row)
+        .transpose()
+    }
+
     async fn count_active_keys(
         &self,
         tenant: &Tenant,

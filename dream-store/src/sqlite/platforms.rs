@@ -65,4 +65,31 @@ impl PlatformStore for SqliteStore {
         .map_err(backend)?;
         config.map(|c| from_json(&c)).transpose()
     }
+
+    async fn put_allowed_origins(
+        &self,
+        platform: &PlatformId,
+        origins: &[String],
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE platforms SET allowed_origins = ?2 WHERE id = ?1")
+            .bind(platform.as_str())
+            .bind(to_json(&origins)?)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn get_allowed_origins(
+        &self,
+        platform: &PlatformId,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let origins: Option<String> =
+            sqlx::query_scalar("SELECT allowed_origins FROM platforms WHERE id = ?1")
+                .bind(platform.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+        origins.map(|o| from_json(&o)).transpose()
+    }
 }

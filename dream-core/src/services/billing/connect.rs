@@ -5,8 +5,8 @@ use serde_json::json;
 
 use crate::services::Dream;
 use crate::{
-    BillingConnection, BillingError, CoreError, EventKind, Mode, OAuthState, RevealedSecret,
-    StripeLink, Tenant,
+    AuditAction, BillingConnection, BillingError, CoreError, EventKind, Mode, OAuthState,
+    RevealedSecret, StripeLink, Tenant,
 };
 
 impl Dream {
@@ -75,6 +75,14 @@ impl Dream {
             json!({ "type": "connect", "accountId": account.account_id }),
         )
         .await;
+        self.record(
+            &tenant.platform,
+            Some(tenant.mode),
+            AuditAction::StripeConnected,
+            Some(account.account_id.clone()),
+            json!({ "type": "connect" }),
+        )
+        .await;
         Ok(connection)
     }
 
@@ -127,6 +135,14 @@ impl Dream {
             json!({ "type": "direct" }),
         )
         .await;
+        self.record(
+            &tenant.platform,
+            Some(tenant.mode),
+            AuditAction::StripeConnected,
+            None,
+            json!({ "type": "direct", "verifiesWebhooks": webhook_secret.is_some() }),
+        )
+        .await;
         Ok(connection)
     }
 
@@ -148,6 +164,14 @@ impl Dream {
         if removed {
             self.emit(tenant, EventKind::BillingDisconnected, None, json!({}))
                 .await;
+            self.record(
+                &tenant.platform,
+                Some(tenant.mode),
+                AuditAction::StripeDisconnected,
+                None,
+                json!({}),
+            )
+            .await;
         }
         Ok(removed)
     }

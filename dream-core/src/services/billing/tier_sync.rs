@@ -5,7 +5,7 @@
 use super::{short_hash, tenant_key, tenant_metadata};
 use crate::services::Dream;
 use crate::{
-    metadata_keys as meta, next_sync_step, ports::BillingProvider, BillingAccount,
+    metadata_keys as meta, next_sync_step, ports::BillingProvider, AuditAction, BillingAccount,
     BillingConnection, BillingError, CoreError, Metadata, Mode, PlatformId, PriceSpec, ProductSpec,
     ProductUpdate, StripeTierRefs, SyncStep, Tenant, Tier, TierConfig, TierKind,
 };
@@ -89,6 +89,14 @@ impl Dream {
                     .await?;
             }
         }
+        self.record(
+            &tenant.platform,
+            Some(tenant.mode),
+            AuditAction::TiersSynced,
+            None,
+            serde_json::json!({ "tiers": config.active().map(|t| t.name.as_str()).collect::<Vec<_>>() }),
+        )
+        .await;
         Ok(config)
     }
 
@@ -107,7 +115,16 @@ impl Dream {
             ));
         }
         self.configure_tiers(&live, tiers).await?;
-        self.sync_tiers_if_connected(&live).await
+        let config = self.sync_tiers_if_connected(&live).await?;
+        self.record(
+            platform,
+            Some(Mode::Live),
+            AuditAction::TiersPromoted,
+            None,
+            serde_json::json!({ "tiers": config.active().map(|t| t.name.as_str()).collect::<Vec<_>>() }),
+        )
+        .await;
+        Ok(config)
     }
 
     /// Each offered tier's Stripe ids on the tenant's current account.
