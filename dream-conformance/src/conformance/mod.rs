@@ -5,6 +5,7 @@
 //! instants (`2026-03-10T12:00:00Z` and offsets) and fresh random platforms, so a
 //! backend whose stores are not perfectly fresh still gets isolated data.
 
+mod accounts;
 mod billing;
 mod customer_caps;
 mod customer_list;
@@ -25,6 +26,12 @@ mod receipts;
 mod subscriptions;
 mod usage;
 
+pub use accounts::{
+    accounts_concurrent_signups_one_wins, accounts_insert_and_find,
+    accounts_login_failures_concurrent, accounts_login_failures_window,
+    accounts_password_change_ends_other_sessions, accounts_sessions_round_trip,
+    platforms_owned_by_accounts,
+};
 pub use billing::{
     billing_connections_round_trip, billing_customer_link_concurrent,
     billing_customer_link_first_wins, billing_customer_link_isolation,

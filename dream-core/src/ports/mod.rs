@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+mod accounts;
 mod billing;
 mod customers;
 mod events;
@@ -30,6 +31,7 @@ mod platforms;
 mod subscriptions;
 mod usage;
 
+pub use accounts::AccountStore;
 pub use billing::{BillingProvider, BillingStore};
 pub use customers::CustomerStore;
 pub use events::EventStore;
@@ -56,6 +58,7 @@ pub trait Store:
     + BillingStore
     + SubscriptionStore
     + OutboundStore
+    + AccountStore
 {
 }
 
@@ -71,6 +74,7 @@ impl<T> Store for T where
         + BillingStore
         + SubscriptionStore
         + OutboundStore
+        + AccountStore
 {
 }
 
@@ -120,6 +124,8 @@ pub struct Stores {
     pub subscriptions: Arc<dyn SubscriptionStore>,
     /// Developers' webhook endpoints and the deliveries to them.
     pub outbound: Arc<dyn OutboundStore>,
+    /// Developer accounts, their sessions and failed logins.
+    pub accounts: Arc<dyn AccountStore>,
 }
 
 impl Stores {
@@ -136,7 +142,8 @@ impl Stores {
             inventory: store.clone(),
             billing: store.clone(),
             subscriptions: store.clone(),
-            outbound: store,
+            outbound: store.clone(),
+            accounts: store,
         }
     }
 }

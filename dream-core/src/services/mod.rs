@@ -24,10 +24,13 @@
 //! # }
 //! ```
 
+mod accounts;
+mod apps;
 mod billing;
 mod clerk_users;
 mod customers;
 mod dashboard;
+mod house;
 mod keys;
 mod outbound;
 mod platforms;
@@ -38,6 +41,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use accounts::{AccountSettings, SignedIn, SignedInAccount};
 pub use billing::{
     validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, ProductListing,
     TierPriceIds, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY,
@@ -45,6 +49,7 @@ pub use billing::{
 };
 pub use clerk_users::ClerkEndpoint;
 pub use dashboard::{Dashboard, Mrr};
+pub use house::{AccountPlan, HousePlatform};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
 pub use platforms::ProductsCreated;
 pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
@@ -68,6 +73,8 @@ pub struct Dream {
     endpoint_policy: EndpointPolicy,
     limits: TenantLimits,
     password_hasher: Arc<dyn PasswordHasher>,
+    accounts: AccountSettings,
+    dummy_hash: accounts::DummyHash,
 }
 
 /// Per-tenant caps of this server, enforced atomically in the store. `None`: no cap.
@@ -95,6 +102,8 @@ impl Dream {
             endpoint_policy: EndpointPolicy::default(),
             limits: TenantLimits::default(),
             password_hasher: Arc::new(InlinePasswordHasher),
+            accounts: AccountSettings::default(),
+            dummy_hash: accounts::DummyHash::default(),
         }
     }
 

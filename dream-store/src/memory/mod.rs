@@ -1,6 +1,7 @@
 //! The in-memory backend: one mutex per aggregate, every atomic operation done
 //! under its aggregate's lock.
 
+mod accounts;
 mod billing;
 mod customers;
 mod events;
@@ -28,6 +29,7 @@ pub struct MemoryStore {
     billing: Mutex<billing::Billing>,
     subscriptions: Mutex<subscriptions::Subscriptions>,
     outbound: Mutex<outbound::Webhooks>,
+    accounts: Mutex<accounts::Accounts>,
 }
 
 impl MemoryStore {
