@@ -3,6 +3,8 @@
 mod private_servers;
 mod support;
 
+mod accounts;
+mod accounts_processes;
 mod backup;
 mod billing;
 mod billing_secrets;

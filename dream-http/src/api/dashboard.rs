@@ -81,7 +81,8 @@ impl DashboardApi {
         operation_id = "exportCustomersCsv"
     )]
     async fn export(&self, state: Data<&AppState>, auth: SecretKeyAuth) -> ApiResult<Csv> {
-        let body = Body::from_bytes_stream(customers_csv(state.dream.clone(), auth.0.tenant));
+        let body =
+            Body::from_bytes_stream(customers_csv(state.dream.clone(), auth.tenant().clone()));
         Ok(Csv::Ok(
             Binary(body),
             "attachment; filename=\"customers.csv\"".into(),

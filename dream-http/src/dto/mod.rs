@@ -19,6 +19,7 @@
 //!   (lengths, ranges, patterns), so schemathesis and the docs see them; the
 //!   validators on request objects are documentation only (serde parses).
 
+mod accounts;
 mod billing;
 mod customer;
 mod dashboard;
@@ -28,6 +29,7 @@ mod tier;
 mod usage;
 mod webhook_endpoints;
 
+pub use accounts::*;
 pub use billing::*;
 pub use customer::*;
 pub use dashboard::*;
@@ -63,6 +65,12 @@ pub(crate) fn strict_request_schemas() -> Vec<String> {
         CreatePlatformRequest::name(),
         CreateWebhookEndpointRequest::name(),
         UpdateWebhookEndpointRequest::name(),
+        CredentialsRequest::name(),
+        ChangePasswordRequest::name(),
+        UpgradeRequest::name(),
+        AppRequest::name(),
+        ReplaceTiersRequest::name(),
+        AppKeyRequest::name(),
     ]
     .into_iter()
     .map(|name| name.into_owned())
@@ -93,6 +101,12 @@ pub(crate) fn strict_request_parsers_refuse(json: &str) -> Vec<(String, String)>
         refuse::<CreatePlatformRequest>(json),
         refuse::<CreateWebhookEndpointRequest>(json),
         refuse::<UpdateWebhookEndpointRequest>(json),
+        refuse::<CredentialsRequest>(json),
+        refuse::<ChangePasswordRequest>(json),
+        refuse::<UpgradeRequest>(json),
+        refuse::<AppRequest>(json),
+        refuse::<ReplaceTiersRequest>(json),
+        refuse::<AppKeyRequest>(json),
     ]
 }
 
