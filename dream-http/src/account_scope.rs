@@ -3,7 +3,7 @@
 //! app's ownership and the `mode`, checked once here for every route.
 //!
 //! Operations that also exist under `/api` (customers, dashboard, events, CSV,
-//! webhooks, tiers and products reads) are not declared twice: the request is
+//! webhooks, products) are not declared twice: the request is
 //! rewritten onto the `/api` route with an [`AppScope`] attached, and the key
 //! extractors (`auth.rs`) take the tenant from it. `spec.rs` publishes those
 //! account paths with the session cookie as their security scheme.
@@ -20,14 +20,10 @@ use crate::{error::ApiError, state::AppState};
 pub(crate) const SESSION_COOKIE: &str = "dream_session";
 
 /// The first path segment after `/api/` of the operations both doors share.
-pub(crate) const SHARED_PREFIXES: [&str; 6] = [
-    "customers",
-    "dashboard",
-    "events",
-    "webhooks",
-    "tiers",
-    "products",
-];
+/// (`tiers` is not among them: `/account/apps/{id}/tiers` also replaces them, and
+/// one path of the spec cannot come from two places.)
+pub(crate) const SHARED_PREFIXES: [&str; 5] =
+    ["customers", "dashboard", "events", "webhooks", "products"];
 
 /// A request on one of the signed-in account's apps, in one mode.
 #[derive(Debug, Clone)]
@@ -163,8 +159,6 @@ fn shared_operation(method: &Method, rest: &str) -> bool {
     let first = rest.split('/').next().unwrap_or_default();
     SHARED_PREFIXES.contains(&first)
         && crate::spec::operation_id(method.as_str(), &format!("/api/{rest}")).is_some()
-        // `PUT /account/apps/{id}/tiers` is the account's own (replace tiers).
-        && !(first == "tiers" && method != Method::GET && method != Method::HEAD)
 }
 
 async fn app_scope(state: &AppState, req: &Request, raw_id: &str) -> Result<AppScope, ApiError> {

@@ -4,13 +4,13 @@
 use dream_core::{KeyRecord, SignedInAccount, Tenant};
 use poem::{Request, RequestBody};
 use poem_openapi::{
-    auth::{ApiKey, Bearer},
-    registry::Registry,
+    auth::Bearer,
+    registry::{MetaSecurityScheme, Registry},
     ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme,
 };
 
 use crate::{
-    account_scope::AppScope,
+    account_scope::{session_token, AppScope, SESSION_COOKIE},
     error::{ApiError, ErrorBody, ErrorCode},
     state::AppState,
 };
@@ -110,46 +110,84 @@ macro_rules! tenant_extractor {
 tenant_extractor!(SecretKeyAuth, SecretKeyScheme);
 tenant_extractor!(AnyKeyAuth, AnyKeyScheme);
 
+/// The session cookie scheme in the spec. The cookie is read by
+/// `account_scope::session_token` (poem-openapi's cookie support would pull in a
+/// cookie jar the server has no other use for).
+fn register_session_cookie(registry: &mut Registry) {
+    registry.create_security_scheme(
+        "SessionCookie",
+        MetaSecurityScheme {
+            ty: "apiKey",
+            description: Some(
+                "The `dream_session` cookie set by `POST /account/signup` or `/account/login` \
+                 (HttpOnly, SameSite=Lax). Writes also need an `Origin` naming this server.",
+            ),
+            name: Some(SESSION_COOKIE),
+            key_in: Some("cookie"),
+            scheme: None,
+            bearer_format: None,
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+}
+
+/// Implements `ApiExtractor` for a session extractor: `$extract` turns the
+/// request into the value or a 401 `unauthenticated`.
+macro_rules! session_extractor {
+    ($name:ident, $extract:ident) => {
+        impl<'a> ApiExtractor<'a> for $name {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+            type ParamType = ();
+            type ParamRawType = ();
+
+            fn register(registry: &mut Registry) {
+                register_session_cookie(registry);
+            }
+
+            fn security_schemes() -> Vec<&'static str> {
+                vec!["SessionCookie"]
+            }
+
+            async fn from_request(
+                req: &'a Request,
+                _body: &mut RequestBody,
+                _param_opts: ExtractParamOptions<Self::ParamType>,
+            ) -> poem::Result<Self> {
+                $extract(req).await.map(Self)
+            }
+        }
+    };
+}
+
 /// A signed-in developer: the `dream_session` cookie of a valid session.
-#[derive(SecurityScheme)]
-#[oai(
-    ty = "api_key",
-    key_name = "dream_session",
-    key_in = "cookie",
-    rename = "SessionCookie",
-    checker = "check_session"
-)]
 pub struct AccountAuth(pub SignedInAccount);
 
-async fn check_session(req: &Request, cookie: ApiKey) -> poem::Result<SignedInAccount> {
+async fn signed_in(req: &Request) -> poem::Result<SignedInAccount> {
     if let Some(scope) = req.extensions().get::<AppScope>() {
         return Ok(scope.signed_in.clone());
     }
+    let token = session_token(req).ok_or_else(ApiError::unauthenticated)?;
     state(req)?
         .dream
-        .authenticate_session(&cookie.key)
+        .authenticate_session(&token)
         .await
         .map_err(|e| ApiError::from(e).into())
 }
 
 /// A signed-in developer on one of their apps (`/account/apps/{platformId}…`): the
 /// session, ownership and `mode` were checked by `account_scope` before routing.
-#[derive(SecurityScheme)]
-#[oai(
-    ty = "api_key",
-    key_name = "dream_session",
-    key_in = "cookie",
-    rename = "SessionCookie",
-    checker = "check_app_scope"
-)]
 pub struct AppAuth(pub AppScope);
 
-async fn check_app_scope(req: &Request, _cookie: ApiKey) -> poem::Result<AppScope> {
+async fn app_scope(req: &Request) -> poem::Result<AppScope> {
     req.extensions()
         .get::<AppScope>()
         .cloned()
         .ok_or_else(|| ApiError::unauthenticated().into())
 }
+
+session_extractor!(AccountAuth, signed_in);
+session_extractor!(AppAuth, app_scope);
 
 /// The operator's admin token (`DREAM_ADMIN_TOKEN`), until developer accounts exist.
 #[derive(SecurityScheme)]

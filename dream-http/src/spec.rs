@@ -68,7 +68,6 @@ fn with_account_paths(raw: &str) -> String {
         }
         let copied: Map<String, Value> = operations
             .iter()
-            .filter(|(method, _)| first != "tiers" || method.as_str() == "get")
             .map(|(method, op)| (method.clone(), account_operation(method, path, op)))
             .collect();
         let item = json!({ format!("/account/apps/{{platformId}}/{rest}"): copied });

@@ -70,17 +70,23 @@ impl Dream {
         Ok(())
     }
 
+    /// The house platform, or a `Conflict` saying there are no plans to buy.
+    pub fn house(&self) -> Result<&HousePlatform, CoreError> {
+        self.accounts.house.as_ref().ok_or_else(|| {
+            CoreError::Conflict(
+                "this server has no plans to buy (no house platform): every account may use live mode"
+                    .into(),
+            )
+        })
+    }
+
     /// A Stripe Checkout on the house platform for the tier that unlocks live mode.
     pub async fn upgrade_checkout(
         &self,
         account: &Account,
         urls: &CheckoutUrls,
     ) -> Result<CheckoutSession, CoreError> {
-        let Some(house) = &self.accounts.house else {
-            return Err(CoreError::Conflict(
-                "this server has no plans to buy (no house platform): every account may use live mode".into(),
-            ));
-        };
+        let house = self.house()?;
         let (tenant, customer) = self.house_customer(account).await?;
         let config = self.tier_config(&tenant).await?;
         let tier = unlocking_tier(house, &config)

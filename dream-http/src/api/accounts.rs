@@ -151,6 +151,7 @@ impl AccountsApi {
         auth: AccountAuth,
         body: OptionalJsonBody<UpgradeRequest>,
     ) -> ApiResult<Json<CheckoutResponse>> {
+        state.dream.house()?;
         let req = body.0;
         let urls = checkout_urls(&state.billing, req.success_url, req.cancel_url)?;
         let session = state.dream.upgrade_checkout(&auth.0.account, &urls).await?;

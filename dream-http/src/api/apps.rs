@@ -17,7 +17,8 @@ use crate::{
     body::{JsonBody, OptionalJsonBody},
     dto::{
         AppCreated, AppDto, AppKeyRequest, AppList, AppRequest, CreateProductsResponse,
-        IssuedKeyDto, KeyDto, KeyList, ModeDto, ReplaceTiersRequest, StripeConnectionDto,
+        IssuedKeyDto, KeyDto, KeyList, ModeDto, ReplaceTiersRequest, StripeConnectionDto, TierDto,
+        TierList,
     },
     error::{ApiError, ApiResult},
     state::AppState,
@@ -129,6 +130,30 @@ impl AppsApi {
             .delete_app(auth.0.account(), &auth.0.app.id)
             .await?;
         Ok(Json(app.into()))
+    }
+
+    /// The app's tiers in a mode, archived ones included (as `GET /api/tiers`
+    /// lists the offered ones).
+    #[oai(
+        path = "/:platformId/tiers",
+        method = "get",
+        operation_id = "getAppTiers"
+    )]
+    async fn get_tiers(
+        &self,
+        state: Data<&AppState>,
+        auth: AppAuth,
+        /// The app (`plt_…`).
+        #[oai(name = "platformId")]
+        _platform_id: Path<String>,
+        /// The mode (default `test`).
+        #[oai(name = "mode")]
+        _mode: Query<Option<ModeDto>>,
+    ) -> ApiResult<Json<TierList>> {
+        let config = state.dream.tier_config(&auth.0.tenant).await?;
+        Ok(Json(TierList {
+            tiers: config.tiers.iter().map(TierDto::from).collect(),
+        }))
     }
 
     /// Replace the app's tiers in a mode and sync them to Stripe when connected
