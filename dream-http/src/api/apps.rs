@@ -259,7 +259,7 @@ impl AppsApi {
 
     /// Revoke one of the app's key pairs at once.
     #[oai(
-        path = "/:platformId/keys/:key_id",
+        path = "/:platformId/keys/:keyId",
         method = "delete",
         operation_id = "revokeAppKey"
     )]
@@ -271,6 +271,7 @@ impl AppsApi {
         #[oai(name = "platformId")]
         _platform_id: Path<String>,
         /// The pair (`key_…`).
+        #[oai(name = "keyId")]
         key_id: Path<String>,
     ) -> ApiResult<Json<KeyDto>> {
         let id = KeyId::parse(&key_id.0).ok_or_else(|| ApiError::not_found("key"))?;
