@@ -273,6 +273,18 @@ settings! {
     public_url: Option<String>, env "DREAM_PUBLIC_URL";
     /// Where `/callback` sends the developer afterwards.
     dashboard_url: Option<String>, env "DREAM_DASHBOARD_URL";
+    /// More origins (`https://dash.example.com`), comma-separated, that may make
+    /// cookie-authenticated writes to `/account/…` besides this server's own.
+    trusted_origins: Option<String>, env "DREAM_TRUSTED_ORIGINS";
+    /// Seconds a developer's session may stay unused before it ends.
+    session_idle_secs: u64 = "86400", env "DREAM_SESSION_IDLE_SECS";
+    /// Seconds after login a developer's session ends, however busy.
+    session_absolute_secs: u64 = "2592000", env "DREAM_SESSION_ABSOLUTE_SECS";
+    /// One of this deployment's platforms (`plt_…`) whose customers developer
+    /// accounts are: the plan gate. Unset: no gate, live mode open to every account.
+    house_platform: Option<String>, env "DREAM_HOUSE_PLATFORM";
+    /// The house platform's tier that opens live mode; unset: its first paid tier.
+    house_live_tier: Option<String>, env "DREAM_HOUSE_LIVE_TIER";
     /// Default checkout `successUrl`.
     checkout_success_url: Option<String>, env "DREAM_CHECKOUT_SUCCESS_URL";
     /// Default checkout `cancelUrl`.
@@ -515,10 +527,52 @@ impl Config {
         // stall every tracked call instead of failing closed.
         self.redis_timeout_ms = self.redis_timeout_ms.max(10);
         self.validate_urls()?;
+        self.trusted_origins()?;
+        self.house()?;
+        if self.session_idle_secs == 0 || self.session_absolute_secs == 0 {
+            return Err(ConfigError::Env {
+                name: "DREAM_SESSION_IDLE_SECS",
+                reason: "session lifetimes must be at least 1 second".into(),
+            });
+        }
         // At load time, so a bad secret (from the file or the environment) stops
         // the server at start-up instead of failing every delivery.
         self.clerk_webhook_secrets()?;
         Ok(self)
+    }
+
+    /// The parsed `DREAM_TRUSTED_ORIGINS` (empty when unset): absolute http(s) origins.
+    pub fn trusted_origins(&self) -> Result<Vec<String>, ConfigError> {
+        let Some(raw) = &self.trusted_origins else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| {
+                dream_core::validate_redirect_url("DREAM_TRUSTED_ORIGINS", origin)
+                    .map(|()| origin.trim_end_matches('/').to_owned())
+                    .map_err(|_| ConfigError::Env {
+                        name: "DREAM_TRUSTED_ORIGINS",
+                        reason: "each origin must be an absolute http(s) URL".into(),
+                    })
+            })
+            .collect()
+    }
+
+    /// The plan gate's house platform (`DREAM_HOUSE_PLATFORM`), if set.
+    pub fn house(&self) -> Result<Option<dream_core::HousePlatform>, ConfigError> {
+        let Some(raw) = &self.house_platform else {
+            return Ok(None);
+        };
+        let platform = PlatformId::parse(raw.trim()).ok_or_else(|| ConfigError::Env {
+            name: "DREAM_HOUSE_PLATFORM",
+            reason: "must be a platform id (plt_…)".into(),
+        })?;
+        Ok(Some(dream_core::HousePlatform {
+            platform,
+            live_tier: self.house_live_tier.clone(),
+        }))
     }
 
     /// The parsed `CLERK_WEBHOOK_SECRET` entries' secrets (empty when unset).

@@ -205,7 +205,8 @@ impl Application {
                     .hash_concurrency
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
                 Duration::from_millis(config.hash_queue_ms),
-            )));
+            )))
+            .with_account_settings(account_settings(config)?);
         let deliveries = if config.webhook_worker {
             let sender = delivery::HttpSender::new(
                 dream.endpoint_policy(),
@@ -231,6 +232,12 @@ impl Application {
             checkout_success_url: config.checkout_success_url.clone(),
             checkout_cancel_url: config.checkout_cancel_url.clone(),
             dashboard_url: config.dashboard_url.clone(),
+        };
+        state.account_door = dream_http::AccountDoor {
+            public_url: config.public_url.clone(),
+            trusted_origins: config
+                .trusted_origins()
+                .map_err(|e| AppError::Config(e.to_string()))?,
         };
         Ok(Self {
             listener,
@@ -341,4 +348,19 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Sessions, login throttling and the plan gate, from the configuration.
+fn account_settings(config: &Config) -> Result<dream_core::AccountSettings, AppError> {
+    let secs = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+    Ok(dream_core::AccountSettings {
+        sessions: dream_core::SessionPolicy {
+            idle: secs(config.session_idle_secs),
+            absolute: secs(config.session_absolute_secs),
+        },
+        throttle: dream_core::LoginThrottle::default(),
+        house: config
+            .house()
+            .map_err(|e| AppError::Config(e.to_string()))?,
+    })
 }

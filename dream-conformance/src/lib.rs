@@ -75,6 +75,13 @@ macro_rules! __store_conformance_tests {
             $crate::__store_conformance_tests!(@tests $make;
                 platforms_and_tier_configs,
                 platforms_allowed_origins,
+                platforms_owned_by_accounts,
+                accounts_insert_and_find,
+                accounts_concurrent_signups_one_wins,
+                accounts_sessions_round_trip,
+                accounts_password_change_ends_other_sessions,
+                accounts_login_failures_window,
+                accounts_login_failures_concurrent,
                 keys_insert_and_find,
                 keys_list_order_and_filters,
                 keys_revoke_keeps_first_time,

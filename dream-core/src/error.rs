@@ -124,6 +124,25 @@ pub enum CoreError {
     /// The payment provider failed or refused.
     #[error("billing: {0}")]
     Billing(#[source] crate::BillingError),
+    /// No valid session: the cookie is missing, unknown, expired or ended, or the
+    /// email and password do not match an account (one answer for both).
+    #[error("not signed in")]
+    Unauthenticated {
+        /// What to tell the caller (never which of the reasons applied).
+        reason: &'static str,
+    },
+    /// The request is authenticated but refused (a cross-site cookie write).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// The account's plan does not include this (live mode before upgrading).
+    #[error("plan required: {0}")]
+    PlanRequired(&'static str),
+    /// Too many failed logins for one email; retry after `retry_after_secs`.
+    #[error("too many attempts: retry after {retry_after_secs} s")]
+    TooManyAttempts {
+        /// Seconds until the oldest failure leaves the window.
+        retry_after_secs: u64,
+    },
     /// A webhook failed verification or could not be read.
     #[error("webhook: {0}")]
     Webhook(#[source] crate::WebhookError),

@@ -99,6 +99,17 @@ prefixed_id!(
     "plt"
 );
 prefixed_id!(
+    /// A developer account: a person who signs in and owns platforms.
+    ///
+    /// ```
+    /// use dream_core::AccountId;
+    /// let id = AccountId::generate();
+    /// assert!(id.as_str().starts_with("acc_"));
+    /// ```
+    AccountId,
+    "acc"
+);
+prefixed_id!(
     /// An end customer of a developer's app (ours; Stripe's are `cus_`).
     CustomerId,
     "usr"

@@ -23,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod account;
 mod audit;
 mod billing;
 mod clock;
@@ -47,6 +48,10 @@ mod tier;
 mod usage;
 mod usage_history;
 
+pub use account::{
+    email_key, validate_account_password, Account, LoginFailures, LoginThrottle, Session,
+    SessionDigest, SessionPolicy, SessionToken, MIN_ACCOUNT_PASSWORD_CHARS,
+};
 pub use audit::{scrub_secrets, Actor, AuditAction, AuditContext, AuditEntry};
 pub use billing::{
     limit_text, metadata_keys, needs_stripe_price, next_sync_step, price_fingerprint,
@@ -67,7 +72,9 @@ pub use event::{Event, EventKind};
 pub use idempotency::{
     ClaimToken, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, StoredResponse,
 };
-pub use ids::{AuditId, CustomerId, DeliveryId, EventId, KeyId, PlatformId, WebhookEndpointId};
+pub use ids::{
+    AccountId, AuditId, CustomerId, DeliveryId, EventId, KeyId, PlatformId, WebhookEndpointId,
+};
 pub use inventory::{
     demand_of, InventoryCounts, ProductDemand, Reservation, ReservationId, ReservationLine,
     ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest,
@@ -86,11 +93,12 @@ pub use outbound::{
 pub use page::{Page, PageRequest};
 pub use platform::Platform;
 pub use services::{
-    validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, ClerkEndpoint, Dashboard,
-    DeliveryPass, Dream, EndpointPatch, Mrr, NewEndpoint, ProductListing, ProductsCreated,
-    RolledKey, TenantLimits, TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome,
-    CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS,
-    RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
+    validate_redirect_url, AccountPlan, AccountSettings, Cart, CartCheckout, CartItem,
+    CheckoutUrls, ClerkEndpoint, Dashboard, DeliveryPass, Dream, EndpointPatch, HousePlatform, Mrr,
+    NewEndpoint, ProductListing, ProductsCreated, RolledKey, SignedIn, SignedInAccount,
+    TenantLimits, TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES,
+    MAX_CART_LINES, MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS, RESERVATION_MARGIN_MINUTES,
+    WEBHOOK_DEDUP_DAYS,
 };
 pub use signing::{
     verify_signed, verify_signed_by, SignedHeaders, SigningSecret, StoredSigningSecret,

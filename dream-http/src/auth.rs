@@ -1,15 +1,21 @@
-//! Security schemes: the one place that turns a presented key into a tenant or a 401,
-//! and into the actor that the audit log records for the request.
+//! Security schemes: the one place that turns a presented key or session cookie
+//! into a tenant or account (or a 401), and into the actor that the audit log
+//! records for the request.
 //!
-//! Management handlers call services through [`SecretKeyAuth::dream`] or
-//! [`AdminAuth::dream`]: a `Dream` that already knows who is acting and in which
-//! request, so the services' audit entries name them.
+//! Management handlers call services through the extractor's `dream(&state)`: a
+//! `Dream` that already knows who is acting and in which request, so the
+//! services' audit entries name them.
 
-use dream_core::{Actor, AuditContext, Dream, KeyKind, KeyRecord, Tenant};
-use poem::Request;
-use poem_openapi::{auth::Bearer, SecurityScheme};
+use dream_core::{Actor, AuditContext, Dream, KeyRecord, SignedInAccount, Tenant};
+use poem::{Request, RequestBody};
+use poem_openapi::{
+    auth::Bearer,
+    registry::{MetaSecurityScheme, Registry},
+    ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme,
+};
 
 use crate::{
+    account_scope::{session_token, AppScope, SESSION_COOKIE},
     error::{ApiError, ErrorBody, ErrorCode},
     middleware::RequestId,
     state::AppState,
@@ -24,69 +30,232 @@ fn request_id(req: &Request) -> Option<String> {
     req.extensions().get::<RequestId>().map(|id| id.0.clone())
 }
 
-/// A secret key: `Authorization: Bearer sk_test_…` or `sk_live_…`.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer", rename = "SecretKey", checker = "check_secret_key")]
-pub struct SecretKeyAuth(pub SecretKeyCaller);
-
-/// Who called with a secret key: the pair, and the request (for the audit log).
-pub struct SecretKeyCaller {
-    /// The authenticated pair.
-    pub key: KeyRecord,
-    /// The request being served.
-    pub request_id: Option<String>,
+/// The audit context of a signed-in developer's request.
+fn account_context(signed_in: &SignedInAccount, req: &Request) -> AuditContext {
+    AuditContext::new(
+        Actor::Account(signed_in.account.id.to_string()),
+        request_id(req),
+    )
 }
 
-async fn check_secret_key(req: &Request, bearer: Bearer) -> poem::Result<SecretKeyCaller> {
-    let key = state(req)?
+/// How the key schemes appear in the spec; the extractors below add the account
+/// front door to them.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", rename = "SecretKey", checker = "check_secret_key")]
+struct SecretKeyScheme(KeyRecord);
+
+async fn check_secret_key(req: &Request, bearer: Bearer) -> poem::Result<KeyRecord> {
+    state(req)?
         .dream
         .authenticate_secret(&bearer.token)
         .await
-        .map_err(ApiError::from)?;
-    Ok(SecretKeyCaller {
-        key,
-        request_id: request_id(req),
-    })
+        .map_err(|e| ApiError::from(e).into())
 }
 
-/// A secret or publishable key (`pk_…`), for read-only public data such as tiers.
 #[derive(SecurityScheme)]
 #[oai(
     ty = "bearer",
     rename = "SecretOrPublishableKey",
     checker = "check_any_key"
 )]
-pub struct AnyKeyAuth(pub (KeyRecord, KeyKind));
+struct AnyKeyScheme(KeyRecord);
 
-async fn check_any_key(req: &Request, bearer: Bearer) -> poem::Result<(KeyRecord, KeyKind)> {
+async fn check_any_key(req: &Request, bearer: Bearer) -> poem::Result<KeyRecord> {
     state(req)?
         .dream
         .authenticate_any(&bearer.token)
         .await
+        .map(|(record, _)| record)
         .map_err(|e| ApiError::from(e).into())
 }
 
-impl SecretKeyAuth {
-    /// The tenant the key belongs to.
-    pub fn tenant(&self) -> &Tenant {
-        &self.0.key.tenant
+/// Who is calling and on which tenant: what a key or an account route names.
+pub struct Caller {
+    /// The tenant the key (or the account route) names.
+    pub tenant: Tenant,
+    /// Who is acting (`key_…` or `acc_…`) and in which request.
+    pub audit: AuditContext,
+}
+
+impl Caller {
+    fn from_scope(scope: &AppScope, req: &Request) -> Self {
+        Self {
+            tenant: scope.tenant.clone(),
+            audit: account_context(&scope.signed_in, req),
+        }
     }
 
-    /// The services, acting as this key (`key_…` in the audit log).
+    fn from_key(key: KeyRecord, req: &Request) -> Self {
+        Self {
+            audit: AuditContext::new(Actor::SecretKey(key.id), request_id(req)),
+            tenant: key.tenant,
+        }
+    }
+}
+
+/// A secret key (`Authorization: Bearer sk_test_…` or `sk_live_…`), or, on the
+/// account front door (`/account/apps/{platformId}/…`), the session cookie with
+/// the app and mode that `account_scope` already checked. One extractor, so each
+/// operation has one implementation behind both doors.
+pub struct SecretKeyAuth(pub Caller);
+
+/// A secret or publishable key (`pk_…`), for read-only public data such as
+/// tiers, or the account front door as for [`SecretKeyAuth`].
+pub struct AnyKeyAuth(pub Caller);
+
+impl SecretKeyAuth {
+    /// The tenant the key (or the account route) names.
+    pub fn tenant(&self) -> &Tenant {
+        &self.0.tenant
+    }
+
+    /// The services, acting as this key or account (`key_…` or `acc_…` in the
+    /// audit log).
     pub fn dream(&self, state: &AppState) -> Dream {
-        state.dream.acting_as(AuditContext::new(
-            Actor::SecretKey(self.0.key.id.clone()),
-            self.0.request_id.clone(),
-        ))
+        state.dream.acting_as(self.0.audit.clone())
     }
 }
 
 impl AnyKeyAuth {
-    /// The tenant the key belongs to.
+    /// The tenant the key (or the account route) names.
     pub fn tenant(&self) -> &Tenant {
-        &self.0 .0.tenant
+        &self.0.tenant
     }
 }
+
+/// Implements `ApiExtractor` for a tenant extractor: the app scope of an account
+/// route when there is one, else the key scheme `$scheme`.
+macro_rules! tenant_extractor {
+    ($name:ident, $scheme:ident) => {
+        impl<'a> ApiExtractor<'a> for $name {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+            type ParamType = ();
+            type ParamRawType = ();
+
+            fn register(registry: &mut Registry) {
+                <$scheme as ApiExtractor>::register(registry);
+            }
+
+            fn security_schemes() -> Vec<&'static str> {
+                <$scheme as ApiExtractor>::security_schemes()
+            }
+
+            async fn from_request(
+                req: &'a Request,
+                body: &mut RequestBody,
+                param_opts: ExtractParamOptions<Self::ParamType>,
+            ) -> poem::Result<Self> {
+                if let Some(scope) = req.extensions().get::<AppScope>() {
+                    return Ok(Self(Caller::from_scope(scope, req)));
+                }
+                let key = <$scheme as ApiExtractor>::from_request(req, body, param_opts).await?;
+                Ok(Self(Caller::from_key(key.0, req)))
+            }
+        }
+    };
+}
+
+tenant_extractor!(SecretKeyAuth, SecretKeyScheme);
+tenant_extractor!(AnyKeyAuth, AnyKeyScheme);
+
+/// The session cookie scheme in the spec. The cookie is read by
+/// `account_scope::session_token` (poem-openapi's cookie support would pull in a
+/// cookie jar the server has no other use for).
+fn register_session_cookie(registry: &mut Registry) {
+    registry.create_security_scheme(
+        "SessionCookie",
+        MetaSecurityScheme {
+            ty: "apiKey",
+            description: Some(
+                "The `dream_session` cookie set by `POST /account/signup` or `/account/login` \
+                 (HttpOnly, SameSite=Lax). Writes also need an `Origin` naming this server.",
+            ),
+            name: Some(SESSION_COOKIE),
+            key_in: Some("cookie"),
+            scheme: None,
+            bearer_format: None,
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+}
+
+/// Implements `ApiExtractor` for a session extractor: `$extract` turns the
+/// request into the value or a 401 `unauthenticated`.
+macro_rules! session_extractor {
+    ($name:ident, $extract:ident, $signed_in:expr) => {
+        impl<'a> ApiExtractor<'a> for $name {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+            type ParamType = ();
+            type ParamRawType = ();
+
+            fn register(registry: &mut Registry) {
+                register_session_cookie(registry);
+            }
+
+            fn security_schemes() -> Vec<&'static str> {
+                vec!["SessionCookie"]
+            }
+
+            async fn from_request(
+                req: &'a Request,
+                _body: &mut RequestBody,
+                _param_opts: ExtractParamOptions<Self::ParamType>,
+            ) -> poem::Result<Self> {
+                let value = $extract(req).await?;
+                let audit = account_context($signed_in(&value), req);
+                Ok(Self(value, audit))
+            }
+        }
+    };
+}
+
+/// A signed-in developer: the `dream_session` cookie of a valid session.
+pub struct AccountAuth(pub SignedInAccount, AuditContext);
+
+impl AccountAuth {
+    /// The services, acting as this account (`acc_…` in the audit log).
+    pub fn dream(&self, state: &AppState) -> Dream {
+        state.dream.acting_as(self.1.clone())
+    }
+}
+
+async fn signed_in(req: &Request) -> poem::Result<SignedInAccount> {
+    if let Some(scope) = req.extensions().get::<AppScope>() {
+        return Ok(scope.signed_in.clone());
+    }
+    let token = session_token(req).ok_or_else(ApiError::unauthenticated)?;
+    state(req)?
+        .dream
+        .authenticate_session(&token)
+        .await
+        .map_err(|e| ApiError::from(e).into())
+}
+
+/// A signed-in developer on one of their apps (`/account/apps/{platformId}…`): the
+/// session, ownership and `mode` were checked by `account_scope` before routing.
+pub struct AppAuth(pub AppScope, AuditContext);
+
+impl AppAuth {
+    /// The services, acting as this account (`acc_…` in the audit log).
+    pub fn dream(&self, state: &AppState) -> Dream {
+        state.dream.acting_as(self.1.clone())
+    }
+}
+
+async fn app_scope(req: &Request) -> poem::Result<AppScope> {
+    req.extensions()
+        .get::<AppScope>()
+        .cloned()
+        .ok_or_else(|| ApiError::unauthenticated().into())
+}
+
+fn scope_account(scope: &AppScope) -> &SignedInAccount {
+    &scope.signed_in
+}
+
+session_extractor!(AccountAuth, signed_in, std::convert::identity);
+session_extractor!(AppAuth, app_scope, scope_account);
 
 /// The operator's admin token (`DREAM_ADMIN_TOKEN`), until developer accounts exist.
 #[derive(SecurityScheme)]

@@ -72,6 +72,14 @@ pub enum ErrorCode {
     /// The webhook's signing secret is not configured on this server (the message
     /// names the setting); the sender should retry later.
     WebhooksNotConfigured,
+    /// No valid session cookie (account API), or a wrong email or password.
+    Unauthenticated,
+    /// A cookie-authenticated write from an origin that is not this server's.
+    Forbidden,
+    /// The account's plan does not include this (live mode before upgrading).
+    PlanRequired,
+    /// Too many failed logins for this email; retry after `Retry-After` seconds.
+    TooManyAttempts,
 }
 
 /// Every error response has this shape.
@@ -177,9 +185,12 @@ pub enum ApiError {
         #[oai(header = "Retry-After")]
         u64,
     ),
-    /// The card was declined.
+    /// The card was declined, or the account's plan does not include this.
     #[oai(status = 402)]
     PaymentRequired(Json<ErrorBody>),
+    /// A cookie-authenticated write from a foreign origin.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// A failure on our side.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -219,6 +230,25 @@ impl ApiError {
             ErrorCode::InvalidApiKey,
             "Invalid API key",
             "API key missing, not found, revoked or expired. Send `Authorization: Bearer sk_…`.",
+        )))
+    }
+
+    /// 401 `unauthenticated`: no valid session cookie.
+    pub fn unauthenticated() -> Self {
+        Self::Unauthorized(Json(ErrorBody::new(
+            ErrorCode::Unauthenticated,
+            "Not signed in",
+            "No valid session: log in with POST /account/login.",
+        )))
+    }
+
+    /// 403 `forbidden` for a cookie-authenticated write from another origin.
+    pub fn foreign_origin() -> Self {
+        Self::Forbidden(Json(ErrorBody::new(
+            ErrorCode::Forbidden,
+            "Forbidden",
+            "Cookie-authenticated writes must come from this server's origin or a trusted one \
+             (DREAM_TRUSTED_ORIGINS): send an `Origin` header naming it.",
         )))
     }
 
@@ -373,10 +403,43 @@ impl From<CoreError> for ApiError {
                 )
                 .with_field("state"),
             )),
+            CoreError::Unauthenticated { reason } => ApiError::Unauthorized(Json(ErrorBody::new(
+                ErrorCode::Unauthenticated,
+                "Not signed in",
+                format!("{}: log in with POST /account/login.", capitalized(reason)),
+            ))),
+            CoreError::Forbidden(_) => ApiError::foreign_origin(),
+            CoreError::PlanRequired(what) => ApiError::PaymentRequired(Json(ErrorBody::new(
+                ErrorCode::PlanRequired,
+                "Plan required",
+                format!("{}.", capitalized(what)),
+            ))),
+            CoreError::TooManyAttempts { retry_after_secs } => {
+                let retry = retry_after_secs.max(1);
+                ApiError::TooManyRequests(
+                    Json(ErrorBody {
+                        retry_after: Some(retry),
+                        ..ErrorBody::new(
+                            ErrorCode::TooManyAttempts,
+                            "Too many attempts",
+                            format!("Too many failed logins for this email; retry after {retry} s."),
+                        )
+                    }),
+                    retry,
+                )
+            }
             CoreError::Billing(err) => billing_error(err),
             CoreError::Webhook(err) => webhook_error(err, "Stripe-Signature"),
         }
     }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Maps a billing provider failure; Stripe's request id goes into the body so a

@@ -17,6 +17,7 @@
 // costs a copy on the error path only.
 #![allow(clippy::result_large_err)]
 
+mod account_scope;
 mod api;
 mod auth;
 mod body;
@@ -42,7 +43,7 @@ pub use hashing::BoundedPasswordHasher;
 pub use metrics::{observe_store_call, record_delivery_pass};
 pub use middleware::RequestId;
 pub use readiness::ReadinessProbe;
-pub use state::{AppState, BillingSettings};
+pub use state::{AccountDoor, AppState, BillingSettings};
 
 /// Entry points for the fuzz targets in `fuzz/`: request bodies parsed exactly as
 /// the handlers parse them, reachable only with the `fuzzing` feature.
@@ -102,6 +103,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/webhook/clerk", poem::post(inbound::clerk))
         .nest("/", api)
         .around(cors::preflight)
+        .around(account_scope::account_scope)
         .around(idempotency::idempotent)
         .around(middleware::observe)
         .data(state)

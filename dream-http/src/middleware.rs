@@ -78,7 +78,13 @@ fn error_response(err: poem::Error, path: &str) -> Response {
         return ApiError::invalid(p.name, format!("{}: {reason}", p.name)).into_response();
     }
     if err.is::<AuthorizationError>() {
-        return ApiError::invalid_api_key().into_response();
+        // The account API's scheme is the session cookie, not a key.
+        let account = path == "/account" || path.starts_with("/account/");
+        return if account {
+            ApiError::unauthenticated().into_response()
+        } else {
+            ApiError::invalid_api_key().into_response()
+        };
     }
     if err.is::<NotFoundError>() {
         return json_error(

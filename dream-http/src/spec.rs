@@ -4,7 +4,9 @@
 
 use std::sync::OnceLock;
 
-use crate::dto;
+use serde_json::{json, Map, Value};
+
+use crate::{account_scope::SHARED_PREFIXES, dto};
 
 /// Marks the request schemas as `additionalProperties: false`.
 ///
@@ -16,6 +18,7 @@ use crate::dto;
 /// is a schema, not a boolean), so it is added to the pretty-printed JSON here, on
 /// the line after the schema's `"type": "object"`; the tests below check the result.
 pub(crate) fn finish(raw: &str) -> String {
+    let raw = &with_account_paths(raw);
     let strict: Vec<String> = dto::strict_request_schemas()
         .iter()
         .map(|name| format!("      \"{name}\": {{"))
@@ -33,6 +36,107 @@ pub(crate) fn finish(raw: &str) -> String {
         }
     }
     out
+}
+
+/// Adds the account front door's copy of every shared `/api` operation (see
+/// `account_scope.rs`): `/api/X` becomes `/account/apps/{platformId}/X` with the
+/// session cookie as its security scheme, `platformId` and `mode` parameters,
+/// and an operation id prefixed with `account`. poem-openapi cannot declare one
+/// handler at two paths, so the copies are made here from its own output.
+fn with_account_paths(raw: &str) -> String {
+    const END_OF_PATHS: &str = "\n  },\n  \"components\": {";
+    let Ok(spec) = serde_json::from_str::<Value>(raw) else {
+        return raw.to_owned();
+    };
+    let (Some(paths), Some(end)) = (
+        spec.get("paths").and_then(Value::as_object),
+        raw.find(END_OF_PATHS),
+    ) else {
+        return raw.to_owned();
+    };
+    let mut copies = String::new();
+    for (path, item) in paths {
+        let Some(rest) = path.strip_prefix("/api/") else {
+            continue;
+        };
+        let first = rest.split('/').next().unwrap_or_default();
+        let Some(operations) = item.as_object() else {
+            continue;
+        };
+        if !SHARED_PREFIXES.contains(&first) {
+            continue;
+        }
+        let copied: Map<String, Value> = operations
+            .iter()
+            .map(|(method, op)| (method.clone(), account_operation(method, path, op)))
+            .collect();
+        let item = json!({ format!("/account/apps/{{platformId}}/{rest}"): copied });
+        let Ok(text) = serde_json::to_string_pretty(&item) else {
+            continue;
+        };
+        // `{ "/account…": {…} }` → the entry alone, indented as a member of `paths`.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines[1..lines.len() - 1].iter().enumerate() {
+            copies.push_str(if i == 0 { ",\n  " } else { "\n  " });
+            copies.push_str(line);
+        }
+    }
+    let mut out = String::with_capacity(raw.len() + copies.len());
+    out.push_str(&raw[..end]);
+    out.push_str(&copies);
+    out.push_str(&raw[end..]);
+    out
+}
+
+/// One operation of `/api/…` as the account front door serves it.
+fn account_operation(method: &str, api_path: &str, op: &Value) -> Value {
+    let mut op = op.clone();
+    let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+    let mut chars = id.chars();
+    let capitalized: String = chars
+        .next()
+        .map(|c| c.to_ascii_uppercase())
+        .into_iter()
+        .chain(chars)
+        .collect();
+    op["operationId"] = json!(format!("account{capitalized}"));
+    op["tags"] = json!(["Accounts"]);
+    op["security"] = json!([{ "SessionCookie": [] }]);
+    op["description"] = json!(format!(
+        "`{} {api_path}` on one of your apps, with the session cookie instead of a secret key.",
+        method.to_ascii_uppercase()
+    ));
+    let mut parameters = vec![
+        json!({
+            "name": "platformId",
+            "schema": { "type": "string", "pattern": "^plt_[0-9A-Za-z]{1,64}$" },
+            "in": "path",
+            "description": "Your app (`plt_…`); another account's app is a 404.",
+            "required": true,
+            "deprecated": false,
+            "explode": true
+        }),
+        json!({
+            "name": "mode",
+            "schema": { "$ref": "#/components/schemas/ModeDto" },
+            "in": "query",
+            "description": "The app's test or live data (default `test`).",
+            "required": false,
+            "deprecated": false,
+            "explode": true
+        }),
+    ];
+    // Idempotency keys are scoped by the bearer key: not offered through the cookie.
+    parameters.extend(
+        op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["name"] != "Idempotency-Key")
+            .cloned(),
+    );
+    op["parameters"] = Value::Array(parameters);
+    op
 }
 
 /// One path of the spec: its segments (`None` for a `{parameter}`) and methods.

@@ -26,6 +26,20 @@ pub struct AppState {
     pub readiness: Vec<Arc<dyn ReadinessProbe>>,
     /// How long `GET /ready` waits for each probe.
     pub readiness_timeout: std::time::Duration,
+    /// Origins and cookie flags of the account front door.
+    pub account_door: AccountDoor,
+}
+
+/// Settings of the account front door (`/account/…`, session cookies).
+#[derive(Debug, Clone, Default)]
+pub struct AccountDoor {
+    /// This server's public base URL (`DREAM_PUBLIC_URL`): its origin may make
+    /// cookie-authenticated writes, and `https` makes the cookie `Secure`. Unset:
+    /// the request's own `Host` is the origin.
+    pub public_url: Option<String>,
+    /// More origins that may make cookie-authenticated writes, such as a dashboard
+    /// served elsewhere (`DREAM_TRUSTED_ORIGINS`), as `scheme://host[:port]`.
+    pub trusted_origins: Vec<String>,
 }
 
 /// Server-wide billing defaults.
@@ -71,6 +85,7 @@ impl AppState {
             billing: BillingSettings::default(),
             readiness: Vec::new(),
             readiness_timeout: Self::DEFAULT_READINESS_TIMEOUT,
+            account_door: AccountDoor::default(),
         }
     }
 }

@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{KeyStore, PlatformStore, Stores},
-    KeyDigest, KeyId, KeyRecord, Mode, Platform, PlatformId, StoreError, Tenant, TierConfig,
+    AccountId, KeyDigest, KeyId, KeyRecord, Mode, Platform, PlatformId, StoreError, Tenant,
+    TierConfig,
 };
 use moka::future::Cache;
 
@@ -113,6 +114,17 @@ impl PlatformStore for CachedTiers {
 
     async fn get_platform(&self, id: &PlatformId) -> Result<Option<Platform>, StoreError> {
         self.inner.get_platform(id).await
+    }
+
+    async fn list_platforms_by_owner(
+        &self,
+        owner: &AccountId,
+    ) -> Result<Vec<Platform>, StoreError> {
+        self.inner.list_platforms_by_owner(owner).await
+    }
+
+    async fn update_platform(&self, platform: &Platform) -> Result<(), StoreError> {
+        self.inner.update_platform(platform).await
     }
 
     async fn put_tier_config(

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{CustomerStore, IdempotencyStore, KeyStore, PlatformStore, Stores, UsageStore},
-    ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, IdempotencyClaim,
+    AccountId, ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, IdempotencyClaim,
     IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page, PageRequest,
     Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
 };
@@ -232,6 +232,27 @@ impl<T: PlatformStore + ?Sized> PlatformStore for Observed<T> {
     async fn get_platform(&self, id: &PlatformId) -> Result<Option<Platform>, StoreError> {
         self.observe("platforms", "get_platform", self.inner.get_platform(id))
             .await
+    }
+
+    async fn list_platforms_by_owner(
+        &self,
+        owner: &AccountId,
+    ) -> Result<Vec<Platform>, StoreError> {
+        self.observe(
+            "platforms",
+            "list_platforms_by_owner",
+            self.inner.list_platforms_by_owner(owner),
+        )
+        .await
+    }
+
+    async fn update_platform(&self, platform: &Platform) -> Result<(), StoreError> {
+        self.observe(
+            "platforms",
+            "update_platform",
+            self.inner.update_platform(platform),
+        )
+        .await
     }
 
     async fn put_tier_config(

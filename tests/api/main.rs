@@ -3,6 +3,8 @@
 mod private_servers;
 mod support;
 
+mod accounts;
+mod accounts_processes;
 mod audit;
 mod backup;
 mod billing;

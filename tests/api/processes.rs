@@ -191,7 +191,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// A fresh database on the test server, as a URL.
-async fn fresh_database() -> String {
+pub(crate) async fn fresh_database() -> String {
     let url = env_url("DREAM_TEST_DATABASE_URL");
     let name = format!("dream_mp_{}", free_port());
     let (client_url, _) = url.rsplit_once('/').expect("url has a database");

@@ -30,6 +30,8 @@ pub(super) async fn new_tenants(store: &Stores) -> (Tenant, Tenant) {
         id: PlatformId::generate(),
         name: Some("conformance".into()),
         created_at: t0(),
+        owner: None,
+        deleted_at: None,
     };
     store
         .platforms

@@ -5,6 +5,7 @@
 //! instants (`2026-03-10T12:00:00Z` and offsets) and fresh random platforms, so a
 //! backend whose stores are not perfectly fresh still gets isolated data.
 
+mod accounts;
 mod audit;
 mod billing;
 mod customer_caps;
@@ -27,6 +28,12 @@ mod subscriptions;
 mod usage;
 mod usage_history;
 
+pub use accounts::{
+    accounts_concurrent_signups_one_wins, accounts_insert_and_find,
+    accounts_login_failures_concurrent, accounts_login_failures_window,
+    accounts_password_change_ends_other_sessions, accounts_sessions_round_trip,
+    platforms_owned_by_accounts,
+};
 pub use audit::{
     audit_append_and_list, audit_mode_filter, audit_pagination, audit_platform_isolation,
 };

@@ -35,6 +35,8 @@ pub async fn platforms_and_tier_configs(store: Stores) {
         id: PlatformId::generate(),
         name: Some("Acme".into()),
         created_at: t0(),
+        owner: None,
+        deleted_at: None,
     };
     store
         .platforms
@@ -45,6 +47,8 @@ pub async fn platforms_and_tier_configs(store: Stores) {
         id: PlatformId::generate(),
         name: None,
         created_at: at(1),
+        owner: None,
+        deleted_at: None,
     };
     store
         .platforms

@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+mod accounts;
 mod audit;
 mod billing;
 mod customers;
@@ -32,6 +33,7 @@ mod subscriptions;
 mod usage;
 mod usage_history;
 
+pub use accounts::AccountStore;
 pub use audit::AuditStore;
 pub use billing::{BillingProvider, BillingStore};
 pub use customers::CustomerStore;
@@ -62,6 +64,7 @@ pub trait Store:
     + OutboundStore
     + UsageHistoryStore
     + AuditStore
+    + AccountStore
 {
 }
 
@@ -79,6 +82,7 @@ impl<T> Store for T where
         + OutboundStore
         + UsageHistoryStore
         + AuditStore
+        + AccountStore
 {
 }
 
@@ -132,6 +136,8 @@ pub struct Stores {
     pub history: Arc<dyn UsageHistoryStore>,
     /// Platforms' audit logs of management actions.
     pub audit: Arc<dyn AuditStore>,
+    /// Developer accounts, their sessions and failed logins.
+    pub accounts: Arc<dyn AccountStore>,
 }
 
 impl Stores {
@@ -150,7 +156,8 @@ impl Stores {
             subscriptions: store.clone(),
             outbound: store.clone(),
             history: store.clone(),
-            audit: store,
+            audit: store.clone(),
+            accounts: store,
         }
     }
 }

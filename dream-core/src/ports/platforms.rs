@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::{Platform, PlatformId, StoreError, Tenant, TierConfig};
+use crate::{AccountId, Platform, PlatformId, StoreError, Tenant, TierConfig};
 
 /// Platforms and their per-mode tier configuration.
 #[async_trait]
@@ -12,6 +12,14 @@ pub trait PlatformStore: Send + Sync {
 
     /// The platform, if it exists.
     async fn get_platform(&self, id: &PlatformId) -> Result<Option<Platform>, StoreError>;
+
+    /// The platforms `owner` owns and has not deleted, oldest first.
+    async fn list_platforms_by_owner(&self, owner: &AccountId)
+        -> Result<Vec<Platform>, StoreError>;
+
+    /// Writes the platform's `name` and `deleted_at` (its id, owner and creation
+    /// time never change). `NotFound` if it does not exist.
+    async fn update_platform(&self, platform: &Platform) -> Result<(), StoreError>;
 
     /// Replaces the tenant's tier configuration.
     async fn put_tier_config(&self, tenant: &Tenant, config: &TierConfig)

@@ -24,11 +24,14 @@
 //! # }
 //! ```
 
+mod accounts;
+mod apps;
 mod audit;
 mod billing;
 mod clerk_users;
 mod customers;
 mod dashboard;
+mod house;
 mod keys;
 mod outbound;
 mod platforms;
@@ -40,6 +43,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use accounts::{AccountSettings, SignedIn, SignedInAccount};
 pub use billing::{
     validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, ProductListing,
     TierPriceIds, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY,
@@ -47,6 +51,7 @@ pub use billing::{
 };
 pub use clerk_users::ClerkEndpoint;
 pub use dashboard::{Dashboard, Mrr};
+pub use house::{AccountPlan, HousePlatform};
 pub use keys::{RolledKey, MAX_ROLL_OVERLAP_SECS};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
 pub use platforms::ProductsCreated;
@@ -75,6 +80,8 @@ pub struct Dream {
     daily_tally: Arc<crate::DailyTally>,
     /// Who is acting, for the audit log (see [`Dream::acting_as`]).
     audit: Arc<AuditContext>,
+    accounts: AccountSettings,
+    dummy_hash: accounts::DummyHash,
 }
 
 /// Per-tenant caps of this server, enforced atomically in the store. `None`: no cap.
@@ -104,6 +111,8 @@ impl Dream {
             password_hasher: Arc::new(InlinePasswordHasher),
             daily_tally: Arc::default(),
             audit: Arc::new(AuditContext::system()),
+            accounts: AccountSettings::default(),
+            dummy_hash: accounts::DummyHash::default(),
         }
     }
 

@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use crate::{
-    origin_allowed, validate_allowed_origins, validate_tiers, AuditAction, CoreError, EventKind,
-    Mode, Platform, PlatformId, SecretKey, Tenant, Tier, TierConfig,
+    origin_allowed, validate_allowed_origins, validate_tiers, AccountId, AuditAction, CoreError,
+    EventKind, Mode, Platform, PlatformId, SecretKey, Tenant, Tier, TierConfig,
 };
 
 use super::{Dream, TierPriceIds};
@@ -29,17 +29,26 @@ pub struct ProductsCreated {
 }
 
 impl Dream {
-    /// Creates a platform (a developer's app).
+    /// Creates a platform (a developer's app) that no account owns.
     pub async fn create_platform(&self, name: Option<String>) -> Result<Platform, CoreError> {
+        self.insert_platform(name, None).await
+    }
+
+    /// Creates a platform owned by `owner` (or by nobody: an operator's).
+    pub(super) async fn insert_platform(
+        &self,
+        name: Option<String>,
+        owner: Option<AccountId>,
+    ) -> Result<Platform, CoreError> {
         if let Some(name) = &name {
-            if name.chars().count() > 200 {
-                return Err(CoreError::invalid("/name", "at most 200 characters"));
-            }
+            validate_platform_name(name)?;
         }
         let platform = Platform {
             id: PlatformId::generate(),
             name,
             created_at: self.now(),
+            owner,
+            deleted_at: None,
         };
         self.stores.platforms.insert_platform(&platform).await?;
         self.record(
@@ -211,4 +220,12 @@ impl Dream {
             secret_key,
         })
     }
+}
+
+/// Platform names: at most 200 characters.
+pub(super) fn validate_platform_name(name: &str) -> Result<(), CoreError> {
+    if name.chars().count() > 200 {
+        return Err(CoreError::invalid("/name", "at most 200 characters"));
+    }
+    Ok(())
 }

@@ -22,7 +22,7 @@ use crate::{
 pub struct BillingApi;
 
 /// The body's URLs, else the server's defaults, else a 400 naming the field.
-fn checkout_urls(
+pub(super) fn checkout_urls(
     settings: &BillingSettings,
     success_url: Option<String>,
     cancel_url: Option<String>,

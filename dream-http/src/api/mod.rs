@@ -1,6 +1,8 @@
 //! One `#[OpenApi]` struct per tag; handlers extract, call a core service, map.
 
+mod accounts;
 mod admin;
+mod apps;
 mod billing;
 mod connect;
 mod customers;
@@ -11,7 +13,9 @@ mod tiers;
 mod usage;
 mod webhook_endpoints;
 
+pub use accounts::AccountsApi;
 pub use admin::AdminApi;
+pub use apps::AppsApi;
 pub use billing::BillingApi;
 pub use connect::ConnectApi;
 pub use customers::CustomersApi;
@@ -42,6 +46,9 @@ pub enum ApiTags {
     Dashboard,
     /// Your webhook endpoints: signed events out, retried, logged, replayable.
     Webhooks,
+    /// Developer accounts: sign-up, sessions, apps, and each app through the
+    /// session cookie (`/account/apps/{platformId}/…`, `?mode=test|live`).
+    Accounts,
     /// Operator endpoints: products, platforms and keys (admin token).
     Admin,
     /// Liveness.
@@ -57,6 +64,8 @@ pub type AllApis = (
     ConnectApi,
     DashboardApi,
     WebhookEndpointsApi,
+    AccountsApi,
+    AppsApi,
     AdminApi,
     PlatformsApi,
     HealthApi,
@@ -72,6 +81,8 @@ pub fn all() -> AllApis {
         ConnectApi,
         DashboardApi,
         WebhookEndpointsApi,
+        AccountsApi,
+        AppsApi,
         AdminApi,
         PlatformsApi,
         HealthApi,

@@ -19,6 +19,7 @@
 //!   (lengths, ranges, patterns), so schemathesis and the docs see them; the
 //!   validators on request objects are documentation only (serde parses).
 
+mod accounts;
 mod audit;
 mod billing;
 mod customer;
@@ -29,6 +30,7 @@ mod tier;
 mod usage;
 mod webhook_endpoints;
 
+pub use accounts::*;
 pub use audit::*;
 pub use billing::*;
 pub use customer::*;
@@ -67,6 +69,12 @@ pub(crate) fn strict_request_schemas() -> Vec<String> {
         CreatePlatformRequest::name(),
         CreateWebhookEndpointRequest::name(),
         UpdateWebhookEndpointRequest::name(),
+        CredentialsRequest::name(),
+        ChangePasswordRequest::name(),
+        UpgradeRequest::name(),
+        AppRequest::name(),
+        ReplaceTiersRequest::name(),
+        AppKeyRequest::name(),
     ]
     .into_iter()
     .map(|name| name.into_owned())
@@ -99,6 +107,12 @@ pub(crate) fn strict_request_parsers_refuse(json: &str) -> Vec<(String, String)>
         refuse::<CreatePlatformRequest>(json),
         refuse::<CreateWebhookEndpointRequest>(json),
         refuse::<UpdateWebhookEndpointRequest>(json),
+        refuse::<CredentialsRequest>(json),
+        refuse::<ChangePasswordRequest>(json),
+        refuse::<UpgradeRequest>(json),
+        refuse::<AppRequest>(json),
+        refuse::<ReplaceTiersRequest>(json),
+        refuse::<AppKeyRequest>(json),
     ]
 }
 

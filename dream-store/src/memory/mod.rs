@@ -1,6 +1,7 @@
 //! The in-memory backend: one mutex per aggregate, every atomic operation done
 //! under its aggregate's lock.
 
+mod accounts;
 mod audit;
 mod billing;
 mod customers;
@@ -32,6 +33,7 @@ pub struct MemoryStore {
     outbound: Mutex<outbound::Webhooks>,
     history: Mutex<usage_history::History>,
     audit: Mutex<audit::AuditLog>,
+    accounts: Mutex<accounts::Accounts>,
 }
 
 impl MemoryStore {

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use dream_core::{
-    ports::PlatformStore, KeyDigest, KeyId, KeyRecord, Platform, PlatformId, StoreError, Tenant,
-    TierConfig,
+    ports::PlatformStore, AccountId, KeyDigest, KeyId, KeyRecord, Platform, PlatformId, StoreError,
+    Tenant, TierConfig,
 };
 
 use super::{lock, MemoryStore};
@@ -34,6 +34,31 @@ impl PlatformStore for MemoryStore {
 
     async fn get_platform(&self, id: &PlatformId) -> Result<Option<Platform>, StoreError> {
         Ok(lock(&self.platforms).platforms.get(id).cloned())
+    }
+
+    async fn list_platforms_by_owner(
+        &self,
+        owner: &AccountId,
+    ) -> Result<Vec<Platform>, StoreError> {
+        let mut owned: Vec<Platform> = lock(&self.platforms)
+            .platforms
+            .values()
+            .filter(|p| p.is_owned_by(owner))
+            .cloned()
+            .collect();
+        owned.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(owned)
+    }
+
+    async fn update_platform(&self, platform: &Platform) -> Result<(), StoreError> {
+        let mut c = lock(&self.platforms);
+        let stored = c
+            .platforms
+            .get_mut(&platform.id)
+            .ok_or(StoreError::NotFound)?;
+        stored.name.clone_from(&platform.name);
+        stored.deleted_at = platform.deleted_at;
+        Ok(())
     }
 
     async fn put_tier_config(

@@ -2,6 +2,7 @@
 //! processes sharing one database. Every atomic decision is one statement or one
 //! server-side function (`dream_consume`), so limits are exact across processes.
 
+mod accounts;
 mod audit;
 mod billing;
 mod customers;

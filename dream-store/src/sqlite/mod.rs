@@ -7,6 +7,7 @@
 //! writing it back there cannot interleave with another writer, in this process
 //! or another one on the same file.
 
+mod accounts;
 mod audit;
 mod billing;
 mod customers;

@@ -1,39 +1,82 @@
 //! Platforms and their tier configurations in SQLite.
 
 use async_trait::async_trait;
-use dream_core::{ports::PlatformStore, Platform, PlatformId, StoreError, Tenant, TierConfig};
+use dream_core::{
+    ports::PlatformStore, AccountId, Platform, PlatformId, StoreError, Tenant, TierConfig,
+};
 use sqlx::Row;
 
-use super::{from_ts, ts, SqliteStore};
-use crate::sql::{backend, classify, from_json, mode_str, to_json};
+use super::{from_opt_ts, from_ts, ts, SqliteStore};
+use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_json};
+
+macro_rules! platform_columns {
+    () => {
+        "id, name, created_at, owner, deleted_at"
+    };
+}
 
 #[async_trait]
 impl PlatformStore for SqliteStore {
     async fn insert_platform(&self, platform: &Platform) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO platforms (id, name, created_at) VALUES (?1, ?2, ?3)")
-            .bind(platform.id.as_str())
-            .bind(&platform.name)
-            .bind(ts(platform.created_at))
-            .execute(&self.writer)
-            .await
-            .map_err(|e| classify(e, "platform id exists"))?;
+        sqlx::query(
+            "INSERT INTO platforms (id, name, created_at, owner, deleted_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(platform.id.as_str())
+        .bind(&platform.name)
+        .bind(ts(platform.created_at))
+        .bind(platform.owner.as_ref().map(AccountId::as_str))
+        .bind(platform.deleted_at.map(ts))
+        .execute(&self.writer)
+        .await
+        .map_err(|e| classify(e, "platform id exists"))?;
         Ok(())
     }
 
     async fn get_platform(&self, id: &PlatformId) -> Result<Option<Platform>, StoreError> {
-        let row = sqlx::query("SELECT name, created_at FROM platforms WHERE id = ?1")
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            platform_columns!(),
+            " FROM platforms WHERE id = ?1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(platform_from_row).transpose()
+    }
+
+    async fn list_platforms_by_owner(
+        &self,
+        owner: &AccountId,
+    ) -> Result<Vec<Platform>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            platform_columns!(),
+            " FROM platforms \
+             WHERE owner = ?1 AND deleted_at IS NULL ORDER BY created_at, id"
+        ))
+        .bind(owner.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(platform_from_row)
+        .collect()
+    }
+
+    async fn update_platform(&self, platform: &Platform) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE platforms SET name = ?2, deleted_at = ?3 WHERE id = ?1")
+            .bind(platform.id.as_str())
+            .bind(&platform.name)
+            .bind(platform.deleted_at.map(ts))
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
-        row.map(|row| {
-            Ok(Platform {
-                id: id.clone(),
-                name: row.try_get("name").map_err(backend)?,
-                created_at: from_ts(row.try_get("created_at").map_err(backend)?)?,
-            })
-        })
-        .transpose()
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn put_tier_config(
@@ -92,4 +135,18 @@ impl PlatformStore for SqliteStore {
                 .map_err(backend)?;
         origins.map(|o| from_json(&o)).transpose()
     }
+}
+
+fn platform_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Platform, StoreError> {
+    let id: String = row.try_get("id").map_err(backend)?;
+    let owner: Option<String> = row.try_get("owner").map_err(backend)?;
+    Ok(Platform {
+        id: PlatformId::parse(&id).ok_or_else(|| corrupt(format!("bad platform id {id:?}")))?,
+        name: row.try_get("name").map_err(backend)?,
+        created_at: from_ts(row.try_get("created_at").map_err(backend)?)?,
+        owner: owner
+            .map(|o| AccountId::parse(&o).ok_or_else(|| corrupt(format!("bad account id {o:?}"))))
+            .transpose()?,
+        deleted_at: from_opt_ts(row.try_get("deleted_at").map_err(backend)?)?,
+    })
 }

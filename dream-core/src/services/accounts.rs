@@ -1,0 +1,235 @@
+//! Developer accounts: sign-up, login (throttled), sessions, password change.
+//!
+//! Sessions are looked up in the store on every request (no cache), so logging out
+//! or changing the password ends them in every process at once.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::{
+    customer::validate_email, email_key, validate_account_password, Account, AccountId, CoreError,
+    LoginThrottle, PasswordHash, Session, SessionPolicy, SessionToken, StoreError,
+};
+
+use super::{house::HousePlatform, Dream};
+
+/// How accounts behave on this server.
+#[derive(Debug, Clone, Default)]
+pub struct AccountSettings {
+    /// Idle and absolute session lifetimes.
+    pub sessions: SessionPolicy,
+    /// Failed logins allowed per email and window.
+    pub throttle: LoginThrottle,
+    /// The platform whose customers developer accounts are (the plan gate);
+    /// `None`: no gate, every account may use live mode.
+    pub house: Option<HousePlatform>,
+}
+
+/// A successful sign-up or login: the account and its new session's token (for
+/// the cookie; shown once, stored only as a digest).
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The account.
+    pub account: Account,
+    /// The new session's token.
+    pub token: SessionToken,
+}
+
+/// A request's valid session and whose it is.
+#[derive(Debug, Clone)]
+pub struct SignedInAccount {
+    /// The account.
+    pub account: Account,
+    /// The session the request came with.
+    pub session: Session,
+}
+
+/// The answer to a wrong email or password, the same for both.
+const WRONG_CREDENTIALS: &str = "wrong email or password";
+/// The answer to a missing, unknown, expired or ended session.
+const NO_SESSION: &str = "no valid session";
+
+/// A long password is refused before hashing: Argon2 cost grows with input size.
+const MAX_PRESENTED_PASSWORD_BYTES: usize = 1024;
+
+/// A hash to verify against when the email is unknown, so that answering takes as
+/// long as for a known email and timing does not reveal which accounts exist.
+#[derive(Debug, Clone, Default)]
+pub(super) struct DummyHash(Arc<OnceLock<PasswordHash>>);
+
+impl Dream {
+    /// Uses `settings` for accounts from now on.
+    pub fn with_account_settings(mut self, settings: AccountSettings) -> Self {
+        self.accounts = settings;
+        self
+    }
+
+    /// The account settings in force.
+    pub fn account_settings(&self) -> &AccountSettings {
+        &self.accounts
+    }
+
+    /// Creates an account (email unique case-insensitively, password of 10 to 256
+    /// characters) and signs it in. With a house platform, the account also becomes
+    /// its customer (on its default plan).
+    pub async fn sign_up(&self, email: &str, password: String) -> Result<SignedIn, CoreError> {
+        validate_email(email)?;
+        validate_account_password(&password, "/password")?;
+        let password_hash = self.password_hasher.hash(password).await?;
+        let account = Account {
+            id: AccountId::generate(),
+            email: email.to_owned(),
+            password_hash,
+            created_at: self.now(),
+        };
+        self.stores
+            .accounts
+            .insert_account(&account)
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict(_) => {
+                    CoreError::Conflict("an account with this email exists: log in instead".into())
+                }
+                other => other.into(),
+            })?;
+        if self.accounts.house.is_some() {
+            // The account exists now; a failure here is repaired when the plan is
+            // next read (the house customer is found or created on demand).
+            if let Err(err) = self.house_customer(&account).await {
+                tracing::warn!(account = %account.id, error = %err, "could not create the house customer");
+            }
+        }
+        let token = self.start_session(&account.id).await?;
+        Ok(SignedIn { account, token })
+    }
+
+    /// Signs in with email and password. After too many failures for the email
+    /// within the window, refuses with [`CoreError::TooManyAttempts`] whatever the
+    /// password; a wrong password and an unknown email get the same answer.
+    pub async fn log_in(&self, email: &str, password: String) -> Result<SignedIn, CoreError> {
+        let key = email_key(email);
+        let now = self.now();
+        let since = now - self.accounts.throttle.window;
+        let failures = self.stores.accounts.login_failures(&key, since).await?;
+        if let Some(retry_after_secs) = self.accounts.throttle.retry_after(&failures, now) {
+            return Err(CoreError::TooManyAttempts { retry_after_secs });
+        }
+        let account = self.stores.accounts.find_account_by_email(&key).await?;
+        let matches = if password.len() > MAX_PRESENTED_PASSWORD_BYTES {
+            false
+        } else {
+            let hash = match &account {
+                Some(account) => account.password_hash.clone(),
+                None => self.dummy_hash().await?,
+            };
+            self.password_hasher.verify(hash, password).await?
+        };
+        match account {
+            Some(account) if matches => {
+                let token = self.start_session(&account.id).await?;
+                Ok(SignedIn { account, token })
+            }
+            _ => {
+                self.stores
+                    .accounts
+                    .record_login_failure(&key, now, since)
+                    .await?;
+                Err(CoreError::Unauthenticated {
+                    reason: WRONG_CREDENTIALS,
+                })
+            }
+        }
+    }
+
+    /// The account behind a session cookie's token, if the session is valid;
+    /// an expired session is deleted. Records activity at most once a minute.
+    pub async fn authenticate_session(&self, token: &str) -> Result<SignedInAccount, CoreError> {
+        let no_session = || CoreError::Unauthenticated { reason: NO_SESSION };
+        let digest = SessionToken::presented(token).digest();
+        let session = self
+            .stores
+            .accounts
+            .find_session(&digest)
+            .await?
+            .ok_or_else(no_session)?;
+        let now = self.now();
+        if !session.is_live(now, &self.accounts.sessions) {
+            self.stores.accounts.delete_session(&digest).await?;
+            return Err(no_session());
+        }
+        if session.needs_touch(now) {
+            self.stores.accounts.touch_session(&digest, now).await?;
+        }
+        let account = self
+            .stores
+            .accounts
+            .get_account(&session.account)
+            .await?
+            .ok_or_else(no_session)?;
+        Ok(SignedInAccount { account, session })
+    }
+
+    /// Ends this session (everywhere at once: it is deleted).
+    pub async fn log_out(&self, signed_in: &SignedInAccount) -> Result<(), CoreError> {
+        Ok(self
+            .stores
+            .accounts
+            .delete_session(&signed_in.session.digest)
+            .await?)
+    }
+
+    /// Changes the password after checking the current one, and ends every other
+    /// session of the account in the same store step.
+    pub async fn change_password(
+        &self,
+        signed_in: &SignedInAccount,
+        current: String,
+        new: String,
+    ) -> Result<(), CoreError> {
+        validate_account_password(&new, "/newPassword")?;
+        let matches = current.len() <= MAX_PRESENTED_PASSWORD_BYTES
+            && self
+                .password_hasher
+                .verify(signed_in.account.password_hash.clone(), current)
+                .await?;
+        if !matches {
+            return Err(CoreError::invalid(
+                "/currentPassword",
+                "is not the current password",
+            ));
+        }
+        let hash = self.password_hasher.hash(new).await?;
+        self.stores
+            .accounts
+            .set_account_password(
+                &signed_in.account.id,
+                &hash,
+                Some(&signed_in.session.digest),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn start_session(&self, account: &AccountId) -> Result<SessionToken, CoreError> {
+        let token = SessionToken::generate();
+        let now = self.now();
+        let session = Session {
+            digest: token.digest(),
+            account: account.clone(),
+            created_at: now,
+            last_seen_at: now,
+        };
+        self.stores.accounts.insert_session(&session).await?;
+        Ok(token)
+    }
+
+    async fn dummy_hash(&self) -> Result<PasswordHash, CoreError> {
+        if let Some(hash) = self.dummy_hash.0.get() {
+            return Ok(hash.clone());
+        }
+        let hash = self
+            .password_hasher
+            .hash("not the password of any account".to_owned())
+            .await?;
+        Ok(self.dummy_hash.0.get_or_init(|| hash).clone())
+    }
+}

@@ -1,0 +1,637 @@
+//! Developer accounts through the account front door (in-process servers): the
+//! whole journey without the admin token, sessions, CSRF refusal, login
+//! throttling, and another account's app as a 404 on every route.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{standard_tiers, Reply, TestServer};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A signed-in developer: the session cookie's value.
+#[derive(Clone, Debug)]
+pub struct Dev {
+    pub session: String,
+}
+
+/// The `dream_session` value a response sets.
+pub fn session_of(reply: &Reply) -> String {
+    let cookie = reply.header("set-cookie").expect("Set-Cookie");
+    cookie
+        .strip_prefix("dream_session=")
+        .and_then(|rest| rest.split(';').next())
+        .expect("a dream_session cookie")
+        .to_owned()
+}
+
+/// A request to the account API as a browser on this server's page sends it:
+/// `Origin` is the server's own, the cookie when signed in.
+pub async fn call(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    dev: Option<&Dev>,
+    body: Option<Value>,
+) -> Reply {
+    let cookie = dev.map(|d| format!("dream_session={}", d.session));
+    let mut headers = vec![("Origin", server.base.as_str())];
+    if let Some(cookie) = &cookie {
+        headers.push(("Cookie", cookie.as_str()));
+    }
+    server.send(method, path, None, &headers, body).await
+}
+
+pub async fn sign_up(server: &TestServer, email: &str) -> (Dev, Value) {
+    let reply = call(
+        server,
+        Method::POST,
+        "/account/signup",
+        None,
+        Some(json!({ "email": email, "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    (
+        Dev {
+            session: session_of(&reply),
+        },
+        reply.json,
+    )
+}
+
+pub async fn log_in(server: &TestServer, email: &str, password: &str) -> Reply {
+    call(
+        server,
+        Method::POST,
+        "/account/login",
+        None,
+        Some(json!({ "email": email, "password": password })),
+    )
+    .await
+}
+
+/// A new app of `dev`: its id and test secret key.
+pub async fn new_app(server: &TestServer, dev: &Dev, name: &str) -> (String, String) {
+    let reply = call(
+        server,
+        Method::POST,
+        "/account/apps",
+        Some(dev),
+        Some(json!({ "name": name })),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    (
+        reply.json["app"]["id"].as_str().expect("app id").to_owned(),
+        reply.json["secretKey"]
+            .as_str()
+            .expect("secretKey")
+            .to_owned(),
+    )
+}
+
+/// The body without its request id, for byte-for-byte comparisons.
+fn without_request_id(reply: &Reply) -> Value {
+    let mut body = reply.json.clone();
+    body.as_object_mut().expect("object").remove("requestId");
+    body
+}
+
+#[tokio::test]
+async fn the_journey_from_sign_up_to_the_tier_limit_needs_no_admin_token() {
+    let server = TestServer::start().await;
+    let (dev, account) = sign_up(&server, "Ada@Example.com").await;
+    assert!(account["id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("acc_")));
+    assert_eq!(account["email"], "Ada@Example.com");
+    assert_eq!(account["plan"], Value::Null, "no house platform: no plans");
+    assert_eq!(account["liveModeAllowed"], true);
+
+    let (app, first_secret) = new_app(&server, &dev, "Weather").await;
+    assert!(first_secret.starts_with("sk_test_"), "{first_secret}");
+    let tiers = call(
+        &server,
+        Method::PUT,
+        &format!("/account/apps/{app}/tiers"),
+        Some(&dev),
+        Some(json!({ "tiers": standard_tiers(3) })),
+    )
+    .await;
+    assert_eq!(tiers.status, 200, "{}", tiers.text);
+    assert_eq!(tiers.json["platformId"], app.as_str());
+    assert_eq!(tiers.json["mode"], "test");
+    assert!(
+        tiers.json.get("secretKey").is_none(),
+        "the app has a pair already: no new secret"
+    );
+    let read = call(
+        &server,
+        Method::GET,
+        &format!("/account/apps/{app}/tiers"),
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.json["tiers"][0]["name"], "free");
+
+    let key = call(
+        &server,
+        Method::POST,
+        &format!("/account/apps/{app}/keys"),
+        Some(&dev),
+        Some(json!({ "label": "server" })),
+    )
+    .await;
+    assert_eq!(key.status, 201, "{}", key.text);
+    let secret = key.json["secretKey"]
+        .as_str()
+        .expect("secretKey")
+        .to_owned();
+    assert!(secret.starts_with("sk_test_"), "{secret}");
+
+    for used in 1..=3 {
+        let tracked = server.track(&secret, "user-1").await;
+        assert_eq!(tracked.status, 200, "{}", tracked.text);
+        assert_eq!(tracked.json["usage"]["count"], used);
+    }
+    let refused = server.track(&secret, "user-1").await;
+    refused.assert_error(429, "usage_limit_reached");
+    assert_eq!(refused.json["error"], "Tier limit reached");
+
+    // The same data through the account door.
+    let customers = call(
+        &server,
+        Method::GET,
+        &format!("/account/apps/{app}/customers"),
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert_eq!(customers.status, 200, "{}", customers.text);
+    assert_eq!(customers.json["data"][0]["externalId"], "user-1");
+    let dashboard = call(
+        &server,
+        Method::GET,
+        &format!("/account/apps/{app}/dashboard"),
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert_eq!(dashboard.status, 200, "{}", dashboard.text);
+    let keys = call(
+        &server,
+        Method::GET,
+        &format!("/account/apps/{app}/keys"),
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert_eq!(keys.json["data"].as_array().map(Vec::len), Some(2));
+    let me = call(&server, Method::GET, "/account", Some(&dev), None).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.json["apps"][0]["id"], app.as_str());
+}
+
+#[tokio::test]
+async fn apps_are_listed_renamed_and_deleted_with_their_keys() {
+    let server = TestServer::start().await;
+    let (dev, _) = sign_up(&server, "apps@example.com").await;
+    let (first, secret) = new_app(&server, &dev, "First").await;
+    let (second, _) = new_app(&server, &dev, "Second").await;
+    let list = call(&server, Method::GET, "/account/apps", Some(&dev), None).await;
+    let ids: Vec<&str> = list.json["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![first.as_str(), second.as_str()]);
+
+    let renamed = call(
+        &server,
+        Method::PATCH,
+        &format!("/account/apps/{first}"),
+        Some(&dev),
+        Some(json!({ "name": "Renamed" })),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    assert_eq!(renamed.json["name"], "Renamed");
+
+    let deleted = call(
+        &server,
+        Method::DELETE,
+        &format!("/account/apps/{first}"),
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert!(deleted.json["deletedAt"].is_string());
+    server
+        .get("/api/tiers", &secret)
+        .await
+        .assert_error(401, "invalid_api_key");
+    call(
+        &server,
+        Method::GET,
+        &format!("/account/apps/{first}"),
+        Some(&dev),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
+    let list = call(&server, Method::GET, "/account/apps", Some(&dev), None).await;
+    assert_eq!(list.json["data"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn sign_up_validates_and_emails_are_unique_case_insensitively() {
+    let server = TestServer::start().await;
+    let short = call(
+        &server,
+        Method::POST,
+        "/account/signup",
+        None,
+        Some(json!({ "email": "a@example.com", "password": "123456789" })),
+    )
+    .await;
+    short.assert_error(400, "invalid_request");
+    assert_eq!(short.json["field"], "/password");
+    let bad_email = call(
+        &server,
+        Method::POST,
+        "/account/signup",
+        None,
+        Some(json!({ "email": "not-an-email", "password": PASSWORD })),
+    )
+    .await;
+    bad_email.assert_error(400, "invalid_request");
+    assert_eq!(bad_email.json["field"], "/email");
+
+    sign_up(&server, "grace@example.com").await;
+    call(
+        &server,
+        Method::POST,
+        "/account/signup",
+        None,
+        Some(json!({ "email": "GRACE@example.COM", "password": PASSWORD })),
+    )
+    .await
+    .assert_error(409, "conflict");
+    let login = log_in(&server, "Grace@Example.com", PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_lax_and_secure_behind_https() {
+    let server = TestServer::start().await;
+    let reply = call(
+        &server,
+        Method::POST,
+        "/account/signup",
+        None,
+        Some(json!({ "email": "c@example.com", "password": PASSWORD })),
+    )
+    .await;
+    let cookie = reply.header("set-cookie").expect("Set-Cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+
+    let https = TestServer::start_with(|c| {
+        c.public_url = Some("https://dream.example".into());
+    })
+    .await;
+    let reply = https
+        .send(
+            Method::POST,
+            "/account/signup",
+            None,
+            &[("Origin", "https://dream.example")],
+            Some(json!({ "email": "s@example.com", "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let cookie = reply.header("set-cookie").expect("Set-Cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn logout_and_password_change_end_sessions() {
+    let server = TestServer::start().await;
+    let email = "sessions@example.com";
+    let (first, _) = sign_up(&server, email).await;
+    let second = Dev {
+        session: session_of(&log_in(&server, email, PASSWORD).await),
+    };
+    let third = Dev {
+        session: session_of(&log_in(&server, email, PASSWORD).await),
+    };
+
+    let out = call(&server, Method::POST, "/account/logout", Some(&third), None).await;
+    assert_eq!(out.status, 204, "{}", out.text);
+    assert!(out
+        .header("set-cookie")
+        .is_some_and(|c| c.contains("Max-Age=0")));
+    call(&server, Method::GET, "/account", Some(&third), None)
+        .await
+        .assert_error(401, "unauthenticated");
+
+    let short = call(
+        &server,
+        Method::POST,
+        "/account/password",
+        Some(&first),
+        Some(json!({ "currentPassword": PASSWORD, "newPassword": "short" })),
+    )
+    .await;
+    short.assert_error(400, "invalid_request");
+    assert_eq!(short.json["field"], "/newPassword");
+    let wrong = call(
+        &server,
+        Method::POST,
+        "/account/password",
+        Some(&first),
+        Some(
+            json!({ "currentPassword": "not the password", "newPassword": "a new long password" }),
+        ),
+    )
+    .await;
+    wrong.assert_error(400, "invalid_request");
+    assert_eq!(wrong.json["field"], "/currentPassword");
+
+    let changed = call(
+        &server,
+        Method::POST,
+        "/account/password",
+        Some(&first),
+        Some(json!({ "currentPassword": PASSWORD, "newPassword": "a new long password" })),
+    )
+    .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    let kept = call(&server, Method::GET, "/account", Some(&first), None).await;
+    assert_eq!(kept.status, 200, "the session that changed it stays");
+    call(&server, Method::GET, "/account", Some(&second), None)
+        .await
+        .assert_error(401, "unauthenticated");
+    log_in(&server, email, PASSWORD)
+        .await
+        .assert_error(401, "unauthenticated");
+    assert_eq!(
+        log_in(&server, email, "a new long password").await.status,
+        200
+    );
+
+    // No cookie at all, and a made-up one.
+    server
+        .send(Method::GET, "/account", None, &[], None)
+        .await
+        .assert_error(401, "unauthenticated");
+    call(
+        &server,
+        Method::GET,
+        "/account/apps",
+        Some(&Dev {
+            session: "ses_made_up".into(),
+        }),
+        None,
+    )
+    .await
+    .assert_error(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn cookie_writes_from_other_origins_are_refused() {
+    let server = TestServer::start_with(|c| {
+        c.trusted_origins = Some("https://dash.example".into());
+    })
+    .await;
+    let (dev, _) = sign_up(&server, "csrf@example.com").await;
+    let cookie = format!("dream_session={}", dev.session);
+    let body = json!({ "name": "x" });
+    let post = |headers: Vec<(&'static str, String)>| {
+        let (server, cookie, body) = (&server, cookie.clone(), body.clone());
+        async move {
+            let mut all: Vec<(&str, &str)> = vec![("Cookie", cookie.as_str())];
+            all.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
+            server
+                .send(Method::POST, "/account/apps", None, &all, Some(body))
+                .await
+        }
+    };
+    post(vec![("Origin", "https://evil.example".into())])
+        .await
+        .assert_error(403, "forbidden");
+    post(vec![]).await.assert_error(403, "forbidden");
+    post(vec![("Origin", "null".into())])
+        .await
+        .assert_error(403, "forbidden");
+    post(vec![("Referer", "https://evil.example/page".into())])
+        .await
+        .assert_error(403, "forbidden");
+    // A cross-site write to a shared operation is refused before it is routed.
+    let (app, _) = new_app(&server, &dev, "target").await;
+    server
+        .send(
+            Method::POST,
+            &format!("/account/apps/{app}/customers"),
+            None,
+            &[
+                ("Cookie", cookie.as_str()),
+                ("Origin", "https://evil.example"),
+            ],
+            Some(json!({ "email": "x@example.com" })),
+        )
+        .await
+        .assert_error(403, "forbidden");
+
+    assert_eq!(
+        post(vec![("Referer", format!("{}/dashboard", server.base))])
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        post(vec![("Origin", "https://dash.example".into())])
+            .await
+            .status,
+        201
+    );
+    // Reads need no origin.
+    let read = server
+        .send(
+            Method::GET,
+            "/account/apps",
+            None,
+            &[("Cookie", cookie.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+}
+
+#[tokio::test]
+async fn five_failed_logins_lock_the_email_whatever_the_password() {
+    let server = TestServer::start().await;
+    sign_up(&server, "locked@example.com").await;
+    let unknown = log_in(&server, "nobody@example.com", "whatever password").await;
+    unknown.assert_error(401, "unauthenticated");
+    for _ in 0..5 {
+        let wrong = log_in(&server, "locked@example.com", "wrong password!").await;
+        wrong.assert_error(401, "unauthenticated");
+        assert_eq!(
+            without_request_id(&wrong),
+            without_request_id(&unknown),
+            "an unknown email and a wrong password get one body"
+        );
+    }
+    let locked = log_in(&server, "LOCKED@example.com", PASSWORD).await;
+    locked.assert_error(429, "too_many_attempts");
+    let retry: u64 = locked
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After seconds");
+    assert!((1..=900).contains(&retry), "{retry}");
+    // Another email is not affected.
+    assert_eq!(
+        log_in(&server, "nobody@example.com", "x").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Every `/account/apps/{platformId}…` operation of the published spec.
+async fn app_routes(server: &TestServer) -> Vec<(Method, String)> {
+    let spec: Value = server
+        .http
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .expect("spec")
+        .json()
+        .await
+        .expect("spec JSON");
+    let mut routes = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        if !path.starts_with("/account/apps/{platformId}") {
+            continue;
+        }
+        for method in item.as_object().expect("operations").keys() {
+            let method =
+                Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("method");
+            routes.push((method, path.clone()));
+        }
+    }
+    routes
+}
+
+fn fill(path: &str, platform: &str) -> String {
+    path.split('/')
+        .map(|segment| match segment {
+            "{platformId}" => platform.to_owned(),
+            s if s.starts_with('{') => "x1".to_owned(),
+            s => s.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn another_accounts_app_is_a_404_identical_to_a_missing_one_on_every_route() {
+    let server = TestServer::start().await;
+    let (owner, _) = sign_up(&server, "owner@example.com").await;
+    let (stranger, _) = sign_up(&server, "stranger@example.com").await;
+    let (app, _) = new_app(&server, &owner, "private").await;
+    let routes = app_routes(&server).await;
+    assert!(
+        routes.len() >= 29
+            && routes
+                .iter()
+                .any(|(m, p)| m == Method::PUT && p.ends_with("/tiers")),
+        "every account route is in the spec: {routes:?}"
+    );
+    for (method, path) in &routes {
+        let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+        let theirs = call(
+            &server,
+            method.clone(),
+            &fill(path, &app),
+            Some(&stranger),
+            body.clone(),
+        )
+        .await;
+        let missing = call(
+            &server,
+            method.clone(),
+            &fill(path, "plt_0000000000000000000000"),
+            Some(&stranger),
+            body.clone(),
+        )
+        .await;
+        theirs.assert_error(404, "not_found");
+        missing.assert_error(404, "not_found");
+        assert_eq!(
+            without_request_id(&theirs),
+            without_request_id(&missing),
+            "{method} {path}"
+        );
+        assert_eq!(
+            theirs.header("content-type"),
+            missing.header("content-type"),
+            "{method} {path}"
+        );
+        // The owner gets past the ownership check on the same route (deleting
+        // the app itself would end the table early).
+        if method == Method::DELETE && path == "/account/apps/{platformId}" {
+            continue;
+        }
+        let own = call(
+            &server,
+            method.clone(),
+            &fill(path, &app),
+            Some(&owner),
+            body,
+        )
+        .await;
+        assert!(
+            !(own.status == 404 && own.json["message"] == theirs.json["message"]),
+            "{method} {path}: the owner must not get the missing-app 404: {}",
+            own.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_house_platform_there_is_no_gate() {
+    let server = TestServer::start().await;
+    let (dev, _) = sign_up(&server, "free@example.com").await;
+    let (app, _) = new_app(&server, &dev, "live").await;
+    let live = call(
+        &server,
+        Method::POST,
+        &format!("/account/apps/{app}/keys?mode=live"),
+        Some(&dev),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(live.status, 201, "{}", live.text);
+    assert!(live.json["secretKey"]
+        .as_str()
+        .is_some_and(|k| k.starts_with("sk_live_")));
+    call(&server, Method::POST, "/account/upgrade", Some(&dev), None)
+        .await
+        .assert_error(409, "conflict");
+    call(
+        &server,
+        Method::GET,
+        &format!("/account/apps/{app}/keys?mode=sideways"),
+        Some(&dev),
+        None,
+    )
+    .await
+    .assert_error(400, "invalid_request");
+}
