@@ -287,7 +287,7 @@ impl Application {
         )));
         let dream = self.state.dream.clone();
         let served = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(dream_http::app(self.state), shutdown, Some(self.grace))
+            .run_with_graceful_shutdown(endpoint(self.state), shutdown, Some(self.grace))
             .await
             .map_err(AppError::Serve);
         drop(worker);
@@ -299,6 +299,23 @@ impl Application {
         }
         served
     }
+}
+
+/// The whole server: the dashboard at `/dashboard` (and `/` leads there), the API
+/// and everything else of `dream_http::app`.
+fn endpoint(state: dream_http::AppState) -> impl poem::Endpoint {
+    poem::Route::new()
+        .nest("/dashboard", dream_dashboard::dashboard(state.clone()))
+        .at(
+            "/",
+            poem::endpoint::make_sync(|_| {
+                poem::Response::builder()
+                    .status(poem::http::StatusCode::SEE_OTHER)
+                    .header("Location", "/dashboard")
+                    .finish()
+            }),
+        )
+        .nest("/", dream_http::app(state))
 }
 
 /// How often a server writes its tally of accepted usage to the daily history

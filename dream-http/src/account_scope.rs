@@ -17,7 +17,7 @@ use poem::{
 use crate::{error::ApiError, state::AppState};
 
 /// The session cookie's name.
-pub(crate) const SESSION_COOKIE: &str = "dream_session";
+pub const SESSION_COOKIE: &str = "dream_session";
 
 /// The first path segment after `/api/` of the operations both doors share.
 /// (`tiers` is not among them: `/account/apps/{id}/tiers` also replaces them, and
@@ -44,7 +44,7 @@ impl AppScope {
 }
 
 /// The session token in the request's cookies, if any.
-pub(crate) fn session_token(req: &Request) -> Option<String> {
+pub fn session_token(req: &Request) -> Option<String> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
@@ -57,7 +57,7 @@ pub(crate) fn session_token(req: &Request) -> Option<String> {
 
 /// `Set-Cookie` for a new session: `HttpOnly` (no script reads it), `SameSite=Lax`
 /// (not sent on cross-site subrequests), `Secure` when the public URL is https.
-pub(crate) fn session_cookie(state: &AppState, token: &str) -> String {
+pub fn session_cookie(state: &AppState, token: &str) -> String {
     let max_age = state
         .dream
         .account_settings()
@@ -71,7 +71,7 @@ pub(crate) fn session_cookie(state: &AppState, token: &str) -> String {
 }
 
 /// `Set-Cookie` that makes the browser forget the session cookie.
-pub(crate) fn cleared_cookie(state: &AppState) -> String {
+pub fn cleared_cookie(state: &AppState) -> String {
     format!(
         "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
         secure_flag(state)
@@ -103,7 +103,7 @@ fn origin_of(url: &str) -> Option<String> {
 /// cookie: this server's (`DREAM_PUBLIC_URL`, else the request's `Host`) or a
 /// trusted one. Browsers send `Origin` on every cross-site POST, so a request
 /// with neither `Origin` nor `Referer` is refused too; scripts send `Origin`.
-fn from_allowed_origin(state: &AppState, req: &Request) -> bool {
+pub fn from_allowed_origin(state: &AppState, req: &Request) -> bool {
     let header_text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     let presented = match header_text(header::ORIGIN) {
         Some(origin) => origin_of(origin),
@@ -129,6 +129,24 @@ fn from_allowed_origin(state: &AppState, req: &Request) -> bool {
             .iter()
             .filter_map(|o| origin_of(o))
             .any(|o| o == presented)
+}
+
+/// An absolute URL of this server for `path`: `DREAM_PUBLIC_URL` when set, else
+/// the scheme and `Host` the request came with (for links and redirects back).
+pub fn own_url(state: &AppState, req: &Request, path: &str) -> String {
+    let base = match &state.account_door.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            let scheme = req.uri().scheme_str().unwrap_or("http");
+            format!("{scheme}://{host}")
+        }
+    };
+    format!("{base}{path}")
 }
 
 /// Splits `/account/apps/{platformId}[/rest]` into the raw id and the rest.

@@ -19,6 +19,13 @@
 
 mod account_scope;
 mod api;
+/// The session cookie and the cross-site write check of the account door, for
+/// other front doors on the same session (the dashboard).
+pub mod session {
+    pub use crate::account_scope::{
+        cleared_cookie, from_allowed_origin, own_url, session_cookie, session_token, SESSION_COOKIE,
+    };
+}
 mod auth;
 mod body;
 mod cors;
