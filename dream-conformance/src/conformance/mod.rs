@@ -19,6 +19,7 @@ mod inventory_races;
 mod keys;
 mod outbound;
 mod outbound_caps;
+mod outbound_corrupt;
 mod platforms;
 mod rate;
 mod receipts;
@@ -73,6 +74,7 @@ pub use outbound::{
     outbound_record_lease_checks, outbound_record_outcomes, outbound_retry_delivery,
 };
 pub use outbound_caps::{outbound_endpoint_cap_is_atomic, outbound_update_if_unchanged};
+pub use outbound_corrupt::outbound_fan_out_skips_corrupt_endpoints;
 pub use platforms::platforms_and_tier_configs;
 pub use rate::{rate_limit_gcra, refused_requests_consume_nothing};
 pub use receipts::{consume_receipts_replay, consume_receipts_under_concurrency};
