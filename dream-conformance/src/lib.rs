@@ -134,6 +134,7 @@ macro_rules! __store_conformance_tests {
                 identity_links_round_trip,
                 identity_links_move_forward_only,
                 identity_links_stay_in_their_tenant,
+                identity_links_tombstone_without_tenant,
                 identity_links_concurrent_advances,
                 outbound_endpoints_round_trip,
                 outbound_endpoints_isolation,

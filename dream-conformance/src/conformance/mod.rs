@@ -51,6 +51,7 @@ pub use idempotency::{
 pub use identity::{
     identity_links_concurrent_advances, identity_links_move_forward_only,
     identity_links_round_trip, identity_links_stay_in_their_tenant,
+    identity_links_tombstone_without_tenant,
 };
 pub use inventory::{
     inventory_carts_all_or_nothing, inventory_commit_release_state_machine,
