@@ -116,6 +116,8 @@ macro_rules! __store_conformance_tests {
                 inventory_tenant_isolation,
                 inventory_last_unit_concurrent_carts,
                 inventory_settle_under_concurrency,
+                inventory_late_commit_reports_oversold,
+                inventory_release_expired_reservations,
                 billing_connections_round_trip,
                 billing_tenants_for_stripe_account,
                 billing_oauth_state_single_use,

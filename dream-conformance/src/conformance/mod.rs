@@ -56,7 +56,8 @@ pub use identity::{
 pub use inventory::{
     inventory_carts_all_or_nothing, inventory_commit_release_state_machine,
     inventory_duplicate_id_conflicts, inventory_duplicate_lines_count_together,
-    inventory_expiry_frees_stock, inventory_reserve_commit_counts,
+    inventory_expiry_frees_stock, inventory_late_commit_reports_oversold,
+    inventory_release_expired_reservations, inventory_reserve_commit_counts,
     inventory_sold_out_reports_available, inventory_tenant_isolation,
     inventory_unlimited_never_sells_out,
 };

@@ -44,7 +44,7 @@ pub use billing::{
     RESERVATION_MARGIN_MINUTES,
 };
 pub use clerk_users::ClerkEndpoint;
-pub use dashboard::{Dashboard, Mrr};
+pub use dashboard::{Dashboard, Mrr, OversoldProduct};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
 pub use platforms::ProductsCreated;
 pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
