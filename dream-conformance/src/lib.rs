@@ -122,6 +122,7 @@ macro_rules! __store_conformance_tests {
                 billing_tenants_for_stripe_account,
                 billing_oauth_state_single_use,
                 billing_oauth_state_expiry,
+                billing_oauth_state_sweep,
                 billing_oauth_state_duplicate_conflicts,
                 billing_oauth_state_concurrent_take,
                 billing_customer_link_first_wins,

@@ -84,7 +84,7 @@ pub use platform::Platform;
 pub use services::{
     validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, ClerkEndpoint, Dashboard,
     DeliveryPass, Dream, EndpointPatch, Mrr, NewEndpoint, OversoldProduct, ProductListing,
-    ProductsCreated, TenantLimits, TierPriceIds, TrackOutcome, UsageReport,
+    ProductsCreated, SweepReport, TenantLimits, TierPriceIds, TrackOutcome, UsageReport,
     WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY,
     RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };

@@ -30,7 +30,8 @@ pub use billing::{
     billing_connections_round_trip, billing_customer_link_concurrent,
     billing_customer_link_first_wins, billing_customer_link_isolation,
     billing_oauth_state_concurrent_take, billing_oauth_state_duplicate_conflicts,
-    billing_oauth_state_expiry, billing_oauth_state_single_use, billing_tenants_for_stripe_account,
+    billing_oauth_state_expiry, billing_oauth_state_single_use, billing_oauth_state_sweep,
+    billing_tenants_for_stripe_account,
 };
 pub use customer_caps::{customers_cap_last_slot_concurrent, customers_cap_sequential};
 pub use customer_list::{customers_list_pagination, customers_plan_counts};

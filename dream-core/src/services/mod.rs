@@ -32,6 +32,7 @@ mod keys;
 mod outbound;
 mod platforms;
 mod stripe_events;
+mod sweep;
 mod usage;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub use dashboard::{Dashboard, Mrr, OversoldProduct};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
 pub use platforms::ProductsCreated;
 pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
+pub use sweep::SweepReport;
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
 
 use crate::{

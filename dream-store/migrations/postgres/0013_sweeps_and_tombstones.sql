@@ -1,3 +1,8 @@
+-- The expiry sweep: active reservations by expiry (the only ones it looks at),
+-- and onboarding states by expiry.
+CREATE INDEX reservations_active_by_expiry ON reservations (expires_at) WHERE state = 'active';
+CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);
+
 -- A Clerk `user.deleted` can arrive before the user's `user.created`, when no
 -- tenant is known yet: the tombstone it leaves has no tenant (platform_id and
 -- mode both NULL), so the late, older create cannot bring the user back. The

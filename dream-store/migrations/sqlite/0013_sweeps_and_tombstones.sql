@@ -1,6 +1,8 @@
--- Tenant-less identity tombstones (see the
+-- The expiry sweep's indexes and tenant-less identity tombstones (see the
 -- PostgreSQL migration of the same number). SQLite cannot drop NOT NULL in
 -- place, so identity_links is rebuilt.
+CREATE INDEX reservations_active_by_expiry ON reservations (expires_at) WHERE state = 'active';
+CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);
 
 CREATE TABLE identity_links_new (
     provider    TEXT NOT NULL,
