@@ -89,6 +89,7 @@ macro_rules! __store_conformance_tests {
                 customers_tenant_isolation,
                 customers_cap_sequential,
                 customers_cap_last_slot_concurrent,
+                customers_insert_with_event_is_all_or_nothing,
                 consume_exact_sequential,
                 rate_limit_gcra,
                 refused_requests_consume_nothing,

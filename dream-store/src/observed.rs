@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{CustomerStore, IdempotencyStore, KeyStore, PlatformStore, Stores, UsageStore},
-    ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, IdempotencyClaim,
+    ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event, IdempotencyClaim,
     IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page, PageRequest,
     Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
 };
@@ -268,6 +268,20 @@ impl<T: CustomerStore + ?Sized> CustomerStore for Observed<T> {
             "customers",
             "insert_customer_capped",
             self.inner.insert_customer_capped(customer, max),
+        )
+        .await
+    }
+
+    async fn insert_customer_with_event(
+        &self,
+        customer: &Customer,
+        max: Option<u64>,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        self.observe(
+            "customers",
+            "insert_customer_with_event",
+            self.inner.insert_customer_with_event(customer, max, event),
         )
         .await
     }

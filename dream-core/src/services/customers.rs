@@ -6,8 +6,8 @@ use crate::{
     customer::{
         validate_email, validate_external_id, validate_metadata, validate_name, validate_password,
     },
-    CoreError, Customer, CustomerId, CustomerPatch, EventKind, NewCustomer, Page, PageRequest,
-    PasswordHash, StoreError, Tenant, TierConfig,
+    CoreError, Customer, CustomerId, CustomerPatch, Event, EventKind, NewCustomer, Page,
+    PageRequest, PasswordHash, StoreError, Tenant, TierConfig,
 };
 
 use super::Dream;
@@ -107,35 +107,28 @@ impl Dream {
             created_at: now,
             updated_at: now,
         };
-        match self.limits.max_customers {
-            None => self
-                .stores
-                .customers
-                .insert_customer(&customer)
-                .await
-                .map_err(duplicate_external_id)?,
-            Some(max) => {
-                let inserted = self
-                    .stores
-                    .customers
-                    .insert_customer_capped(&customer, max)
-                    .await
-                    .map_err(duplicate_external_id)?;
-                if !inserted {
-                    return Err(CoreError::LimitExceeded {
-                        what: "customers",
-                        limit: max,
-                    });
-                }
-            }
-        }
-        self.emit(
-            tenant,
+        // Stored with its event in one atomic write (an outbox), so a failure
+        // can never leave the customer without its `customer.created`.
+        let event = Event::new(
+            tenant.clone(),
             EventKind::CustomerCreated,
-            Some(&customer.id),
+            Some(customer.id.clone()),
             json!({ "plan": customer.plan, "externalId": customer.external_id }),
-        )
-        .await;
+            now,
+        );
+        let max = self.limits.max_customers;
+        let inserted = self
+            .stores
+            .customers
+            .insert_customer_with_event(&customer, max, &event)
+            .await
+            .map_err(duplicate_external_id)?;
+        if let (false, Some(limit)) = (inserted, max) {
+            return Err(CoreError::LimitExceeded {
+                what: "customers",
+                limit,
+            });
+        }
         Ok(customer)
     }
 

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::CustomerStore, Customer, CustomerId, Page, PageRequest, PasswordHash, StoreError, Tenant,
+    ports::CustomerStore, Customer, CustomerId, Event, Page, PageRequest, PasswordHash, StoreError,
+    Tenant,
 };
 use sqlx::{postgres::PgRow, PgExecutor, Row};
 
-use super::{lock_tenant, PostgresStore};
+use super::{events::insert_event, lock_tenant, PostgresStore};
 use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_i64, to_json};
 
 macro_rules! columns {
@@ -87,6 +88,28 @@ impl CustomerStore for PostgresStore {
         let inserted = insert_row(&mut *tx, c, Some(max)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(inserted)
+    }
+
+    /// One transaction (under the tenant's advisory lock when capped, as
+    /// `insert_customer_capped`): the customer, the event and its deliveries
+    /// commit together or not at all.
+    async fn insert_customer_with_event(
+        &self,
+        c: &Customer,
+        max: Option<u64>,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        if max.is_some() {
+            lock_tenant(&mut tx, "customers", &c.tenant).await?;
+        }
+        if !insert_row(&mut *tx, c, max).await? {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(false);
+        }
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn get_customer(
