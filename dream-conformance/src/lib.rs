@@ -135,6 +135,7 @@ macro_rules! __store_conformance_tests {
                 subscriptions_stale_and_plans,
                 subscriptions_deleted_customer,
                 subscriptions_concurrent_applies,
+                subscriptions_apply_writes_its_events,
                 identity_links_round_trip,
                 identity_links_move_forward_only,
                 identity_links_stay_in_their_tenant,

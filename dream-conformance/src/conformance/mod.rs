@@ -84,7 +84,8 @@ pub use platforms::platforms_and_tier_configs;
 pub use rate::{rate_limit_gcra, refused_requests_consume_nothing};
 pub use receipts::{consume_receipts_replay, consume_receipts_under_concurrency};
 pub use subscriptions::{
-    subscriptions_concurrent_applies, subscriptions_deleted_customer, subscriptions_round_trip,
-    subscriptions_stale_and_plans, subscriptions_tenant_isolation, subscriptions_unknown_customer,
+    subscriptions_apply_writes_its_events, subscriptions_concurrent_applies,
+    subscriptions_deleted_customer, subscriptions_round_trip, subscriptions_stale_and_plans,
+    subscriptions_tenant_isolation, subscriptions_unknown_customer,
 };
 pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};

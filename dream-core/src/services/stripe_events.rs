@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use super::Dream;
 use crate::{
     metadata_keys as meta, BillingChange, BillingConnection, CheckoutKind, CoreError, Customer,
-    CustomerId, EventKind, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, Metadata, Mode,
-    PlatformId, ProductSold, ProviderEvent, ReservationId, ReservationState, RevealedSecret,
+    CustomerId, Event, EventKind, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, Metadata,
+    Mode, PlatformId, ProductSold, ProviderEvent, ReservationId, ReservationState, RevealedSecret,
     StoredResponse, StripeCustomerLink, StripeLink, SubscriptionApply, SubscriptionState,
     SubscriptionStatus, Tenant, TierConfig, TierKind, WebhookError,
 };
@@ -730,8 +730,10 @@ impl Dream {
             .await
     }
 
-    /// Applies a state (and plan) if it is not older than the stored one; logs the
-    /// plan change and the subscription update.
+    /// Applies a state (and plan) if it is not older than the stored one, with
+    /// its `plan.changed` (when the plan changes) and `subscription.updated`
+    /// events in the same atomic write (an outbox): a failure applies neither,
+    /// and Stripe's retry applies both.
     async fn apply_state(
         &self,
         tenant: &Tenant,
@@ -739,39 +741,43 @@ impl Dream {
         state: &SubscriptionState,
         plan: Option<&str>,
     ) -> Result<(), CoreError> {
+        let now = self.now();
+        let events = |previous_plan: &str| {
+            let mut events = vec![];
+            if let Some(plan) = plan.filter(|p| *p != previous_plan) {
+                events.push(Event::new(
+                    tenant.clone(),
+                    EventKind::PlanChanged,
+                    Some(customer.id.clone()),
+                    json!({ "from": previous_plan, "to": plan, "reason": "subscription" }),
+                    now,
+                ));
+            }
+            events.push(Event::new(
+                tenant.clone(),
+                EventKind::SubscriptionUpdated,
+                Some(customer.id.clone()),
+                json!({
+                    "subscriptionId": state.subscription_id,
+                    "status": state.status.as_str(),
+                    "tier": state.tier,
+                    "cancelAtPeriodEnd": state.cancel_at_period_end,
+                    "currentPeriodEnd": state.current_period_end,
+                    "mrr": state.mrr_minor,
+                    "currency": state.currency,
+                }),
+                now,
+            ));
+            events
+        };
         let applied = self
             .stores
             .subscriptions
-            .apply_subscription_state(tenant, &customer.id, state, plan, self.now())
+            .apply_subscription_state(tenant, &customer.id, state, plan, now, &events)
             .await?;
-        let SubscriptionApply::Applied { previous_plan } = applied else {
+        if applied == SubscriptionApply::Stale {
             tracing::debug!(subscription = %state.subscription_id, "stale subscription event ignored");
-            return Ok(());
-        };
-        if let Some(plan) = plan.filter(|p| *p != previous_plan) {
-            self.emit(
-                tenant,
-                EventKind::PlanChanged,
-                Some(&customer.id),
-                json!({ "from": previous_plan, "to": plan, "reason": "subscription" }),
-            )
-            .await;
         }
-        self.emit(
-            tenant,
-            EventKind::SubscriptionUpdated,
-            Some(&customer.id),
-            json!({
-                "subscriptionId": state.subscription_id,
-                "status": state.status.as_str(),
-                "tier": state.tier,
-                "cancelAtPeriodEnd": state.cancel_at_period_end,
-                "currentPeriodEnd": state.current_period_end,
-                "mrr": state.mrr_minor,
-                "currency": state.currency,
-            }),
-        )
-        .await;
         Ok(())
     }
 

@@ -43,6 +43,11 @@ impl Customers {
         Some(previous)
     }
 
+    /// The customer's plan, if the customer exists.
+    pub(super) fn plan_of(&self, tenant: &Tenant, id: &CustomerId) -> Option<String> {
+        Some(self.tenants.get(tenant)?.by_id.get(id)?.plan.clone())
+    }
+
     /// Whether the customer exists.
     pub(super) fn contains(&self, tenant: &Tenant, id: &CustomerId) -> bool {
         self.tenants
