@@ -90,6 +90,7 @@ macro_rules! __store_conformance_tests {
                 customers_cap_sequential,
                 customers_cap_last_slot_concurrent,
                 customers_insert_with_event_is_all_or_nothing,
+                customers_plan_change_writes_its_events,
                 consume_exact_sequential,
                 rate_limit_gcra,
                 refused_requests_consume_nothing,

@@ -327,11 +327,13 @@ impl<T: CustomerStore + ?Sized> CustomerStore for Observed<T> {
         id: &CustomerId,
         plan: &str,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<String, StoreError> {
         self.observe(
             "customers",
             "change_customer_plan",
-            self.inner.change_customer_plan(tenant, id, plan, now),
+            self.inner
+                .change_customer_plan(tenant, id, plan, now, events),
         )
         .await
     }

@@ -152,3 +152,95 @@ pub async fn customers_insert_with_event_is_all_or_nothing(store: Stores) {
         vec![bob_created.id.to_string(), ada_created.id.to_string()]
     );
 }
+
+/// A plan change writes the events built from the replaced plan in the same
+/// atomic step: they are in the log when it applies; when writing them fails
+/// (an event id that exists: an injected append failure) the plan does not
+/// change; an unknown customer is `NotFound` and writes nothing.
+pub async fn customers_plan_change_writes_its_events(store: Stores) {
+    let store = &store;
+    let (test, _) = new_tenants(store).await;
+    let ada = customer(&test, Some("ada"), at(1));
+    assert_eq!(
+        insert(store, &ada, None, &created(&ada)).await.ok(),
+        Some(true)
+    );
+    let changed = |reuse: Option<&Event>| {
+        let (tenant, id) = (test.clone(), ada.id.clone());
+        let reuse = reuse.map(|e| e.id.clone());
+        move |previous: &str| {
+            let event = Event::new(
+                tenant.clone(),
+                EventKind::PlanChanged,
+                Some(id.clone()),
+                json!({ "from": previous }),
+                at(2),
+            );
+            vec![match &reuse {
+                Some(taken) => Event {
+                    id: taken.clone(),
+                    ..event
+                },
+                None => event,
+            }]
+        }
+    };
+    let plan_of = |c: &Customer| {
+        let (tenant, id) = (c.tenant.clone(), c.id.clone());
+        async move {
+            store
+                .customers
+                .get_customer(&tenant, &id)
+                .await
+                .unwrap_or_else(|e| panic!("get_customer failed: {e:?}"))
+                .map(|c| c.plan)
+        }
+    };
+
+    let previous = store
+        .customers
+        .change_customer_plan(&test, &ada.id, "pro", at(2), &changed(None))
+        .await
+        .unwrap_or_else(|e| panic!("change_customer_plan failed: {e:?}"));
+    assert_eq!(previous, "free");
+    let log = store
+        .events
+        .list_events(&test, &PageRequest::first(10))
+        .await
+        .unwrap_or_else(|e| panic!("list_events failed: {e:?}"))
+        .data;
+    assert_eq!(log.len(), 2, "customer.created and plan.changed: {log:?}");
+    assert_eq!(
+        log[0].data,
+        json!({ "from": "free" }),
+        "the event built from the replaced plan must be stored with the change"
+    );
+
+    let failing = store
+        .customers
+        .change_customer_plan(&test, &ada.id, "team", at(3), &changed(log.first()))
+        .await;
+    assert!(
+        matches!(failing, Err(StoreError::Conflict(_))),
+        "a plan change whose event cannot be written must fail, got {failing:?}"
+    );
+    assert_eq!(
+        plan_of(&ada).await.as_deref(),
+        Some("pro"),
+        "the plan must not change without its event"
+    );
+
+    let ghost = customer(&test, Some("ghost"), at(4));
+    assert!(matches!(
+        store
+            .customers
+            .change_customer_plan(&test, &ghost.id, "pro", at(4), &changed(None))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        event_ids(store, &test).await.len(),
+        2,
+        "refused plan changes must write no event"
+    );
+}

@@ -36,7 +36,9 @@ pub use billing::{
 };
 pub use customer_caps::{customers_cap_last_slot_concurrent, customers_cap_sequential};
 pub use customer_list::{customers_list_pagination, customers_plan_counts};
-pub use customer_outbox::customers_insert_with_event_is_all_or_nothing;
+pub use customer_outbox::{
+    customers_insert_with_event_is_all_or_nothing, customers_plan_change_writes_its_events,
+};
 pub use customers::{
     customers_delete, customers_external_id_unique_per_tenant, customers_insert_get_find,
     customers_profile_updates_never_write_plan, customers_tenant_isolation, customers_update,

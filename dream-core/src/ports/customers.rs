@@ -61,12 +61,17 @@ pub trait CustomerStore: Send + Sync {
     /// the plan it replaced; `NotFound` if absent. With
     /// [`SubscriptionStore::apply_subscription_state`](crate::ports::SubscriptionStore::apply_subscription_state)
     /// the only writes of `plan`, serialized with it on the customer's row.
+    ///
+    /// `events(replaced_plan)` are stored in the same atomic write, each as
+    /// [`append_event`](crate::ports::EventStore::append_event) stores it: the
+    /// plan change and its `plan.changed` commit together or not at all.
     async fn change_customer_plan(
         &self,
         tenant: &Tenant,
         id: &CustomerId,
         plan: &str,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<String, StoreError>;
 
     /// Deletes; returns whether the customer existed.

@@ -219,27 +219,30 @@ impl Dream {
                 .map_err(duplicate_external_id)?;
         }
         if let Some(plan) = &new_plan {
-            let previous = self
-                .stores
-                .customers
-                .change_customer_plan(tenant, &customer.id, plan, now)
-                .await?;
-            if previous != *plan {
-                let was_paying = config
-                    .find(&previous)
-                    .is_some_and(|t| t.monthly_amount_minor() > 0);
-                let now_paying = config
-                    .find(plan)
-                    .is_some_and(|t| t.monthly_amount_minor() > 0);
-                self.emit(
-                    tenant,
+            // `plan.changed` is written with the change (an outbox), built from
+            // the plan it replaced, which only the store's atomic step knows.
+            let events = |previous: &str| {
+                if previous == plan.as_str() {
+                    return vec![];
+                }
+                let paying = |name: &str| {
+                    config
+                        .find(name)
+                        .is_some_and(|t| t.monthly_amount_minor() > 0)
+                };
+                vec![Event::new(
+                    tenant.clone(),
                     EventKind::PlanChanged,
-                    Some(&customer.id),
+                    Some(customer.id.clone()),
                     json!({ "from": previous, "to": plan,
-                            "churned": was_paying && !now_paying }),
-                )
-                .await;
-            }
+                            "churned": paying(previous) && !paying(plan) }),
+                    now,
+                )]
+            };
+            self.stores
+                .customers
+                .change_customer_plan(tenant, &customer.id, plan, now, &events)
+                .await?;
         }
         if profile_changed {
             self.emit(

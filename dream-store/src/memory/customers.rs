@@ -189,10 +189,23 @@ impl CustomerStore for MemoryStore {
         id: &CustomerId,
         plan: &str,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<String, StoreError> {
-        lock(&self.customers)
-            .swap_plan(tenant, id, Some(plan), now)
-            .ok_or(StoreError::NotFound)
+        // Customers, events, webhooks: the lock order of every write here.
+        let mut customers = lock(&self.customers);
+        let previous = customers.plan_of(tenant, id).ok_or(StoreError::NotFound)?;
+        let written = events(&previous);
+        let mut log = lock(&self.events);
+        if written.iter().any(|e| log.has(&e.id)) {
+            return Err(StoreError::Conflict("event id exists"));
+        }
+        customers.swap_plan(tenant, id, Some(plan), now);
+        let mut outbound = lock(&self.outbound);
+        for event in &written {
+            log.append(event)?;
+            outbound.enqueue(event);
+        }
+        Ok(previous)
     }
 
     async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {

@@ -186,10 +186,12 @@ impl CustomerStore for PostgresStore {
         id: &CustomerId,
         plan: &str,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<String, StoreError> {
         // The CTE locks the row first, so the plan returned is the one replaced even
         // when a subscription apply commits in between.
-        sqlx::query_scalar(
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let previous: Option<String> = sqlx::query_scalar(
             "WITH old AS (SELECT plan FROM customers \
                           WHERE platform_id = $1 AND mode = $2 AND id = $3 FOR UPDATE) \
              UPDATE customers c SET plan = $4, updated_at = $5 FROM old \
@@ -201,10 +203,18 @@ impl CustomerStore for PostgresStore {
         .bind(id.as_str())
         .bind(plan)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(backend)?
-        .ok_or(StoreError::NotFound)
+        .map_err(backend)?;
+        let Some(previous) = previous else {
+            tx.rollback().await.map_err(backend)?;
+            return Err(StoreError::NotFound);
+        };
+        for event in events(&previous) {
+            insert_event(&mut tx, &event).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(previous)
     }
 
     async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {

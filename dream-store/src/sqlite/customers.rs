@@ -194,6 +194,7 @@ impl CustomerStore for SqliteStore {
         id: &CustomerId,
         plan: &str,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<String, StoreError> {
         // Read and write under one write lock, so the plan returned is the one replaced.
         let mut tx = self
@@ -226,6 +227,9 @@ impl CustomerStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        for event in events(&previous) {
+            insert_event(&mut tx, &event).await?;
+        }
         tx.commit().await.map_err(backend)?;
         Ok(previous)
     }
