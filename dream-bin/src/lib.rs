@@ -9,6 +9,7 @@ pub mod config;
 pub mod delivery;
 pub mod delivery_loop;
 pub mod readiness;
+pub mod sweeper;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -165,6 +166,8 @@ pub struct Application {
     state: dream_http::AppState,
     grace: Duration,
     deliveries: Option<DeliveryWorker>,
+    sweep_every: Duration,
+    sweep_batch: usize,
 }
 
 /// What the webhook delivery loop runs with.
@@ -238,6 +241,8 @@ impl Application {
             state,
             grace: Duration::from_secs(config.shutdown_grace_secs),
             deliveries,
+            sweep_every: Duration::from_secs(config.sweep_interval_secs),
+            sweep_batch: config.sweep_batch,
         })
     }
 
@@ -274,12 +279,18 @@ impl Application {
             self.state.dream.clone(),
             IDEMPOTENCY_SWEEP_EVERY,
         )));
+        let expiry = AbortOnDrop(tokio::spawn(sweeper::run(
+            self.state.dream.clone(),
+            self.sweep_every,
+            self.sweep_batch,
+        )));
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(dream_http::app(self.state), shutdown, Some(self.grace))
             .await
             .map_err(AppError::Serve);
         drop(worker);
         drop(sweeper);
+        drop(expiry);
         served
     }
 }

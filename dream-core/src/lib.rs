@@ -68,8 +68,9 @@ pub use idempotency::{
 };
 pub use ids::{AuditId, CustomerId, DeliveryId, EventId, KeyId, PlatformId, WebhookEndpointId};
 pub use inventory::{
-    demand_of, InventoryCounts, ProductDemand, Reservation, ReservationId, ReservationLine,
-    ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest,
+    demand_of, InventoryCounts, ProductDemand, ProductSold, Reservation, ReservationCommit,
+    ReservationId, ReservationLine, ReservationState, ReservationTransition, ReserveOutcome,
+    ReserveRequest,
 };
 pub use keys::{
     generate_publishable_key, IssuedKey, KeyDigest, KeyKind, KeyRecord, SecretKey, TokenShape,
@@ -86,9 +87,9 @@ pub use page::{Page, PageRequest};
 pub use platform::Platform;
 pub use services::{
     validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, ClerkEndpoint, Dashboard,
-    DeliveryPass, Dream, EndpointPatch, Mrr, NewEndpoint, ProductListing, ProductsCreated,
-    RolledKey, TenantLimits, TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome,
-    CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS,
+    DeliveryPass, Dream, EndpointPatch, Mrr, NewEndpoint, OversoldProduct, ProductListing,
+    ProductsCreated, RolledKey, SweepReport, TenantLimits, TierPriceIds, TrackOutcome, UsageReport,
+    WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS,
     RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
 pub use signing::{
