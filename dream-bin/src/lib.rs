@@ -9,6 +9,7 @@ pub mod config;
 pub mod delivery;
 pub mod delivery_loop;
 pub mod readiness;
+pub mod sweeper;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -165,6 +166,8 @@ pub struct Application {
     state: dream_http::AppState,
     grace: Duration,
     deliveries: Option<DeliveryWorker>,
+    sweep_every: Duration,
+    sweep_batch: usize,
 }
 
 /// What the webhook delivery loop runs with.
@@ -245,6 +248,8 @@ impl Application {
             state,
             grace: Duration::from_secs(config.shutdown_grace_secs),
             deliveries,
+            sweep_every: Duration::from_secs(config.sweep_interval_secs),
+            sweep_batch: config.sweep_batch,
         })
     }
 
@@ -286,6 +291,11 @@ impl Application {
             USAGE_HISTORY_FLUSH_EVERY,
         )));
         let dream = self.state.dream.clone();
+        let expiry = AbortOnDrop(tokio::spawn(sweeper::run(
+            self.state.dream.clone(),
+            self.sweep_every,
+            self.sweep_batch,
+        )));
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(endpoint(self.state), shutdown, Some(self.grace))
             .await
@@ -297,6 +307,7 @@ impl Application {
         if let Err(err) = dream.flush_usage_history().await {
             tracing::warn!(error = %err, "could not write the last usage history at shutdown");
         }
+        drop(expiry);
         served
     }
 }

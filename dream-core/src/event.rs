@@ -38,11 +38,15 @@ pub enum EventKind {
     PaymentFailed,
     /// A one-off product has no units left.
     InventorySoldOut,
+    /// A payment committed a cart whose hold had expired or been released, and
+    /// the product's units sold now exceed its stock (`data.tier`, `data.price`,
+    /// `data.quantity`, `data.stock`, `data.sold`): refund or restock.
+    InventoryOversold,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::CustomerCreated,
         EventKind::CustomerUpdated,
         EventKind::CustomerDeleted,
@@ -58,6 +62,7 @@ impl EventKind {
         EventKind::PaymentSucceeded,
         EventKind::PaymentFailed,
         EventKind::InventorySoldOut,
+        EventKind::InventoryOversold,
     ];
 
     /// The dotted name used on the wire (`customer.created`).
@@ -78,6 +83,7 @@ impl EventKind {
             EventKind::PaymentSucceeded => "payment.succeeded",
             EventKind::PaymentFailed => "payment.failed",
             EventKind::InventorySoldOut => "inventory.sold_out",
+            EventKind::InventoryOversold => "inventory.oversold",
         }
     }
 

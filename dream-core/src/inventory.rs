@@ -188,7 +188,9 @@ fn units_left(stock: u64, counts: InventoryCounts) -> u64 {
 }
 
 /// Where a reservation is in its life. `Active` → `Committed` or `Released`, once;
-/// both end states are final.
+/// `Committed` is final. `Released` → `Committed` too, when a payment arrives for a
+/// released cart: the money was taken, so the sale is recorded (and may oversell,
+/// see [`ReservationCommit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReservationState {
@@ -235,7 +237,7 @@ impl fmt::Display for ReservationState {
 /// |---------|-------------|-------------|--------------------------------------------|
 /// | commit  | `Active`    | `Committed` | sold now (even if past `expires_at`): fulfil |
 /// | commit  | `Committed` | `Committed` | a repeat: already sold, do nothing         |
-/// | commit  | `Released`  | `Released`  | paid for a released cart: nothing sold, refund or alert |
+/// | commit  | `Released`  | `Committed` | paid for a released cart: sold after all, may oversell |
 /// | release | `Active`    | `Released`  | units free again                           |
 /// | release | `Released`  | `Released`  | a repeat: do nothing                       |
 /// | release | `Committed` | `Committed` | already sold: nothing released             |
@@ -256,13 +258,14 @@ pub struct ReservationTransition {
 }
 
 impl ReservationTransition {
-    /// What committing a reservation in state `before` does.
+    /// What committing a reservation in state `before` does: whatever it was, it
+    /// ends committed, because a commit means the buyer paid and a payment must
+    /// never be lost.
     pub fn commit(before: ReservationState) -> Self {
-        let after = match before {
-            ReservationState::Active => ReservationState::Committed,
-            settled => settled,
-        };
-        Self { before, after }
+        Self {
+            before,
+            after: ReservationState::Committed,
+        }
     }
 
     /// What releasing a reservation in state `before` does.
@@ -277,6 +280,52 @@ impl ReservationTransition {
     /// Whether this call changed the state (false for every repeat or no-op).
     pub fn changed(&self) -> bool {
         self.before != self.after
+    }
+}
+
+/// What a commit did: the state change, and, when it sold units, each product's
+/// units sold by this commit and in all after it (read in the same atomic step).
+///
+/// A commit is never refused: it means the buyer paid. So a commit of a
+/// reservation that had expired (its units sold again meanwhile) or was released
+/// can push `sold` over the stock; [`ProductSold::oversold_by`] says by how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationCommit {
+    /// The state found and the state left.
+    pub transition: ReservationTransition,
+    /// One entry per product of the reservation when this call sold it (in the
+    /// order of [`demand_of`]); empty for a repeat.
+    pub sold: Vec<ProductSold>,
+}
+
+/// One product sold by a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductSold {
+    /// The product.
+    pub product: String,
+    /// Units this commit sold.
+    pub quantity: u64,
+    /// The stock the reservation's line was checked against (`None`: unlimited).
+    pub stock: Option<u64>,
+    /// Units sold in all, this commit included.
+    pub sold: u64,
+}
+
+impl ProductSold {
+    /// Units sold beyond `stock` (the product's current stock, which may differ
+    /// from [`ProductSold::stock`]), or `None` when not oversold.
+    ///
+    /// ```
+    /// use dream_core::ProductSold;
+    /// let sold = ProductSold { product: "mug".into(), quantity: 2, stock: Some(5), sold: 6 };
+    /// assert_eq!(sold.oversold_by(Some(5)), Some(1));
+    /// assert_eq!(sold.oversold_by(Some(6)), None);
+    /// assert_eq!(sold.oversold_by(None), None);
+    /// ```
+    pub fn oversold_by(&self, stock: Option<u64>) -> Option<u64> {
+        stock
+            .map(|s| self.sold.saturating_sub(s))
+            .filter(|over| *over > 0)
     }
 }
 
@@ -374,7 +423,8 @@ mod tests {
         for state in [Active, Committed, Released] {
             assert_eq!(ReservationState::parse(state.as_str()), Some(state));
         }
-        assert_eq!(ReservationTransition::commit(Released).after, Released);
+        assert_eq!(ReservationTransition::commit(Released).after, Committed);
+        assert!(ReservationTransition::commit(Released).changed());
         assert_eq!(ReservationTransition::release(Active).after, Released);
         assert!(!ReservationTransition::commit(Committed).changed());
     }

@@ -76,8 +76,9 @@ pub use ids::{
     AccountId, AuditId, CustomerId, DeliveryId, EventId, KeyId, PlatformId, WebhookEndpointId,
 };
 pub use inventory::{
-    demand_of, InventoryCounts, ProductDemand, Reservation, ReservationId, ReservationLine,
-    ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest,
+    demand_of, InventoryCounts, ProductDemand, ProductSold, Reservation, ReservationCommit,
+    ReservationId, ReservationLine, ReservationState, ReservationTransition, ReserveOutcome,
+    ReserveRequest,
 };
 pub use keys::{
     generate_publishable_key, IssuedKey, KeyDigest, KeyKind, KeyRecord, SecretKey, TokenShape,
@@ -95,10 +96,10 @@ pub use platform::Platform;
 pub use services::{
     validate_redirect_url, AccountPlan, AccountSettings, Cart, CartCheckout, CartItem,
     CheckoutUrls, ClerkEndpoint, Dashboard, DeliveryPass, Dream, EndpointPatch, HousePlatform, Mrr,
-    NewEndpoint, ProductListing, ProductsCreated, RolledKey, SignedIn, SignedInAccount,
-    TenantLimits, TierPriceIds, TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES,
-    MAX_CART_LINES, MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS, RESERVATION_MARGIN_MINUTES,
-    WEBHOOK_DEDUP_DAYS,
+    NewEndpoint, OversoldProduct, ProductListing, ProductsCreated, RolledKey, SignedIn,
+    SignedInAccount, SweepReport, TenantLimits, TierPriceIds, TrackOutcome, UsageReport,
+    WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS,
+    RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
 pub use signing::{
     verify_signed, verify_signed_by, SignedHeaders, SigningSecret, StoredSigningSecret,

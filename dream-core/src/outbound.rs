@@ -239,10 +239,16 @@ pub struct Delivery {
 impl Delivery {
     /// A pending delivery of `event` to `endpoint`, due at once.
     pub fn new(endpoint: &WebhookEndpoint, event: &Event) -> Self {
+        Self::to_endpoint(&endpoint.id, event)
+    }
+
+    /// A pending delivery of `event` to the endpoint with this id, due at once:
+    /// for the fan-out of an append, which reads only endpoint ids and filters.
+    pub fn to_endpoint(endpoint: &WebhookEndpointId, event: &Event) -> Self {
         Self {
             id: DeliveryId::generate(),
             tenant: event.tenant.clone(),
-            endpoint: endpoint.id.clone(),
+            endpoint: endpoint.clone(),
             event: event.id.clone(),
             event_kind: event.kind,
             state: DeliveryState::Pending,

@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{CustomerStore, IdempotencyStore, KeyStore, PlatformStore, Stores, UsageStore},
-    AccountId, ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, IdempotencyClaim,
+    AccountId, ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event,
+    IdempotencyClaim,
     IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page, PageRequest,
     Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
 };
@@ -327,6 +328,20 @@ impl<T: CustomerStore + ?Sized> CustomerStore for Observed<T> {
         .await
     }
 
+    async fn insert_customer_with_event(
+        &self,
+        customer: &Customer,
+        max: Option<u64>,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        self.observe(
+            "customers",
+            "insert_customer_with_event",
+            self.inner.insert_customer_with_event(customer, max, event),
+        )
+        .await
+    }
+
     async fn get_customer(
         &self,
         tenant: &Tenant,
@@ -368,11 +383,13 @@ impl<T: CustomerStore + ?Sized> CustomerStore for Observed<T> {
         id: &CustomerId,
         plan: &str,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<String, StoreError> {
         self.observe(
             "customers",
             "change_customer_plan",
-            self.inner.change_customer_plan(tenant, id, plan, now),
+            self.inner
+                .change_customer_plan(tenant, id, plan, now, events),
         )
         .await
     }

@@ -1,6 +1,6 @@
 //! What the SQL backends share: error classification and value encodings.
 
-use dream_core::{Mode, StoreError};
+use dream_core::{EventFilter, Mode, StoreError, WebhookEndpointId};
 
 /// Classifies a sqlx error by kind and code, never by message text: unique
 /// violations become `Conflict(what)`, connection trouble and transient server
@@ -81,6 +81,20 @@ pub(crate) fn digest(bytes: &[u8]) -> Result<dream_core::KeyDigest, StoreError> 
     <[u8; 32]>::try_from(bytes)
         .map(dream_core::KeyDigest)
         .map_err(|_| corrupt("a key digest is not 32 bytes".into()))
+}
+
+/// The endpoint id and filter of a row read for an event's fan-out, or `None`
+/// (logged) when either does not parse: that endpoint misses the event, and every
+/// other one still gets it, rather than one bad row failing the append.
+pub(crate) fn fan_out_target(
+    id: &str,
+    event_types: &str,
+) -> Option<(WebhookEndpointId, EventFilter)> {
+    let parsed = WebhookEndpointId::parse(id).zip(EventFilter::from_text(event_types));
+    if parsed.is_none() {
+        tracing::error!(endpoint = %id, event_types, "a webhook endpoint row does not parse; the fan-out skips it until it is repaired");
+    }
+    parsed
 }
 
 #[cfg(test)]

@@ -13,6 +13,10 @@ use sqlx::{
 };
 
 async fn fresh_store() -> Arc<dyn Store> {
+    Arc::new(fresh_postgres().await)
+}
+
+async fn fresh_postgres() -> PostgresStore {
     let url = support::env_url("DREAM_TEST_DATABASE_URL");
     let schema = support::unique_name("t");
     let admin = PgPoolOptions::new()
@@ -36,7 +40,7 @@ async fn fresh_store() -> Arc<dyn Store> {
     let store = PostgresStore::new(pool);
     store.migrate().await.expect("migrate");
     assert_eq!(store.pending_migrations().await.expect("pending"), 0);
-    Arc::new(store)
+    store
 }
 
 dream_conformance::store_conformance_tests!(async fresh_store);
@@ -44,4 +48,31 @@ dream_conformance::store_conformance_tests!(async fresh_store);
 #[test]
 fn model_property_test() {
     dream_conformance::run_model_property_test_async(fresh_store, 48);
+}
+
+/// One corrupt endpoint row, written behind the store's back on its own pool,
+/// must not block the tenant's event appends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_endpoint_row_does_not_block_appends() {
+    let store = fresh_postgres().await;
+    let pool = store.pool().clone();
+    let stores: Arc<dyn Store> = Arc::new(store);
+    dream_conformance::outbound_fan_out_skips_corrupt_endpoints(
+        stores.into(),
+        |bad_filter, bad_rest| async move {
+            sqlx::query("UPDATE webhook_endpoints SET event_types = 'no.such_kind' WHERE id = $1")
+                .bind(bad_filter.as_str())
+                .execute(&pool)
+                .await
+                .expect("corrupt the filter");
+            sqlx::query(
+                "UPDATE webhook_endpoints SET url = 'not a url', secret = '{garbage' WHERE id = $1",
+            )
+            .bind(bad_rest.as_str())
+            .execute(&pool)
+            .await
+            .expect("corrupt the url and secret");
+        },
+    )
+    .await;
 }

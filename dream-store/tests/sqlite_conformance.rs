@@ -20,3 +20,41 @@ dream_conformance::store_conformance_tests!(async fresh_store);
 fn model_property_test() {
     dream_conformance::run_model_property_test_async(fresh_store, 64);
 }
+
+/// One corrupt endpoint row, written behind the store's back with a second
+/// connection to the same file, must not block the tenant's event appends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_endpoint_row_does_not_block_appends() {
+    use std::str::FromStr;
+
+    use sqlx::{sqlite::SqliteConnectOptions, Connection, SqliteConnection};
+
+    let dir = std::env::temp_dir().join("dream-sqlite-tests");
+    let path = dir.join(format!("{}.sqlite3", support::unique_name("corrupt")));
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open sqlite"));
+    let options = SqliteConnectOptions::from_str("sqlite://")
+        .expect("options")
+        .filename(&path)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    dream_conformance::outbound_fan_out_skips_corrupt_endpoints(
+        store.into(),
+        |bad_filter, bad_rest| async move {
+            let mut conn = SqliteConnection::connect_with(&options)
+                .await
+                .expect("second connection");
+            sqlx::query("UPDATE webhook_endpoints SET event_types = 'no.such_kind' WHERE id = ?1")
+                .bind(bad_filter.as_str())
+                .execute(&mut conn)
+                .await
+                .expect("corrupt the filter");
+            sqlx::query(
+                "UPDATE webhook_endpoints SET url = 'not a url', secret = '{garbage' WHERE id = ?1",
+            )
+            .bind(bad_rest.as_str())
+            .execute(&mut conn)
+            .await
+            .expect("corrupt the url and secret");
+        },
+    )
+    .await;
+}

@@ -690,3 +690,47 @@ async fn without_a_secret_clerk_webhooks_answer_503() {
         reply.text
     );
 }
+
+/// A `user.deleted` delivered before the user's `user.created` (Clerk retries
+/// out of order): no tenant is known yet, so it leaves a tombstone without one,
+/// and the older create and update delivered afterwards never make a customer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_before_the_create_keeps_the_user_deleted() {
+    let server = clerk_server().await;
+    let creds = server.tenant("test", 5).await;
+    let (pk, sk) = (creds.publishable_key.as_str(), creds.secret_key.as_str());
+    let user = user_id("early_delete");
+    let t = now() * 1000;
+
+    let deleted = deleted_event(&user, t + 3_000);
+    assert_eq!(
+        send(&server, "msg_early_deleted", &deleted).await,
+        "ignored",
+        "no tenant is known: nothing to delete yet"
+    );
+    let created = user_event("user.created", &user, t, Some(pk), "ghost@example.com");
+    assert_eq!(
+        send(&server, "msg_late_created", &created).await,
+        "ignored",
+        "the create is older than the delete"
+    );
+    let updated = user_event(
+        "user.updated",
+        &user,
+        t + 1_000,
+        Some(pk),
+        "ghost@new.example",
+    );
+    assert_eq!(send(&server, "msg_late_updated", &updated).await, "ignored");
+    assert_eq!(customer(&server, sk, &user).await, None, "no resurrection");
+    assert_eq!(events_of(&server, sk, "customer.created").await, 0);
+
+    // Another user, created in order, is unaffected.
+    let other = user_id("in_order");
+    let created = user_event("user.created", &other, t, Some(pk), "ok@example.com");
+    assert_eq!(
+        send(&server, "msg_other_created", &created).await,
+        "applied"
+    );
+    assert!(customer(&server, sk, &other).await.is_some());
+}

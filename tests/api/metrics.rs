@@ -178,7 +178,7 @@ async fn store_calls_are_timed_by_port_and_method() {
     // Each track is exactly one consume: the one atomic store decision.
     assert!(delta("usage", "consume_usage") >= 2.0);
     // The customer is created on first sight, then found by reference.
-    assert!(delta("customers", "insert_customer") >= 1.0);
+    assert!(delta("customers", "insert_customer_with_event") >= 1.0);
     assert!(
         value(
             &after,

@@ -529,3 +529,107 @@ async fn delayed_payments_commit_or_release_the_cart_when_they_settle() {
     assert_eq!(events_of(&b, &sk, "payment.succeeded").await, 1);
     assert_eq!(events_of(&b, &sk, "payment.failed").await, 1);
 }
+
+/// A payment that arrives for a cart whose hold was released (or had expired)
+/// after its unit was sold to someone else: the sale is recorded (the money was
+/// taken), `inventory.oversold` says so, and the dashboard lists the product.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_payment_is_recorded_and_reported_as_oversold() {
+    let b = webhook_billing().await;
+    let (creds, ticket) = b.shop(1).await;
+    let sk = creds.secret_key.clone();
+    let late = b.cart(&sk, &ticket, 1).await;
+    assert_eq!(late.status.as_u16(), 200, "{}", late.text);
+
+    // The first session expires: its unit goes back on sale and sells to another buyer.
+    let mut expired = session(&b, &late.json["sessionId"]);
+    expired["status"] = "expired".into();
+    let reply = b
+        .send_event(&event(
+            "evt_late_exp",
+            "checkout.session.expired",
+            now(),
+            AUTHORIZE_ACCOUNT,
+            expired,
+        ))
+        .await;
+    assert_eq!(reply.json["result"], "applied", "{}", reply.text);
+    let other = b.cart(&sk, &ticket, 1).await;
+    assert_eq!(other.status.as_u16(), 200, "{}", other.text);
+    let mut paid = session(&b, &other.json["sessionId"]);
+    paid["status"] = "complete".into();
+    paid["payment_status"] = "paid".into();
+    let reply = b
+        .send_event(&event(
+            "evt_other_paid",
+            "checkout.session.completed",
+            now(),
+            AUTHORIZE_ACCOUNT,
+            paid,
+        ))
+        .await;
+    assert_eq!(reply.json["result"], "applied", "{}", reply.text);
+    assert_eq!(events_of(&b, &sk, "inventory.oversold").await, 0);
+
+    // Then the first buyer's money arrives after all.
+    let mut paid_late = session(&b, &late.json["sessionId"]);
+    paid_late["status"] = "complete".into();
+    paid_late["payment_status"] = "paid".into();
+    let reply = b
+        .send_event(&event(
+            "evt_late_paid",
+            "checkout.session.async_payment_succeeded",
+            now(),
+            AUTHORIZE_ACCOUNT,
+            paid_late,
+        ))
+        .await;
+    assert_eq!(reply.json["result"], "applied", "{}", reply.text);
+
+    let product = &b.server.get("/api/products", &sk).await.json["products"][0];
+    assert_eq!(
+        (product["sold"].clone(), product["available"].clone()),
+        (json!(2), json!(0)),
+        "the late payment is recorded as a sale: {product}"
+    );
+    let events = b.server.get("/api/events?limit=100", &sk).await;
+    let oversold: Vec<&Value> = events.json["data"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "inventory.oversold")
+        .collect();
+    assert_eq!(oversold.len(), 1, "{}", events.text);
+    let data = &oversold[0]["data"];
+    assert_eq!(
+        (
+            data["tier"].clone(),
+            data["price"].clone(),
+            data["quantity"].clone(),
+            data["stock"].clone(),
+            data["sold"].clone()
+        ),
+        (json!("ticket"), json!(ticket), json!(1), json!(1), json!(2)),
+        "{data}"
+    );
+    let dashboard = b.server.get("/api/dashboard", &sk).await;
+    assert_eq!(
+        dashboard.json["oversold"],
+        json!([{ "tier": "ticket", "stock": 1, "sold": 2, "oversold": 1 }]),
+        "{}",
+        dashboard.text
+    );
+
+    // A redelivery under a new event id sells nothing more and reports nothing new.
+    let mut again = session(&b, &late.json["sessionId"]);
+    again["payment_status"] = "paid".into();
+    b.send_event(&event(
+        "evt_late_paid_again",
+        "checkout.session.completed",
+        now(),
+        AUTHORIZE_ACCOUNT,
+        again,
+    ))
+    .await;
+    assert_eq!(events_of(&b, &sk, "inventory.oversold").await, 1);
+}

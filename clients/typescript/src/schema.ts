@@ -1492,6 +1492,8 @@ export interface components {
             tiers: components["schemas"]["TierDto"][];
             /** @description The newest events. */
             recentEvents: components["schemas"]["EventDto"][];
+            /** @description One-off products sold past their stock, in tier order (empty when none). */
+            oversold: components["schemas"]["OversoldProductDto"][];
         };
         /**
          * DeletedCustomer
@@ -1838,6 +1840,30 @@ export interface components {
              * @description Minor units per month.
              */
             amountMinor: number;
+        };
+        /**
+         * OversoldProductDto
+         * @description A one-off product sold past its stock (late payments for expired or
+         *     released holds; each also sent as `inventory.oversold`).
+         */
+        OversoldProductDto: {
+            /** @description The product's tier name. */
+            tier: string;
+            /**
+             * Format: uint64
+             * @description Its current stock.
+             */
+            stock: number;
+            /**
+             * Format: uint64
+             * @description Units sold.
+             */
+            sold: number;
+            /**
+             * Format: uint64
+             * @description Units sold past the stock: refund or restock.
+             */
+            oversold: number;
         };
         /**
          * PeriodDto

@@ -448,6 +448,51 @@ pub async fn billing_oauth_state_expiry(store: Stores) {
     );
 }
 
+/// The sweep deletes states expired at `now` (the expiry instant included), at
+/// most `limit` per call, across tenants, and never an unexpired one.
+pub async fn billing_oauth_state_sweep(store: Stores) {
+    let store = &store;
+    let (test, live) = new_tenants(store).await;
+    // Far in the past, so states of other behaviours on a shared database (all
+    // near `t0`) have not expired at this sweep's `now`.
+    let ancient = |s: i64| at(-1_000_000_000 + s);
+    let state = |tenant: &Tenant, expires: i64| OAuthState {
+        expires_at: ancient(expires),
+        ..OAuthState::issue(tenant.clone(), ancient(0)).1
+    };
+    let expired = [state(&test, 10), state(&live, 20), state(&test, 30)];
+    let fresh = state(&test, 31);
+    for s in expired.iter().chain([&fresh]) {
+        insert_state(store, s).await;
+    }
+    let sweep = |limit| async move {
+        store
+            .billing
+            .delete_expired_oauth_states(ancient(30), limit)
+            .await
+            .unwrap_or_else(|e| panic!("delete_expired_oauth_states failed: {e:?}"))
+    };
+    assert_eq!(sweep(2).await, 2, "at most `limit` states per call");
+    assert_eq!(
+        sweep(10).await,
+        1,
+        "the rest of the expired states, the expiry instant included"
+    );
+    assert_eq!(sweep(10).await, 0, "nothing more has expired");
+    for s in &expired {
+        assert_eq!(
+            take(store, &s.digest, ancient(0)).await,
+            None,
+            "a swept state is gone, even for an early clock"
+        );
+    }
+    assert_eq!(
+        take(store, &fresh.digest, ancient(30)).await,
+        Some(fresh),
+        "an unexpired state must survive the sweep"
+    );
+}
+
 /// Inserting a state whose digest exists is `Conflict` and keeps the first.
 pub async fn billing_oauth_state_duplicate_conflicts(store: Stores) {
     let store = &store;

@@ -239,7 +239,13 @@ pub async fn customers_plan_counts(store: Stores) {
 
     store
         .customers
-        .change_customer_plan(&test, &frees[0].id, "pro", at(100))
+        .change_customer_plan(
+            &test,
+            &frees[0].id,
+            "pro",
+            at(100),
+            &super::subscriptions::no_events,
+        )
         .await
         .expect("change_customer_plan");
     assert_eq!(

@@ -426,7 +426,14 @@ pub async fn customers_profile_updates_never_write_plan(store: Stores) {
     let state = super::subscriptions::full_state(10);
     store
         .subscriptions
-        .apply_subscription_state(&test, &ada.id, &state, Some("free"), at(10))
+        .apply_subscription_state(
+            &test,
+            &ada.id,
+            &state,
+            Some("free"),
+            at(10),
+            &super::subscriptions::no_events,
+        )
         .await
         .expect("apply_subscription_state");
     stale.metadata.insert("note".into(), "late".into());

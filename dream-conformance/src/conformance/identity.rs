@@ -23,7 +23,7 @@ fn link(
     IdentityLink {
         provider: "clerk".into(),
         subject: subject.to_owned(),
-        tenant: tenant.clone(),
+        tenant: Some(tenant.clone()),
         customer: customer.cloned(),
         source_at,
     }
@@ -41,7 +41,7 @@ async fn advance(store: &Stores, link: &IdentityLink) -> bool {
         .await
         .unwrap_or_else(|e| {
             panic!(
-                "advance_identity_link({}, {}, {:?}, {}) failed: {e:?}",
+                "advance_identity_link({}, {:?}, {:?}, {}) failed: {e:?}",
                 link.subject, link.tenant, link.customer, link.source_at
             )
         })
@@ -168,6 +168,69 @@ pub async fn identity_links_move_forward_only(store: Stores) {
         !advance(store, &one_micro_older).await,
         "one microsecond older is older: times must be compared at full precision"
     );
+}
+
+/// A tombstone without a tenant (a delete before any event naming the user's
+/// tenant) reads back without one; an older link naming a tenant is refused by
+/// it; a newer or equal one claims it, tenant included, and is then bound to that
+/// tenant. A tenant-less tombstone never replaces a link that has a tenant.
+pub async fn identity_links_tombstone_without_tenant(store: Stores) {
+    let store = &store;
+    let (test, live) = new_tenants(store).await;
+    let subject = fresh_subject("early_delete");
+    let tombstone = IdentityLink {
+        tenant: None,
+        ..link(&subject, &test, None, at(20))
+    };
+    assert!(
+        advance(store, &tombstone).await,
+        "a tenant-less tombstone of an unknown subject must be stored"
+    );
+    assert_eq!(
+        get(store, "clerk", &subject).await,
+        Some(tombstone.clone()),
+        "a tenant-less tombstone must read back without a tenant"
+    );
+    let ada = CustomerId::generate();
+    assert!(
+        !advance(store, &link(&subject, &test, Some(&ada), at(10))).await,
+        "an older create naming a tenant must be refused by the tombstone"
+    );
+    assert_eq!(
+        get(store, "clerk", &subject).await,
+        Some(tombstone.clone()),
+        "the refused create must leave the tombstone as it was"
+    );
+    let newer_tombstone = IdentityLink {
+        source_at: at(25),
+        ..tombstone.clone()
+    };
+    assert!(
+        advance(store, &newer_tombstone).await,
+        "a newer tenant-less tombstone must replace an older one"
+    );
+    let claim = link(&subject, &live, Some(&ada), at(25));
+    assert!(
+        advance(store, &claim).await,
+        "an equal-time link naming a tenant must claim a tenant-less tombstone"
+    );
+    assert_eq!(get(store, "clerk", &subject).await, Some(claim.clone()));
+    assert!(
+        !advance(store, &link(&subject, &test, None, at(90))).await,
+        "once claimed, the link must stay in the claiming tenant"
+    );
+    assert!(
+        !advance(
+            store,
+            &IdentityLink {
+                source_at: at(100),
+                ..tombstone
+            }
+        )
+        .await,
+        "a tenant-less tombstone must never replace a link with a tenant"
+    );
+    assert_eq!(get(store, "clerk", &subject).await, Some(claim));
 }
 
 /// A link never moves to another tenant, whatever its time; and it outlives the

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use dream_core::{
-    ports::Stores, InventoryCounts, Reservation, ReservationId, ReservationLine, ReservationState,
-    ReservationTransition, ReserveOutcome, ReserveRequest, StoreError, Tenant,
+    ports::Stores, InventoryCounts, ProductSold, Reservation, ReservationCommit, ReservationId,
+    ReservationLine, ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest,
+    StoreError, Tenant,
 };
 
 use super::fixtures::{at, new_tenants};
@@ -74,6 +75,15 @@ async fn commit(
     id: &ReservationId,
     now: DateTime<Utc>,
 ) -> ReservationTransition {
+    commit_reporting(store, tenant, id, now).await.transition
+}
+
+pub(super) async fn commit_reporting(
+    store: &Stores,
+    tenant: &Tenant,
+    id: &ReservationId,
+    now: DateTime<Utc>,
+) -> ReservationCommit {
     store
         .inventory
         .commit_reservation(tenant, id, now)
@@ -491,9 +501,9 @@ pub async fn inventory_expiry_frees_stock(store: Stores) {
     assert_eq!(counts(store, &test, "item", at(130)).await, counted(1, 0));
 }
 
-/// Commit and release move an active reservation once; repeats and the other
-/// call on a settled reservation change nothing and say so; a released
-/// reservation never sells; unknown ids are `NotFound`.
+/// Commit and release move an active reservation once; repeats and a release of
+/// a committed reservation change nothing and say so; a commit of a released
+/// reservation sells it (a payment is never lost); unknown ids are `NotFound`.
 pub async fn inventory_commit_release_state_machine(store: Stores) {
     let store = &store;
     let (test, _) = new_tenants(store).await;
@@ -545,16 +555,26 @@ pub async fn inventory_commit_release_state_machine(store: Stores) {
         "a repeated release is a no-op"
     );
     assert_eq!(
-        commit(store, &test, &rb, at(42)).await,
-        moved(Released, Released),
-        "committing a released reservation is reported and sells nothing"
-    );
-    let b = get(store, &test, &rb).await.expect("rb exists");
-    assert_eq!((b.state, b.settled_at), (Released, Some(at(40))));
-    assert_eq!(
-        counts(store, &test, "kit", at(42)).await,
+        counts(store, &test, "kit", at(41)).await,
         counted(2, 2),
         "a released reservation is neither sold nor reserved"
+    );
+    assert_eq!(
+        commit(store, &test, &rb, at(42)).await,
+        moved(Released, Committed),
+        "committing a released reservation sells it after all (the buyer paid)"
+    );
+    assert_eq!(
+        release(store, &test, &rb, at(43)).await,
+        moved(Committed, Committed),
+        "a release after the late commit changes nothing"
+    );
+    let b = get(store, &test, &rb).await.expect("rb exists");
+    assert_eq!((b.state, b.settled_at), (Committed, Some(at(42))));
+    assert_eq!(
+        counts(store, &test, "kit", at(43)).await,
+        counted(5, 2),
+        "the late commit of a released reservation counts as sold, once"
     );
 
     assert_eq!(
@@ -566,7 +586,7 @@ pub async fn inventory_commit_release_state_machine(store: Stores) {
         release(store, &test, &rd, at(100)).await,
         moved(Active, Released)
     );
-    assert_eq!(counts(store, &test, "kit", at(100)).await, counted(3, 0));
+    assert_eq!(counts(store, &test, "kit", at(100)).await, counted(6, 0));
 
     let unknown = ReservationId::generate();
     assert!(
@@ -705,5 +725,239 @@ pub async fn inventory_tenant_isolation(store: Stores) {
     assert_eq!(
         get(store, &other, &id).await.map(|r| r.state),
         Some(Committed)
+    );
+}
+
+/// A commit reports each product it sold with the total sold after it: a late
+/// commit of an expired reservation whose units were sold again meanwhile, and a
+/// commit of a released one, push `sold` over the stock and say so; a repeat
+/// reports nothing sold; an unlimited product reports no stock.
+pub async fn inventory_late_commit_reports_oversold(store: Stores) {
+    let store = &store;
+    let (test, _) = new_tenants(store).await;
+    let lamp = |n| line("lamp", n, Some(2));
+    let early = ReservationId::generate();
+    assert_eq!(
+        reserve(
+            store,
+            &request(
+                &test,
+                &early,
+                vec![lamp(2), line("cord", 1, None)],
+                at(0),
+                at(60)
+            )
+        )
+        .await,
+        ReserveOutcome::Reserved
+    );
+    // The hold lapses; another buyer takes both units and pays in time.
+    let (later, outcome) = {
+        let id = ReservationId::generate();
+        let outcome = reserve(store, &request(&test, &id, vec![lamp(2)], at(70), at(200))).await;
+        (id, outcome)
+    };
+    assert_eq!(outcome, ReserveOutcome::Reserved);
+    let paid_in_time = commit_reporting(store, &test, &later, at(80)).await;
+    assert_eq!(paid_in_time.transition, moved(Active, Committed));
+    assert_eq!(
+        paid_in_time.sold,
+        vec![ProductSold {
+            product: "lamp".into(),
+            quantity: 2,
+            stock: Some(2),
+            sold: 2
+        }],
+        "a commit reports the units it sold and the total after it"
+    );
+    assert_eq!(paid_in_time.sold[0].oversold_by(Some(2)), None);
+
+    let late = commit_reporting(store, &test, &early, at(90)).await;
+    assert_eq!(
+        late.transition,
+        moved(Active, Committed),
+        "a late commit is never refused"
+    );
+    let lamp_sold = late
+        .sold
+        .iter()
+        .find(|p| p.product == "lamp")
+        .unwrap_or_else(|| panic!("the late commit must report the lamp: {late:?}"));
+    assert_eq!(
+        (lamp_sold.quantity, lamp_sold.stock, lamp_sold.sold),
+        (2, Some(2), 4),
+        "the late commit pushes sold to 4 of a stock of 2 and must say so"
+    );
+    assert_eq!(lamp_sold.oversold_by(Some(2)), Some(2));
+    let cord = late
+        .sold
+        .iter()
+        .find(|p| p.product == "cord")
+        .unwrap_or_else(|| panic!("the late commit must report the cord: {late:?}"));
+    assert_eq!((cord.stock, cord.sold), (None, 1));
+    assert_eq!(counts(store, &test, "lamp", at(90)).await, counted(4, 0));
+
+    let repeat = commit_reporting(store, &test, &early, at(95)).await;
+    assert_eq!(repeat.transition, moved(Committed, Committed));
+    assert!(repeat.sold.is_empty(), "a repeated commit sells nothing");
+
+    let (released, _) = {
+        let id = ReservationId::generate();
+        let outcome = reserve(
+            store,
+            &request(&test, &id, vec![line("bulb", 1, Some(1))], at(0), at(500)),
+        )
+        .await;
+        (id, outcome)
+    };
+    assert_eq!(
+        release(store, &test, &released, at(10)).await,
+        moved(Active, Released)
+    );
+    let (resold, _) = reserve_new(store, &test, vec![line("bulb", 1, Some(1))]).await;
+    assert_eq!(
+        commit(store, &test, &resold, at(20)).await,
+        moved(Active, Committed)
+    );
+    let paid_after_release = commit_reporting(store, &test, &released, at(30)).await;
+    assert_eq!(paid_after_release.transition, moved(Released, Committed));
+    assert_eq!(
+        paid_after_release
+            .sold
+            .iter()
+            .map(|p| (p.product.as_str(), p.sold, p.oversold_by(p.stock)))
+            .collect::<Vec<_>>(),
+        vec![("bulb", 2, Some(1))],
+        "a payment for a released reservation is recorded and reported as oversold"
+    );
+}
+
+/// The expiry sweep releases active reservations whose `expires_at <= now`,
+/// earliest first and at most `limit` per call, across tenants; it leaves
+/// unexpired, committed and released ones alone and changes no count; a commit
+/// arriving after the sweep still sells the reservation.
+pub async fn inventory_release_expired_reservations(store: Stores) {
+    let store = &store;
+    let (test, live) = new_tenants(store).await;
+    // Far in the past, so reservations of other tests on a shared database (all
+    // near `at(0)`) are not among the earliest.
+    let ancient = |s: i64| at(-1_000_000_000 + s);
+    let mut expiring = vec![];
+    for (i, tenant) in [&test, &live, &test].into_iter().enumerate() {
+        let id = ReservationId::generate();
+        let expires = ancient(10 * (i as i64 + 1));
+        assert_eq!(
+            reserve(
+                store,
+                &request(
+                    tenant,
+                    &id,
+                    vec![line("pen", 1, Some(10))],
+                    ancient(0),
+                    expires
+                )
+            )
+            .await,
+            ReserveOutcome::Reserved
+        );
+        expiring.push((tenant.clone(), id));
+    }
+    let open = ReservationId::generate();
+    assert_eq!(
+        reserve(
+            store,
+            &request(
+                &test,
+                &open,
+                vec![line("pen", 1, Some(10))],
+                ancient(0),
+                at(10_000)
+            )
+        )
+        .await,
+        ReserveOutcome::Reserved
+    );
+    let paid = ReservationId::generate();
+    assert_eq!(
+        reserve(
+            store,
+            &request(
+                &test,
+                &paid,
+                vec![line("pen", 2, Some(10))],
+                ancient(0),
+                ancient(5)
+            )
+        )
+        .await,
+        ReserveOutcome::Reserved
+    );
+    assert_eq!(
+        commit(store, &test, &paid, ancient(1)).await,
+        moved(Active, Committed)
+    );
+    let before = counts(store, &test, "pen", ancient(25)).await;
+    assert_eq!(
+        before,
+        counted(2, 2),
+        "2 sold; the third reservation and the open one held"
+    );
+
+    let sweep = |limit| async move {
+        store
+            .inventory
+            .release_expired_reservations(ancient(25), limit)
+            .await
+            .unwrap_or_else(|e| panic!("release_expired_reservations failed: {e:?}"))
+    };
+    assert_eq!(sweep(1).await, 1, "at most `limit` reservations per call");
+    let state = |tenant: &Tenant, id: &ReservationId| {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        async move {
+            get(store, &tenant, &id)
+                .await
+                .map(|r| (r.state, r.settled_at))
+        }
+    };
+    assert_eq!(
+        state(&expiring[0].0, &expiring[0].1).await,
+        Some((Released, Some(ancient(25)))),
+        "the earliest expiry goes first and is released at `now`"
+    );
+    assert_eq!(
+        state(&expiring[1].0, &expiring[1].1).await.map(|s| s.0),
+        Some(Active)
+    );
+    assert_eq!(
+        sweep(10).await,
+        1,
+        "only the other reservation expired by now"
+    );
+    assert_eq!(
+        state(&expiring[1].0, &expiring[1].1).await.map(|s| s.0),
+        Some(Released),
+        "the sweep works across tenants"
+    );
+    assert_eq!(
+        state(&expiring[2].0, &expiring[2].1).await.map(|s| s.0),
+        Some(Active),
+        "a reservation expiring after `now` is left alone"
+    );
+    assert_eq!(sweep(10).await, 0, "nothing more is expired");
+    assert_eq!(state(&test, &open).await.map(|s| s.0), Some(Active));
+    assert_eq!(state(&test, &paid).await.map(|s| s.0), Some(Committed));
+    assert_eq!(
+        counts(store, &test, "pen", ancient(25)).await,
+        before,
+        "the sweep changes no count"
+    );
+    assert_eq!(
+        commit(store, &expiring[0].0, &expiring[0].1, ancient(30)).await,
+        moved(Released, Committed),
+        "a payment after the sweep still sells the reservation"
+    );
+    assert_eq!(
+        counts(store, &test, "pen", ancient(30)).await,
+        counted(3, 1)
     );
 }

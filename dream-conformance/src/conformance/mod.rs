@@ -10,6 +10,7 @@ mod audit;
 mod billing;
 mod customer_caps;
 mod customer_list;
+mod customer_outbox;
 mod customers;
 mod events;
 mod events_retention;
@@ -21,6 +22,7 @@ mod inventory_races;
 mod keys;
 mod outbound;
 mod outbound_caps;
+mod outbound_corrupt;
 mod platforms;
 mod rate;
 mod receipts;
@@ -41,10 +43,14 @@ pub use billing::{
     billing_connections_round_trip, billing_customer_link_concurrent,
     billing_customer_link_first_wins, billing_customer_link_isolation,
     billing_oauth_state_concurrent_take, billing_oauth_state_duplicate_conflicts,
-    billing_oauth_state_expiry, billing_oauth_state_single_use, billing_tenants_for_stripe_account,
+    billing_oauth_state_expiry, billing_oauth_state_single_use, billing_oauth_state_sweep,
+    billing_tenants_for_stripe_account,
 };
 pub use customer_caps::{customers_cap_last_slot_concurrent, customers_cap_sequential};
 pub use customer_list::{customers_list_pagination, customers_plan_counts};
+pub use customer_outbox::{
+    customers_insert_with_event_is_all_or_nothing, customers_plan_change_writes_its_events,
+};
 pub use customers::{
     customers_delete, customers_external_id_unique_per_tenant, customers_insert_get_find,
     customers_profile_updates_never_write_plan, customers_tenant_isolation, customers_update,
@@ -62,11 +68,13 @@ pub use idempotency::{
 pub use identity::{
     identity_links_concurrent_advances, identity_links_move_forward_only,
     identity_links_round_trip, identity_links_stay_in_their_tenant,
+    identity_links_tombstone_without_tenant,
 };
 pub use inventory::{
     inventory_carts_all_or_nothing, inventory_commit_release_state_machine,
     inventory_duplicate_id_conflicts, inventory_duplicate_lines_count_together,
-    inventory_expiry_frees_stock, inventory_reserve_commit_counts,
+    inventory_expiry_frees_stock, inventory_late_commit_reports_oversold,
+    inventory_release_expired_reservations, inventory_reserve_commit_counts,
     inventory_sold_out_reports_available, inventory_tenant_isolation,
     inventory_unlimited_never_sells_out,
 };
@@ -86,12 +94,14 @@ pub use outbound::{
     outbound_record_lease_checks, outbound_record_outcomes, outbound_retry_delivery,
 };
 pub use outbound_caps::{outbound_endpoint_cap_is_atomic, outbound_update_if_unchanged};
+pub use outbound_corrupt::outbound_fan_out_skips_corrupt_endpoints;
 pub use platforms::{platforms_allowed_origins, platforms_and_tier_configs};
 pub use rate::{rate_limit_gcra, refused_requests_consume_nothing};
 pub use receipts::{consume_receipts_replay, consume_receipts_under_concurrency};
 pub use subscriptions::{
-    subscriptions_concurrent_applies, subscriptions_deleted_customer, subscriptions_round_trip,
-    subscriptions_stale_and_plans, subscriptions_tenant_isolation, subscriptions_unknown_customer,
+    subscriptions_apply_writes_its_events, subscriptions_concurrent_applies,
+    subscriptions_deleted_customer, subscriptions_round_trip, subscriptions_stale_and_plans,
+    subscriptions_tenant_isolation, subscriptions_unknown_customer,
 };
 pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};
 pub use usage_history::{

@@ -23,7 +23,11 @@ use dream_core::{
 use super::fixtures::{at, at_ms, new_tenants};
 
 /// An endpoint with every field set, enabled.
-fn endpoint(tenant: &Tenant, filter: EventFilter, created_at: DateTime<Utc>) -> WebhookEndpoint {
+pub(super) fn endpoint(
+    tenant: &Tenant,
+    filter: EventFilter,
+    created_at: DateTime<Utc>,
+) -> WebhookEndpoint {
     WebhookEndpoint {
         id: WebhookEndpointId::generate(),
         tenant: tenant.clone(),
@@ -48,7 +52,7 @@ fn days() -> Duration {
     Duration::days(5)
 }
 
-async fn create(store: &Stores, endpoint: &WebhookEndpoint) {
+pub(super) async fn create(store: &Stores, endpoint: &WebhookEndpoint) {
     store
         .outbound
         .create_webhook_endpoint(endpoint)
@@ -88,7 +92,12 @@ async fn list_endpoints(store: &Stores, tenant: &Tenant) -> Vec<WebhookEndpoint>
 
 /// Appends an event with a customer and nested data, so its round trip through a
 /// claimed job is checked in full.
-async fn append(store: &Stores, tenant: &Tenant, kind: EventKind, at: DateTime<Utc>) -> Event {
+pub(super) async fn append(
+    store: &Stores,
+    tenant: &Tenant,
+    kind: EventKind,
+    at: DateTime<Utc>,
+) -> Event {
     let event = Event::new(
         tenant.clone(),
         kind,
@@ -105,7 +114,7 @@ async fn append(store: &Stores, tenant: &Tenant, kind: EventKind, at: DateTime<U
 }
 
 /// Every delivery of `endpoint`, newest first, walking pages of 100.
-async fn deliveries(
+pub(super) async fn deliveries(
     store: &Stores,
     tenant: &Tenant,
     endpoint: &WebhookEndpointId,

@@ -6,8 +6,8 @@ use std::{collections::BTreeMap, sync::Arc};
 use chrono::{DateTime, Duration, Utc};
 
 use dream_core::{
-    ports::Stores, Customer, CustomerId, StoreError, SubscriptionApply, SubscriptionState,
-    SubscriptionStatus, Tenant,
+    ports::Stores, Customer, CustomerId, Event, EventKind, PageRequest, StoreError,
+    SubscriptionApply, SubscriptionState, SubscriptionStatus, Tenant,
 };
 
 use super::fixtures::{at, customer, insert_customer, new_tenants, t0};
@@ -56,7 +56,7 @@ async fn apply(
 ) -> SubscriptionApply {
     store
         .subscriptions
-        .apply_subscription_state(tenant, customer, state, plan, now)
+        .apply_subscription_state(tenant, customer, state, plan, now, &no_events)
         .await
         .unwrap_or_else(|e| {
             panic!(
@@ -65,6 +65,11 @@ async fn apply(
                 state.as_of
             )
         })
+}
+
+/// For applies whose events a behaviour does not look at.
+pub(super) fn no_events(_previous_plan: &str) -> Vec<Event> {
+    vec![]
 }
 
 async fn get(store: &Stores, tenant: &Tenant, customer: &CustomerId) -> Option<SubscriptionState> {
@@ -188,7 +193,7 @@ pub async fn subscriptions_unknown_customer(store: Stores) {
     ] {
         let got = store
             .subscriptions
-            .apply_subscription_state(tenant, id, &state, Some("pro"), at(11))
+            .apply_subscription_state(tenant, id, &state, Some("pro"), at(11), &no_events)
             .await;
         assert!(
             matches!(got, Err(StoreError::NotFound)),
@@ -406,7 +411,14 @@ pub async fn subscriptions_deleted_customer(store: Stores) {
     );
     let got = store
         .subscriptions
-        .apply_subscription_state(&test, &ada.id, &full_state(20), Some("team"), at(21))
+        .apply_subscription_state(
+            &test,
+            &ada.id,
+            &full_state(20),
+            Some("team"),
+            at(21),
+            &no_events,
+        )
         .await;
     assert!(
         matches!(got, Err(StoreError::NotFound)),
@@ -452,6 +464,7 @@ pub async fn subscriptions_concurrent_applies(store: Stores) {
                             &state,
                             Some(&plan),
                             at(1000 + secs),
+                            &no_events,
                         )
                         .await;
                     (secs, got)
@@ -505,4 +518,118 @@ pub async fn subscriptions_concurrent_applies(store: Stores) {
              (two applies reporting the same previous plan did not serialize)"
         );
     }
+}
+
+/// An apply writes the events built from the previous plan in the same atomic
+/// step (an outbox): they are in the log (with their data) when it applies,
+/// absent when it is stale, and when writing them fails (an event id that
+/// exists: an injected append failure) neither the state nor the plan changes.
+pub async fn subscriptions_apply_writes_its_events(store: Stores) {
+    let store = &store;
+    let (test, _) = new_tenants(store).await;
+    let ada = new_customer(store, &test).await;
+    let plan_changed = |id: Option<&Event>| {
+        let (tenant, customer) = (test.clone(), ada.id.clone());
+        let fixed = id.map(|e| e.id.clone());
+        move |previous: &str| {
+            let event = Event::new(
+                tenant.clone(),
+                EventKind::PlanChanged,
+                Some(customer.clone()),
+                serde_json::json!({ "from": previous }),
+                at(1),
+            );
+            vec![match &fixed {
+                Some(id) => Event {
+                    id: id.clone(),
+                    ..event
+                },
+                None => event,
+            }]
+        }
+    };
+    let logged = || async {
+        store
+            .events
+            .list_events(&test, &PageRequest::first(100))
+            .await
+            .unwrap_or_else(|e| panic!("list_events failed: {e:?}"))
+            .data
+    };
+
+    let first = store
+        .subscriptions
+        .apply_subscription_state(
+            &test,
+            &ada.id,
+            &full_state(10),
+            Some("pro"),
+            at(11),
+            &plan_changed(None),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply_subscription_state failed: {e:?}"));
+    assert_eq!(first, applied("free"));
+    let events = logged().await;
+    assert_eq!(
+        events.iter().map(|e| e.data.clone()).collect::<Vec<_>>(),
+        vec![serde_json::json!({ "from": "free" })],
+        "the event built from the previous plan must be stored with the apply"
+    );
+
+    let stale = store
+        .subscriptions
+        .apply_subscription_state(
+            &test,
+            &ada.id,
+            &full_state(5),
+            Some("team"),
+            at(12),
+            &plan_changed(None),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply_subscription_state failed: {e:?}"));
+    assert_eq!(stale, SubscriptionApply::Stale);
+    assert_eq!(logged().await.len(), 1, "a stale apply must write no event");
+
+    let failing = store
+        .subscriptions
+        .apply_subscription_state(
+            &test,
+            &ada.id,
+            &full_state(20),
+            Some("team"),
+            at(21),
+            &plan_changed(events.first()),
+        )
+        .await;
+    assert!(
+        matches!(failing, Err(StoreError::Conflict(_))),
+        "an apply whose event cannot be written must fail, got {failing:?}"
+    );
+    assert_eq!(
+        stored_customer(store, &test, &ada.id).await.plan,
+        "pro",
+        "the plan must not change without its event"
+    );
+    assert_eq!(
+        get(store, &test, &ada.id).await.map(|s| s.as_of),
+        Some(at(10)),
+        "the state must not change without its event"
+    );
+
+    let retried = store
+        .subscriptions
+        .apply_subscription_state(
+            &test,
+            &ada.id,
+            &full_state(20),
+            Some("team"),
+            at(22),
+            &plan_changed(None),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply_subscription_state failed: {e:?}"));
+    assert_eq!(retried, applied("pro"), "the retry applies, with its event");
+    assert_eq!(logged().await.len(), 2);
 }

@@ -46,6 +46,15 @@ pub trait BillingStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<OAuthState>, StoreError>;
 
+    /// Deletes up to `limit` onboarding states (across tenants) expired at `now`
+    /// (`expires_at <= now`: no longer takeable) and returns how many; for a
+    /// periodic sweeper. Unexpired states are never touched.
+    async fn delete_expired_oauth_states(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError>;
+
     /// Records the Stripe customer of `link.customer` on `link.account` unless one is
     /// recorded already; returns the recorded one (the first link wins, atomically).
     async fn link_stripe_customer(&self, link: &StripeCustomerLink) -> Result<String, StoreError>;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::{Customer, CustomerId, Page, PageRequest, StoreError, Tenant};
+use crate::{Customer, CustomerId, Event, Page, PageRequest, StoreError, Tenant};
 
 /// End customers, always addressed within a tenant.
 #[async_trait]
@@ -21,6 +21,20 @@ pub trait CustomerStore: Send + Sync {
         &self,
         customer: &Customer,
         max: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// [`insert_customer`](Self::insert_customer), or with `max` set
+    /// [`insert_customer_capped`](Self::insert_customer_capped), and in the same
+    /// atomic write `event` as [`append_event`](crate::ports::EventStore::append_event)
+    /// stores it (with its webhook deliveries): both or neither, so a failure
+    /// can never leave the customer without its `customer.created` (an outbox).
+    /// `Ok(false)`, and nothing stored, when capped and full; `Conflict` when
+    /// the customer or the event id exists.
+    async fn insert_customer_with_event(
+        &self,
+        customer: &Customer,
+        max: Option<u64>,
+        event: &Event,
     ) -> Result<bool, StoreError>;
 
     /// The tenant's customer with our id.
@@ -47,12 +61,17 @@ pub trait CustomerStore: Send + Sync {
     /// the plan it replaced; `NotFound` if absent. With
     /// [`SubscriptionStore::apply_subscription_state`](crate::ports::SubscriptionStore::apply_subscription_state)
     /// the only writes of `plan`, serialized with it on the customer's row.
+    ///
+    /// `events(replaced_plan)` are stored in the same atomic write, each as
+    /// [`append_event`](crate::ports::EventStore::append_event) stores it: the
+    /// plan change and its `plan.changed` commit together or not at all.
     async fn change_customer_plan(
         &self,
         tenant: &Tenant,
         id: &CustomerId,
         plan: &str,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<String, StoreError>;
 
     /// Deletes; returns whether the customer existed.

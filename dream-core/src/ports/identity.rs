@@ -20,7 +20,10 @@ pub struct IdentityLink {
     /// The provider's id of the user (`user_…`).
     pub subject: String,
     /// The tenant the user belongs to. A link never moves to another tenant.
-    pub tenant: Tenant,
+    /// `None` only for a tombstone left by a delete that arrived before any event
+    /// naming the user's tenant: the first later event that names one and is not
+    /// older claims the link.
+    pub tenant: Option<Tenant>,
     /// The customer the user is, or `None`: a tombstone left by a delete, so that
     /// a late, older update cannot bring the customer back.
     pub customer: Option<CustomerId>,
@@ -42,10 +45,14 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<Option<IdentityLink>, StoreError>;
 
     /// Atomically: store `link` if no link of its `(provider, subject)` exists, or
-    /// replace the stored one (customer and `source_at`) if it belongs to the same
-    /// tenant and its `source_at` is not later than `link.source_at` (equal times
-    /// apply, so a redelivered event is harmless). Returns whether it was stored.
+    /// replace the stored one (tenant, customer and `source_at`) if its
+    /// `source_at` is not later than `link.source_at` (equal times apply, so a
+    /// redelivered event is harmless) and it belongs to the same tenant or has
+    /// none. Returns whether it was stored.
+    ///
     /// A stored link of another tenant is never replaced (`false`): a user cannot
-    /// move data between tenants by editing their metadata.
+    /// move data between tenants by editing their metadata. Nor is a stored link
+    /// with a tenant replaced by a `link` without one. A `link` without a tenant
+    /// must be a tombstone (`customer: None`).
     async fn advance_identity_link(&self, link: &IdentityLink) -> Result<bool, StoreError>;
 }

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    InventoryCounts, Reservation, ReservationId, ReservationTransition, ReserveOutcome,
-    ReserveRequest, StoreError, Tenant,
+    InventoryCounts, Reservation, ReservationCommit, ReservationId, ReservationTransition,
+    ReserveOutcome, ReserveRequest, StoreError, Tenant,
 };
 
 /// Inventory of one-off products: reservations and the units they sell.
@@ -25,13 +25,18 @@ use crate::{
 ///   records the reservation, with no other reserve or commit of those products
 ///   in between;
 /// - [`commit_reservation`](Self::commit_reservation) and
-///   [`release_reservation`](Self::release_reservation) move an `Active`
-///   reservation to its end state exactly once, however many callers race.
+///   [`release_reservation`](Self::release_reservation) settle a reservation
+///   exactly once, however many callers race (a commit may still follow a
+///   release: a payment is never lost).
 ///
 /// Expiry is lazy: a reservation whose `expires_at <= now` simply stops counting
-/// as reserved; no job has to run. It stays `Active` until settled, and a commit
-/// still sells it (the buyer may have paid just before the session expired and the
-/// webhook arrived late), even if its units were reserved again meanwhile.
+/// as reserved; no job has to run (a sweeper may release expired reservations
+/// with [`release_expired_reservations`](Self::release_expired_reservations),
+/// which changes no count).
+/// It stays `Active` until settled, and a commit still sells it (the buyer may
+/// have paid just before the session expired and the webhook arrived late), even
+/// if its units were reserved again meanwhile: the commit reports the products it
+/// pushed over their stock ([`ReservationCommit`]) instead of refusing.
 ///
 /// Reservation ids are per tenant: another tenant's id is `NotFound`/`None`, and
 /// reserving with it is as if it did not exist.
@@ -43,8 +48,9 @@ use crate::{
 /// use async_trait::async_trait;
 /// use chrono::{DateTime, Utc};
 /// use dream_core::{
-///     ports::InventoryStore, InventoryCounts, Reservation, ReservationId,
-///     ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest, StoreError, Tenant,
+///     demand_of, ports::InventoryStore, InventoryCounts, ProductSold, Reservation,
+///     ReservationCommit, ReservationId, ReservationState, ReservationTransition, ReserveOutcome,
+///     ReserveRequest, StoreError, Tenant,
 /// };
 ///
 /// #[derive(Default)]
@@ -65,15 +71,26 @@ use crate::{
 ///
 /// impl MapInventory {
 ///     fn settle(&self, t: &Tenant, id: &ReservationId, now: DateTime<Utc>,
-///               rule: fn(ReservationState) -> ReservationTransition) -> Result<ReservationTransition, StoreError> {
+///               rule: fn(ReservationState) -> ReservationTransition)
+///               -> Result<ReservationCommit, StoreError> {
 ///         let mut map = self.0.lock().unwrap();
 ///         let r = map.get_mut(&(t.clone(), id.clone())).ok_or(StoreError::NotFound)?;
 ///         let transition = rule(r.state);
-///         if transition.changed() {
-///             r.state = transition.after;
-///             r.settled_at = Some(now);
+///         if !transition.changed() {
+///             return Ok(ReservationCommit { transition, sold: vec![] });
 ///         }
-///         Ok(transition)
+///         r.state = transition.after;
+///         r.settled_at = Some(now);
+///         let lines = r.lines.clone();
+///         let sold = if transition.after == ReservationState::Committed {
+///             demand_of(&lines).into_iter().map(|d| ProductSold {
+///                 sold: counts(map.values(), t, &d.product, now).sold,
+///                 product: d.product, quantity: d.quantity, stock: d.stock,
+///             }).collect()
+///         } else {
+///             vec![]
+///         };
+///         Ok(ReservationCommit { transition, sold })
 ///     }
 /// }
 ///
@@ -96,12 +113,25 @@ use crate::{
 ///         Ok(outcome)
 ///     }
 ///     async fn commit_reservation(&self, t: &Tenant, id: &ReservationId, now: DateTime<Utc>)
-///         -> Result<ReservationTransition, StoreError> {
+///         -> Result<ReservationCommit, StoreError> {
 ///         self.settle(t, id, now, ReservationTransition::commit)
 ///     }
 ///     async fn release_reservation(&self, t: &Tenant, id: &ReservationId, now: DateTime<Utc>)
 ///         -> Result<ReservationTransition, StoreError> {
-///         self.settle(t, id, now, ReservationTransition::release)
+///         Ok(self.settle(t, id, now, ReservationTransition::release)?.transition)
+///     }
+///     async fn release_expired_reservations(&self, now: DateTime<Utc>, limit: usize)
+///         -> Result<u64, StoreError> {
+///         let expired: Vec<(Tenant, ReservationId)> = self.0.lock().unwrap().iter()
+///             .filter(|(_, r)| r.state == ReservationState::Active && r.expires_at <= now)
+///             .map(|(key, _)| key.clone()).take(limit).collect();
+///         let mut released = 0;
+///         for (t, id) in expired {
+///             if self.settle(&t, &id, now, ReservationTransition::release)?.transition.changed() {
+///                 released += 1;
+///             }
+///         }
+///         Ok(released)
 ///     }
 ///     async fn inventory_counts(&self, t: &Tenant, product: &str, now: DateTime<Utc>)
 ///         -> Result<InventoryCounts, StoreError> {
@@ -127,15 +157,18 @@ pub trait InventoryStore: Send + Sync {
     /// its first attempt was recorded.
     async fn reserve_inventory(&self, req: &ReserveRequest) -> Result<ReserveOutcome, StoreError>;
 
-    /// Atomically: an `Active` reservation (expired or not) becomes `Committed`
-    /// and its units count as sold; any other state is left as it is and reported.
-    /// `NotFound` if the tenant has no such reservation.
+    /// Atomically: an `Active` reservation (expired or not) or a `Released` one
+    /// becomes `Committed` and its units count as sold, and each product's total
+    /// sold after the commit is reported ([`ReservationCommit::sold`]); a
+    /// `Committed` one is left as it is and reported, with nothing sold. A commit
+    /// means the buyer paid, so it is never refused for stock. `NotFound` if the
+    /// tenant has no such reservation.
     async fn commit_reservation(
         &self,
         tenant: &Tenant,
         id: &ReservationId,
         now: DateTime<Utc>,
-    ) -> Result<ReservationTransition, StoreError>;
+    ) -> Result<ReservationCommit, StoreError>;
 
     /// Atomically: an `Active` reservation becomes `Released` and its units are
     /// free at once; any other state is left as it is and reported. `NotFound` if
@@ -146,6 +179,18 @@ pub trait InventoryStore: Send + Sync {
         id: &ReservationId,
         now: DateTime<Utc>,
     ) -> Result<ReservationTransition, StoreError>;
+
+    /// Releases up to `limit` reservations (across tenants, earliest expiry first)
+    /// that are `Active` with `expires_at <= now`, as
+    /// [`release_reservation`](Self::release_reservation) would at `now`, and
+    /// returns how many. Counts do not change (expired holds count for nothing);
+    /// the rows their holds kept are freed. A commit arriving later still sells
+    /// the reservation. For a periodic sweeper: any number may run at once.
+    async fn release_expired_reservations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError>;
 
     /// The product's units sold (committed) and reserved (active and unexpired at
     /// `now`), read consistently; zeros for a product never reserved. Never

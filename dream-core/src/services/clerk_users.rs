@@ -174,14 +174,9 @@ impl Dream {
                 Err(reason) => return ignored(reason),
             },
             // Delete events carry no metadata: the link made by earlier events routes them.
-            Change::Delete => match self
-                .stores
-                .identity
-                .get_identity_link(CLERK, &event.user)
-                .await?
-            {
-                Some(link) => (link.tenant.clone(), Some(link)),
-                None => return ignored("unknown user"),
+            Change::Delete => match self.route_clerk_delete(&event.user, source_at).await? {
+                Some((tenant, link)) => (tenant, Some(link)),
+                None => return ignored("unknown user; a tombstone keeps it deleted"),
             },
         };
 
@@ -296,8 +291,8 @@ impl Dream {
         let user = event.user.as_str();
         let link = self.stores.identity.get_identity_link(CLERK, user).await?;
         if let Some(link) = &link {
-            if link.tenant != *tenant {
-                tracing::info!(user, linked = %link.tenant, named = %tenant, "a Clerk user's publishableKey names another tenant; the user stays where it is");
+            if let Some(linked) = link.tenant.as_ref().filter(|t| *t != tenant) {
+                tracing::info!(user, %linked, named = %tenant, "a Clerk user's publishableKey names another tenant; the user stays where it is");
                 return Ok(Some("user belongs to another tenant"));
             }
             // Sequential late deliveries stop here; the advance below settles races.
@@ -354,7 +349,7 @@ impl Dream {
             .advance_identity_link(&IdentityLink {
                 provider: CLERK.into(),
                 subject: user.to_owned(),
-                tenant: tenant.clone(),
+                tenant: Some(tenant.clone()),
                 customer: Some(customer.id.clone()),
                 source_at,
             })
@@ -366,12 +361,52 @@ impl Dream {
         // may have looked for the customer before we created it: delete it here,
         // so a deleted user never ends up with a customer.
         match self.stores.identity.get_identity_link(CLERK, user).await? {
-            Some(now) if now.tenant == *tenant && now.customer.is_none() => {
+            Some(now)
+                if now.tenant.as_ref().is_none_or(|t| t == tenant) && now.customer.is_none() =>
+            {
                 self.remove_customer(tenant, &customer.id).await?;
                 Ok(Some("the user was deleted meanwhile"))
             }
             _ => Ok(Some("older than the last applied event")),
         }
+    }
+
+    /// The tenant a `user.deleted` goes to, from the user's link. When no tenant
+    /// is known (the delete overtook the user's `user.created`, say), a tombstone
+    /// without a tenant is left instead and `None` returned: the late create is
+    /// then older than the tombstone and dropped, so the user is never created.
+    async fn route_clerk_delete(
+        &self,
+        user: &str,
+        source_at: DateTime<Utc>,
+    ) -> Result<Option<(Tenant, IdentityLink)>, CoreError> {
+        // Twice: a create may claim the subject between the read and the
+        // tombstone, and then its tenant routes the delete after all.
+        for _ in 0..2 {
+            let link = self.stores.identity.get_identity_link(CLERK, user).await?;
+            if let Some(link) = link {
+                if let Some(tenant) = link.tenant.clone() {
+                    return Ok(Some((tenant, link)));
+                }
+            }
+            let tombstone = IdentityLink {
+                provider: CLERK.into(),
+                subject: user.to_owned(),
+                tenant: None,
+                customer: None,
+                source_at,
+            };
+            if self
+                .stores
+                .identity
+                .advance_identity_link(&tombstone)
+                .await?
+            {
+                return Ok(None);
+            }
+        }
+        // A newer tombstone without a tenant is already there.
+        Ok(None)
     }
 
     /// `user.deleted`: leave a tombstone link first (so no older update can bring
@@ -389,7 +424,7 @@ impl Dream {
             .advance_identity_link(&IdentityLink {
                 provider: CLERK.into(),
                 subject: user.to_owned(),
-                tenant: tenant.clone(),
+                tenant: Some(tenant.clone()),
                 customer: None,
                 source_at,
             })

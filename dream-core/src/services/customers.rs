@@ -6,7 +6,7 @@ use crate::{
     customer::{
         validate_email, validate_external_id, validate_metadata, validate_name, validate_password,
     },
-    AuditAction, CoreError, Customer, CustomerId, CustomerPatch, EventKind, NewCustomer, Page,
+    AuditAction, CoreError, Customer, CustomerId, CustomerPatch, Event, EventKind, NewCustomer, Page,
     PageRequest, PasswordHash, StoreError, Tenant, TierConfig,
 };
 
@@ -123,35 +123,28 @@ impl Dream {
             created_at: now,
             updated_at: now,
         };
-        match self.limits.max_customers {
-            None => self
-                .stores
-                .customers
-                .insert_customer(&customer)
-                .await
-                .map_err(duplicate_external_id)?,
-            Some(max) => {
-                let inserted = self
-                    .stores
-                    .customers
-                    .insert_customer_capped(&customer, max)
-                    .await
-                    .map_err(duplicate_external_id)?;
-                if !inserted {
-                    return Err(CoreError::LimitExceeded {
-                        what: "customers",
-                        limit: max,
-                    });
-                }
-            }
-        }
-        self.emit(
-            tenant,
+        // Stored with its event in one atomic write (an outbox), so a failure
+        // can never leave the customer without its `customer.created`.
+        let event = Event::new(
+            tenant.clone(),
             EventKind::CustomerCreated,
-            Some(&customer.id),
+            Some(customer.id.clone()),
             json!({ "plan": customer.plan, "externalId": customer.external_id }),
-        )
-        .await;
+            now,
+        );
+        let max = self.limits.max_customers;
+        let inserted = self
+            .stores
+            .customers
+            .insert_customer_with_event(&customer, max, &event)
+            .await
+            .map_err(duplicate_external_id)?;
+        if let (false, Some(limit)) = (inserted, max) {
+            return Err(CoreError::LimitExceeded {
+                what: "customers",
+                limit,
+            });
+        }
         Ok(customer)
     }
 
@@ -242,27 +235,30 @@ impl Dream {
                 .map_err(duplicate_external_id)?;
         }
         if let Some(plan) = &new_plan {
-            let previous = self
-                .stores
-                .customers
-                .change_customer_plan(tenant, &customer.id, plan, now)
-                .await?;
-            if previous != *plan {
-                let was_paying = config
-                    .find(&previous)
-                    .is_some_and(|t| t.monthly_amount_minor() > 0);
-                let now_paying = config
-                    .find(plan)
-                    .is_some_and(|t| t.monthly_amount_minor() > 0);
-                self.emit(
-                    tenant,
+            // `plan.changed` is written with the change (an outbox), built from
+            // the plan it replaced, which only the store's atomic step knows.
+            let events = |previous: &str| {
+                if previous == plan.as_str() {
+                    return vec![];
+                }
+                let paying = |name: &str| {
+                    config
+                        .find(name)
+                        .is_some_and(|t| t.monthly_amount_minor() > 0)
+                };
+                vec![Event::new(
+                    tenant.clone(),
                     EventKind::PlanChanged,
-                    Some(&customer.id),
+                    Some(customer.id.clone()),
                     json!({ "from": previous, "to": plan,
-                            "churned": was_paying && !now_paying }),
-                )
-                .await;
-            }
+                            "churned": paying(previous) && !paying(plan) }),
+                    now,
+                )]
+            };
+            self.stores
+                .customers
+                .change_customer_plan(tenant, &customer.id, plan, now, &events)
+                .await?;
         }
         if profile_changed {
             self.emit(

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 
-use crate::{CoreError, Customer, Event, EventKind, Page, PageRequest, Period, Tenant, TierConfig};
+use crate::{
+    CoreError, Customer, Event, EventKind, Page, PageRequest, Period, Tenant, TierConfig, TierKind,
+};
 
 use super::Dream;
 
@@ -15,6 +17,20 @@ pub struct Mrr {
     pub currency: String,
     /// Minor units per month.
     pub amount_minor: i64,
+}
+
+/// A one-off product with more units sold than its stock: late payments for
+/// holds that had expired or been released (see `inventory.oversold`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OversoldProduct {
+    /// The product's tier name.
+    pub tier: String,
+    /// Its current stock.
+    pub stock: u64,
+    /// Units sold.
+    pub sold: u64,
+    /// `sold − stock`: units to refund or restock.
+    pub oversold: u64,
 }
 
 /// A snapshot of a tenant.
@@ -43,6 +59,8 @@ pub struct Dashboard {
     pub tiers: TierConfig,
     /// The newest events.
     pub recent_events: Vec<Event>,
+    /// One-off products sold past their stock, in tier order.
+    pub oversold: Vec<OversoldProduct>,
 }
 
 /// How many events back the churn figure looks at most.
@@ -82,6 +100,7 @@ impl Dream {
         }
 
         let churned = self.churned_since(tenant, now - Duration::days(30)).await?;
+        let oversold = self.oversold_products(tenant, &tiers).await?;
         let recent_events = store
             .events
             .list_events(tenant, &PageRequest::first(20))
@@ -109,6 +128,7 @@ impl Dream {
             recent_customers,
             tiers,
             recent_events,
+            oversold,
         })
     }
 
@@ -119,6 +139,39 @@ impl Dream {
         page: &PageRequest<crate::EventId>,
     ) -> Result<Page<Event>, CoreError> {
         Ok(self.stores.events.list_events(tenant, page).await?)
+    }
+
+    /// The one-off products (archived ones too: their sales stay) whose units
+    /// sold exceed their current stock.
+    async fn oversold_products(
+        &self,
+        tenant: &Tenant,
+        tiers: &TierConfig,
+    ) -> Result<Vec<OversoldProduct>, CoreError> {
+        let now = self.now();
+        let mut oversold = vec![];
+        for tier in &tiers.tiers {
+            let TierKind::OneTime {
+                inventory: Some(stock),
+            } = tier.kind
+            else {
+                continue;
+            };
+            let counts = self
+                .stores
+                .inventory
+                .inventory_counts(tenant, &tier.name, now)
+                .await?;
+            if counts.sold > stock {
+                oversold.push(OversoldProduct {
+                    tier: tier.name.clone(),
+                    stock,
+                    sold: counts.sold,
+                    oversold: counts.sold - stock,
+                });
+            }
+        }
+        Ok(oversold)
     }
 
     async fn churned_since(

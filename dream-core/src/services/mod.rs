@@ -36,6 +36,7 @@ mod keys;
 mod outbound;
 mod platforms;
 mod stripe_events;
+mod sweep;
 mod usage;
 mod usage_history;
 
@@ -50,12 +51,13 @@ pub use billing::{
     RESERVATION_MARGIN_MINUTES,
 };
 pub use clerk_users::ClerkEndpoint;
-pub use dashboard::{Dashboard, Mrr};
+pub use dashboard::{Dashboard, Mrr, OversoldProduct};
 pub use house::{AccountPlan, HousePlatform};
 pub use keys::{RolledKey, MAX_ROLL_OVERLAP_SECS};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
 pub use platforms::ProductsCreated;
 pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
+pub use sweep::SweepReport;
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
 
 use crate::{

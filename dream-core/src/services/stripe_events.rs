@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 use super::Dream;
 use crate::{
     metadata_keys as meta, BillingChange, BillingConnection, CheckoutKind, CoreError, Customer,
-    CustomerId, EventKind, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, Metadata, Mode,
-    PlatformId, ProviderEvent, ReservationId, ReservationState, RevealedSecret, StoredResponse,
-    StripeCustomerLink, StripeLink, SubscriptionApply, SubscriptionState, SubscriptionStatus,
-    Tenant, TierConfig, WebhookError,
+    CustomerId, Event, EventKind, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, Metadata,
+    Mode, PlatformId, ProductSold, ProviderEvent, ReservationId, ReservationState, RevealedSecret,
+    StoredResponse, StripeCustomerLink, StripeLink, SubscriptionApply, SubscriptionState,
+    SubscriptionStatus, Tenant, TierConfig, TierKind, WebhookError,
 };
 
 /// How long processed event ids are remembered (Stripe retries for 3 days).
@@ -361,7 +361,7 @@ impl Dream {
                 session_id,
                 ..
             } => {
-                self.cart_checkout_completed(tenant, session_id, metadata, payment_status)
+                self.cart_checkout_completed(&ctx, session_id, metadata, payment_status)
                     .await
             }
             BillingChange::CheckoutExpired { metadata, .. } => {
@@ -374,7 +374,7 @@ impl Dream {
                 succeeded: true,
             } => {
                 // The money arrived: settled as a checkout completed paid.
-                self.cart_checkout_completed(tenant, session_id, metadata, "paid")
+                self.cart_checkout_completed(&ctx, session_id, metadata, "paid")
                     .await
             }
             BillingChange::CheckoutAsyncPayment {
@@ -474,32 +474,36 @@ impl Dream {
     }
 
     /// A paid cart: commits its inventory reservation, records the payment and
-    /// reports products it sold out. A commit that finds the reservation released
-    /// (expired, or refused) is logged for a refund check.
+    /// reports products it sold out. The commit is never refused (the money was
+    /// taken): a reservation that had expired and been sold again, or had been
+    /// released, may push a product over its stock, which `inventory.oversold`
+    /// reports.
     async fn cart_checkout_completed(
         &self,
-        tenant: &Tenant,
+        ctx: &ApplyContext<'_>,
         session_id: &str,
         metadata: &Metadata,
         payment_status: &str,
     ) -> Result<(), CoreError> {
+        let tenant = ctx.tenant;
         let Some(reservation) = reservation_of(metadata) else {
             return Ok(());
         };
         if payment_status == "unpaid" {
             return Ok(());
         }
-        let transition = self
+        let commit = self
             .stores
             .inventory
             .commit_reservation(tenant, &reservation, self.now())
             .await?;
-        if transition.after != ReservationState::Committed {
-            // Released before the payment arrived (expired, or Stripe
-            // refused the session): the buyer paid for units no longer held.
-            tracing::warn!(%reservation, session = %session_id, "payment for a released reservation: check stock, refund if oversold");
+        if commit.transition.before == ReservationState::Released {
+            // Expired or refused before the payment arrived: sold after all.
+            tracing::warn!(%reservation, session = %session_id, "payment for a released reservation: recorded as sold");
         }
         let customer = customer_ref(metadata);
+        self.emit_oversold(ctx, customer.as_ref(), &commit.sold)
+            .await;
         self.emit(
             tenant,
             EventKind::PaymentSucceeded,
@@ -508,6 +512,57 @@ impl Dream {
         )
         .await;
         self.emit_sold_out(tenant, &reservation).await
+    }
+
+    /// Emits `inventory.oversold` for each product this commit sold past its
+    /// stock: the tier's current stock, or the one the reservation was checked
+    /// against when the tier is gone or its config cannot be read (the sale is
+    /// already recorded, so nothing here may fail the webhook).
+    async fn emit_oversold(
+        &self,
+        ctx: &ApplyContext<'_>,
+        customer: Option<&CustomerId>,
+        sold: &[ProductSold],
+    ) {
+        if sold.is_empty() {
+            return;
+        }
+        let config = match self.tier_config(ctx.tenant).await {
+            Ok(config) => Some(config),
+            Err(err) => {
+                tracing::warn!(error = %err, "tiers unreadable; oversold checked against the reserved stock");
+                None
+            }
+        };
+        for product in sold {
+            let tier = config.as_ref().and_then(|c| c.find(&product.product));
+            let stock = match tier.map(|t| &t.kind) {
+                Some(TierKind::OneTime { inventory }) => *inventory,
+                _ => product.stock,
+            };
+            let Some(over) = product.oversold_by(stock) else {
+                continue;
+            };
+            let price = config
+                .as_ref()
+                .and_then(|c| c.stripe_refs(&product.product, ctx.connection.account_key()))
+                .and_then(|r| r.price_id.clone());
+            tracing::warn!(tier = %product.product, over, sold = product.sold, "a late payment oversold a product: refund or restock");
+            self.emit(
+                ctx.tenant,
+                EventKind::InventoryOversold,
+                customer,
+                json!({
+                    "tier": product.product,
+                    "price": price,
+                    "quantity": product.quantity,
+                    "stock": stock,
+                    "sold": product.sold,
+                    "oversold": over,
+                }),
+            )
+            .await;
+        }
     }
 
     /// A cart's delayed payment failed: its held units go back on sale at once,
@@ -675,8 +730,10 @@ impl Dream {
             .await
     }
 
-    /// Applies a state (and plan) if it is not older than the stored one; logs the
-    /// plan change and the subscription update.
+    /// Applies a state (and plan) if it is not older than the stored one, with
+    /// its `plan.changed` (when the plan changes) and `subscription.updated`
+    /// events in the same atomic write (an outbox): a failure applies neither,
+    /// and Stripe's retry applies both.
     async fn apply_state(
         &self,
         tenant: &Tenant,
@@ -684,39 +741,43 @@ impl Dream {
         state: &SubscriptionState,
         plan: Option<&str>,
     ) -> Result<(), CoreError> {
+        let now = self.now();
+        let events = |previous_plan: &str| {
+            let mut events = vec![];
+            if let Some(plan) = plan.filter(|p| *p != previous_plan) {
+                events.push(Event::new(
+                    tenant.clone(),
+                    EventKind::PlanChanged,
+                    Some(customer.id.clone()),
+                    json!({ "from": previous_plan, "to": plan, "reason": "subscription" }),
+                    now,
+                ));
+            }
+            events.push(Event::new(
+                tenant.clone(),
+                EventKind::SubscriptionUpdated,
+                Some(customer.id.clone()),
+                json!({
+                    "subscriptionId": state.subscription_id,
+                    "status": state.status.as_str(),
+                    "tier": state.tier,
+                    "cancelAtPeriodEnd": state.cancel_at_period_end,
+                    "currentPeriodEnd": state.current_period_end,
+                    "mrr": state.mrr_minor,
+                    "currency": state.currency,
+                }),
+                now,
+            ));
+            events
+        };
         let applied = self
             .stores
             .subscriptions
-            .apply_subscription_state(tenant, &customer.id, state, plan, self.now())
+            .apply_subscription_state(tenant, &customer.id, state, plan, now, &events)
             .await?;
-        let SubscriptionApply::Applied { previous_plan } = applied else {
+        if applied == SubscriptionApply::Stale {
             tracing::debug!(subscription = %state.subscription_id, "stale subscription event ignored");
-            return Ok(());
-        };
-        if let Some(plan) = plan.filter(|p| *p != previous_plan) {
-            self.emit(
-                tenant,
-                EventKind::PlanChanged,
-                Some(&customer.id),
-                json!({ "from": previous_plan, "to": plan, "reason": "subscription" }),
-            )
-            .await;
         }
-        self.emit(
-            tenant,
-            EventKind::SubscriptionUpdated,
-            Some(&customer.id),
-            json!({
-                "subscriptionId": state.subscription_id,
-                "status": state.status.as_str(),
-                "tier": state.tier,
-                "cancelAtPeriodEnd": state.cancel_at_period_end,
-                "currentPeriodEnd": state.current_period_end,
-                "mrr": state.mrr_minor,
-                "currency": state.currency,
-            }),
-        )
-        .await;
         Ok(())
     }
 

@@ -100,6 +100,21 @@ pub struct EventList {
     pub has_more: bool,
 }
 
+/// A one-off product sold past its stock (late payments for expired or
+/// released holds; each also sent as `inventory.oversold`).
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct OversoldProductDto {
+    /// The product's tier name.
+    pub tier: String,
+    /// Its current stock.
+    pub stock: u64,
+    /// Units sold.
+    pub sold: u64,
+    /// Units sold past the stock: refund or restock.
+    pub oversold: u64,
+}
+
 /// The dashboard snapshot.
 #[derive(Object, Debug)]
 #[oai(rename_all = "camelCase")]
@@ -114,6 +129,8 @@ pub struct DashboardResponse {
     pub tiers: Vec<TierDto>,
     /// The newest events.
     pub recent_events: Vec<EventDto>,
+    /// One-off products sold past their stock, in tier order (empty when none).
+    pub oversold: Vec<OversoldProductDto>,
 }
 
 impl From<dream_core::Dashboard> for DashboardResponse {
@@ -149,6 +166,16 @@ impl From<dream_core::Dashboard> for DashboardResponse {
                 .collect(),
             tiers: d.tiers.tiers.iter().map(TierDto::from).collect(),
             recent_events: d.recent_events.into_iter().map(EventDto::from).collect(),
+            oversold: d
+                .oversold
+                .into_iter()
+                .map(|p| OversoldProductDto {
+                    tier: p.tier,
+                    stock: p.stock,
+                    sold: p.sold,
+                    oversold: p.oversold,
+                })
+                .collect(),
         }
     }
 }

@@ -80,6 +80,25 @@ impl BillingStore for MemoryStore {
             .filter(|s| now < s.expires_at))
     }
 
+    async fn delete_expired_oauth_states(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let mut billing = lock(&self.billing);
+        let expired: Vec<[u8; 32]> = billing
+            .oauth_states
+            .values()
+            .filter(|s| s.expires_at <= now)
+            .map(|s| s.digest)
+            .take(limit)
+            .collect();
+        for digest in &expired {
+            billing.oauth_states.remove(digest);
+        }
+        Ok(expired.len() as u64)
+    }
+
     async fn link_stripe_customer(&self, link: &StripeCustomerLink) -> Result<String, StoreError> {
         Ok(lock(&self.billing)
             .customer_links

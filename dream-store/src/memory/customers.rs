@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::CustomerStore, Customer, CustomerId, Page, PageRequest, StoreError, Tenant,
+    ports::CustomerStore, Customer, CustomerId, Event, Page, PageRequest, StoreError, Tenant,
 };
 
 use super::{lock, MemoryStore};
@@ -43,6 +43,11 @@ impl Customers {
         Some(previous)
     }
 
+    /// The customer's plan, if the customer exists.
+    pub(super) fn plan_of(&self, tenant: &Tenant, id: &CustomerId) -> Option<String> {
+        Some(self.tenants.get(tenant)?.by_id.get(id)?.plan.clone())
+    }
+
     /// Whether the customer exists.
     pub(super) fn contains(&self, tenant: &Tenant, id: &CustomerId) -> bool {
         self.tenants
@@ -51,16 +56,11 @@ impl Customers {
     }
 }
 
-impl MemoryStore {
-    /// Inserts under the one lock, after the uniqueness rules and the cap; `false`
-    /// when the tenant already has `max` customers.
-    fn insert_customer_within(
-        &self,
-        customer: &Customer,
-        max: Option<u64>,
-    ) -> Result<bool, StoreError> {
-        let mut all = lock(&self.customers);
-        let t = all.tenants.entry(customer.tenant.clone()).or_default();
+impl Customers {
+    /// Inserts after the uniqueness rules and the cap; `false` when the tenant
+    /// already has `max` customers.
+    fn insert(&mut self, customer: &Customer, max: Option<u64>) -> Result<bool, StoreError> {
+        let t = self.tenants.entry(customer.tenant.clone()).or_default();
         if t.by_id.contains_key(&customer.id) {
             return Err(StoreError::Conflict("customer id exists"));
         }
@@ -81,6 +81,17 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Inserts under the one lock (see [`Customers::insert`]).
+    fn insert_customer_within(
+        &self,
+        customer: &Customer,
+        max: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        lock(&self.customers).insert(customer, max)
+    }
+}
+
 #[async_trait]
 impl CustomerStore for MemoryStore {
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
@@ -93,6 +104,28 @@ impl CustomerStore for MemoryStore {
         max: u64,
     ) -> Result<bool, StoreError> {
         self.insert_customer_within(customer, Some(max))
+    }
+
+    /// Under the customers, events and webhooks locks (that order, as
+    /// everywhere): the event id is checked before the customer is inserted, so
+    /// either both are stored or neither.
+    async fn insert_customer_with_event(
+        &self,
+        customer: &Customer,
+        max: Option<u64>,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut customers = lock(&self.customers);
+        let mut events = lock(&self.events);
+        if events.has(&event.id) {
+            return Err(StoreError::Conflict("event id exists"));
+        }
+        if !customers.insert(customer, max)? {
+            return Ok(false);
+        }
+        events.append(event)?;
+        lock(&self.outbound).enqueue(event);
+        Ok(true)
     }
 
     async fn get_customer(
@@ -156,10 +189,23 @@ impl CustomerStore for MemoryStore {
         id: &CustomerId,
         plan: &str,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<String, StoreError> {
-        lock(&self.customers)
-            .swap_plan(tenant, id, Some(plan), now)
-            .ok_or(StoreError::NotFound)
+        // Customers, events, webhooks: the lock order of every write here.
+        let mut customers = lock(&self.customers);
+        let previous = customers.plan_of(tenant, id).ok_or(StoreError::NotFound)?;
+        let written = events(&previous);
+        let mut log = lock(&self.events);
+        if written.iter().any(|e| log.has(&e.id)) {
+            return Err(StoreError::Conflict("event id exists"));
+        }
+        customers.swap_plan(tenant, id, Some(plan), now);
+        let mut outbound = lock(&self.outbound);
+        for event in &written {
+            log.append(event)?;
+            outbound.enqueue(event);
+        }
+        Ok(previous)
     }
 
     async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {

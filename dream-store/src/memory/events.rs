@@ -22,6 +22,23 @@ struct TenantEvents {
 }
 
 impl Events {
+    /// Whether an event with this id is in the log (of any tenant).
+    pub(super) fn has(&self, id: &EventId) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Adds `event` to the log; `Conflict` if its id exists. The caller queues
+    /// its deliveries under the same locks.
+    pub(super) fn append(&mut self, event: &Event) -> Result<(), StoreError> {
+        if !self.ids.insert(event.id.clone()) {
+            return Err(StoreError::Conflict("event id exists"));
+        }
+        let t = self.tenants.entry(event.tenant.clone()).or_default();
+        t.position.insert(event.id.clone(), t.log.len());
+        t.log.push(event.clone());
+        Ok(())
+    }
+
     /// One event of the tenant.
     pub(super) fn get(&self, tenant: &Tenant, id: &EventId) -> Option<Event> {
         let t = self.tenants.get(tenant)?;
@@ -71,12 +88,7 @@ impl EventStore for MemoryStore {
 
     async fn append_event(&self, event: &Event) -> Result<(), StoreError> {
         let mut all = lock(&self.events);
-        if !all.ids.insert(event.id.clone()) {
-            return Err(StoreError::Conflict("event id exists"));
-        }
-        let t = all.tenants.entry(event.tenant.clone()).or_default();
-        t.position.insert(event.id.clone(), t.log.len());
-        t.log.push(event.clone());
+        all.append(event)?;
         // Same critical section: an event in the log always has its deliveries.
         lock(&self.outbound).enqueue(event);
         Ok(())

@@ -35,7 +35,8 @@ impl IdentityStore for MemoryStore {
         let mut identities = lock(&self.identities);
         let key = (link.provider.clone(), link.subject.clone());
         if let Some(stored) = identities.links.get(&key) {
-            if stored.tenant != link.tenant || stored.source_at > link.source_at {
+            let same_tenant = stored.tenant.is_none() || stored.tenant == link.tenant;
+            if !same_tenant || stored.source_at > link.source_at {
                 return Ok(false);
             }
         }

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    demand_of, ports::InventoryStore, InventoryCounts, Reservation, ReservationId,
-    ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest, StoreError, Tenant,
+    demand_of, ports::InventoryStore, InventoryCounts, ProductSold, Reservation, ReservationCommit,
+    ReservationId, ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest,
+    StoreError, Tenant,
 };
 
 use super::{lock, MemoryStore};
@@ -57,28 +58,57 @@ impl Inventory {
         id: &ReservationId,
         now: DateTime<Utc>,
         rule: fn(ReservationState) -> ReservationTransition,
-    ) -> Result<ReservationTransition, StoreError> {
+    ) -> Result<ReservationCommit, StoreError> {
         let reservation = self
             .reservations
             .get_mut(&(tenant.clone(), id.clone()))
             .ok_or(StoreError::NotFound)?;
         let transition = rule(reservation.state);
+        let mut sold = vec![];
         if !transition.changed() {
-            return Ok(transition);
+            return Ok(ReservationCommit { transition, sold });
         }
         reservation.state = transition.after;
         reservation.settled_at = Some(now);
         for demand in demand_of(&reservation.lines) {
             let product = self
                 .products
-                .entry((tenant.clone(), demand.product))
+                .entry((tenant.clone(), demand.product.clone()))
                 .or_default();
             product.holds.remove(id);
             if transition.after == ReservationState::Committed {
                 product.sold = product.sold.saturating_add(demand.quantity);
+                sold.push(ProductSold {
+                    product: demand.product,
+                    quantity: demand.quantity,
+                    stock: demand.stock,
+                    sold: product.sold,
+                });
             }
         }
-        Ok(transition)
+        Ok(ReservationCommit { transition, sold })
+    }
+
+    /// Releases up to `limit` active reservations expired at `now`, oldest
+    /// expiry first.
+    fn release_expired(&mut self, now: DateTime<Utc>, limit: usize) -> u64 {
+        let mut expired: Vec<(DateTime<Utc>, (Tenant, ReservationId))> = self
+            .reservations
+            .iter()
+            .filter(|(_, r)| r.state == ReservationState::Active && r.expires_at <= now)
+            .map(|(key, r)| (r.expires_at, key.clone()))
+            .collect();
+        expired.sort_by_key(|(expires_at, _)| *expires_at);
+        let mut released = 0;
+        for (_, (tenant, id)) in expired.into_iter().take(limit) {
+            if self
+                .settle(&tenant, &id, now, ReservationTransition::release)
+                .is_ok_and(|c| c.transition.changed())
+            {
+                released += 1;
+            }
+        }
+        released
     }
 }
 
@@ -121,7 +151,7 @@ impl InventoryStore for MemoryStore {
         tenant: &Tenant,
         id: &ReservationId,
         now: DateTime<Utc>,
-    ) -> Result<ReservationTransition, StoreError> {
+    ) -> Result<ReservationCommit, StoreError> {
         lock(&self.inventory).settle(tenant, id, now, ReservationTransition::commit)
     }
 
@@ -131,7 +161,17 @@ impl InventoryStore for MemoryStore {
         id: &ReservationId,
         now: DateTime<Utc>,
     ) -> Result<ReservationTransition, StoreError> {
-        lock(&self.inventory).settle(tenant, id, now, ReservationTransition::release)
+        Ok(lock(&self.inventory)
+            .settle(tenant, id, now, ReservationTransition::release)?
+            .transition)
+    }
+
+    async fn release_expired_reservations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        Ok(lock(&self.inventory).release_expired(now, limit))
     }
 
     async fn inventory_counts(

@@ -3,14 +3,16 @@
 //! An apply holds the subscriptions lock and then the customers lock from the
 //! staleness check to the state and plan writes, so applies never interleave and
 //! an older state's plan cannot land after a newer one's. Lock order is always
-//! subscriptions, then customers; nothing takes them the other way round.
+//! subscriptions, then customers (then events and webhooks, for the events an
+//! apply writes); nothing takes them the other way round.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::SubscriptionStore, CustomerId, StoreError, SubscriptionApply, SubscriptionState, Tenant,
+    ports::SubscriptionStore, CustomerId, Event, StoreError, SubscriptionApply, SubscriptionState,
+    Tenant,
 };
 
 use super::{lock, MemoryStore};
@@ -29,6 +31,7 @@ impl SubscriptionStore for MemoryStore {
         state: &SubscriptionState,
         plan: Option<&str>,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<SubscriptionApply, StoreError> {
         let mut subscriptions = lock(&self.subscriptions);
         let mut customers = lock(&self.customers);
@@ -46,10 +49,21 @@ impl SubscriptionStore for MemoryStore {
         {
             return Ok(SubscriptionApply::Stale);
         }
+        let written = events(&customers.plan_of(tenant, customer).unwrap_or_default());
+        // Checked before anything changes, so a refused event leaves no trace.
+        let mut log = lock(&self.events);
+        if written.iter().any(|e| log.has(&e.id)) {
+            return Err(StoreError::Conflict("event id exists"));
+        }
         let previous_plan = customers
             .swap_plan(tenant, customer, plan, now)
             .ok_or(StoreError::NotFound)?;
         subscriptions.states.insert(key, state.clone());
+        let mut outbound = lock(&self.outbound);
+        for event in &written {
+            log.append(event)?;
+            outbound.enqueue(event);
+        }
         Ok(SubscriptionApply::Applied { previous_plan })
     }
 

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::CustomerStore, Customer, CustomerId, Page, PageRequest, PasswordHash, StoreError, Tenant,
+    ports::CustomerStore, Customer, CustomerId, Event, Page, PageRequest, PasswordHash, StoreError,
+    Tenant,
 };
 use sqlx::{postgres::PgRow, PgExecutor, Row};
 
-use super::{lock_tenant, PostgresStore};
+use super::{events::insert_event, lock_tenant, PostgresStore};
 use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_i64, to_json};
 
 macro_rules! columns {
@@ -89,6 +90,28 @@ impl CustomerStore for PostgresStore {
         Ok(inserted)
     }
 
+    /// One transaction (under the tenant's advisory lock when capped, as
+    /// `insert_customer_capped`): the customer, the event and its deliveries
+    /// commit together or not at all.
+    async fn insert_customer_with_event(
+        &self,
+        c: &Customer,
+        max: Option<u64>,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        if max.is_some() {
+            lock_tenant(&mut tx, "customers", &c.tenant).await?;
+        }
+        if !insert_row(&mut *tx, c, max).await? {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(false);
+        }
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
     async fn get_customer(
         &self,
         tenant: &Tenant,
@@ -163,10 +186,12 @@ impl CustomerStore for PostgresStore {
         id: &CustomerId,
         plan: &str,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<String, StoreError> {
         // The CTE locks the row first, so the plan returned is the one replaced even
         // when a subscription apply commits in between.
-        sqlx::query_scalar(
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let previous: Option<String> = sqlx::query_scalar(
             "WITH old AS (SELECT plan FROM customers \
                           WHERE platform_id = $1 AND mode = $2 AND id = $3 FOR UPDATE) \
              UPDATE customers c SET plan = $4, updated_at = $5 FROM old \
@@ -178,10 +203,18 @@ impl CustomerStore for PostgresStore {
         .bind(id.as_str())
         .bind(plan)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(backend)?
-        .ok_or(StoreError::NotFound)
+        .map_err(backend)?;
+        let Some(previous) = previous else {
+            tx.rollback().await.map_err(backend)?;
+            return Err(StoreError::NotFound);
+        };
+        for event in events(&previous) {
+            insert_event(&mut tx, &event).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(previous)
     }
 
     async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError> {

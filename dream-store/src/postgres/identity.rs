@@ -14,17 +14,21 @@ use super::PostgresStore;
 use crate::sql::{backend, corrupt, mode_str, parse_mode};
 
 fn link_from_row(row: &PgRow) -> Result<IdentityLink, StoreError> {
-    let platform: String = row.try_get("platform_id").map_err(backend)?;
-    let mode: String = row.try_get("mode").map_err(backend)?;
+    let platform: Option<String> = row.try_get("platform_id").map_err(backend)?;
+    let mode: Option<String> = row.try_get("mode").map_err(backend)?;
     let customer: Option<String> = row.try_get("customer_id").map_err(backend)?;
     Ok(IdentityLink {
         provider: row.try_get("provider").map_err(backend)?,
         subject: row.try_get("subject").map_err(backend)?,
-        tenant: Tenant::new(
-            PlatformId::parse(&platform)
-                .ok_or_else(|| corrupt(format!("bad platform id {platform:?}")))?,
-            parse_mode(&mode)?,
-        ),
+        tenant: match (platform, mode) {
+            (Some(platform), Some(mode)) => Some(Tenant::new(
+                PlatformId::parse(&platform)
+                    .ok_or_else(|| corrupt(format!("bad platform id {platform:?}")))?,
+                parse_mode(&mode)?,
+            )),
+            (None, None) => None,
+            _ => return Err(corrupt("an identity link has half a tenant".into())),
+        },
         customer: customer
             .map(|id| {
                 CustomerId::parse(&id).ok_or_else(|| corrupt(format!("bad customer id {id:?}")))
@@ -63,15 +67,17 @@ impl IdentityStore for PostgresStore {
                (provider, subject, platform_id, mode, customer_id, source_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (provider, subject) DO UPDATE SET \
+               platform_id = EXCLUDED.platform_id, mode = EXCLUDED.mode, \
                customer_id = EXCLUDED.customer_id, source_at = EXCLUDED.source_at \
-             WHERE identity_links.platform_id = EXCLUDED.platform_id \
-               AND identity_links.mode = EXCLUDED.mode \
+             WHERE (identity_links.platform_id IS NULL \
+                 OR (identity_links.platform_id = EXCLUDED.platform_id \
+                     AND identity_links.mode = EXCLUDED.mode)) \
                AND identity_links.source_at <= EXCLUDED.source_at",
         )
         .bind(&link.provider)
         .bind(&link.subject)
-        .bind(link.tenant.platform.as_str())
-        .bind(mode_str(link.tenant.mode))
+        .bind(link.tenant.as_ref().map(|t| t.platform.as_str()))
+        .bind(link.tenant.as_ref().map(|t| mode_str(t.mode)))
         .bind(link.customer.as_ref().map(CustomerId::as_str))
         .bind(link.source_at)
         .execute(&self.pool)

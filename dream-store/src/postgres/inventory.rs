@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    demand_of, ports::InventoryStore, InventoryCounts, Reservation, ReservationId, ReservationLine,
-    ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest, StoreError, Tenant,
+    demand_of, ports::InventoryStore, InventoryCounts, ProductSold, Reservation, ReservationCommit,
+    ReservationId, ReservationLine, ReservationState, ReservationTransition, ReserveOutcome,
+    ReserveRequest, StoreError, Tenant,
 };
 use sqlx::{postgres::PgRow, Row};
 
@@ -36,15 +37,12 @@ fn parse_state(s: &str) -> Result<ReservationState, StoreError> {
     ReservationState::parse(s).ok_or_else(|| corrupt(format!("unknown reservation state {s:?}")))
 }
 
-/// How often a settle retries when its conditional update missed a reservation
-/// that a concurrent reserve committed a moment later (see `settle`).
-const SETTLE_ATTEMPTS: usize = 3;
-
 impl PostgresStore {
-    /// Commit or release. The conditional `UPDATE … WHERE state = 'active'` is the
-    /// atomic step: racing callers queue on the reservation's row lock and all but
-    /// the first find it settled. A commit then adds its units to `sold` (locking
-    /// the products in order) and drops the holds, in the same transaction, so
+    /// Commit or release in one transaction. `SELECT … FOR UPDATE` on the
+    /// reservation is the atomic step: racing callers (and the expiry sweep) queue
+    /// on its row lock and each decides on the state the one before left. A
+    /// commit then adds its units to `sold` (locking the products in order, as
+    /// every reserve does) and drops the holds, in the same transaction, so
     /// "reserved" and "sold" change together for every reader.
     async fn settle(
         &self,
@@ -52,82 +50,80 @@ impl PostgresStore {
         id: &ReservationId,
         now: DateTime<Utc>,
         rule: fn(ReservationState) -> ReservationTransition,
-    ) -> Result<ReservationTransition, StoreError> {
+    ) -> Result<ReservationCommit, StoreError> {
         let platform = tenant.platform.as_str();
         let mode = mode_str(tenant.mode);
-        let target = rule(ReservationState::Active).after;
-        for _ in 0..SETTLE_ATTEMPTS {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
-            let settled: Option<String> = sqlx::query_scalar(
-                "UPDATE reservations SET state = $4, settled_at = $5 \
-                 WHERE platform_id = $1 AND mode = $2 AND id = $3 AND state = 'active' \
-                 RETURNING lines",
-            )
-            .bind(platform)
-            .bind(mode)
-            .bind(id.as_str())
-            .bind(target.as_str())
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-            let Some(lines) = settled else {
-                // Not active (or not there) as of the update's snapshot; a fresh
-                // read tells which.
-                let state: Option<String> = sqlx::query_scalar(
-                    "SELECT state FROM reservations \
-                     WHERE platform_id = $1 AND mode = $2 AND id = $3",
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let found: Option<(String, String)> = sqlx::query_as(
+            "SELECT state, lines FROM reservations \
+             WHERE platform_id = $1 AND mode = $2 AND id = $3 FOR UPDATE",
+        )
+        .bind(platform)
+        .bind(mode)
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some((state, lines)) = found else {
+            tx.rollback().await.map_err(backend)?;
+            return Err(StoreError::NotFound);
+        };
+        let transition = rule(parse_state(&state)?);
+        let mut sold = vec![];
+        if !transition.changed() {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(ReservationCommit { transition, sold });
+        }
+        sqlx::query(
+            "UPDATE reservations SET state = $4, settled_at = $5 \
+             WHERE platform_id = $1 AND mode = $2 AND id = $3",
+        )
+        .bind(platform)
+        .bind(mode)
+        .bind(id.as_str())
+        .bind(transition.after.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if transition.after == ReservationState::Committed {
+            let mut demand = demand_of(&from_json::<Vec<ReservationLine>>(&lines)?);
+            demand.sort_by(|a, b| a.product.cmp(&b.product));
+            // One statement per product, in product order: each takes its row
+            // lock in the same order as every reserve does.
+            for d in demand {
+                let total: i64 = sqlx::query_scalar(
+                    "INSERT INTO inventory AS i (platform_id, mode, product, sold) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (platform_id, mode, product) \
+                     DO UPDATE SET sold = i.sold + EXCLUDED.sold RETURNING i.sold",
                 )
                 .bind(platform)
                 .bind(mode)
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
+                .bind(&d.product)
+                .bind(to_i64(d.quantity)?)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(backend)?;
-                tx.rollback().await.map_err(backend)?;
-                match state.as_deref().map(parse_state).transpose()? {
-                    None => return Err(StoreError::NotFound),
-                    // Committed by its reserve after our update looked: try again.
-                    Some(ReservationState::Active) => continue,
-                    Some(settled) => return Ok(rule(settled)),
-                }
-            };
-            if target == ReservationState::Committed {
-                let mut demand = demand_of(&from_json::<Vec<ReservationLine>>(&lines)?);
-                demand.sort_by(|a, b| a.product.cmp(&b.product));
-                // One statement per product, in product order: each takes its row
-                // lock in the same order as every reserve does.
-                for d in &demand {
-                    sqlx::query(
-                        "INSERT INTO inventory AS i (platform_id, mode, product, sold) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (platform_id, mode, product) \
-                         DO UPDATE SET sold = i.sold + EXCLUDED.sold",
-                    )
-                    .bind(platform)
-                    .bind(mode)
-                    .bind(&d.product)
-                    .bind(to_i64(d.quantity)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                }
+                sold.push(ProductSold {
+                    product: d.product,
+                    quantity: d.quantity,
+                    stock: d.stock,
+                    sold: to_u64(total)?,
+                });
             }
-            sqlx::query(
-                "DELETE FROM inventory_holds \
-                 WHERE platform_id = $1 AND mode = $2 AND reservation_id = $3",
-            )
-            .bind(platform)
-            .bind(mode)
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            tx.commit().await.map_err(backend)?;
-            return Ok(rule(ReservationState::Active));
         }
-        Err(StoreError::Backend(
-            "a reservation stayed active although it could not be settled".into(),
-        ))
+        sqlx::query(
+            "DELETE FROM inventory_holds \
+             WHERE platform_id = $1 AND mode = $2 AND reservation_id = $3",
+        )
+        .bind(platform)
+        .bind(mode)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(ReservationCommit { transition, sold })
     }
 }
 
@@ -252,7 +248,7 @@ impl InventoryStore for PostgresStore {
         tenant: &Tenant,
         id: &ReservationId,
         now: DateTime<Utc>,
-    ) -> Result<ReservationTransition, StoreError> {
+    ) -> Result<ReservationCommit, StoreError> {
         self.settle(tenant, id, now, ReservationTransition::commit)
             .await
     }
@@ -263,8 +259,41 @@ impl InventoryStore for PostgresStore {
         id: &ReservationId,
         now: DateTime<Utc>,
     ) -> Result<ReservationTransition, StoreError> {
-        self.settle(tenant, id, now, ReservationTransition::release)
-            .await
+        Ok(self
+            .settle(tenant, id, now, ReservationTransition::release)
+            .await?
+            .transition)
+    }
+
+    /// One statement: the expired reservations are locked (`SKIP LOCKED`: one a
+    /// commit is settling right now is left to it, and concurrent sweeps take
+    /// different rows), released, and their holds deleted.
+    async fn release_expired_reservations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let released: i64 = sqlx::query_scalar(
+            "WITH expired AS ( \
+               SELECT platform_id, mode, id FROM reservations \
+               WHERE state = 'active' AND expires_at <= $1 \
+               ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
+             released AS ( \
+               UPDATE reservations r SET state = 'released', settled_at = $1 FROM expired e \
+               WHERE r.platform_id = e.platform_id AND r.mode = e.mode AND r.id = e.id \
+               RETURNING r.platform_id, r.mode, r.id), \
+             dropped AS ( \
+               DELETE FROM inventory_holds h USING released x \
+               WHERE h.platform_id = x.platform_id AND h.mode = x.mode \
+                 AND h.reservation_id = x.id) \
+             SELECT count(*) FROM released",
+        )
+        .bind(now)
+        .bind(to_i64(limit as u64)?)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        to_u64(released)
     }
 
     /// Sold and reserved in one statement, so both come from one snapshot (a

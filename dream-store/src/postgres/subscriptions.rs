@@ -7,12 +7,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::SubscriptionStore, CustomerId, StoreError, SubscriptionApply, SubscriptionState,
+    ports::SubscriptionStore, CustomerId, Event, StoreError, SubscriptionApply, SubscriptionState,
     SubscriptionStatus, Tenant,
 };
 use sqlx::{postgres::PgRow, Row};
 
-use super::PostgresStore;
+use super::{events::insert_event, PostgresStore};
 use crate::sql::{backend, corrupt, mode_str};
 
 fn state_from_row(row: &PgRow) -> Result<SubscriptionState, StoreError> {
@@ -41,6 +41,7 @@ impl SubscriptionStore for PostgresStore {
         state: &SubscriptionState,
         plan: Option<&str>,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<SubscriptionApply, StoreError> {
         let platform = tenant.platform.as_str();
         let mode = mode_str(tenant.mode);
@@ -125,6 +126,9 @@ impl SubscriptionStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        }
+        for event in events(&previous_plan) {
+            insert_event(&mut tx, &event).await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(SubscriptionApply::Applied { previous_plan })

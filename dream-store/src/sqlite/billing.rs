@@ -11,7 +11,7 @@ use dream_core::{
 use sqlx::{sqlite::SqliteRow, Row};
 
 use super::{from_ts, ts, SqliteStore};
-use crate::sql::{backend, classify, corrupt, mode_str, parse_mode};
+use crate::sql::{backend, classify, corrupt, mode_str, parse_mode, to_i64};
 
 fn tenant_from_row(row: &SqliteRow) -> Result<Tenant, StoreError> {
     let platform: String = row.try_get("platform_id").map_err(backend)?;
@@ -207,6 +207,23 @@ impl BillingStore for SqliteStore {
             .map(oauth_state_from_row)
             .transpose()?
             .filter(|state| now < state.expires_at))
+    }
+
+    async fn delete_expired_oauth_states(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM oauth_states WHERE digest IN ( \
+               SELECT digest FROM oauth_states WHERE expires_at <= ?1 LIMIT ?2)",
+        )
+        .bind(ts(now))
+        .bind(to_i64(limit as u64)?)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
     }
 
     /// One upsert whose update keeps the stored id: it returns the row either way,

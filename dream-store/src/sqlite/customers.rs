@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::CustomerStore, Customer, CustomerId, Page, PageRequest, PasswordHash, StoreError, Tenant,
+    ports::CustomerStore, Customer, CustomerId, Event, Page, PageRequest, PasswordHash, StoreError,
+    Tenant,
 };
-use sqlx::{sqlite::SqliteRow, Row};
+use sqlx::{sqlite::SqliteRow, Row, SqliteExecutor};
 
-use super::{from_ts, ts, SqliteStore};
+use super::{events::insert_event, from_ts, ts, SqliteStore};
 use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_i64, to_json};
 
 macro_rules! columns {
@@ -46,34 +47,45 @@ impl SqliteStore {
         c: &Customer,
         max: Option<u64>,
     ) -> Result<bool, StoreError> {
-        let max = max.map(to_i64).transpose()?;
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO customers (platform_id, mode, ",
-            columns!(),
-            ") \
+        insert_row(&self.writer, c, max).await
+    }
+}
+
+/// Inserts `c` unless `max` is set and the tenant already has that many
+/// customers; `false` when full. One statement, so the count and the insert
+/// cannot interleave with another create on the single writer.
+async fn insert_row(
+    conn: impl SqliteExecutor<'_>,
+    c: &Customer,
+    max: Option<u64>,
+) -> Result<bool, StoreError> {
+    let max = max.map(to_i64).transpose()?;
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO customers (platform_id, mode, ",
+        columns!(),
+        ") \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 \
              WHERE ?13 IS NULL \
                 OR (SELECT COUNT(*) FROM customers WHERE platform_id = ?1 AND mode = ?2) < ?13"
-        ))
-        .bind(c.tenant.platform.as_str())
-        .bind(mode_str(c.tenant.mode))
-        .bind(c.id.as_str())
-        .bind(&c.external_id)
-        .bind(&c.email)
-        .bind(&c.first_name)
-        .bind(&c.last_name)
-        .bind(&c.plan)
-        .bind(c.password_hash.as_ref().map(PasswordHash::as_phc))
-        .bind(to_json(&c.metadata)?)
-        .bind(ts(c.created_at))
-        .bind(ts(c.updated_at))
-        .bind(max)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| classify(e, "customer id or external id exists"))?
-        .rows_affected();
-        Ok(inserted == 1)
-    }
+    ))
+    .bind(c.tenant.platform.as_str())
+    .bind(mode_str(c.tenant.mode))
+    .bind(c.id.as_str())
+    .bind(&c.external_id)
+    .bind(&c.email)
+    .bind(&c.first_name)
+    .bind(&c.last_name)
+    .bind(&c.plan)
+    .bind(c.password_hash.as_ref().map(PasswordHash::as_phc))
+    .bind(to_json(&c.metadata)?)
+    .bind(ts(c.created_at))
+    .bind(ts(c.updated_at))
+    .bind(max)
+    .execute(conn)
+    .await
+    .map_err(|e| classify(e, "customer id or external id exists"))?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 #[async_trait]
@@ -84,6 +96,28 @@ impl CustomerStore for SqliteStore {
 
     async fn insert_customer_capped(&self, c: &Customer, max: u64) -> Result<bool, StoreError> {
         self.insert_customer_within(c, Some(max)).await
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction: the customer, the event and its
+    /// deliveries commit together or not at all.
+    async fn insert_customer_with_event(
+        &self,
+        c: &Customer,
+        max: Option<u64>,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        if !insert_row(&mut *tx, c, max).await? {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(false);
+        }
+        insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn get_customer(
@@ -160,6 +194,7 @@ impl CustomerStore for SqliteStore {
         id: &CustomerId,
         plan: &str,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<String, StoreError> {
         // Read and write under one write lock, so the plan returned is the one replaced.
         let mut tx = self
@@ -192,6 +227,9 @@ impl CustomerStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        for event in events(&previous) {
+            insert_event(&mut tx, &event).await?;
+        }
         tx.commit().await.map_err(backend)?;
         Ok(previous)
     }

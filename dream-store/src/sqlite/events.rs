@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use dream_core::{
     ports::EventStore, CustomerId, Event, EventId, EventKind, Page, PageRequest, StoreError, Tenant,
 };
-use sqlx::{sqlite::SqliteRow, Row};
+use sqlx::{sqlite::SqliteRow, Row, SqliteConnection};
 
 use super::{from_ts, outbound::enqueue, ts, SqliteStore};
 use crate::sql::{backend, classify, corrupt, from_json, mode_str, to_i64, to_json};
@@ -42,6 +42,27 @@ pub(super) fn event_from_prefixed_row(
     })
 }
 
+/// Inserts `e` and queues its deliveries, inside the caller's transaction: the
+/// log is the webhooks' outbox, and through this helper also the outbox of the
+/// domain writes that commit together with their event.
+pub(super) async fn insert_event(conn: &mut SqliteConnection, e: &Event) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO events (id, platform_id, mode, kind, customer_id, data, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .bind(e.id.as_str())
+    .bind(e.tenant.platform.as_str())
+    .bind(mode_str(e.tenant.mode))
+    .bind(e.kind.as_str())
+    .bind(e.customer.as_ref().map(CustomerId::as_str))
+    .bind(to_json(&e.data)?)
+    .bind(ts(e.created_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| classify(err, "event id exists"))?;
+    enqueue(conn, e).await
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append_event(&self, e: &Event) -> Result<(), StoreError> {
@@ -52,21 +73,7 @@ impl EventStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO events (id, platform_id, mode, kind, customer_id, data, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(e.id.as_str())
-        .bind(e.tenant.platform.as_str())
-        .bind(mode_str(e.tenant.mode))
-        .bind(e.kind.as_str())
-        .bind(e.customer.as_ref().map(CustomerId::as_str))
-        .bind(to_json(&e.data)?)
-        .bind(ts(e.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(|err| classify(err, "event id exists"))?;
-        enqueue(&mut tx, e).await?;
+        insert_event(&mut tx, e).await?;
         tx.commit().await.map_err(backend)?;
         Ok(())
     }

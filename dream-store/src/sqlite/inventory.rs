@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    demand_of, ports::InventoryStore, InventoryCounts, Reservation, ReservationId, ReservationLine,
-    ReservationState, ReservationTransition, ReserveOutcome, ReserveRequest, StoreError, Tenant,
+    demand_of, ports::InventoryStore, InventoryCounts, ProductSold, Reservation, ReservationCommit,
+    ReservationId, ReservationLine, ReservationState, ReservationTransition, ReserveOutcome,
+    ReserveRequest, StoreError, Tenant,
 };
 use sqlx::{sqlite::SqliteRow, Row, SqliteConnection};
 
@@ -69,7 +70,7 @@ impl SqliteStore {
         id: &ReservationId,
         now: DateTime<Utc>,
         rule: fn(ReservationState) -> ReservationTransition,
-    ) -> Result<ReservationTransition, StoreError> {
+    ) -> Result<ReservationCommit, StoreError> {
         let platform = tenant.platform.as_str();
         let mode = mode_str(tenant.mode);
         let mut tx = self
@@ -92,9 +93,10 @@ impl SqliteStore {
             return Err(StoreError::NotFound);
         };
         let transition = rule(parse_state(&state)?);
+        let mut sold = vec![];
         if !transition.changed() {
             tx.rollback().await.map_err(backend)?;
-            return Ok(transition);
+            return Ok(ReservationCommit { transition, sold });
         }
         sqlx::query(
             "UPDATE reservations SET state = ?4, settled_at = ?5 \
@@ -120,22 +122,28 @@ impl SqliteStore {
         .map_err(backend)?;
         if transition.after == ReservationState::Committed {
             for demand in demand_of(&from_json::<Vec<ReservationLine>>(&lines)?) {
-                sqlx::query(
+                let total: i64 = sqlx::query_scalar(
                     "INSERT INTO inventory (platform_id, mode, product, sold) \
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (platform_id, mode, product) \
-                     DO UPDATE SET sold = sold + excluded.sold",
+                     DO UPDATE SET sold = sold + excluded.sold RETURNING sold",
                 )
                 .bind(platform)
                 .bind(mode)
                 .bind(&demand.product)
                 .bind(to_i64(demand.quantity)?)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(backend)?;
+                sold.push(ProductSold {
+                    product: demand.product,
+                    quantity: demand.quantity,
+                    stock: demand.stock,
+                    sold: to_u64(total)?,
+                });
             }
         }
         tx.commit().await.map_err(backend)?;
-        Ok(transition)
+        Ok(ReservationCommit { transition, sold })
     }
 }
 
@@ -216,7 +224,7 @@ impl InventoryStore for SqliteStore {
         tenant: &Tenant,
         id: &ReservationId,
         now: DateTime<Utc>,
-    ) -> Result<ReservationTransition, StoreError> {
+    ) -> Result<ReservationCommit, StoreError> {
         self.settle(tenant, id, now, ReservationTransition::commit)
             .await
     }
@@ -227,8 +235,50 @@ impl InventoryStore for SqliteStore {
         id: &ReservationId,
         now: DateTime<Utc>,
     ) -> Result<ReservationTransition, StoreError> {
-        self.settle(tenant, id, now, ReservationTransition::release)
+        Ok(self
+            .settle(tenant, id, now, ReservationTransition::release)
+            .await?
+            .transition)
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction: the expired reservations are released
+    /// and their holds deleted under the write lock, so a commit racing the sweep
+    /// finds the reservation either active or released, never half of each.
+    async fn release_expired_reservations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
             .await
+            .map_err(backend)?;
+        let released: Vec<(String, String, String)> = sqlx::query_as(
+            "UPDATE reservations SET state = 'released', settled_at = ?1 \
+             WHERE rowid IN (SELECT rowid FROM reservations \
+               WHERE state = 'active' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2) \
+             RETURNING platform_id, mode, id",
+        )
+        .bind(ts(now))
+        .bind(to_i64(limit as u64)?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for (platform, mode, id) in &released {
+            sqlx::query(
+                "DELETE FROM inventory_holds \
+                 WHERE platform_id = ?1 AND mode = ?2 AND reservation_id = ?3",
+            )
+            .bind(platform)
+            .bind(mode)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(released.len() as u64)
     }
 
     async fn inventory_counts(

@@ -16,7 +16,7 @@ use dream_core::{
 use sqlx::{sqlite::SqliteRow, Row, SqliteConnection};
 
 use super::{events::event_from_prefixed_row, from_opt_ts, from_ts, ts, SqliteStore};
-use crate::sql::{backend, classify, corrupt, mode_str, parse_mode, to_i64};
+use crate::sql::{backend, classify, corrupt, fan_out_target, mode_str, parse_mode, to_i64};
 
 // Macros rather than consts so `concat!` builds each statement at compile time.
 macro_rules! endpoint_columns {
@@ -135,24 +135,26 @@ fn attempt_from_row(row: &SqliteRow) -> Result<DeliveryAttempt, StoreError> {
 /// Runs inside `append_event`'s transaction, so the event and its deliveries
 /// commit together.
 pub(super) async fn enqueue(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        endpoint_columns!(),
-        " FROM webhook_endpoints \
+    // Only the id and the filter: a row whose other columns do not parse (a URL
+    // or secret written by hand, say) must not block the tenant's event log.
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, event_types FROM webhook_endpoints \
          WHERE platform_id = ?1 AND mode = ?2 AND disabled_reason IS NULL \
-         ORDER BY created_at, id"
-    ))
+         ORDER BY created_at, id",
+    )
     .bind(event.tenant.platform.as_str())
     .bind(mode_str(event.tenant.mode))
     .fetch_all(&mut *conn)
     .await
     .map_err(backend)?;
-    for row in &rows {
-        let endpoint = endpoint_from_row(row, "")?;
-        if !endpoint.filter.matches(event.kind) {
+    for (id, event_types) in &rows {
+        let Some((endpoint, filter)) = fan_out_target(id, event_types) else {
+            continue;
+        };
+        if !filter.matches(event.kind) {
             continue;
         }
-        let d = Delivery::new(&endpoint, event);
+        let d = Delivery::to_endpoint(&endpoint, event);
         sqlx::query(
             "INSERT INTO webhook_deliveries \
                (id, platform_id, mode, endpoint_id, event_id, event_kind, state, attempts, \

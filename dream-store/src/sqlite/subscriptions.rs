@@ -6,12 +6,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::SubscriptionStore, CustomerId, StoreError, SubscriptionApply, SubscriptionState,
+    ports::SubscriptionStore, CustomerId, Event, StoreError, SubscriptionApply, SubscriptionState,
     SubscriptionStatus, Tenant,
 };
 use sqlx::{sqlite::SqliteRow, Row};
 
-use super::{from_opt_ts, from_ts, ts, SqliteStore};
+use super::{events::insert_event, from_opt_ts, from_ts, ts, SqliteStore};
 use crate::sql::{backend, corrupt, mode_str};
 
 fn state_from_row(row: &SqliteRow) -> Result<SubscriptionState, StoreError> {
@@ -40,6 +40,7 @@ impl SubscriptionStore for SqliteStore {
         state: &SubscriptionState,
         plan: Option<&str>,
         now: DateTime<Utc>,
+        events: &(dyn for<'p> Fn(&'p str) -> Vec<Event> + Send + Sync),
     ) -> Result<SubscriptionApply, StoreError> {
         let platform = tenant.platform.as_str();
         let mode = mode_str(tenant.mode);
@@ -118,6 +119,9 @@ impl SubscriptionStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        }
+        for event in events(&previous_plan) {
+            insert_event(&mut tx, &event).await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(SubscriptionApply::Applied { previous_plan })

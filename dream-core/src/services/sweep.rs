@@ -1,0 +1,56 @@
+//! The expiry sweep: state that lapses by time alone (inventory holds, Connect
+//! onboarding states) is ignored once expired, but would stay on disk forever
+//! without a sweep.
+
+use super::Dream;
+use crate::CoreError;
+
+/// What one sweep pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Expired, unsettled reservations released (their holds deleted).
+    pub reservations_released: u64,
+    /// Expired onboarding states deleted.
+    pub onboarding_states_deleted: u64,
+}
+
+impl SweepReport {
+    /// Whether a kind of state filled its batch, so more may be waiting.
+    pub fn filled(&self, batch: usize) -> bool {
+        let batch = batch as u64;
+        self.reservations_released >= batch || self.onboarding_states_deleted >= batch
+    }
+}
+
+impl Dream {
+    /// One bounded sweep pass at the current time: releases up to `batch`
+    /// expired reservations (as a release would: a payment arriving later still
+    /// records the sale) and deletes up to `batch` expired onboarding states.
+    /// Safe to run from any number of processes at once.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), dream_core::CoreError> {
+    /// use std::sync::Arc;
+    /// let dream = dream_core::Dream::new(Arc::new(dream_store::MemoryStore::new()));
+    /// let report = dream.sweep_expired(100).await?;
+    /// assert_eq!(report.reservations_released, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn sweep_expired(&self, batch: usize) -> Result<SweepReport, CoreError> {
+        let now = self.now();
+        Ok(SweepReport {
+            reservations_released: self
+                .stores
+                .inventory
+                .release_expired_reservations(now, batch)
+                .await?,
+            onboarding_states_deleted: self
+                .stores
+                .billing
+                .delete_expired_oauth_states(now, batch)
+                .await?,
+        })
+    }
+}
