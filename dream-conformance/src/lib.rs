@@ -95,6 +95,7 @@ macro_rules! __store_conformance_tests {
                 customers_profile_updates_never_write_plan,
                 customers_delete,
                 customers_list_pagination,
+                customers_list_filters,
                 customers_plan_counts,
                 customers_tenant_isolation,
                 customers_cap_sequential,

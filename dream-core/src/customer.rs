@@ -219,6 +219,61 @@ pub struct NewCustomer {
     pub metadata: Metadata,
 }
 
+/// Which customers a list shows: all by default, or those whose email starts
+/// with a prefix (ASCII letters compared case-insensitively) and/or on one plan.
+///
+/// ```
+/// use dream_core::CustomerFilter;
+/// let filter = CustomerFilter { email_prefix: Some("Ada@".into()), plan: None };
+/// assert!(filter.matches_email(Some("ada@example.com")));
+/// assert!(!filter.matches_email(Some("bob@example.com")));
+/// assert!(!filter.matches_email(None));
+/// assert!(CustomerFilter::default().matches_email(None));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerFilter {
+    /// The start of the email, e.g. `ada@` or `ada@exa`.
+    pub email_prefix: Option<String>,
+    /// Only customers on this plan.
+    pub plan: Option<String>,
+}
+
+impl CustomerFilter {
+    /// Whether `email` passes the email part of the filter.
+    pub fn matches_email(&self, email: Option<&str>) -> bool {
+        match &self.email_prefix {
+            None => true,
+            Some(prefix) => email.is_some_and(|email| {
+                email
+                    .to_ascii_lowercase()
+                    .starts_with(&prefix.to_ascii_lowercase())
+            }),
+        }
+    }
+
+    /// Whether `customer` passes the filter.
+    pub fn matches(&self, customer: &Customer) -> bool {
+        self.matches_email(customer.email.as_deref())
+            && self.plan.as_ref().is_none_or(|plan| *plan == customer.plan)
+    }
+
+    /// The email prefix as a SQL `LIKE` pattern with `\\` as the escape character,
+    /// lower-cased like the column it is compared with (`lower(email)`).
+    pub fn email_like_pattern(&self) -> Option<String> {
+        self.email_prefix.as_ref().map(|prefix| {
+            let mut pattern = String::with_capacity(prefix.len() + 1);
+            for c in prefix.to_ascii_lowercase().chars() {
+                if matches!(c, '\\' | '%' | '_') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push('%');
+            pattern
+        })
+    }
+}
+
 /// A partial update: `None` leaves a field alone, `Some(None)` clears it.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerPatch {

@@ -66,7 +66,9 @@ pub use billing::{
     SubscriptionStatus, WebhookError,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use customer::{Customer, CustomerPatch, HashMemory, Metadata, NewCustomer, PasswordHash};
+pub use customer::{
+    Customer, CustomerFilter, CustomerPatch, HashMemory, Metadata, NewCustomer, PasswordHash,
+};
 pub use error::{BoxError, CoreError, LimitReached, StoreError};
 pub use event::{Event, EventKind};
 pub use idempotency::{

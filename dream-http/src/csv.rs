@@ -118,7 +118,9 @@ async fn page_rows(
     period: &Period,
     page: &PageRequest<CustomerId>,
 ) -> Result<(Vec<u8>, Cursor), PageError> {
-    let page = dream.list_customers(tenant, page).await?;
+    let page = dream
+        .list_customers(tenant, &dream_core::CustomerFilter::default(), page)
+        .await?;
     let mut records = Vec::with_capacity(page.data.len());
     for c in &page.data {
         let usage = dream

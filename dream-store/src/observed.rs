@@ -19,9 +19,8 @@ use chrono::{DateTime, Utc};
 use dream_core::{
     ports::{CustomerStore, IdempotencyStore, KeyStore, PlatformStore, Stores, UsageStore},
     AccountId, ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event,
-    IdempotencyClaim,
-    IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page, PageRequest,
-    Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
+    IdempotencyClaim, IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page,
+    PageRequest, Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
 };
 use tracing::Instrument;
 
@@ -406,12 +405,13 @@ impl<T: CustomerStore + ?Sized> CustomerStore for Observed<T> {
     async fn list_customers(
         &self,
         tenant: &Tenant,
+        filter: &dream_core::CustomerFilter,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, StoreError> {
         self.observe(
             "customers",
             "list_customers",
-            self.inner.list_customers(tenant, page),
+            self.inner.list_customers(tenant, filter, page),
         )
         .await
     }

@@ -18,6 +18,7 @@ async fn walk(store: &Stores, tenant: &Tenant, limit: usize) -> Vec<CustomerId> 
             .customers
             .list_customers(
                 tenant,
+                &dream_core::CustomerFilter::default(),
                 &PageRequest {
                     limit,
                     starting_after: cursor.clone(),
@@ -75,7 +76,11 @@ pub async fn customers_list_pagination(store: Stores) {
     let (test, live) = new_tenants(&store).await;
     let empty = store
         .customers
-        .list_customers(&test, &PageRequest::first(10))
+        .list_customers(
+            &test,
+            &dream_core::CustomerFilter::default(),
+            &PageRequest::first(10),
+        )
         .await
         .expect("list_customers (empty tenant)");
     assert!(
@@ -108,7 +113,11 @@ pub async fn customers_list_pagination(store: Stores) {
 
     let first = store
         .customers
-        .list_customers(&test, &PageRequest::first(3))
+        .list_customers(
+            &test,
+            &dream_core::CustomerFilter::default(),
+            &PageRequest::first(3),
+        )
         .await
         .expect("list_customers");
     assert_eq!(
@@ -132,7 +141,11 @@ pub async fn customers_list_pagination(store: Stores) {
     }
     let exact = store
         .customers
-        .list_customers(&test, &PageRequest::first(23))
+        .list_customers(
+            &test,
+            &dream_core::CustomerFilter::default(),
+            &PageRequest::first(23),
+        )
         .await
         .expect("list_customers (limit = total)");
     assert!(
@@ -141,7 +154,11 @@ pub async fn customers_list_pagination(store: Stores) {
     );
     let short = store
         .customers
-        .list_customers(&test, &PageRequest::first(22))
+        .list_customers(
+            &test,
+            &dream_core::CustomerFilter::default(),
+            &PageRequest::first(22),
+        )
         .await
         .expect("list_customers (limit = total - 1)");
     assert!(
@@ -152,7 +169,11 @@ pub async fn customers_list_pagination(store: Stores) {
     // Cursors are stable: a customer created mid-walk does not shift later pages.
     let page1 = store
         .customers
-        .list_customers(&test, &PageRequest::first(5))
+        .list_customers(
+            &test,
+            &dream_core::CustomerFilter::default(),
+            &PageRequest::first(5),
+        )
         .await
         .expect("list_customers (page 1)");
     let newest = customer(&test, Some("list-newest"), at(100_000));
@@ -161,6 +182,7 @@ pub async fn customers_list_pagination(store: Stores) {
         .customers
         .list_customers(
             &test,
+            &dream_core::CustomerFilter::default(),
             &PageRequest {
                 limit: 5,
                 starting_after: page1.data.last().map(|c| c.id.clone()),
@@ -179,6 +201,7 @@ pub async fn customers_list_pagination(store: Stores) {
         .customers
         .list_customers(
             &test,
+            &dream_core::CustomerFilter::default(),
             &PageRequest {
                 limit: 5,
                 starting_after: Some(CustomerId::generate()),
@@ -277,4 +300,110 @@ pub async fn customers_plan_counts(store: Stores) {
         counts(&[("free", 2)]),
         "plan_counts must follow deletions and omit plans nobody is on"
     );
+}
+
+/// Filters: an email prefix (ASCII case-insensitive, `%` and `_` taken
+/// literally) and a plan, alone or together, with cursors across filtered pages.
+pub async fn customers_list_filters(store: Stores) {
+    let (test, live) = new_tenants(&store).await;
+    let people = [
+        ("ada@example.com", "free"),
+        ("Ada.Byron@example.com", "pro"),
+        ("adam@example.org", "pro"),
+        ("bob@example.com", "pro"),
+        ("a%b_c@example.com", "free"),
+        ("axbyc@example.com", "free"),
+    ];
+    let mut ids = BTreeMap::new();
+    for (i, (email, plan)) in people.iter().enumerate() {
+        let mut c = customer(&test, None, at(i as i64));
+        c.email = Some((*email).to_owned());
+        c.plan = (*plan).to_owned();
+        insert_customer(&store, &c, "filtered customer").await;
+        ids.insert(*email, c.id.clone());
+    }
+    let mut other = customer(&live, None, at(0));
+    other.email = Some("ada@example.com".into());
+    insert_customer(&store, &other, "other tenant").await;
+
+    let list =
+        |email: Option<&str>, plan: Option<&str>, limit: usize, after: Option<CustomerId>| {
+            let store = store.clone();
+            let test = test.clone();
+            let filter = dream_core::CustomerFilter {
+                email_prefix: email.map(str::to_owned),
+                plan: plan.map(str::to_owned),
+            };
+            async move {
+                store
+                    .customers
+                    .list_customers(
+                        &test,
+                        &filter,
+                        &PageRequest {
+                            limit,
+                            starting_after: after,
+                        },
+                    )
+                    .await
+                    .expect("filtered list")
+            }
+        };
+    let emails = |page: &dream_core::Page<Customer>| -> Vec<String> {
+        page.data
+            .iter()
+            .map(|c| c.email.clone().unwrap_or_default())
+            .collect()
+    };
+
+    let ada = list(Some("ADA"), None, 10, None).await;
+    assert_eq!(
+        emails(&ada),
+        vec![
+            "adam@example.org",
+            "Ada.Byron@example.com",
+            "ada@example.com"
+        ],
+        "prefix, any case, newest first, this tenant only"
+    );
+    let literal = list(Some("a%b_"), None, 10, None).await;
+    assert_eq!(
+        emails(&literal),
+        vec!["a%b_c@example.com"],
+        "% and _ in the prefix are literal characters, not wildcards"
+    );
+    let pro = list(None, Some("pro"), 10, None).await;
+    assert_eq!(
+        emails(&pro),
+        vec![
+            "bob@example.com",
+            "adam@example.org",
+            "Ada.Byron@example.com"
+        ]
+    );
+    let both = list(Some("ada"), Some("pro"), 10, None).await;
+    assert_eq!(
+        emails(&both),
+        vec!["adam@example.org", "Ada.Byron@example.com"]
+    );
+
+    let first = list(Some("ada"), None, 2, None).await;
+    assert!(first.has_more, "three match, two per page");
+    let last = first.data.last().map(|c| c.id.clone());
+    let second = list(Some("ada"), None, 2, last).await;
+    assert_eq!(emails(&second), vec!["ada@example.com"]);
+    assert!(!second.has_more);
+
+    // A cursor that does not pass the filter still works: it is a position.
+    let bob = ids.get("bob@example.com").cloned();
+    let after_bob = list(Some("ada"), None, 10, bob).await;
+    assert_eq!(
+        emails(&after_bob),
+        vec![
+            "adam@example.org",
+            "Ada.Byron@example.com",
+            "ada@example.com"
+        ]
+    );
+    assert!(list(Some("zed"), None, 10, None).await.data.is_empty());
 }

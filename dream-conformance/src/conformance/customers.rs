@@ -300,7 +300,11 @@ pub async fn customers_delete(store: Stores) {
     );
     let listed = store
         .customers
-        .list_customers(&test, &PageRequest::first(100))
+        .list_customers(
+            &test,
+            &dream_core::CustomerFilter::default(),
+            &PageRequest::first(100),
+        )
         .await
         .expect("list_customers");
     assert_eq!(
@@ -322,6 +326,7 @@ pub async fn customers_delete(store: Stores) {
         .customers
         .list_customers(
             &test,
+            &dream_core::CustomerFilter::default(),
             &PageRequest {
                 limit: 10,
                 starting_after: Some(gone.id.clone()),
@@ -357,7 +362,11 @@ pub async fn customers_tenant_isolation(store: Stores) {
         );
         let page = store
             .customers
-            .list_customers(tenant, &PageRequest::first(100))
+            .list_customers(
+                tenant,
+                &dream_core::CustomerFilter::default(),
+                &PageRequest::first(100),
+            )
             .await
             .expect("list_customers");
         assert!(
@@ -368,6 +377,7 @@ pub async fn customers_tenant_isolation(store: Stores) {
             .customers
             .list_customers(
                 tenant,
+                &dream_core::CustomerFilter::default(),
                 &PageRequest {
                     limit: 10,
                     starting_after: Some(mine.id.clone()),

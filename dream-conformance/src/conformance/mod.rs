@@ -47,7 +47,7 @@ pub use billing::{
     billing_tenants_for_stripe_account,
 };
 pub use customer_caps::{customers_cap_last_slot_concurrent, customers_cap_sequential};
-pub use customer_list::{customers_list_pagination, customers_plan_counts};
+pub use customer_list::{customers_list_filters, customers_list_pagination, customers_plan_counts};
 pub use customer_outbox::{
     customers_insert_with_event_is_all_or_nothing, customers_plan_change_writes_its_events,
 };

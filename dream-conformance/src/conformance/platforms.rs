@@ -266,6 +266,8 @@ pub async fn platforms_allowed_origins(store: Stores) {
         id: PlatformId::generate(),
         name: None,
         created_at: t0(),
+        owner: None,
+        deleted_at: None,
     };
     let (one, other) = (make(), make());
     for p in [&one, &other] {

@@ -6,8 +6,8 @@ use crate::{
     customer::{
         validate_email, validate_external_id, validate_metadata, validate_name, validate_password,
     },
-    AuditAction, CoreError, Customer, CustomerId, CustomerPatch, Event, EventKind, NewCustomer, Page,
-    PageRequest, PasswordHash, StoreError, Tenant, TierConfig,
+    AuditAction, CoreError, Customer, CustomerId, CustomerPatch, Event, EventKind, NewCustomer,
+    Page, PageRequest, PasswordHash, StoreError, Tenant, TierConfig,
 };
 
 use super::Dream;
@@ -337,13 +337,18 @@ impl Dream {
             .await?)
     }
 
-    /// The tenant's customers, newest first.
+    /// The tenant's customers that pass `filter`, newest first.
     pub async fn list_customers(
         &self,
         tenant: &Tenant,
+        filter: &crate::CustomerFilter,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, CoreError> {
-        Ok(self.stores.customers.list_customers(tenant, page).await?)
+        Ok(self
+            .stores
+            .customers
+            .list_customers(tenant, filter, page)
+            .await?)
     }
 
     /// The customer named by `reference`, created on first sight (event

@@ -91,7 +91,11 @@ impl Dream {
 
         let recent = store
             .customers
-            .list_customers(tenant, &PageRequest::first(10))
+            .list_customers(
+                tenant,
+                &crate::CustomerFilter::default(),
+                &PageRequest::first(10),
+            )
             .await?;
         let mut recent_customers = Vec::with_capacity(recent.data.len());
         for customer in recent.data {

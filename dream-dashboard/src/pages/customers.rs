@@ -1,9 +1,10 @@
-//! Customers: the list (newest first, paged, or one found by id, external id),
+//! Customers: the list (newest first, paged, by email prefix and plan, or one
+//! found by id or external id),
 //! and a customer's page with plan, usage against the limit, subscription and a
 //! plan change.
 
 use askama::Template;
-use dream_core::{CustomerId, CustomerPatch, Dream, PageRequest};
+use dream_core::{CustomerFilter, CustomerId, CustomerPatch, Dream, PageRequest};
 use serde::Deserialize;
 
 use crate::{
@@ -19,9 +20,12 @@ const PAGE_SIZE: usize = 25;
 /// The list's query string.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ListQuery {
-    /// A customer id (`usr_…`) or your own external id.
+    /// A customer id (`usr_…`), your own external id, or the start of an email.
     #[serde(default)]
     pub q: Option<String>,
+    /// Only this plan.
+    #[serde(default)]
+    pub plan: Option<String>,
     /// Cursor: the last id of the previous page.
     #[serde(default)]
     pub after: Option<String>,
@@ -32,6 +36,8 @@ pub(crate) struct ListQuery {
 struct ListPage {
     chrome: Chrome,
     query: String,
+    plan: String,
+    plans: Vec<String>,
     rows: Vec<Row>,
     next_href: Option<String>,
     first_href: Option<String>,
@@ -76,16 +82,24 @@ pub(crate) async fn list(
 ) -> Result<String, PageError> {
     let list_href = app_href(&access.platform, access.tenant.mode, "customers");
     let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let (rows, next_href) = match search {
-        Some(reference) => {
-            let found = dream.find_customer(&access.tenant, reference).await?;
-            (found.iter().map(|c| Row::new(access, c)).collect(), None)
-        }
+    let plan = query.plan.as_deref().filter(|p| !p.is_empty());
+    // An id or your own id finds that customer; anything else is an email prefix.
+    let exact = match search {
+        Some(reference) => dream.find_customer(&access.tenant, reference).await?,
+        None => None,
+    };
+    let (rows, next_href) = match exact {
+        Some(customer) => (vec![Row::new(access, &customer)], None),
         None => {
+            let filter = CustomerFilter {
+                email_prefix: search.map(str::to_owned),
+                plan: plan.map(str::to_owned),
+            };
             let after = query.after.as_deref().and_then(CustomerId::parse);
             let page = dream
                 .list_customers(
                     &access.tenant,
+                    &filter,
                     &PageRequest {
                         limit: PAGE_SIZE,
                         starting_after: after,
@@ -93,7 +107,12 @@ pub(crate) async fn list(
                 )
                 .await?;
             let next = match page.data.last() {
-                Some(last) if page.has_more => Some(format!("{list_href}?after={}", last.id)),
+                Some(last) if page.has_more => Some(format!(
+                    "{list_href}?q={}&plan={}&after={}",
+                    crate::error::form_urlencoded_component(search.unwrap_or_default()),
+                    crate::error::form_urlencoded_component(plan.unwrap_or_default()),
+                    last.id
+                )),
                 _ => None,
             };
             (
@@ -102,6 +121,14 @@ pub(crate) async fn list(
             )
         }
     };
+    let plans = dream
+        .tier_config(&access.tenant)
+        .await?
+        .tiers
+        .iter()
+        .filter(|t| t.is_plan())
+        .map(|t| t.name.clone())
+        .collect();
     let page = ListPage {
         chrome: Chrome::for_app(
             "Customers",
@@ -111,10 +138,13 @@ pub(crate) async fn list(
             Section::Customers,
         ),
         query: search.unwrap_or_default().to_owned(),
+        plan: plan.unwrap_or_default().to_owned(),
+        plans,
         rows,
         next_href,
-        first_href: (query.after.is_some() || search.is_some()).then_some(list_href),
-        searched: search.is_some(),
+        first_href: (query.after.is_some() || search.is_some() || plan.is_some())
+            .then_some(list_href),
+        searched: search.is_some() || plan.is_some(),
     };
     Ok(page.render()?)
 }

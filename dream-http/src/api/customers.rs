@@ -77,7 +77,7 @@ impl CustomersApi {
         })))
     }
 
-    /// List customers, newest first.
+    /// List customers, newest first, optionally by email prefix and plan.
     #[oai(path = "/", method = "get", operation_id = "listCustomers")]
     async fn list(
         &self,
@@ -92,11 +92,22 @@ impl CustomersApi {
             validator(pattern = r"^usr_[0-9A-Za-z]{1,64}$")
         )]
         starting_after: Query<Option<String>>,
+        /// Only customers whose email starts with this (ASCII letters compared
+        /// case-insensitively), e.g. `ada@` or a whole address.
+        #[oai(validator(min_length = 1, max_length = 254))]
+        email: Query<Option<String>>,
+        /// Only customers on this plan (a tier name).
+        #[oai(validator(min_length = 1, max_length = 64))]
+        plan: Query<Option<String>>,
     ) -> ApiResult<Json<CustomerList>> {
         let page = customer_page(limit.0, starting_after.0)?;
+        let filter = dream_core::CustomerFilter {
+            email_prefix: email.0,
+            plan: plan.0,
+        };
         let page = state
             .dream
-            .list_customers(auth.tenant(), &page)
+            .list_customers(auth.tenant(), &filter, &page)
             .await
             .map_err(unknown_cursor)?;
         Ok(Json(CustomerList {

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::CustomerStore, Customer, CustomerId, Event, Page, PageRequest, StoreError, Tenant,
+    ports::CustomerStore, Customer, CustomerFilter, CustomerId, Event, Page, PageRequest,
+    StoreError, Tenant,
 };
 
 use super::{lock, MemoryStore};
@@ -226,6 +227,7 @@ impl CustomerStore for MemoryStore {
     async fn list_customers(
         &self,
         tenant: &Tenant,
+        filter: &CustomerFilter,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, StoreError> {
         let all = lock(&self.customers);
@@ -250,8 +252,10 @@ impl CustomerStore for MemoryStore {
             None => Box::new(t.order.iter().rev()),
         };
         let mut data: Vec<Customer> = iter
+            .filter_map(|(_, id)| t.by_id.get(id))
+            .filter(|customer| filter.matches(customer))
             .take(page.limit + 1)
-            .filter_map(|(_, id)| t.by_id.get(id).cloned())
+            .cloned()
             .collect();
         let has_more = data.len() > page.limit;
         data.truncate(page.limit);

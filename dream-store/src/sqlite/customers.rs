@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::CustomerStore, Customer, CustomerId, Event, Page, PageRequest, PasswordHash, StoreError,
-    Tenant,
+    ports::CustomerStore, Customer, CustomerFilter, CustomerId, Event, Page, PageRequest,
+    PasswordHash, StoreError, Tenant,
 };
 use sqlx::{sqlite::SqliteRow, Row, SqliteExecutor};
 
@@ -249,19 +249,25 @@ impl CustomerStore for SqliteStore {
     async fn list_customers(
         &self,
         tenant: &Tenant,
+        filter: &CustomerFilter,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, StoreError> {
+        let email = filter.email_like_pattern();
         let limit = to_i64(page.limit as u64 + 1)?;
         let rows = match &page.starting_after {
             None => sqlx::query(concat!(
                 "SELECT ",
                 columns!(),
                 " FROM customers WHERE platform_id = ?1 AND mode = ?2 \
+                 AND (?4 IS NULL OR lower(email) LIKE ?4 ESCAPE '\\') \
+                 AND (?5 IS NULL OR plan = ?5) \
                  ORDER BY created_at DESC, id DESC LIMIT ?3"
             ))
             .bind(tenant.platform.as_str())
             .bind(mode_str(tenant.mode))
             .bind(limit)
+            .bind(email.as_deref())
+            .bind(filter.plan.as_deref())
             .fetch_all(&self.reader)
             .await
             .map_err(backend)?,
@@ -282,6 +288,8 @@ impl CustomerStore for SqliteStore {
                     columns!(),
                     " FROM customers WHERE platform_id = ?1 AND mode = ?2 \
                      AND (created_at, id) < (?3, ?4) \
+                     AND (?6 IS NULL OR lower(email) LIKE ?6 ESCAPE '\\') \
+                     AND (?7 IS NULL OR plan = ?7) \
                      ORDER BY created_at DESC, id DESC LIMIT ?5"
                 ))
                 .bind(tenant.platform.as_str())
@@ -289,6 +297,8 @@ impl CustomerStore for SqliteStore {
                 .bind(created_at)
                 .bind(cursor.as_str())
                 .bind(limit)
+                .bind(email.as_deref())
+                .bind(filter.plan.as_deref())
                 .fetch_all(&self.reader)
                 .await
                 .map_err(backend)?
