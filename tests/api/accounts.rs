@@ -172,6 +172,28 @@ async fn the_journey_from_sign_up_to_the_tier_limit_needs_no_admin_token() {
     .await;
     assert_eq!(customers.status, 200, "{}", customers.text);
     assert_eq!(customers.json["data"][0]["externalId"], "user-1");
+    // Writes through the account door reach the same tenant as the key.
+    let created = call(
+        &server,
+        Method::POST,
+        &format!("/account/apps/{app}/customers"),
+        Some(&dev),
+        Some(json!({ "email": "bo@example.com", "externalId": "user-2", "plan": "pro" })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let by_key = server.get("/api/customers/user-2", &secret).await;
+    assert_eq!(by_key.json["customer"]["plan"], "pro", "{}", by_key.text);
+    let live = call(
+        &server,
+        Method::GET,
+        &format!("/account/apps/{app}/customers?mode=live"),
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert_eq!(live.status, 200, "{}", live.text);
+    assert_eq!(live.json["data"], json!([]), "live mode is another tenant");
     let dashboard = call(
         &server,
         Method::GET,
