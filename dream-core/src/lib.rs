@@ -46,8 +46,8 @@ mod tier;
 mod usage;
 
 pub use account::{
-    email_key, validate_account_password, Account, LoginFailures, LoginThrottle, Session,
-    SessionDigest, SessionPolicy, SessionToken, MIN_ACCOUNT_PASSWORD_CHARS,
+    email_key, validate_account_password, Account, LoginAttemptId, LoginFailures, LoginThrottle,
+    Session, SessionDigest, SessionPolicy, SessionToken, MIN_ACCOUNT_PASSWORD_CHARS,
 };
 pub use billing::{
     limit_text, metadata_keys, needs_stripe_price, next_sync_step, price_fingerprint,

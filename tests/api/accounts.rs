@@ -657,3 +657,29 @@ async fn without_a_house_platform_there_is_no_gate() {
     .await
     .assert_error(400, "invalid_request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_logins_get_exactly_five_password_checks() {
+    let server = TestServer::start().await;
+    sign_up(&server, "burst@example.com").await;
+    let attempts = (0..20).map(|i| {
+        let server = &server;
+        async move {
+            let email = if i % 2 == 0 {
+                "burst@example.com"
+            } else {
+                "BURST@example.com"
+            };
+            log_in(server, email, "wrong password!")
+                .await
+                .status
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let count = |s: u16| statuses.iter().filter(|&&x| x == s).count();
+    // A 503 `busy` (hashing pool full) is not a failed login and frees its slot.
+    assert_eq!(count(401) + count(503), 5, "{statuses:?}");
+    assert!(count(401) >= 1, "{statuses:?}");
+    assert_eq!(count(429), 15, "{statuses:?}");
+}
