@@ -267,8 +267,8 @@ pub async fn accounts_password_change_ends_other_sessions(store: Stores) {
     );
 }
 
-/// Failed logins count per email key within the window: older ones do not
-/// count, the answer includes the failure just recorded, and keys are separate.
+/// Failed logins count per email key within the window (strictly after its
+/// start): older ones do not count, the answer includes the failure just recorded, and keys are separate.
 pub async fn accounts_login_failures_window(store: Stores) {
     let key = email_key(&fresh_email("throttle"));
     let other = email_key(&fresh_email("elsewhere"));
@@ -301,10 +301,14 @@ pub async fn accounts_login_failures_window(store: Stores) {
     }
     let later = store
         .accounts
-        .login_failures(&key, at(1002))
+        .login_failures(&key, at(1001))
         .await
         .expect("login_failures");
-    assert_eq!((later.count, later.oldest), (2, Some(at(1002))));
+    assert_eq!(
+        (later.count, later.oldest),
+        (2, Some(at(1002))),
+        "only failures strictly after `since` count"
+    );
     let elsewhere = store
         .accounts
         .login_failures(&other, t0() - window)
@@ -381,7 +385,7 @@ pub async fn accounts_login_failures_concurrent(store: Stores) {
     );
     let all = store
         .accounts
-        .login_failures(&key, t0())
+        .login_failures(&key, t0() - Duration::seconds(1))
         .await
         .expect("login_failures");
     assert_eq!(all.count, 20, "every concurrent failure must be counted");

@@ -55,9 +55,10 @@ pub trait AccountStore: Send + Sync {
     async fn delete_session(&self, digest: &SessionDigest) -> Result<(), StoreError>;
 
     /// Records login attempt `attempt` of `email_key` at `at` as a failure and
-    /// answers the failures at or after `since` including this one, in one atomic
+    /// answers the failures after `since` (strictly) including this one, in one atomic
     /// step: of concurrent attempts, each sees a distinct count (failures before
-    /// `since` may be forgotten).
+    /// `since` may be forgotten). Strictly after: a failure exactly one window old
+    /// no longer counts, so `Retry-After` is exact.
     async fn record_login_failure(
         &self,
         email_key: &str,
@@ -74,7 +75,7 @@ pub trait AccountStore: Send + Sync {
         attempt: &LoginAttemptId,
     ) -> Result<(), StoreError>;
 
-    /// The failed logins of `email_key` at or after `since`.
+    /// The failed logins of `email_key` after `since` (strictly).
     async fn login_failures(
         &self,
         email_key: &str,

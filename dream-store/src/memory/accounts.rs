@@ -23,7 +23,7 @@ fn failures_since(
     times: &[(DateTime<Utc>, LoginAttemptId)],
     since: DateTime<Utc>,
 ) -> LoginFailures {
-    let within = times.iter().map(|(at, _)| at).filter(|at| **at >= since);
+    let within = times.iter().map(|(at, _)| at).filter(|at| **at > since);
     LoginFailures {
         count: u32::try_from(within.clone().count()).unwrap_or(u32::MAX),
         oldest: within.min().copied(),
@@ -110,7 +110,7 @@ impl AccountStore for MemoryStore {
     ) -> Result<LoginFailures, StoreError> {
         let mut c = lock(&self.accounts);
         let times = c.login_failures.entry(email_key.to_owned()).or_default();
-        times.retain(|(t, _)| *t >= since);
+        times.retain(|(t, _)| *t > since);
         times.push((at, attempt.clone()));
         Ok(failures_since(times, since))
     }

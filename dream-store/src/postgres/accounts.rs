@@ -53,7 +53,7 @@ fn failures_from_row(row: &PgRow) -> Result<LoginFailures, StoreError> {
 }
 
 const COUNT_FAILURES: &str = "SELECT COUNT(*) AS n, MIN(failed_at) AS oldest FROM login_failures \
-                              WHERE email_key = $1 AND failed_at >= $2";
+                              WHERE email_key = $1 AND failed_at > $2";
 
 #[async_trait]
 impl AccountStore for PostgresStore {
@@ -200,7 +200,7 @@ impl AccountStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        sqlx::query("DELETE FROM login_failures WHERE email_key = $1 AND failed_at < $2")
+        sqlx::query("DELETE FROM login_failures WHERE email_key = $1 AND failed_at <= $2")
             .bind(email_key)
             .bind(since)
             .execute(&mut *tx)

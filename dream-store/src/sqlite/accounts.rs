@@ -53,7 +53,7 @@ fn failures_from_row(row: &SqliteRow) -> Result<LoginFailures, StoreError> {
 }
 
 const COUNT_FAILURES: &str = "SELECT COUNT(*) AS n, MIN(failed_at) AS oldest FROM login_failures \
-                              WHERE email_key = ?1 AND failed_at >= ?2";
+                              WHERE email_key = ?1 AND failed_at > ?2";
 
 #[async_trait]
 impl AccountStore for SqliteStore {
@@ -199,7 +199,7 @@ impl AccountStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
-        sqlx::query("DELETE FROM login_failures WHERE email_key = ?1 AND failed_at < ?2")
+        sqlx::query("DELETE FROM login_failures WHERE email_key = ?1 AND failed_at <= ?2")
             .bind(email_key)
             .bind(ts(since))
             .execute(&mut *tx)
