@@ -185,6 +185,23 @@ impl Session {
     }
 }
 
+/// One login attempt, recorded as a failure before the password is checked (so
+/// concurrent attempts count exactly) and forgotten when it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LoginAttemptId(String);
+
+impl LoginAttemptId {
+    /// A fresh random id.
+    pub fn generate() -> Self {
+        Self(random_base62_128())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Failed logins of one email within the throttling window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoginFailures {

@@ -49,8 +49,8 @@ mod usage;
 mod usage_history;
 
 pub use account::{
-    email_key, validate_account_password, Account, LoginFailures, LoginThrottle, Session,
-    SessionDigest, SessionPolicy, SessionToken, MIN_ACCOUNT_PASSWORD_CHARS,
+    email_key, validate_account_password, Account, LoginAttemptId, LoginFailures, LoginThrottle,
+    Session, SessionDigest, SessionPolicy, SessionToken, MIN_ACCOUNT_PASSWORD_CHARS,
 };
 pub use audit::{scrub_secrets, Actor, AuditAction, AuditContext, AuditEntry};
 pub use billing::{

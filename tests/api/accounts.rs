@@ -172,6 +172,28 @@ async fn the_journey_from_sign_up_to_the_tier_limit_needs_no_admin_token() {
     .await;
     assert_eq!(customers.status, 200, "{}", customers.text);
     assert_eq!(customers.json["data"][0]["externalId"], "user-1");
+    // Writes through the account door reach the same tenant as the key.
+    let created = call(
+        &server,
+        Method::POST,
+        &format!("/account/apps/{app}/customers"),
+        Some(&dev),
+        Some(json!({ "email": "bo@example.com", "externalId": "user-2", "plan": "pro" })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let by_key = server.get("/api/customers/user-2", &secret).await;
+    assert_eq!(by_key.json["customer"]["plan"], "pro", "{}", by_key.text);
+    let live = call(
+        &server,
+        Method::GET,
+        &format!("/account/apps/{app}/customers?mode=live"),
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert_eq!(live.status, 200, "{}", live.text);
+    assert_eq!(live.json["data"], json!([]), "live mode is another tenant");
     let dashboard = call(
         &server,
         Method::GET,
@@ -634,4 +656,30 @@ async fn without_a_house_platform_there_is_no_gate() {
     )
     .await
     .assert_error(400, "invalid_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_logins_get_exactly_five_password_checks() {
+    let server = TestServer::start().await;
+    sign_up(&server, "burst@example.com").await;
+    let attempts = (0..20).map(|i| {
+        let server = &server;
+        async move {
+            let email = if i % 2 == 0 {
+                "burst@example.com"
+            } else {
+                "BURST@example.com"
+            };
+            log_in(server, email, "wrong password!")
+                .await
+                .status
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let count = |s: u16| statuses.iter().filter(|&&x| x == s).count();
+    // A 503 `busy` (hashing pool full) is not a failed login and frees its slot.
+    assert_eq!(count(401) + count(503), 5, "{statuses:?}");
+    assert!(count(401) >= 1, "{statuses:?}");
+    assert_eq!(count(429), 15, "{statuses:?}");
 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use dream_core::{
-    email_key, ports::Stores, Account, AccountId, PasswordHash, Platform, PlatformId, Session,
-    SessionToken, StoreError,
+    email_key, ports::Stores, Account, AccountId, LoginAttemptId, PasswordHash, Platform,
+    PlatformId, Session, SessionToken, StoreError,
 };
 
 use super::fixtures::{at, t0};
@@ -267,8 +267,8 @@ pub async fn accounts_password_change_ends_other_sessions(store: Stores) {
     );
 }
 
-/// Failed logins count per email key within the window: older ones do not
-/// count, the answer includes the failure just recorded, and keys are separate.
+/// Failed logins count per email key within the window (strictly after its
+/// start): older ones do not count, the answer includes the failure just recorded, and keys are separate.
 pub async fn accounts_login_failures_window(store: Stores) {
     let key = email_key(&fresh_email("throttle"));
     let other = email_key(&fresh_email("elsewhere"));
@@ -281,7 +281,7 @@ pub async fn accounts_login_failures_window(store: Stores) {
     assert_eq!((none.count, none.oldest), (0, None), "no failures yet");
     let old = store
         .accounts
-        .record_login_failure(&key, at(0), at(0) - window)
+        .record_login_failure(&key, &LoginAttemptId::generate(), at(0), at(0) - window)
         .await
         .expect("record_login_failure");
     assert_eq!((old.count, old.oldest), (1, Some(at(0))));
@@ -289,7 +289,7 @@ pub async fn accounts_login_failures_window(store: Stores) {
         let now = at(1000 + i);
         let seen = store
             .accounts
-            .record_login_failure(&key, now, now - window)
+            .record_login_failure(&key, &LoginAttemptId::generate(), now, now - window)
             .await
             .expect("record_login_failure");
         assert_eq!(
@@ -301,10 +301,14 @@ pub async fn accounts_login_failures_window(store: Stores) {
     }
     let later = store
         .accounts
-        .login_failures(&key, at(1002))
+        .login_failures(&key, at(1001))
         .await
         .expect("login_failures");
-    assert_eq!((later.count, later.oldest), (2, Some(at(1002))));
+    assert_eq!(
+        (later.count, later.oldest),
+        (2, Some(at(1002))),
+        "only failures strictly after `since` count"
+    );
     let elsewhere = store
         .accounts
         .login_failures(&other, t0() - window)
@@ -314,9 +318,37 @@ pub async fn accounts_login_failures_window(store: Stores) {
         elsewhere.count, 0,
         "failures of one email must not count for another"
     );
+    let forgotten = LoginAttemptId::generate();
+    let now = at(1010);
+    let with = store
+        .accounts
+        .record_login_failure(&key, &forgotten, now, now - window)
+        .await
+        .expect("record_login_failure");
+    store
+        .accounts
+        .forget_login_failure(&key, &forgotten)
+        .await
+        .expect("forget_login_failure");
+    let without = store
+        .accounts
+        .login_failures(&key, now - window)
+        .await
+        .expect("login_failures");
+    assert_eq!(
+        without.count,
+        with.count - 1,
+        "a forgotten attempt must no longer count"
+    );
+    store
+        .accounts
+        .forget_login_failure(&key, &forgotten)
+        .await
+        .expect("forgetting a missing attempt must not be an error");
 }
 
-/// Concurrent failures of one email are all counted: 20 at once, 20 in the window.
+/// Concurrent failures of one email are all counted and each sees a distinct
+/// count: 20 at once answer 1 to 20, and 20 are in the window.
 pub async fn accounts_login_failures_concurrent(store: Stores) {
     let key = email_key(&fresh_email("burst"));
     let store = Arc::new(store);
@@ -326,19 +358,34 @@ pub async fn accounts_login_failures_concurrent(store: Stores) {
             tokio::spawn(async move {
                 store
                     .accounts
-                    .record_login_failure(&key, at(i), t0() - Duration::minutes(15))
+                    .record_login_failure(
+                        &key,
+                        &LoginAttemptId::generate(),
+                        at(i),
+                        t0() - Duration::minutes(15),
+                    )
                     .await
             })
         })
         .collect();
+    let mut counts = Vec::new();
     for task in tasks {
-        task.await
-            .expect("task must not panic")
-            .expect("record_login_failure");
+        counts.push(
+            task.await
+                .expect("task must not panic")
+                .expect("record_login_failure")
+                .count,
+        );
     }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=20).collect::<Vec<u32>>(),
+        "concurrent attempts must each see a distinct count (1 to 20)"
+    );
     let all = store
         .accounts
-        .login_failures(&key, t0())
+        .login_failures(&key, t0() - Duration::seconds(1))
         .await
         .expect("login_failures");
     assert_eq!(all.count, 20, "every concurrent failure must be counted");

@@ -6,7 +6,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::{Account, AccountId, LoginFailures, PasswordHash, Session, SessionDigest, StoreError};
+use crate::{
+    Account, AccountId, LoginAttemptId, LoginFailures, PasswordHash, Session, SessionDigest,
+    StoreError,
+};
 
 /// Accounts, sessions and login failures.
 ///
@@ -51,17 +54,28 @@ pub trait AccountStore: Send + Sync {
     /// Deletes the session; deleting a missing one is not an error.
     async fn delete_session(&self, digest: &SessionDigest) -> Result<(), StoreError>;
 
-    /// Records a failed login of `email_key` at `at` and answers the failures at
-    /// or after `since` including this one, in one atomic step (failures before
-    /// `since` may be forgotten).
+    /// Records login attempt `attempt` of `email_key` at `at` as a failure and
+    /// answers the failures after `since` (strictly) including this one, in one atomic
+    /// step: of concurrent attempts, each sees a distinct count (failures before
+    /// `since` may be forgotten). Strictly after: a failure exactly one window old
+    /// no longer counts, so `Retry-After` is exact.
     async fn record_login_failure(
         &self,
         email_key: &str,
+        attempt: &LoginAttemptId,
         at: DateTime<Utc>,
         since: DateTime<Utc>,
     ) -> Result<LoginFailures, StoreError>;
 
-    /// The failed logins of `email_key` at or after `since`.
+    /// Forgets attempt `attempt` (it succeeded, or was refused without a password
+    /// check); forgetting a missing one is not an error.
+    async fn forget_login_failure(
+        &self,
+        email_key: &str,
+        attempt: &LoginAttemptId,
+    ) -> Result<(), StoreError>;
+
+    /// The failed logins of `email_key` after `since` (strictly).
     async fn login_failures(
         &self,
         email_key: &str,

@@ -7,7 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::{
     customer::validate_email, email_key, validate_account_password, Account, AccountId, CoreError,
-    LoginThrottle, PasswordHash, Session, SessionPolicy, SessionToken, StoreError,
+    LoginAttemptId, LoginFailures, LoginThrottle, PasswordHash, Session, SessionPolicy,
+    SessionToken, StoreError,
 };
 
 use super::{house::HousePlatform, Dream};
@@ -108,36 +109,69 @@ impl Dream {
     pub async fn log_in(&self, email: &str, password: String) -> Result<SignedIn, CoreError> {
         let key = email_key(email);
         let now = self.now();
-        let since = now - self.accounts.throttle.window;
-        let failures = self.stores.accounts.login_failures(&key, since).await?;
-        if let Some(retry_after_secs) = self.accounts.throttle.retry_after(&failures, now) {
+        let throttle = self.accounts.throttle;
+        // Counted before the password is checked, so concurrent attempts cannot
+        // all slip under the limit; forgotten again unless it fails.
+        let attempt = LoginAttemptId::generate();
+        let counted = self
+            .stores
+            .accounts
+            .record_login_failure(&key, &attempt, now, now - throttle.window)
+            .await?;
+        let before = LoginFailures {
+            count: counted.count.saturating_sub(1),
+            ..counted
+        };
+        if let Some(retry_after_secs) = throttle.retry_after(&before, now) {
+            self.stores
+                .accounts
+                .forget_login_failure(&key, &attempt)
+                .await?;
             return Err(CoreError::TooManyAttempts { retry_after_secs });
         }
-        let account = self.stores.accounts.find_account_by_email(&key).await?;
-        let matches = if password.len() > MAX_PRESENTED_PASSWORD_BYTES {
-            false
-        } else {
-            let hash = match &account {
-                Some(account) => account.password_hash.clone(),
-                None => self.dummy_hash().await?,
-            };
-            self.password_hasher.verify(hash, password).await?
+        let (account, matches) = match self.check_password(&key, password).await {
+            Ok(checked) => checked,
+            Err(err) => {
+                // Not a failed login (the pool was full, the store failed).
+                self.stores
+                    .accounts
+                    .forget_login_failure(&key, &attempt)
+                    .await?;
+                return Err(err);
+            }
         };
         match account {
             Some(account) if matches => {
+                self.stores
+                    .accounts
+                    .forget_login_failure(&key, &attempt)
+                    .await?;
                 let token = self.start_session(&account.id).await?;
                 Ok(SignedIn { account, token })
             }
-            _ => {
-                self.stores
-                    .accounts
-                    .record_login_failure(&key, now, since)
-                    .await?;
-                Err(CoreError::Unauthenticated {
-                    reason: WRONG_CREDENTIALS,
-                })
-            }
+            _ => Err(CoreError::Unauthenticated {
+                reason: WRONG_CREDENTIALS,
+            }),
         }
+    }
+
+    /// The account of `key`, and whether `password` is its password; an unknown
+    /// email costs the same hash as a known one.
+    async fn check_password(
+        &self,
+        key: &str,
+        password: String,
+    ) -> Result<(Option<Account>, bool), CoreError> {
+        let account = self.stores.accounts.find_account_by_email(key).await?;
+        if password.len() > MAX_PRESENTED_PASSWORD_BYTES {
+            return Ok((account, false));
+        }
+        let hash = match &account {
+            Some(account) => account.password_hash.clone(),
+            None => self.dummy_hash().await?,
+        };
+        let matches = self.password_hasher.verify(hash, password).await?;
+        Ok((account, matches))
     }
 
     /// The account behind a session cookie's token, if the session is valid;

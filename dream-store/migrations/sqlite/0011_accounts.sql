@@ -18,8 +18,10 @@ CREATE TABLE account_sessions (
 );
 CREATE INDEX account_sessions_account ON account_sessions (account_id);
 
+-- One row per login attempt being checked or failed (a success deletes its row).
 CREATE TABLE login_failures (
     email_key TEXT NOT NULL,
+    attempt TEXT NOT NULL,
     failed_at INTEGER NOT NULL
 );
 CREATE INDEX login_failures_email ON login_failures (email_key, failed_at);

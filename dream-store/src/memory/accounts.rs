@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    email_key, ports::AccountStore, Account, AccountId, LoginFailures, PasswordHash, Session,
-    SessionDigest, StoreError,
+    email_key, ports::AccountStore, Account, AccountId, LoginAttemptId, LoginFailures,
+    PasswordHash, Session, SessionDigest, StoreError,
 };
 
 use super::{lock, MemoryStore};
@@ -16,11 +16,14 @@ pub(super) struct Accounts {
     accounts: HashMap<AccountId, Account>,
     by_email: HashMap<String, AccountId>,
     sessions: HashMap<SessionDigest, Session>,
-    login_failures: HashMap<String, Vec<DateTime<Utc>>>,
+    login_failures: HashMap<String, Vec<(DateTime<Utc>, LoginAttemptId)>>,
 }
 
-fn failures_since(times: &[DateTime<Utc>], since: DateTime<Utc>) -> LoginFailures {
-    let within = times.iter().filter(|at| **at >= since);
+fn failures_since(
+    times: &[(DateTime<Utc>, LoginAttemptId)],
+    since: DateTime<Utc>,
+) -> LoginFailures {
+    let within = times.iter().map(|(at, _)| at).filter(|at| **at > since);
     LoginFailures {
         count: u32::try_from(within.clone().count()).unwrap_or(u32::MAX),
         oldest: within.min().copied(),
@@ -101,14 +104,26 @@ impl AccountStore for MemoryStore {
     async fn record_login_failure(
         &self,
         email_key: &str,
+        attempt: &LoginAttemptId,
         at: DateTime<Utc>,
         since: DateTime<Utc>,
     ) -> Result<LoginFailures, StoreError> {
         let mut c = lock(&self.accounts);
         let times = c.login_failures.entry(email_key.to_owned()).or_default();
-        times.retain(|t| *t >= since);
-        times.push(at);
+        times.retain(|(t, _)| *t > since);
+        times.push((at, attempt.clone()));
         Ok(failures_since(times, since))
+    }
+
+    async fn forget_login_failure(
+        &self,
+        email_key: &str,
+        attempt: &LoginAttemptId,
+    ) -> Result<(), StoreError> {
+        if let Some(times) = lock(&self.accounts).login_failures.get_mut(email_key) {
+            times.retain(|(_, a)| a != attempt);
+        }
+        Ok(())
     }
 
     async fn login_failures(

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    email_key, ports::AccountStore, Account, AccountId, LoginFailures, PasswordHash, Session,
-    SessionDigest, StoreError,
+    email_key, ports::AccountStore, Account, AccountId, LoginAttemptId, LoginFailures,
+    PasswordHash, Session, SessionDigest, StoreError,
 };
 use sqlx::{sqlite::SqliteRow, Row};
 
@@ -53,7 +53,7 @@ fn failures_from_row(row: &SqliteRow) -> Result<LoginFailures, StoreError> {
 }
 
 const COUNT_FAILURES: &str = "SELECT COUNT(*) AS n, MIN(failed_at) AS oldest FROM login_failures \
-                              WHERE email_key = ?1 AND failed_at >= ?2";
+                              WHERE email_key = ?1 AND failed_at > ?2";
 
 #[async_trait]
 impl AccountStore for SqliteStore {
@@ -190,6 +190,7 @@ impl AccountStore for SqliteStore {
     async fn record_login_failure(
         &self,
         email_key: &str,
+        attempt: &LoginAttemptId,
         at: DateTime<Utc>,
         since: DateTime<Utc>,
     ) -> Result<LoginFailures, StoreError> {
@@ -198,18 +199,21 @@ impl AccountStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
-        sqlx::query("DELETE FROM login_failures WHERE email_key = ?1 AND failed_at < ?2")
+        sqlx::query("DELETE FROM login_failures WHERE email_key = ?1 AND failed_at <= ?2")
             .bind(email_key)
             .bind(ts(since))
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        sqlx::query("INSERT INTO login_failures (email_key, failed_at) VALUES (?1, ?2)")
-            .bind(email_key)
-            .bind(ts(at))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO login_failures (email_key, attempt, failed_at) VALUES (?1, ?2, ?3)",
+        )
+        .bind(email_key)
+        .bind(attempt.as_str())
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         let row = sqlx::query(COUNT_FAILURES)
             .bind(email_key)
             .bind(ts(since))
@@ -219,6 +223,20 @@ impl AccountStore for SqliteStore {
         let failures = failures_from_row(&row)?;
         tx.commit().await.map_err(backend)?;
         Ok(failures)
+    }
+
+    async fn forget_login_failure(
+        &self,
+        email_key: &str,
+        attempt: &LoginAttemptId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE email_key = ?1 AND attempt = ?2")
+            .bind(email_key)
+            .bind(attempt.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn login_failures(
