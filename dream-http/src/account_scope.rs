@@ -22,8 +22,14 @@ pub const SESSION_COOKIE: &str = "dream_session";
 /// The first path segment after `/api/` of the operations both doors share.
 /// (`tiers` is not among them: `/account/apps/{id}/tiers` also replaces them, and
 /// one path of the spec cannot come from two places.)
-pub(crate) const SHARED_PREFIXES: [&str; 5] =
-    ["customers", "dashboard", "events", "webhooks", "products"];
+pub(crate) const SHARED_PREFIXES: [&str; 6] = [
+    "customers",
+    "dashboard",
+    "events",
+    "webhooks",
+    "products",
+    "audit",
+];
 
 /// A request on one of the signed-in account's apps, in one mode.
 #[derive(Debug, Clone)]

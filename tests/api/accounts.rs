@@ -683,3 +683,111 @@ async fn concurrent_wrong_logins_get_exactly_five_password_checks() {
     assert!(count(401) >= 1, "{statuses:?}");
     assert_eq!(count(429), 15, "{statuses:?}");
 }
+
+#[tokio::test]
+async fn the_account_door_rolls_keys_sets_origins_and_reads_its_audit_as_the_account() {
+    let server = TestServer::start().await;
+    let (dev, account) = sign_up(&server, "audited@example.com").await;
+    let account_id = account["id"].as_str().expect("account id").to_owned();
+    let (app, secret) = new_app(&server, &dev, "Audited").await;
+    let keys = call(
+        &server,
+        Method::GET,
+        &format!("/account/apps/{app}/keys"),
+        Some(&dev),
+        None,
+    )
+    .await;
+    let key_id = keys.json["data"][0]["id"]
+        .as_str()
+        .expect("key id")
+        .to_owned();
+
+    // Roll with a minute of overlap: both secrets work now.
+    let rolled = call(
+        &server,
+        Method::POST,
+        &format!("/account/apps/{app}/keys/{key_id}/roll"),
+        Some(&dev),
+        Some(json!({ "overlapSeconds": 60 })),
+    )
+    .await;
+    assert_eq!(rolled.status, 201, "{}", rolled.text);
+    let new_secret = rolled.json["secretKey"]
+        .as_str()
+        .expect("secretKey")
+        .to_owned();
+    assert!(rolled.json["rolled"]["expiresAt"].is_string());
+    assert_eq!(server.get("/api/dashboard", &secret).await.status, 200);
+    assert_eq!(server.get("/api/dashboard", &new_secret).await.status, 200);
+
+    // Another account cannot roll this app's key: the same 404 as a missing one.
+    let (stranger, _) = sign_up(&server, "stranger@example.com").await;
+    let (own_app, _) = new_app(&server, &stranger, "Own").await;
+    call(
+        &server,
+        Method::POST,
+        &format!("/account/apps/{own_app}/keys/{key_id}/roll"),
+        Some(&stranger),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found");
+
+    let patched = call(
+        &server,
+        Method::PATCH,
+        &format!("/account/apps/{app}"),
+        Some(&dev),
+        Some(json!({ "allowedOrigins": ["https://shop.example.com"] })),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(
+        patched.json["allowedOrigins"],
+        json!(["https://shop.example.com"])
+    );
+    call(
+        &server,
+        Method::PATCH,
+        &format!("/account/apps/{app}"),
+        Some(&dev),
+        Some(json!({ "allowedOrigins": ["https://*.example.com"] })),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+
+    let audit = call(
+        &server,
+        Method::GET,
+        &format!("/account/apps/{app}/audit"),
+        Some(&dev),
+        None,
+    )
+    .await;
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    let entries = audit.json["data"].as_array().expect("entries");
+    let actions: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default(),
+                e["actor"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for action in [
+        "platform.created",
+        "key.rolled",
+        "platform.allowed_origins_replaced",
+    ] {
+        assert!(
+            actions.contains(&(action, account_id.as_str())),
+            "{action} by {account_id} in {actions:?}"
+        );
+    }
+    assert!(
+        !audit.text.contains(&secret) && !audit.text.contains(&new_secret),
+        "no secret in the audit log"
+    );
+}

@@ -38,7 +38,7 @@ enum MetricsPage {
 
 /// A rolled key pair.
 #[derive(ApiResponse)]
-enum KeyRolled {
+pub(super) enum KeyRolled {
     /// Rolled; the new secret is in this response only.
     #[oai(status = 201)]
     Created(Json<RolledKeyDto>),

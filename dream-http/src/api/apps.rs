@@ -17,8 +17,8 @@ use crate::{
     body::{JsonBody, OptionalJsonBody},
     dto::{
         AppCreated, AppDto, AppKeyRequest, AppList, AppRequest, CreateProductsResponse,
-        IssuedKeyDto, KeyDto, KeyList, ModeDto, ReplaceTiersRequest, StripeConnectionDto, TierDto,
-        TierList,
+        IssuedKeyDto, KeyDto, KeyList, ModeDto, ReplaceTiersRequest, RollKeyRequest, RolledKeyDto,
+        StripeConnectionDto, TierDto, TierList, UpdateAppRequest,
     },
     error::{ApiError, ApiResult},
     state::AppState,
@@ -87,15 +87,21 @@ impl AppsApi {
     #[oai(path = "/:platformId", method = "get", operation_id = "getApp")]
     async fn get(
         &self,
+        state: Data<&AppState>,
         auth: AppAuth,
         /// The app (`plt_…`).
         #[oai(name = "platformId")]
         _platform_id: Path<String>,
     ) -> ApiResult<Json<AppDto>> {
-        Ok(Json(auth.0.app.into()))
+        let allowed_origins = state.dream.allowed_origins(&auth.0.app.id).await?;
+        Ok(Json(AppDto {
+            allowed_origins: Some(allowed_origins),
+            ..auth.0.app.into()
+        }))
     }
 
-    /// Rename one of your apps.
+    /// Change one of your apps: its name and/or the browser origins allowed to
+    /// read its publishable-key endpoints (CORS).
     #[oai(path = "/:platformId", method = "patch", operation_id = "updateApp")]
     async fn update(
         &self,
@@ -104,13 +110,26 @@ impl AppsApi {
         /// The app (`plt_…`).
         #[oai(name = "platformId")]
         _platform_id: Path<String>,
-        body: JsonBody<AppRequest>,
+        body: JsonBody<UpdateAppRequest>,
     ) -> ApiResult<Json<AppDto>> {
-        let app = auth
-            .dream(&state)
-            .rename_app(auth.0.account(), &auth.0.app.id, body.0.name)
-            .await?;
-        Ok(Json(app.into()))
+        let dream = auth.dream(&state);
+        let req = body.0;
+        let app = match req.name {
+            Some(name) => {
+                dream
+                    .rename_app(auth.0.account(), &auth.0.app.id, name)
+                    .await?
+            }
+            None => auth.0.app.clone(),
+        };
+        let allowed_origins = match req.allowed_origins {
+            Some(origins) => dream.set_allowed_origins(&app.id, &origins).await?,
+            None => dream.allowed_origins(&app.id).await?,
+        };
+        Ok(Json(AppDto {
+            allowed_origins: Some(allowed_origins),
+            ..app.into()
+        }))
     }
 
     /// Delete one of your apps: every key pair (both modes) is revoked at once and
@@ -254,6 +273,43 @@ impl AppsApi {
         Ok(KeyIssued::Created(Json(IssuedKeyDto {
             secret_key: issued.secret.expose_secret().to_owned(),
             key: issued.record.into(),
+        })))
+    }
+
+    /// Roll one of the app's key pairs: a new pair now, the old one expiring after
+    /// `overlapSeconds` (0 to 30 days; default 0). The new secret is in this
+    /// response only. Live-mode pairs need the paid plan when the server has plans.
+    #[oai(
+        path = "/:platformId/keys/:keyId/roll",
+        method = "post",
+        operation_id = "rollAppKey"
+    )]
+    async fn roll_key(
+        &self,
+        state: Data<&AppState>,
+        auth: AppAuth,
+        /// The app (`plt_…`).
+        #[oai(name = "platformId")]
+        _platform_id: Path<String>,
+        /// The pair (`key_…`).
+        #[oai(name = "keyId")]
+        key_id: Path<String>,
+        body: OptionalJsonBody<RollKeyRequest>,
+    ) -> ApiResult<super::admin::KeyRolled> {
+        let id = KeyId::parse(&key_id.0).ok_or_else(|| ApiError::not_found("key"))?;
+        let dream = auth.dream(&state);
+        let key = dream.platform_key(&auth.0.app.id, &id).await?;
+        dream
+            .require_mode_allowed(&auth.0.signed_in.account, key.tenant.mode)
+            .await?;
+        // Out of chrono's range is out of ours too: the service refuses it by name.
+        let overlap = chrono::Duration::try_seconds(body.0.overlap_seconds.unwrap_or(0))
+            .unwrap_or(chrono::Duration::MAX);
+        let rolled = dream.roll_key(&id, overlap).await?;
+        Ok(super::admin::KeyRolled::Created(Json(RolledKeyDto {
+            secret_key: rolled.issued.secret.expose_secret().to_owned(),
+            key: rolled.issued.record.into(),
+            rolled: rolled.old.into(),
         })))
     }
 

@@ -71,6 +71,24 @@ pub struct AppRequest {
     pub name: String,
 }
 
+/// Change an app: its name, and the browser origins allowed to read its
+/// publishable-key endpoints (as `PATCH /admin/platforms/{platform_id}`).
+#[derive(Object, Deserialize, Debug, Clone, Default)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateAppRequest {
+    /// A new display name, 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub name: Option<String>,
+    /// Browser origins allowed to call `GET /api/tiers` and `GET /api/products`
+    /// with a publishable key, each exactly `https://host[:port]` (or
+    /// `http://localhost[:port]`); at most 20; replaces the list.
+    #[oai(validator(max_items = 20))]
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub allowed_origins: Option<Vec<String>>,
+}
+
 /// Replace an app's tiers in the mode of `?mode=` (the `/create-products` rules).
 #[derive(Object, Deserialize, Debug)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
@@ -109,6 +127,10 @@ pub struct AppDto {
     /// When it was deleted (only in the answer to `DELETE`).
     #[oai(skip_serializing_if_is_none)]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Browser origins allowed to read its publishable-key endpoints (CORS); in
+    /// the answers to `GET` and `PATCH` of one app.
+    #[oai(skip_serializing_if_is_none)]
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 impl From<Platform> for AppDto {
@@ -118,6 +140,7 @@ impl From<Platform> for AppDto {
             name: p.name.into(),
             created_at: p.created_at,
             deleted_at: p.deleted_at,
+            allowed_origins: None,
         }
     }
 }
