@@ -2,13 +2,32 @@
 //! shutdown, and no secret in its logs.
 
 use std::{
-    process::{Command, Stdio},
+    io::Read,
+    process::{Child, Command, Stdio},
+    thread::JoinHandle,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dream");
+
+/// Reads the child's stdout and stderr as it writes them: a pipe nobody reads
+/// fills up (64 KiB), and the server then blocks on its next log line.
+fn drain_output(child: &mut Child) -> JoinHandle<String> {
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text + &err.join().unwrap_or_default()
+    })
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -38,7 +57,7 @@ async fn serve_bootstrap_track_and_sigterm_without_leaking_secrets() {
     let base = format!("http://127.0.0.1:{port}");
     let admin_token = "cli-test-admin-token-7f3a9c";
     let data_dir = std::env::temp_dir().join(format!("dream-cli-{port}"));
-    let server = Command::new(BIN)
+    let mut server = Command::new(BIN)
         .arg("serve")
         .env("DREAM_DATA_DIR", &data_dir)
         .env_remove("DATABASE_URL")
@@ -52,6 +71,7 @@ async fn serve_bootstrap_track_and_sigterm_without_leaking_secrets() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("server starts");
+    let output = drain_output(&mut server);
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while http.get(format!("{base}/health")).send().await.is_err() {
@@ -104,13 +124,9 @@ async fn serve_bootstrap_track_and_sigterm_without_leaking_secrets() {
         .status()
         .unwrap()
         .success());
-    let out = server.wait_with_output().expect("server exits");
-    assert!(out.status.success(), "exit {:?}", out.status);
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let status = server.wait().expect("server exits");
+    assert!(status.success(), "exit {status:?}");
+    let logs = output.join().expect("output reader");
     assert!(
         logs.contains("\"status\":200"),
         "request logs missing:\n{logs}"

@@ -154,6 +154,12 @@ test("a developer's journey: sign up, app, tiers, calls, customers, keys, webhoo
   await page.click("text=Save tiers");
   await page.waitForSelector(".flash.ok");
   assert.match(await page.textContent(".flash.ok"), /Saved 2 tiers/);
+  // Edit: the saved rows come back filled in; raise pro's limit.
+  assert.equal(await page.inputValue("input[name=name_1]"), "pro");
+  await page.fill("input[name=limit_1]", "2000");
+  await page.click("text=Save tiers");
+  await page.waitForSelector(".flash.ok");
+  assert.equal(await page.inputValue("input[name=limit_1]"), "2000");
   await check("tiers");
 
   // Calls from "the developer's server" with the revealed key, up to the limit.
@@ -189,10 +195,28 @@ test("a developer's journey: sign up, app, tiers, calls, customers, keys, webhoo
   const second = (await page.textContent("#new-secret")).trim();
   assert.match(second, /^sk_test_/);
   await check("keys-created");
+
+  // Roll the first pair with no overlap: a new secret at once, the old one ends.
+  const firstRow = page.locator("tr", { hasText: "default" });
+  await firstRow.locator("select[name=overlap]").selectOption("0");
+  await firstRow.locator("button", { hasText: "Roll" }).click();
+  await page.waitForSelector("#new-secret");
+  const rolledSecret = (await page.textContent("#new-secret")).trim();
+  assert.notEqual(rolledSecret, secret);
+  assert.match(await page.textContent(".flash.ok"), /rolled/i);
+  assert.equal((await api("GET", "/api/tiers", secret)).status, 401, "the rolled secret ends at once");
+  assert.equal((await api("GET", "/api/tiers", rolledSecret)).status, 200);
+  await check("keys-rolled");
+
+  // Revoke the rolled successor; the second pair keeps working.
   page.once("dialog", (dialog) => dialog.accept());
-  await page.locator("tr", { hasText: "default" }).locator("button", { hasText: "Revoke" }).click();
+  await page
+    .locator("tr", { hasText: "default" })
+    .filter({ hasText: "active" })
+    .locator("button", { hasText: "Revoke" })
+    .click();
   await page.waitForSelector(".flash.ok");
-  assert.equal((await api("GET", "/api/tiers", secret)).status, 401);
+  assert.equal((await api("GET", "/api/tiers", rolledSecret)).status, 401);
   assert.equal((await api("GET", "/api/tiers", second)).status, 200);
   await check("keys");
 
