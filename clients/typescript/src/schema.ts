@@ -11,7 +11,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List customers, newest first. */
+        /** List customers, newest first, optionally by email prefix and plan. */
         get: operations["listCustomers"];
         put?: never;
         /** Create a customer. */
@@ -87,7 +87,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the tiers on offer (a publishable key is enough). */
+        /**
+         * List the tiers on offer (a publishable key is enough).
+         * @description Callable from a browser on one of the platform's `allowedOrigins` (CORS).
+         */
         get: operations["listTiers"];
         put?: never;
         post?: never;
@@ -143,7 +146,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One-off products on offer, with stock left (`soldOut` when none). A publishable key is enough. */
+        /**
+         * One-off products on offer, with stock left (`soldOut` when none). A publishable key is enough.
+         * @description Callable from a browser on one of the platform's `allowedOrigins` (CORS).
+         */
         get: operations["listProducts"];
         put?: never;
         post?: never;
@@ -243,6 +249,26 @@ export interface paths {
         };
         /** List events, newest first. */
         get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit log, newest first: who changed what (keys, tiers, Stripe, webhook
+         *     endpoints, customers, settings), in this key's mode and platform-wide.
+         */
+        get: operations["listAuditEntries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -533,7 +559,10 @@ export interface paths {
         delete: operations["deleteApp"];
         options?: never;
         head?: never;
-        /** Rename one of your apps. */
+        /**
+         * Change one of your apps: its name and/or the browser origins allowed to
+         *     read its publishable-key endpoints (CORS).
+         */
         patch: operations["updateApp"];
         trace?: never;
     };
@@ -574,6 +603,27 @@ export interface paths {
         put?: never;
         /** Issue a key pair in a mode (live needs the paid plan when the server has plans). */
         post: operations["createAppKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/account/apps/{platformId}/keys/{keyId}/roll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll one of the app's key pairs: a new pair now, the old one expiring after
+         *     `overlapSeconds` (0 to 30 days; default 0). The new secret is in this
+         *     response only. Live-mode pairs need the paid plan when the server has plans.
+         */
+        post: operations["rollAppKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -691,6 +741,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/keys/{key_id}/roll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll a key pair: a new pair now, the old one expiring after `overlapSeconds`.
+         * @description As Stripe and Unkey do: the new pair (same mode, same label, same expiry)
+         *     is in this response only; the old pair keeps working for `overlapSeconds`
+         *     (0 to 2592000 = 30 days; default 0 = it stops at once), so your servers can
+         *     switch without downtime. An earlier expiry of the old pair is kept. A
+         *     revoked or expired pair cannot be rolled (409 `conflict`): issue a new one.
+         */
+        post: operations["rollKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/metrics": {
         parameters: {
             query?: never;
@@ -724,6 +798,49 @@ export interface paths {
         put?: never;
         /** Create a platform (an app) without tiers, e.g. to connect Stripe before `/create-products`. */
         post: operations["createPlatform"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/platforms/{platform_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a platform's settings: the browser origins allowed to read its
+         *     publishable-key endpoints (CORS).
+         * @description `GET /api/tiers` and `GET /api/products` answer a browser at one of
+         *     `allowedOrigins` with `Access-Control-Allow-Origin`; every other origin,
+         *     and every secret-key endpoint, gets no CORS permission.
+         */
+        patch: operations["updatePlatform"];
+        trace?: never;
+    };
+    "/admin/platforms/{platform_id}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A platform's audit log, newest first: every management action, its actor
+         *     (`operator`, `acc_…`, `key_…`), object and request id. Never a secret.
+         */
+        get: operations["listPlatformAuditEntries"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -836,6 +953,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/account/apps/{platformId}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit log, newest first: who changed what (keys, tiers, Stripe, webhook
+         *     endpoints, customers, settings), in this key's mode and platform-wide.
+         * @description `GET /api/audit` on one of your apps, with the session cookie instead of a secret key.
+         */
+        get: operations["accountListAuditEntries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/account/apps/{platformId}/customers": {
         parameters: {
             query?: never;
@@ -844,7 +982,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List customers, newest first.
+         * List customers, newest first, optionally by email prefix and plan.
          * @description `GET /api/customers` on one of your apps, with the session cookie instead of a secret key.
          */
         get: operations["accountListCustomers"];
@@ -1160,6 +1298,11 @@ export interface components {
              * @description When it was deleted (only in the answer to `DELETE`).
              */
             deletedAt?: string;
+            /**
+             * @description Browser origins allowed to read its publishable-key endpoints (CORS); in
+             *     the answers to `GET` and `PATCH` of one app.
+             */
+            allowedOrigins?: string[];
         };
         /**
          * AppKeyRequest
@@ -1191,6 +1334,49 @@ export interface components {
         AppRequest: {
             /** @description Its display name, 1 to 200 characters. */
             name: string;
+        };
+        /**
+         * AuditEntryDto
+         * @description One management action in a platform's audit log. Never holds a secret.
+         */
+        AuditEntryDto: {
+            /** @description `aud_…`. */
+            id: string;
+            /**
+             * @description Who: `operator` (admin token), `acc_…` (a developer account), `key_…` (the
+             *     id of the secret key used, never the key), or `system`.
+             */
+            actor: string;
+            /**
+             * @description What: `key.created`, `key.revoked`, `key.rolled`, `tiers.replaced`,
+             *     `stripe.connected`, `webhook_endpoint.secret_revealed`, `customer.deleted`, …
+             */
+            action: string;
+            /** @description The object acted on (`key_…`, `usr_…`, `we_…`, `plt_…`, `acct_…`). */
+            objectId: string | null;
+            /** @description The mode of the data acted on (`test` or `live`); null for the platform itself. */
+            mode: string | null;
+            /** @description The request it was done in (`X-Request-Id`). */
+            requestId: string | null;
+            /** @description A few details (ids, names, counts). */
+            detail: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            createdAt: string;
+        };
+        /**
+         * AuditList
+         * @description A page of the audit log, newest first.
+         */
+        AuditList: {
+            /** @description Entries, newest first. */
+            data: components["schemas"]["AuditEntryDto"][];
+            /** @description Whether older entries follow (pass the last id as `startingAfter`). */
+            hasMore: boolean;
         };
         /**
          * CartCheckoutRequest
@@ -1897,6 +2083,16 @@ export interface components {
             createdAt: string;
         };
         /**
+         * PlatformSettingsDto
+         * @description A platform's settings.
+         */
+        PlatformSettingsDto: {
+            /** @description `plt_…`. */
+            id: string;
+            /** @description Browser origins allowed to read the publishable-key endpoints. */
+            allowedOrigins: string[];
+        };
+        /**
          * PortalRequest
          * @description Open the billing portal for the customer named by `X-User-Id`. The body is optional.
          */
@@ -2007,6 +2203,31 @@ export interface components {
              *     longer listed are archived.
              */
             tiers: components["schemas"]["TierInput"][];
+        };
+        /**
+         * RollKeyRequest
+         * @description Roll a key pair.
+         */
+        RollKeyRequest: {
+            /**
+             * Format: int64
+             * @description How long the old pair keeps working, in seconds: 0 (the default: it stops
+             *     at once) to 2592000 (30 days).
+             */
+            overlapSeconds?: number;
+        };
+        /**
+         * RolledKeyDto
+         * @description A rolled pair: the new pair with its secret shown this once, and the old pair
+         *     with its new expiry.
+         */
+        RolledKeyDto: {
+            /** @description The new pair. */
+            key: components["schemas"]["KeyDto"] & unknown;
+            /** @description The new secret key. Shown once: store it now. */
+            secretKey: string;
+            /** @description The old pair, now expiring at `expiresAt`. */
+            rolled: components["schemas"]["KeyDto"] & unknown;
         };
         /**
          * StripeConnectionDto
@@ -2164,6 +2385,21 @@ export interface components {
             usage: components["schemas"]["UsageCounts"];
         };
         /**
+         * UpdateAppRequest
+         * @description Change an app: its name, and the browser origins allowed to read its
+         *     publishable-key endpoints (as `PATCH /admin/platforms/{platform_id}`).
+         */
+        UpdateAppRequest: {
+            /** @description A new display name, 1 to 200 characters. */
+            name?: string;
+            /**
+             * @description Browser origins allowed to call `GET /api/tiers` and `GET /api/products`
+             *     with a publishable key, each exactly `https://host[:port]` (or
+             *     `http://localhost[:port]`); at most 20; replaces the list.
+             */
+            allowedOrigins?: string[];
+        };
+        /**
          * UpdateCustomerRequest
          * @description Change a customer. Absent fields stay; `null` clears a nullable field.
          */
@@ -2182,6 +2418,18 @@ export interface components {
             metadata?: {
                 [key: string]: string;
             };
+        };
+        /**
+         * UpdatePlatformRequest
+         * @description Change a platform's settings.
+         */
+        UpdatePlatformRequest: {
+            /**
+             * @description Browser origins allowed to call `GET /api/tiers` and `GET /api/products`
+             *     with a publishable key (CORS), each exactly `https://host[:port]` (or
+             *     `http://localhost[:port]`); at most 20; replaces the list. `[]` allows none.
+             */
+            allowedOrigins?: string[];
         };
         /**
          * UpdateWebhookEndpointRequest
@@ -2347,6 +2595,13 @@ export interface operations {
                 limit?: number;
                 /** @description The last id of the previous page. */
                 startingAfter?: string;
+                /**
+                 * @description Only customers whose email starts with this (ASCII letters compared
+                 *     case-insensitively), e.g. `ada@` or a whole address.
+                 */
+                email?: string;
+                /** @description Only customers on this plan (a tier name). */
+                plan?: string;
             };
             header?: never;
             path?: never;
@@ -3378,14 +3633,25 @@ export interface operations {
     listTiers: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent by browsers; answered with `Access-Control-Allow-Origin` when allowed. */
+                Origin?: string;
+            };
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The data. */
             200: {
                 headers: {
+                    /**
+                     * @description The request's `Origin`, echoed when the platform allows it
+                     *     (`PATCH /admin/platforms/{platform_id}` `allowedOrigins`); absent otherwise.
+                     */
+                    "ACCESS-CONTROL-ALLOW-ORIGIN"?: string;
+                    /** @description Always `Origin`: the answer depends on it. */
+                    VARY: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3816,14 +4082,25 @@ export interface operations {
     listProducts: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Sent by browsers; answered with `Access-Control-Allow-Origin` when allowed. */
+                Origin?: string;
+            };
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description The data. */
             200: {
                 headers: {
+                    /**
+                     * @description The request's `Origin`, echoed when the platform allows it
+                     *     (`PATCH /admin/platforms/{platform_id}` `allowedOrigins`); absent otherwise.
+                     */
+                    "ACCESS-CONTROL-ALLOW-ORIGIN"?: string;
+                    /** @description Always `Origin`: the answer depends on it. */
+                    VARY: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4571,6 +4848,151 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["EventList"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listAuditEntries: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 (default 20). */
+                limit?: number;
+                /** @description The last id of the previous page. */
+                startingAfter?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AuditList"];
                 };
             };
             /** @description The request is malformed or a value is not allowed. */
@@ -7586,7 +8008,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AppRequest"];
+                "application/json": components["schemas"]["UpdateAppRequest"];
             };
         };
         responses: {
@@ -8189,6 +8611,156 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["IssuedKeyDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rollAppKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app (`plt_…`). */
+                platformId: string;
+                /** @description The pair (`key_…`). */
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RollKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Rolled; the new secret is in this response only. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RolledKeyDto"];
                 };
             };
             /** @description The request is malformed or a value is not allowed. */
@@ -9485,6 +10057,157 @@ export interface operations {
             };
         };
     };
+    rollKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: same key and body → same response (with the same secret). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The pair (`key_…`). */
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RollKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Rolled; the new secret is in this response only. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RolledKeyDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     getMetrics: {
         parameters: {
             query?: never;
@@ -9649,6 +10372,303 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["PlatformDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updatePlatform: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The platform (`plt_…`). */
+                platform_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdatePlatformRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PlatformSettingsDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listPlatformAuditEntries: {
+        parameters: {
+            query?: {
+                /** @description Only this mode's entries (and the platform-wide ones); absent: all. */
+                mode?: components["schemas"]["ModeDto"];
+                /** @description Page size, 1–100 (default 20). */
+                limit?: number;
+                /** @description The last id of the previous page. */
+                startingAfter?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The platform (`plt_…`). */
+                platform_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AuditList"];
                 };
             };
             /** @description The request is malformed or a value is not allowed. */
@@ -10560,6 +11580,156 @@ export interface operations {
             };
         };
     };
+    accountListAuditEntries: {
+        parameters: {
+            query?: {
+                /** @description The app's test or live data (default `test`). */
+                mode?: components["schemas"]["ModeDto"];
+                /** @description Page size, 1–100 (default 20). */
+                limit?: number;
+                /** @description The last id of the previous page. */
+                startingAfter?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Your app (`plt_…`); another account's app is a 404. */
+                platformId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AuditList"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     accountListCustomers: {
         parameters: {
             query?: {
@@ -10569,6 +11739,13 @@ export interface operations {
                 limit?: number;
                 /** @description The last id of the previous page. */
                 startingAfter?: string;
+                /**
+                 * @description Only customers whose email starts with this (ASCII letters compared
+                 *     case-insensitively), e.g. `ada@` or a whole address.
+                 */
+                email?: string;
+                /** @description Only customers on this plan (a tier name). */
+                plan?: string;
             };
             header?: never;
             path: {
@@ -11760,7 +12937,10 @@ export interface operations {
                 /** @description The app's test or live data (default `test`). */
                 mode?: components["schemas"]["ModeDto"];
             };
-            header?: never;
+            header?: {
+                /** @description Sent by browsers; answered with `Access-Control-Allow-Origin` when allowed. */
+                Origin?: string;
+            };
             path: {
                 /** @description Your app (`plt_…`); another account's app is a 404. */
                 platformId: string;
@@ -11769,8 +12949,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The data. */
             200: {
                 headers: {
+                    /**
+                     * @description The request's `Origin`, echoed when the platform allows it
+                     *     (`PATCH /admin/platforms/{platform_id}` `allowedOrigins`); absent otherwise.
+                     */
+                    "ACCESS-CONTROL-ALLOW-ORIGIN"?: string;
+                    /** @description Always `Origin`: the answer depends on it. */
+                    VARY: string;
                     [name: string]: unknown;
                 };
                 content: {
