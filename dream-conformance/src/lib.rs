@@ -113,6 +113,7 @@ macro_rules! __store_conformance_tests {
                 events_pagination,
                 events_conflicts_and_cursors,
                 events_tenant_isolation,
+                events_by_customer,
                 events_purge_old_unreferenced,
                 audit_append_and_list,
                 audit_pagination,

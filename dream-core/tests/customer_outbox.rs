@@ -35,6 +35,15 @@ impl EventStore for RefusingAppends {
         self.0.list_events(tenant, page).await
     }
 
+    async fn list_customer_events(
+        &self,
+        tenant: &Tenant,
+        customer: &dream_core::CustomerId,
+        page: &PageRequest<EventId>,
+    ) -> Result<Page<Event>, StoreError> {
+        self.0.list_customer_events(tenant, customer, page).await
+    }
+
     async fn purge_events(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
         self.0.purge_events(before, limit).await
     }

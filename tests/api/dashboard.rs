@@ -124,3 +124,49 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     }
     rows
 }
+
+#[tokio::test]
+async fn events_of_one_customer_by_either_id() {
+    let server = TestServer::start().await;
+    let sk = server.tenant("test", 5).await.secret_key;
+    let a = server
+        .customer(&sk, json!({"externalId": "a", "plan": "pro"}))
+        .await;
+    server.customer(&sk, json!({"externalId": "b"})).await;
+    server
+        .send(
+            Method::PATCH,
+            &format!("/api/customers/{a}"),
+            Some(&sk),
+            &[],
+            Some(json!({"plan": "free"})),
+        )
+        .await;
+    for reference in [a.as_str(), "a"] {
+        let page = server
+            .get(&format!("/api/events?customer={reference}"), &sk)
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let kinds: Vec<&str> = page.json["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            kinds,
+            vec!["plan.changed", "customer.created"],
+            "{}",
+            page.text
+        );
+        assert!(page.json["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .all(|e| e["customerId"] == json!(a)));
+    }
+    server
+        .get("/api/events?customer=nobody", &sk)
+        .await
+        .assert_error(404, "not_found");
+}

@@ -4835,6 +4835,8 @@ export interface operations {
                 limit?: number;
                 /** @description The last id of the previous page. */
                 startingAfter?: string;
+                /** @description Only events about this customer (`usr_…` or your external id). */
+                customer?: string;
             };
             header?: never;
             path?: never;
@@ -12790,6 +12792,8 @@ export interface operations {
                 limit?: number;
                 /** @description The last id of the previous page. */
                 startingAfter?: string;
+                /** @description Only events about this customer (`usr_…` or your external id). */
+                customer?: string;
             };
             header?: never;
             path: {

@@ -229,3 +229,90 @@ pub async fn events_tenant_isolation(store: Stores) {
         );
     }
 }
+
+/// One customer's events: only theirs, of this tenant, newest first, paged by
+/// cursor; another tenant's event is not a cursor.
+pub async fn events_by_customer(store: Stores) {
+    let (test, live) = new_tenants(&store).await;
+    let ada = CustomerId::generate();
+    let bob = CustomerId::generate();
+    let mut adas = Vec::new();
+    for i in 0..7i64 {
+        let who = if i % 3 == 0 { &bob } else { &ada };
+        let event = Event::new(
+            test.clone(),
+            EventKind::ALL[i as usize % EventKind::ALL.len()],
+            Some(who.clone()),
+            json!({ "i": i }),
+            at(i),
+        );
+        store.events.append_event(&event).await.expect("append");
+        if who == &ada {
+            adas.push(event);
+        }
+    }
+    let elsewhere = Event::new(
+        live.clone(),
+        EventKind::ALL[0],
+        Some(ada.clone()),
+        json!({}),
+        at(9),
+    );
+    store
+        .events
+        .append_event(&elsewhere)
+        .await
+        .expect("append live");
+    adas.reverse();
+
+    let all = store
+        .events
+        .list_customer_events(&test, &ada, &PageRequest::first(100))
+        .await
+        .expect("ada's events");
+    assert_eq!(ids(&all.data), ids(&adas), "only ada's, newest first");
+    assert!(!all.has_more);
+
+    let first = store
+        .events
+        .list_customer_events(&test, &ada, &PageRequest::first(2))
+        .await
+        .expect("first page");
+    assert_eq!(ids(&first.data), ids(&adas[..2]));
+    assert!(first.has_more);
+    let rest = store
+        .events
+        .list_customer_events(
+            &test,
+            &ada,
+            &PageRequest {
+                limit: 10,
+                starting_after: first.data.last().map(|e| e.id.clone()),
+            },
+        )
+        .await
+        .expect("second page");
+    assert_eq!(ids(&rest.data), ids(&adas[2..]));
+
+    let foreign = store
+        .events
+        .list_customer_events(
+            &test,
+            &ada,
+            &PageRequest {
+                limit: 10,
+                starting_after: Some(elsewhere.id.clone()),
+            },
+        )
+        .await;
+    assert!(
+        matches!(foreign, Err(StoreError::NotFound)),
+        "another tenant's event is no cursor here, got {foreign:?}"
+    );
+    let nobody = store
+        .events
+        .list_customer_events(&test, &CustomerId::generate(), &PageRequest::first(10))
+        .await
+        .expect("no events");
+    assert!(nobody.data.is_empty());
+}

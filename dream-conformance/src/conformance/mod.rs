@@ -56,7 +56,7 @@ pub use customers::{
     customers_profile_updates_never_write_plan, customers_tenant_isolation, customers_update,
 };
 pub use events::{
-    events_append_and_list, events_conflicts_and_cursors, events_pagination,
+    events_append_and_list, events_by_customer, events_conflicts_and_cursors, events_pagination,
     events_tenant_isolation,
 };
 pub use events_retention::events_purge_old_unreferenced;

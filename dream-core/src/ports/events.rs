@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::{Event, EventId, Page, PageRequest, StoreError, Tenant};
+use crate::{CustomerId, Event, EventId, Page, PageRequest, StoreError, Tenant};
 
 /// The append-only event log.
 #[async_trait]
@@ -18,6 +18,15 @@ pub trait EventStore: Send + Sync {
     async fn list_events(
         &self,
         tenant: &Tenant,
+        page: &PageRequest<EventId>,
+    ) -> Result<Page<Event>, StoreError>;
+
+    /// The tenant's events about one customer, newest first. The cursor must be
+    /// an event of the tenant; `NotFound` otherwise.
+    async fn list_customer_events(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
         page: &PageRequest<EventId>,
     ) -> Result<Page<Event>, StoreError>;
 

@@ -145,6 +145,22 @@ impl Dream {
         Ok(self.stores.events.list_events(tenant, page).await?)
     }
 
+    /// Events about one customer (`usr_…` or your external id), newest first;
+    /// `NotFound` for an unknown customer.
+    pub async fn customer_events(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        page: &PageRequest<crate::EventId>,
+    ) -> Result<Page<Event>, CoreError> {
+        let customer = self.customer(tenant, reference).await?;
+        Ok(self
+            .stores
+            .events
+            .list_customer_events(tenant, &customer.id, page)
+            .await?)
+    }
+
     /// The one-off products (archived ones too: their sales stay) whose units
     /// sold exceed their current stock.
     async fn oversold_products(

@@ -167,6 +167,13 @@ struct DetailPage {
     subscription: Option<SubscriptionRow>,
     created: String,
     action: String,
+    events: Vec<EventRow>,
+}
+
+struct EventRow {
+    kind: &'static str,
+    data: String,
+    at: String,
 }
 
 struct SubscriptionRow {
@@ -198,6 +205,21 @@ pub(crate) async fn detail(
             renews: s.current_period_end.map(format::date).unwrap_or_default(),
             cancel_at_period_end: s.cancel_at_period_end,
         });
+    let events = dream
+        .customer_events(
+            &access.tenant,
+            customer.id.as_str(),
+            &PageRequest::first(20),
+        )
+        .await?
+        .data
+        .into_iter()
+        .map(|event| EventRow {
+            kind: event.kind.as_str(),
+            data: event.data.to_string(),
+            at: format::time(event.created_at),
+        })
+        .collect();
     let name = [
         customer.first_name.as_deref(),
         customer.last_name.as_deref(),
@@ -232,6 +254,7 @@ pub(crate) async fn detail(
         subscription,
         created: format::time(customer.created_at),
         action: customer_href(access, &customer.id),
+        events,
     };
     Ok(page.render()?)
 }

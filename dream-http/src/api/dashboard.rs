@@ -59,15 +59,28 @@ impl DashboardApi {
             validator(pattern = r"^evt_[0-9A-Za-z]{1,64}$")
         )]
         starting_after: Query<Option<String>>,
+        /// Only events about this customer (`usr_…` or your external id).
+        #[oai(validator(min_length = 1, max_length = 255))]
+        customer: Query<Option<String>>,
     ) -> ApiResult<Json<EventList>> {
         let page = event_page(limit.0, starting_after.0)?;
-        let page = state
-            .dream
-            .stores()
-            .events
-            .list_events(auth.tenant(), &page)
-            .await
-            .map_err(|e| unknown_cursor(e.into()))?;
+        let page = match customer.0 {
+            Some(reference) => state
+                .dream
+                .customer_events(auth.tenant(), &reference, &page)
+                .await
+                .map_err(|err| match err {
+                    // An unknown customer is a 404; any other missing object is
+                    // the cursor.
+                    dream_core::CoreError::NotFound("customer") => err.into(),
+                    other => unknown_cursor(other),
+                })?,
+            None => state
+                .dream
+                .list_events(auth.tenant(), &page)
+                .await
+                .map_err(unknown_cursor)?,
+        };
         Ok(Json(EventList {
             data: page.data.into_iter().map(EventDto::from).collect(),
             has_more: page.has_more,

@@ -7,3 +7,6 @@ CREATE TABLE usage_daily (
     amount INTEGER NOT NULL,
     PRIMARY KEY (platform_id, mode, day)
 ) WITHOUT ROWID;
+
+-- A customer's events, newest first (the dashboard's customer page).
+CREATE INDEX events_by_customer ON events (platform_id, mode, customer_id, seq);

@@ -4,7 +4,9 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dream_core::{ports::EventStore, Event, EventId, Page, PageRequest, StoreError, Tenant};
+use dream_core::{
+    ports::EventStore, CustomerId, Event, EventId, Page, PageRequest, StoreError, Tenant,
+};
 
 use super::{lock, MemoryStore};
 
@@ -109,6 +111,31 @@ impl EventStore for MemoryStore {
         let mut data: Vec<Event> = t.log[..end]
             .iter()
             .rev()
+            .take(page.limit + 1)
+            .cloned()
+            .collect();
+        let has_more = data.len() > page.limit;
+        data.truncate(page.limit);
+        Ok(Page { data, has_more })
+    }
+
+    async fn list_customer_events(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        page: &PageRequest<EventId>,
+    ) -> Result<Page<Event>, StoreError> {
+        let all = lock(&self.events);
+        let empty = TenantEvents::default();
+        let t = all.tenants.get(tenant).unwrap_or(&empty);
+        let end = match &page.starting_after {
+            Some(cursor) => *t.position.get(cursor).ok_or(StoreError::NotFound)?,
+            None => t.log.len(),
+        };
+        let mut data: Vec<Event> = t.log[..end]
+            .iter()
+            .rev()
+            .filter(|event| event.customer.as_ref() == Some(customer))
             .take(page.limit + 1)
             .cloned()
             .collect();
