@@ -219,26 +219,29 @@ pub struct NewCustomer {
     pub metadata: Metadata,
 }
 
-/// Which customers a list shows: all by default, or those whose email starts
-/// with a prefix (ASCII letters compared case-insensitively) and/or on one plan.
+/// Which customers a list shows, in which order: all, newest first, by default;
+/// or those whose email starts with a prefix (ASCII letters compared
+/// case-insensitively) and/or on one plan, newest or oldest first.
 ///
 /// ```
-/// use dream_core::CustomerFilter;
-/// let filter = CustomerFilter { email_prefix: Some("Ada@".into()), plan: None };
+/// use dream_core::CustomerQuery;
+/// let filter = CustomerQuery { email_prefix: Some("Ada@".into()), ..CustomerQuery::default() };
 /// assert!(filter.matches_email(Some("ada@example.com")));
 /// assert!(!filter.matches_email(Some("bob@example.com")));
 /// assert!(!filter.matches_email(None));
-/// assert!(CustomerFilter::default().matches_email(None));
+/// assert!(CustomerQuery::default().matches_email(None));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CustomerFilter {
+pub struct CustomerQuery {
     /// The start of the email, e.g. `ada@` or `ada@exa`.
     pub email_prefix: Option<String>,
     /// Only customers on this plan.
     pub plan: Option<String>,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
 }
 
-impl CustomerFilter {
+impl CustomerQuery {
     /// Whether `email` passes the email part of the filter.
     pub fn matches_email(&self, email: Option<&str>) -> bool {
         match &self.email_prefix {

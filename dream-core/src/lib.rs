@@ -67,7 +67,7 @@ pub use billing::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use customer::{
-    Customer, CustomerFilter, CustomerPatch, HashMemory, Metadata, NewCustomer, PasswordHash,
+    Customer, CustomerPatch, CustomerQuery, HashMemory, Metadata, NewCustomer, PasswordHash,
 };
 pub use error::{BoxError, CoreError, LimitReached, StoreError};
 pub use event::{Event, EventKind};

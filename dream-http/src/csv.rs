@@ -119,7 +119,7 @@ async fn page_rows(
     page: &PageRequest<CustomerId>,
 ) -> Result<(Vec<u8>, Cursor), PageError> {
     let page = dream
-        .list_customers(tenant, &dream_core::CustomerFilter::default(), page)
+        .list_customers(tenant, &dream_core::CustomerQuery::default(), page)
         .await?;
     let mut records = Vec::with_capacity(page.data.len());
     for c in &page.data {

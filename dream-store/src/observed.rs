@@ -405,13 +405,13 @@ impl<T: CustomerStore + ?Sized> CustomerStore for Observed<T> {
     async fn list_customers(
         &self,
         tenant: &Tenant,
-        filter: &dream_core::CustomerFilter,
+        query: &dream_core::CustomerQuery,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, StoreError> {
         self.observe(
             "customers",
             "list_customers",
-            self.inner.list_customers(tenant, filter, page),
+            self.inner.list_customers(tenant, query, page),
         )
         .await
     }

@@ -2602,6 +2602,8 @@ export interface operations {
                 email?: string;
                 /** @description Only customers on this plan (a tier name). */
                 plan?: string;
+                /** @description `newest` (default) or `oldest` first, by creation time. */
+                order?: string;
             };
             header?: never;
             path?: never;
@@ -11748,6 +11750,8 @@ export interface operations {
                 email?: string;
                 /** @description Only customers on this plan (a tier name). */
                 plan?: string;
+                /** @description `newest` (default) or `oldest` first, by creation time. */
+                order?: string;
             };
             header?: never;
             path: {

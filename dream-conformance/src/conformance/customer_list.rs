@@ -18,7 +18,7 @@ async fn walk(store: &Stores, tenant: &Tenant, limit: usize) -> Vec<CustomerId> 
             .customers
             .list_customers(
                 tenant,
-                &dream_core::CustomerFilter::default(),
+                &dream_core::CustomerQuery::default(),
                 &PageRequest {
                     limit,
                     starting_after: cursor.clone(),
@@ -78,7 +78,7 @@ pub async fn customers_list_pagination(store: Stores) {
         .customers
         .list_customers(
             &test,
-            &dream_core::CustomerFilter::default(),
+            &dream_core::CustomerQuery::default(),
             &PageRequest::first(10),
         )
         .await
@@ -115,7 +115,7 @@ pub async fn customers_list_pagination(store: Stores) {
         .customers
         .list_customers(
             &test,
-            &dream_core::CustomerFilter::default(),
+            &dream_core::CustomerQuery::default(),
             &PageRequest::first(3),
         )
         .await
@@ -143,7 +143,7 @@ pub async fn customers_list_pagination(store: Stores) {
         .customers
         .list_customers(
             &test,
-            &dream_core::CustomerFilter::default(),
+            &dream_core::CustomerQuery::default(),
             &PageRequest::first(23),
         )
         .await
@@ -156,7 +156,7 @@ pub async fn customers_list_pagination(store: Stores) {
         .customers
         .list_customers(
             &test,
-            &dream_core::CustomerFilter::default(),
+            &dream_core::CustomerQuery::default(),
             &PageRequest::first(22),
         )
         .await
@@ -171,7 +171,7 @@ pub async fn customers_list_pagination(store: Stores) {
         .customers
         .list_customers(
             &test,
-            &dream_core::CustomerFilter::default(),
+            &dream_core::CustomerQuery::default(),
             &PageRequest::first(5),
         )
         .await
@@ -182,7 +182,7 @@ pub async fn customers_list_pagination(store: Stores) {
         .customers
         .list_customers(
             &test,
-            &dream_core::CustomerFilter::default(),
+            &dream_core::CustomerQuery::default(),
             &PageRequest {
                 limit: 5,
                 starting_after: page1.data.last().map(|c| c.id.clone()),
@@ -201,7 +201,7 @@ pub async fn customers_list_pagination(store: Stores) {
         .customers
         .list_customers(
             &test,
-            &dream_core::CustomerFilter::default(),
+            &dream_core::CustomerQuery::default(),
             &PageRequest {
                 limit: 5,
                 starting_after: Some(CustomerId::generate()),
@@ -302,8 +302,9 @@ pub async fn customers_plan_counts(store: Stores) {
     );
 }
 
-/// Filters: an email prefix (ASCII case-insensitive, `%` and `_` taken
-/// literally) and a plan, alone or together, with cursors across filtered pages.
+/// Queries: an email prefix (ASCII case-insensitive, `%` and `_` taken
+/// literally) and a plan, alone or together, newest or oldest first, with
+/// cursors across filtered pages.
 pub async fn customers_list_filters(store: Stores) {
     let (test, live) = new_tenants(&store).await;
     let people = [
@@ -326,28 +327,36 @@ pub async fn customers_list_filters(store: Stores) {
     other.email = Some("ada@example.com".into());
     insert_customer(&store, &other, "other tenant").await;
 
+    let list_in = |oldest_first: bool,
+                   email: Option<&str>,
+                   plan: Option<&str>,
+                   limit: usize,
+                   after: Option<CustomerId>| {
+        let store = store.clone();
+        let test = test.clone();
+        let filter = dream_core::CustomerQuery {
+            email_prefix: email.map(str::to_owned),
+            plan: plan.map(str::to_owned),
+            oldest_first,
+        };
+        async move {
+            store
+                .customers
+                .list_customers(
+                    &test,
+                    &filter,
+                    &PageRequest {
+                        limit,
+                        starting_after: after,
+                    },
+                )
+                .await
+                .expect("filtered list")
+        }
+    };
     let list =
         |email: Option<&str>, plan: Option<&str>, limit: usize, after: Option<CustomerId>| {
-            let store = store.clone();
-            let test = test.clone();
-            let filter = dream_core::CustomerFilter {
-                email_prefix: email.map(str::to_owned),
-                plan: plan.map(str::to_owned),
-            };
-            async move {
-                store
-                    .customers
-                    .list_customers(
-                        &test,
-                        &filter,
-                        &PageRequest {
-                            limit,
-                            starting_after: after,
-                        },
-                    )
-                    .await
-                    .expect("filtered list")
-            }
+            list_in(false, email, plan, limit, after)
         };
     let emails = |page: &dream_core::Page<Customer>| -> Vec<String> {
         page.data
@@ -406,4 +415,31 @@ pub async fn customers_list_filters(store: Stores) {
         ]
     );
     assert!(list(Some("zed"), None, 10, None).await.data.is_empty());
+
+    // Oldest first, with cursors in that direction.
+    let oldest = list_in(true, Some("ada"), None, 2, None).await;
+    assert_eq!(
+        emails(&oldest),
+        vec!["ada@example.com", "Ada.Byron@example.com"]
+    );
+    assert!(oldest.has_more);
+    let newer = list_in(
+        true,
+        Some("ada"),
+        None,
+        2,
+        oldest.data.last().map(|c| c.id.clone()),
+    )
+    .await;
+    assert_eq!(emails(&newer), vec!["adam@example.org"]);
+    assert!(!newer.has_more);
+    let pro_oldest = list_in(true, None, Some("pro"), 10, None).await;
+    assert_eq!(
+        emails(&pro_oldest),
+        vec![
+            "Ada.Byron@example.com",
+            "adam@example.org",
+            "bob@example.com"
+        ]
+    );
 }

@@ -302,7 +302,7 @@ pub async fn customers_delete(store: Stores) {
         .customers
         .list_customers(
             &test,
-            &dream_core::CustomerFilter::default(),
+            &dream_core::CustomerQuery::default(),
             &PageRequest::first(100),
         )
         .await
@@ -326,7 +326,7 @@ pub async fn customers_delete(store: Stores) {
         .customers
         .list_customers(
             &test,
-            &dream_core::CustomerFilter::default(),
+            &dream_core::CustomerQuery::default(),
             &PageRequest {
                 limit: 10,
                 starting_after: Some(gone.id.clone()),
@@ -364,7 +364,7 @@ pub async fn customers_tenant_isolation(store: Stores) {
             .customers
             .list_customers(
                 tenant,
-                &dream_core::CustomerFilter::default(),
+                &dream_core::CustomerQuery::default(),
                 &PageRequest::first(100),
             )
             .await
@@ -377,7 +377,7 @@ pub async fn customers_tenant_isolation(store: Stores) {
             .customers
             .list_customers(
                 tenant,
-                &dream_core::CustomerFilter::default(),
+                &dream_core::CustomerQuery::default(),
                 &PageRequest {
                     limit: 10,
                     starting_after: Some(mine.id.clone()),

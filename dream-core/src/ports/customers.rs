@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::{Customer, CustomerFilter, CustomerId, Event, Page, PageRequest, StoreError, Tenant};
+use crate::{Customer, CustomerId, CustomerQuery, Event, Page, PageRequest, StoreError, Tenant};
 
 /// End customers, always addressed within a tenant.
 #[async_trait]
@@ -77,13 +77,13 @@ pub trait CustomerStore: Send + Sync {
     /// Deletes; returns whether the customer existed.
     async fn delete_customer(&self, tenant: &Tenant, id: &CustomerId) -> Result<bool, StoreError>;
 
-    /// The tenant's customers that pass `filter`, newest first (by creation
-    /// time, then id). The cursor must name a customer of the tenant (it need not
-    /// pass the filter); `NotFound` otherwise.
+    /// The tenant's customers that match `query`, in its order (newest or
+    /// oldest first, by creation time, then id). The cursor must name a customer
+    /// of the tenant (it need not match the query); `NotFound` otherwise.
     async fn list_customers(
         &self,
         tenant: &Tenant,
-        filter: &CustomerFilter,
+        query: &CustomerQuery,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, StoreError>;
 

@@ -337,17 +337,17 @@ impl Dream {
             .await?)
     }
 
-    /// The tenant's customers that pass `filter`, newest first.
+    /// The tenant's customers that match `query`, in its order.
     pub async fn list_customers(
         &self,
         tenant: &Tenant,
-        filter: &crate::CustomerFilter,
+        query: &crate::CustomerQuery,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, CoreError> {
         Ok(self
             .stores
             .customers
-            .list_customers(tenant, filter, page)
+            .list_customers(tenant, query, page)
             .await?)
     }
 

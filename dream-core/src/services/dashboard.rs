@@ -93,7 +93,7 @@ impl Dream {
             .customers
             .list_customers(
                 tenant,
-                &crate::CustomerFilter::default(),
+                &crate::CustomerQuery::default(),
                 &PageRequest::first(10),
             )
             .await?;

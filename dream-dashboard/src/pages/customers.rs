@@ -4,7 +4,7 @@
 //! plan change.
 
 use askama::Template;
-use dream_core::{CustomerFilter, CustomerId, CustomerPatch, Dream, PageRequest};
+use dream_core::{CustomerId, CustomerPatch, CustomerQuery, Dream, PageRequest};
 use serde::Deserialize;
 
 use crate::{
@@ -26,6 +26,9 @@ pub(crate) struct ListQuery {
     /// Only this plan.
     #[serde(default)]
     pub plan: Option<String>,
+    /// `oldest` for oldest first; newest first otherwise.
+    #[serde(default)]
+    pub order: Option<String>,
     /// Cursor: the last id of the previous page.
     #[serde(default)]
     pub after: Option<String>,
@@ -38,6 +41,7 @@ struct ListPage {
     query: String,
     plan: String,
     plans: Vec<String>,
+    oldest_first: bool,
     rows: Vec<Row>,
     next_href: Option<String>,
     first_href: Option<String>,
@@ -83,6 +87,7 @@ pub(crate) async fn list(
     let list_href = app_href(&access.platform, access.tenant.mode, "customers");
     let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let plan = query.plan.as_deref().filter(|p| !p.is_empty());
+    let oldest_first = query.order.as_deref() == Some("oldest");
     // An id or your own id finds that customer; anything else is an email prefix.
     let exact = match search {
         Some(reference) => dream.find_customer(&access.tenant, reference).await?,
@@ -91,9 +96,10 @@ pub(crate) async fn list(
     let (rows, next_href) = match exact {
         Some(customer) => (vec![Row::new(access, &customer)], None),
         None => {
-            let filter = CustomerFilter {
+            let filter = CustomerQuery {
                 email_prefix: search.map(str::to_owned),
                 plan: plan.map(str::to_owned),
+                oldest_first,
             };
             let after = query.after.as_deref().and_then(CustomerId::parse);
             let page = dream
@@ -108,9 +114,10 @@ pub(crate) async fn list(
                 .await?;
             let next = match page.data.last() {
                 Some(last) if page.has_more => Some(format!(
-                    "{list_href}?q={}&plan={}&after={}",
+                    "{list_href}?q={}&plan={}&order={}&after={}",
                     crate::error::form_urlencoded_component(search.unwrap_or_default()),
                     crate::error::form_urlencoded_component(plan.unwrap_or_default()),
+                    if oldest_first { "oldest" } else { "newest" },
                     last.id
                 )),
                 _ => None,
@@ -140,6 +147,7 @@ pub(crate) async fn list(
         query: search.unwrap_or_default().to_owned(),
         plan: plan.unwrap_or_default().to_owned(),
         plans,
+        oldest_first,
         rows,
         next_href,
         first_href: (query.after.is_some() || search.is_some() || plan.is_some())

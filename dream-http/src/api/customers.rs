@@ -99,11 +99,15 @@ impl CustomersApi {
         /// Only customers on this plan (a tier name).
         #[oai(validator(min_length = 1, max_length = 64))]
         plan: Query<Option<String>>,
+        /// `newest` (default) or `oldest` first, by creation time.
+        #[oai(validator(pattern = r"^(newest|oldest)$"))]
+        order: Query<Option<String>>,
     ) -> ApiResult<Json<CustomerList>> {
         let page = customer_page(limit.0, starting_after.0)?;
-        let filter = dream_core::CustomerFilter {
+        let filter = dream_core::CustomerQuery {
             email_prefix: email.0,
             plan: plan.0,
+            oldest_first: order.0.as_deref() == Some("oldest"),
         };
         let page = state
             .dream

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::CustomerStore, Customer, CustomerFilter, CustomerId, Event, Page, PageRequest,
+    ports::CustomerStore, Customer, CustomerId, CustomerQuery, Event, Page, PageRequest,
     StoreError, Tenant,
 };
 
@@ -227,7 +227,7 @@ impl CustomerStore for MemoryStore {
     async fn list_customers(
         &self,
         tenant: &Tenant,
-        filter: &CustomerFilter,
+        query: &CustomerQuery,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, StoreError> {
         let all = lock(&self.customers);
@@ -247,13 +247,19 @@ impl CustomerStore for MemoryStore {
             }
             None => None,
         };
-        let iter: Box<dyn Iterator<Item = &(DateTime<Utc>, CustomerId)>> = match upper {
-            Some(bound) => Box::new(t.order.range(..bound).rev()),
-            None => Box::new(t.order.iter().rev()),
-        };
+        let iter: Box<dyn Iterator<Item = &(DateTime<Utc>, CustomerId)>> =
+            match (upper, query.oldest_first) {
+                (Some(bound), false) => Box::new(t.order.range(..bound).rev()),
+                (None, false) => Box::new(t.order.iter().rev()),
+                (Some(bound), true) => Box::new(
+                    t.order
+                        .range((std::ops::Bound::Excluded(bound), std::ops::Bound::Unbounded)),
+                ),
+                (None, true) => Box::new(t.order.iter()),
+            };
         let mut data: Vec<Customer> = iter
             .filter_map(|(_, id)| t.by_id.get(id))
-            .filter(|customer| filter.matches(customer))
+            .filter(|customer| query.matches(customer))
             .take(page.limit + 1)
             .cloned()
             .collect();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::CustomerStore, Customer, CustomerFilter, CustomerId, Event, Page, PageRequest,
+    ports::CustomerStore, Customer, CustomerId, CustomerQuery, Event, Page, PageRequest,
     PasswordHash, StoreError, Tenant,
 };
 use sqlx::{postgres::PgRow, PgExecutor, Row};
@@ -232,25 +232,40 @@ impl CustomerStore for PostgresStore {
     async fn list_customers(
         &self,
         tenant: &Tenant,
-        filter: &CustomerFilter,
+        query: &CustomerQuery,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer>, StoreError> {
-        let email = filter.email_like_pattern();
+        let email = query.email_like_pattern();
+        // Only these two constant texts are ever spliced into the statement.
+        let (order, after) = if query.oldest_first {
+            (
+                "ORDER BY created_at ASC, id ASC",
+                "(created_at, id) > ($3, $4)",
+            )
+        } else {
+            (
+                "ORDER BY created_at DESC, id DESC",
+                "(created_at, id) < ($3, $4)",
+            )
+        };
         let limit = to_i64(page.limit as u64 + 1)?;
         let rows = match &page.starting_after {
-            None => sqlx::query(concat!(
-                "SELECT ",
-                columns!(),
-                " FROM customers WHERE platform_id = $1 AND mode = $2 \
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM customers WHERE platform_id = $1 AND mode = $2 \
                  AND ($4 IS NULL OR lower(email) LIKE $4 ESCAPE '\\') \
                  AND ($5 IS NULL OR plan = $5) \
-                 ORDER BY created_at DESC, id DESC LIMIT $3"
-            ))
+                 {order} LIMIT $3"
+                ),
+                order = order,
+            )))
             .bind(tenant.platform.as_str())
             .bind(mode_str(tenant.mode))
             .bind(limit)
             .bind(email.as_deref())
-            .bind(filter.plan.as_deref())
+            .bind(query.plan.as_deref())
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?,
@@ -266,22 +281,26 @@ impl CustomerStore for PostgresStore {
                 .await
                 .map_err(backend)?;
                 let (created_at,) = found.ok_or(StoreError::NotFound)?;
-                sqlx::query(concat!(
-                    "SELECT ",
-                    columns!(),
-                    " FROM customers WHERE platform_id = $1 AND mode = $2 \
-                     AND (created_at, id) < ($3, $4) \
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    concat!(
+                        "SELECT ",
+                        columns!(),
+                        " FROM customers WHERE platform_id = $1 AND mode = $2 \
+                     AND {after} \
                      AND ($6 IS NULL OR lower(email) LIKE $6 ESCAPE '\\') \
                      AND ($7 IS NULL OR plan = $7) \
-                     ORDER BY created_at DESC, id DESC LIMIT $5"
-                ))
+                     {order} LIMIT $5"
+                    ),
+                    order = order,
+                    after = after,
+                )))
                 .bind(tenant.platform.as_str())
                 .bind(mode_str(tenant.mode))
                 .bind(created_at)
                 .bind(cursor.as_str())
                 .bind(limit)
                 .bind(email.as_deref())
-                .bind(filter.plan.as_deref())
+                .bind(query.plan.as_deref())
                 .fetch_all(&self.pool)
                 .await
                 .map_err(backend)?
