@@ -101,28 +101,26 @@ impl EventStore for MemoryStore {
         tenant: &Tenant,
         page: &PageRequest<EventId>,
     ) -> Result<Page<Event>, StoreError> {
-        let all = lock(&self.events);
-        let empty = TenantEvents::default();
-        let t = all.tenants.get(tenant).unwrap_or(&empty);
-        let end = match &page.starting_after {
-            Some(cursor) => *t.position.get(cursor).ok_or(StoreError::NotFound)?,
-            None => t.log.len(),
-        };
-        let mut data: Vec<Event> = t.log[..end]
-            .iter()
-            .rev()
-            .take(page.limit + 1)
-            .cloned()
-            .collect();
-        let has_more = data.len() > page.limit;
-        data.truncate(page.limit);
-        Ok(Page { data, has_more })
+        self.events_page(tenant, None, page)
     }
 
     async fn list_customer_events(
         &self,
         tenant: &Tenant,
         customer: &CustomerId,
+        page: &PageRequest<EventId>,
+    ) -> Result<Page<Event>, StoreError> {
+        self.events_page(tenant, Some(customer), page)
+    }
+}
+
+impl MemoryStore {
+    /// One page of a tenant's events, newest first; with `customer`, only the
+    /// events about that customer.
+    fn events_page(
+        &self,
+        tenant: &Tenant,
+        customer: Option<&CustomerId>,
         page: &PageRequest<EventId>,
     ) -> Result<Page<Event>, StoreError> {
         let all = lock(&self.events);
@@ -135,7 +133,7 @@ impl EventStore for MemoryStore {
         let mut data: Vec<Event> = t.log[..end]
             .iter()
             .rev()
-            .filter(|event| event.customer.as_ref() == Some(customer))
+            .filter(|event| customer.is_none() || event.customer.as_ref() == customer)
             .take(page.limit + 1)
             .cloned()
             .collect();

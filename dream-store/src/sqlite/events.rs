@@ -100,43 +100,26 @@ impl EventStore for SqliteStore {
         tenant: &Tenant,
         page: &PageRequest<EventId>,
     ) -> Result<Page<Event>, StoreError> {
-        let before: i64 = match &page.starting_after {
-            None => i64::MAX,
-            Some(cursor) => sqlx::query_scalar(
-                "SELECT seq FROM events WHERE platform_id = ?1 AND mode = ?2 AND id = ?3",
-            )
-            .bind(tenant.platform.as_str())
-            .bind(mode_str(tenant.mode))
-            .bind(cursor.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?,
-        };
-        let rows = sqlx::query(
-            "SELECT id, kind, customer_id, data, created_at FROM events \
-             WHERE platform_id = ?1 AND mode = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
-        )
-        .bind(tenant.platform.as_str())
-        .bind(mode_str(tenant.mode))
-        .bind(before)
-        .bind(to_i64(page.limit as u64 + 1)?)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        let mut data = rows
-            .iter()
-            .map(|row| event_from_row(tenant, row))
-            .collect::<Result<Vec<_>, _>>()?;
-        let has_more = data.len() > page.limit;
-        data.truncate(page.limit);
-        Ok(Page { data, has_more })
+        self.events_page(tenant, None, page).await
     }
 
     async fn list_customer_events(
         &self,
         tenant: &Tenant,
         customer: &CustomerId,
+        page: &PageRequest<EventId>,
+    ) -> Result<Page<Event>, StoreError> {
+        self.events_page(tenant, Some(customer), page).await
+    }
+}
+
+impl SqliteStore {
+    /// One page of a tenant's events, newest first; with `customer`, only the
+    /// events about that customer.
+    async fn events_page(
+        &self,
+        tenant: &Tenant,
+        customer: Option<&CustomerId>,
         page: &PageRequest<EventId>,
     ) -> Result<Page<Event>, StoreError> {
         let before: i64 = match &page.starting_after {
@@ -152,19 +135,27 @@ impl EventStore for SqliteStore {
             .map_err(backend)?
             .ok_or(StoreError::NotFound)?,
         };
-        let rows = sqlx::query(
-            "SELECT id, kind, customer_id, data, created_at FROM events \
-             WHERE platform_id = ?1 AND mode = ?2 AND seq < ?3 AND customer_id = ?5 \
-             ORDER BY seq DESC LIMIT ?4",
-        )
-        .bind(tenant.platform.as_str())
-        .bind(mode_str(tenant.mode))
-        .bind(before)
-        .bind(to_i64(page.limit as u64 + 1)?)
-        .bind(customer.as_str())
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
+        // Two statements rather than `?5 IS NULL OR …`, so each keeps its index.
+        let sql = match customer {
+            None => {
+                "SELECT id, kind, customer_id, data, created_at FROM events \
+                 WHERE platform_id = ?1 AND mode = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4"
+            }
+            Some(_) => {
+                "SELECT id, kind, customer_id, data, created_at FROM events \
+                 WHERE platform_id = ?1 AND mode = ?2 AND seq < ?3 AND customer_id = ?5 \
+                 ORDER BY seq DESC LIMIT ?4"
+            }
+        };
+        let mut query = sqlx::query(sql)
+            .bind(tenant.platform.as_str())
+            .bind(mode_str(tenant.mode))
+            .bind(before)
+            .bind(to_i64(page.limit as u64 + 1)?);
+        if let Some(customer) = customer {
+            query = query.bind(customer.as_str());
+        }
+        let rows = query.fetch_all(&self.reader).await.map_err(backend)?;
         let mut data = rows
             .iter()
             .map(|row| event_from_row(tenant, row))
