@@ -8,6 +8,9 @@
 --   BENCH rps=… p50_us=… p99_us=… requests=… non2xx=… errors=…
 
 local sk = os.getenv("BENCH_SK")
+if sk == "" then
+  sk = nil
+end
 local users = tonumber(os.getenv("BENCH_USERS") or "1")
 local prefix = os.getenv("BENCH_USER_PREFIX") or "bench-user-"
 local prepared = {}
