@@ -79,7 +79,9 @@ impl SqliteStore {
 #[async_trait]
 impl UsageStore for SqliteStore {
     /// Decides inside one `BEGIN IMMEDIATE` transaction: SQLite's write lock is held
-    /// from the first read to the commit, so no other writer can interleave.
+    /// from the first read to the commit, so no other writer can interleave. A call
+    /// without receipt or rate limit takes the one-statement path
+    /// (`consume_counter_only`).
     async fn consume_usage(&self, req: &ConsumeRequest) -> Result<ConsumeOutcome, StoreError> {
         if req.receipt.is_none() && req.rate_limit_per_minute.is_none() {
             if let Some(limit) = sql_limit(req.limit) {
