@@ -72,9 +72,13 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
+        // No ping before each checkout (`test_before_acquire`): a SQLite connection
+        // is a handle in this process that no server can drop, and the ping is a
+        // hop to the connection's worker thread and back on every statement.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
@@ -85,6 +89,7 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .map_err(unavailable)?;
