@@ -73,6 +73,7 @@ pub(crate) fn strict_request_schemas() -> Vec<String> {
         ChangePasswordRequest::name(),
         UpgradeRequest::name(),
         AppRequest::name(),
+        UpdateAppRequest::name(),
         ReplaceTiersRequest::name(),
         AppKeyRequest::name(),
     ]
@@ -99,6 +100,7 @@ pub(crate) fn strict_request_parsers_refuse(json: &str) -> Vec<(String, String)>
         refuse::<CreateKeyRequest>(json),
         refuse::<RollKeyRequest>(json),
         refuse::<UpdatePlatformRequest>(json),
+        refuse::<UpdateAppRequest>(json),
         refuse::<CreateCheckoutRequest>(json),
         refuse::<PortalRequest>(json),
         refuse::<CartCheckoutRequest>(json),
