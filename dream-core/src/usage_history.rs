@@ -42,27 +42,34 @@ pub struct DailyUsage {
 /// ```
 #[derive(Debug, Default)]
 pub struct DailyTally {
-    pending: Mutex<HashMap<(Tenant, NaiveDate), u64>>,
+    /// Keyed by tenant first, so the hot path finds its entry by reference and
+    /// allocates only for a tenant's first call since the last flush.
+    pending: Mutex<HashMap<Tenant, HashMap<NaiveDate, u64>>>,
 }
 
 impl DailyTally {
     /// Adds `amount` units used at `at`.
     pub fn add(&self, tenant: &Tenant, at: DateTime<Utc>, amount: u64) {
+        let day = at.date_naive();
         let mut pending = self.lock();
-        let slot = pending
-            .entry((tenant.clone(), at.date_naive()))
-            .or_default();
-        *slot = slot.saturating_add(amount);
+        if let Some(days) = pending.get_mut(tenant) {
+            let slot = days.entry(day).or_default();
+            *slot = slot.saturating_add(amount);
+        } else {
+            pending.insert(tenant.clone(), HashMap::from([(day, amount)]));
+        }
     }
 
     /// Takes everything pending, leaving the tally empty.
     pub fn drain(&self) -> Vec<DailyUsage> {
         self.lock()
             .drain()
-            .map(|((tenant, day), amount)| DailyUsage {
-                tenant,
-                day,
-                amount,
+            .flat_map(|(tenant, days)| {
+                days.into_iter().map(move |(day, amount)| DailyUsage {
+                    tenant: tenant.clone(),
+                    day,
+                    amount,
+                })
             })
             .collect()
     }
@@ -71,7 +78,11 @@ impl DailyTally {
     pub fn restore(&self, rows: Vec<DailyUsage>) {
         let mut pending = self.lock();
         for row in rows {
-            let slot = pending.entry((row.tenant, row.day)).or_default();
+            let slot = pending
+                .entry(row.tenant)
+                .or_default()
+                .entry(row.day)
+                .or_default();
             *slot = slot.saturating_add(row.amount);
         }
     }
@@ -80,12 +91,13 @@ impl DailyTally {
     /// latest calls before they are written).
     pub fn pending(&self, tenant: &Tenant, day: NaiveDate) -> u64 {
         self.lock()
-            .get(&(tenant.clone(), day))
+            .get(tenant)
+            .and_then(|days| days.get(&day))
             .copied()
             .unwrap_or(0)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Tenant, NaiveDate), u64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Tenant, HashMap<NaiveDate, u64>>> {
         // A panic while holding this lock cannot leave the map half-updated (each
         // operation is one insert or drain), so a poisoned lock is still usable.
         self.pending
