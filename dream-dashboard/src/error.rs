@@ -41,10 +41,7 @@ impl ResponseError for PageError {
 
     fn as_response(&self) -> Response {
         if let PageError::SignInRequired { back_to } = self {
-            let target = format!(
-                "/dashboard/login?next={}",
-                form_urlencoded_component(back_to)
-            );
+            let target = format!("/dashboard/login?next={}", query_value(back_to));
             return Response::builder()
                 .status(StatusCode::SEE_OTHER)
                 .header("Location", target)
@@ -110,16 +107,7 @@ impl PageError {
     }
 }
 
-/// Percent-encodes a path for a query parameter value.
-pub(crate) fn form_urlencoded_component(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for byte in raw.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+/// `raw` encoded as a query parameter value.
+pub(crate) fn query_value(raw: &str) -> String {
+    form_urlencoded::byte_serialize(raw.as_bytes()).collect()
 }

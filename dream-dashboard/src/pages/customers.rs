@@ -115,8 +115,8 @@ pub(crate) async fn list(
             let next = match page.data.last() {
                 Some(last) if page.has_more => Some(format!(
                     "{list_href}?q={}&plan={}&order={}&after={}",
-                    crate::error::form_urlencoded_component(search.unwrap_or_default()),
-                    crate::error::form_urlencoded_component(plan.unwrap_or_default()),
+                    crate::error::query_value(search.unwrap_or_default()),
+                    crate::error::query_value(plan.unwrap_or_default()),
                     if oldest_first { "oldest" } else { "newest" },
                     last.id
                 )),
