@@ -226,9 +226,12 @@ settings! {
     /// Milliseconds to wait for Redis (each connection attempt and each reply)
     /// before a tracked call fails closed with 503.
     redis_timeout_ms: u64 = "1000", env "DREAM_REDIS_TIMEOUT_MS";
-    /// How long (ms) a process may keep a key record or tier configuration cached:
-    /// the bound on how long another process still accepts a key revoked elsewhere.
+    /// How long (ms) a process may keep a key record, tier configuration or
+    /// customer cached: the bound on how long another process still accepts a key
+    /// revoked elsewhere or applies a plan changed elsewhere.
     cache_ttl_ms: u64 = "1000", env "DREAM_CACHE_TTL_MS";
+    /// Megabytes the customer cache may hold (weighed per customer).
+    customer_cache_mb: u64 = "128", env "DREAM_CUSTOMER_CACHE_MB";
     /// Seconds an unfinished request holds its `Idempotency-Key` before a retry may
     /// run it again: longer than a Stripe call with all its retries (243.5 s).
     idempotency_lock_secs: u64 = "300", env "DREAM_IDEMPOTENCY_LOCK_SECS";

@@ -18,7 +18,7 @@ use dream_core::{
     Dream, EndpointPolicy, StoreError, TenantLimits,
 };
 use dream_store::{
-    cached, observed, MemoryStore, PostgresStore, RedisUsageStore, SqliteStore, StoreObserver,
+    cached_with, observed, MemoryStore, PostgresStore, RedisUsageStore, SqliteStore, StoreObserver,
 };
 use poem::{listener::TcpAcceptor, Server};
 use tokio::net::TcpListener as TokioListener;
@@ -147,7 +147,11 @@ pub async fn build_stores(
     // Observed inside the caches: the latency histogram shows store round trips,
     // not cache hits.
     let stores = observed(stores, Arc::new(StoreCallMetrics));
-    Ok(cached(stores, Duration::from_millis(config.cache_ttl_ms)))
+    Ok(cached_with(
+        stores,
+        Duration::from_millis(config.cache_ttl_ms),
+        config.customer_cache_mb.saturating_mul(1024 * 1024),
+    ))
 }
 
 /// Store call latency into `dream_store_call_duration_seconds{port,method}`.

@@ -12,8 +12,8 @@
 //!   database; versioned migrations.
 //! - `redis`: [`RedisUsageStore`], usage counters and rate windows only: it
 //!   replaces the `usage` port of another backend's [`Stores`](dream_core::ports::Stores).
-//! - `cache`: [`cached`] ([`CachedKeys`], [`CachedTiers`]), moka caches in front
-//!   of the key and tier ports.
+//! - `cache`: [`cached`] ([`CachedKeys`], [`CachedTiers`], [`CachedCustomers`]), moka
+//!   caches in front of the key, tier and customer ports.
 //! - [`observed`]: latency and a tracing span for every call to the hot-path ports.
 //!
 //! Backends compose by port: start from one backend's [`Stores`](dream_core::ports::Stores)
@@ -48,7 +48,10 @@ mod sqlite;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisUsageError, RedisUsageStore, PERIOD_RETENTION};
 #[cfg(feature = "cache")]
-pub use cache::{cached, CachedKeys, CachedTiers};
+pub use cache::{
+    cached, cached_with, customer_weight, CachedCustomers, CachedKeys, CachedSubscriptions,
+    CachedTiers, DEFAULT_CUSTOMER_CACHE_BYTES,
+};
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
 pub use observed::{observed, Observed, StoreObserver};

@@ -327,13 +327,7 @@ async fn four_processes_with_redis_counters_accept_exactly_the_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_in_one_process_is_refused_by_another_within_the_bound() {
     const TTL_MS: u64 = 500;
-    let db = fresh_database().await;
-    let env = [
-        ("DATABASE_URL", db),
-        ("DREAM_CACHE_TTL_MS", TTL_MS.to_string()),
-    ];
-    let a = Server::start(&env).await;
-    let b = Server::start(&env).await;
+    let (a, b) = two_servers_sharing_postgres(TTL_MS).await;
     let http = reqwest::Client::new();
     let sk = bootstrap(&http, &a, 1000).await;
     // Warm B's cache with the key.
@@ -381,6 +375,78 @@ async fn a_key_revoked_in_one_process_is_refused_by_another_within_the_bound() {
     }
 }
 
+/// Two `dream serve` processes on one fresh PostgreSQL database, caching for
+/// `cache_ttl_ms`.
+async fn two_servers_sharing_postgres(cache_ttl_ms: u64) -> (Server, Server) {
+    let db = fresh_database().await;
+    let env = [
+        ("DATABASE_URL", db),
+        ("DREAM_CACHE_TTL_MS", cache_ttl_ms.to_string()),
+    ];
+    (Server::start(&env).await, Server::start(&env).await)
+}
+
+/// A plan changed in one process applies there at once and in another process
+/// (whose customer cache holds the old plan) within the cache bound, never
+/// reverting after: the hot path reads customers from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_changed_in_one_process_applies_in_another_within_the_bound() {
+    const TTL_MS: u64 = 500;
+    let (a, b) = two_servers_sharing_postgres(TTL_MS).await;
+    let http = reqwest::Client::new();
+    let (status, body) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/create-products", a.base),
+        ADMIN,
+        &[],
+        Some(json!({"mode": "test", "tiers": [
+            {"name": "free", "price": 0, "limit": 3},
+            {"name": "pro", "price": 900, "limit": 1000}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let sk = body["secretKey"].as_str().expect("secret").to_owned();
+    // B creates the customer on the free plan and caches it.
+    assert_eq!(track(&http, &b, &sk, "u").await, 200);
+    assert_eq!(usage(&http, &b, &sk, "u").await["plan"], "free");
+    let (status, body) = call(
+        &http,
+        reqwest::Method::PATCH,
+        format!("{}/api/customers/u", a.base),
+        &sk,
+        &[],
+        Some(json!({"plan": "pro"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let changed_at = Instant::now();
+    assert_eq!(
+        usage(&http, &a, &sk, "u").await["plan"],
+        "pro",
+        "the changing process applies the new plan at once"
+    );
+    loop {
+        let plan = usage(&http, &b, &sk, "u").await["plan"].clone();
+        let elapsed = changed_at.elapsed();
+        assert!(
+            elapsed <= Duration::from_millis(TTL_MS + 300),
+            "the other process still applied {plan} after {elapsed:?}"
+        );
+        if plan == "pro" {
+            break;
+        }
+        assert_eq!(plan, "free");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Beyond the free plan's limit of 3 in both processes: the new plan holds.
+    for server in [&a, &b, &a, &b] {
+        assert_eq!(track(&http, server, &sk, "u").await, 200);
+    }
+    assert_eq!(usage(&http, &b, &sk, "u").await["plan"], "pro");
+}
+
 /// A key rolled in one process with a 1 s overlap: the other process accepts the
 /// new key at once and refuses the old one once the overlap and its cache bound
 /// have passed, never again after.
@@ -388,13 +454,7 @@ async fn a_key_revoked_in_one_process_is_refused_by_another_within_the_bound() {
 async fn a_key_rolled_in_one_process_expires_in_another_after_its_overlap() {
     const TTL_MS: u64 = 500;
     const OVERLAP_SECS: u64 = 1;
-    let db = fresh_database().await;
-    let env = [
-        ("DATABASE_URL", db),
-        ("DREAM_CACHE_TTL_MS", TTL_MS.to_string()),
-    ];
-    let a = Server::start(&env).await;
-    let b = Server::start(&env).await;
+    let (a, b) = two_servers_sharing_postgres(TTL_MS).await;
     let http = reqwest::Client::new();
     let sk = bootstrap(&http, &a, 1000).await;
     // Warm B's cache with the key, as it was before the roll (no expiry).

@@ -1,16 +1,25 @@
 //! Caches in front of the hot-path lookups, one decorator per port:
 //! [`CachedKeys`] (secret-key digest → key record, publishable key → key record)
 //! wraps a [`KeyStore`], [`CachedTiers`] (tenant → tier configuration, platform →
-//! allowed browser origins) wraps a
-//! [`PlatformStore`]; [`cached`] puts both into a [`Stores`]. Every other port is
-//! untouched, so a new port method needs no edit here.
+//! allowed browser origins) wraps a [`PlatformStore`], [`CachedCustomers`] (id or
+//! external id → customer) wraps a [`CustomerStore`](dream_core::ports::CustomerStore)
+//! and [`CachedSubscriptions`] forgets customers whose plan a subscription change
+//! moved; [`cached`] puts them into a [`Stores`]. Every other port is untouched,
+//! so a new port method needs no edit here.
 //!
 //! Consistency: a write through this instance (revoking or expiring a key,
-//! replacing tiers or allowed origins) invalidates its cache at once. Another
-//! process sees the change when its entry expires, so **`ttl` is the bound** on how
-//! long another process may still accept a revoked key, keep a rolled key past its
-//! new expiry, or apply old tiers or origins (default 1 s). Only found records are cached:
-//! unknown keys always reach the store.
+//! replacing tiers or allowed origins, changing or deleting a customer, applying a
+//! subscription change) invalidates its cache at once. Another process sees the
+//! change when its entry expires, so **`ttl` is the bound** on how long another
+//! process may still accept a revoked key, keep a rolled key past its new expiry,
+//! or apply old tiers, origins or a customer's old plan (default 1 s). Only found
+//! records are cached: unknown keys and customers always reach the store.
+
+mod customers;
+
+pub use customers::{
+    customer_weight, CachedCustomers, CachedSubscriptions, DEFAULT_CUSTOMER_CACHE_BYTES,
+};
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,8 +32,9 @@ use dream_core::{
 };
 use moka::future::Cache;
 
-/// The key and tier ports of `stores` behind caches whose entries live at most
-/// `ttl`; every other port as it was.
+/// The key, tier and customer ports of `stores` behind caches whose entries live
+/// at most `ttl`, customers within [`DEFAULT_CUSTOMER_CACHE_BYTES`]; every other
+/// port as it was.
 ///
 /// ```
 /// use std::{sync::Arc, time::Duration};
@@ -34,9 +44,18 @@ use moka::future::Cache;
 /// let stores = cached(Stores::new(Arc::new(MemoryStore::new())), Duration::from_secs(1));
 /// let dream = Dream::new(stores);
 /// ```
-pub fn cached(mut stores: Stores, ttl: Duration) -> Stores {
+pub fn cached(stores: Stores, ttl: Duration) -> Stores {
+    cached_with(stores, ttl, DEFAULT_CUSTOMER_CACHE_BYTES)
+}
+
+/// [`cached`] with the customer cache bounded to `customer_bytes` (weighed by
+/// [`customer_weight`]; 0 caches no customer).
+pub fn cached_with(mut stores: Stores, ttl: Duration, customer_bytes: u64) -> Stores {
     stores.keys = Arc::new(CachedKeys::new(stores.keys, ttl));
     stores.platforms = Arc::new(CachedTiers::new(stores.platforms, ttl));
+    let customers = Arc::new(customers::CustomerCache::new(ttl, customer_bytes));
+    stores.customers = Arc::new(CachedCustomers::new(stores.customers, customers.clone()));
+    stores.subscriptions = Arc::new(CachedSubscriptions::new(stores.subscriptions, customers));
     stores
 }
 
