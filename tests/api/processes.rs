@@ -350,19 +350,17 @@ async fn a_key_revoked_in_one_process_is_refused_by_another_within_the_bound() {
         "the revoking process refuses at once"
     );
     loop {
+        // Judged by when the call was sent: a slow answer on a loaded machine
+        // is not a stale one.
+        let sent = revoked_at.elapsed();
         let status = track(&http, &b, &sk, "u").await;
-        let elapsed = revoked_at.elapsed();
         if status == 401 {
-            assert!(
-                elapsed <= Duration::from_millis(TTL_MS + 300),
-                "refused only after {elapsed:?}"
-            );
             break;
         }
         assert_eq!(status, 200);
         assert!(
-            elapsed <= Duration::from_millis(TTL_MS + 300),
-            "still accepted after {elapsed:?}"
+            sent <= Duration::from_millis(TTL_MS + 300),
+            "still accepted a call sent {sent:?} after the revocation"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -428,16 +426,16 @@ async fn a_plan_changed_in_one_process_applies_in_another_within_the_bound() {
         "the changing process applies the new plan at once"
     );
     loop {
+        let sent = changed_at.elapsed();
         let plan = usage(&http, &b, &sk, "u").await["plan"].clone();
-        let elapsed = changed_at.elapsed();
-        assert!(
-            elapsed <= Duration::from_millis(TTL_MS + 300),
-            "the other process still applied {plan} after {elapsed:?}"
-        );
         if plan == "pro" {
             break;
         }
         assert_eq!(plan, "free");
+        assert!(
+            sent <= Duration::from_millis(TTL_MS + 300),
+            "the other process still applied the old plan to a call sent {sent:?} after the change"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Beyond the free plan's limit of 3 in both processes: the new plan holds.
