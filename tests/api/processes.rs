@@ -274,7 +274,9 @@ async fn four_processes_exact(extra_env: &[(&str, String)]) {
         let (http, sk, server) = (&http, &sk, &servers[i % 4]);
         async move {
             let key = format!("mp-{i}");
-            for _ in 0..50 {
+            let mut last = 0;
+            // 409: the first attempt still runs; a starved machine may need long.
+            for _ in 0..600 {
                 let (status, _) = call(
                     http,
                     reqwest::Method::POST,
@@ -287,12 +289,13 @@ async fn four_processes_exact(extra_env: &[(&str, String)]) {
                     None,
                 )
                 .await;
+                last = status;
                 if status != 503 && status != 0 && status != 409 {
                     return status;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            panic!("call {i} never got an answer");
+            panic!("call {i} never got an answer (last status {last})");
         }
     }))
     .await;
