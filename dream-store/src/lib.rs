@@ -12,7 +12,7 @@
 //!   database; versioned migrations.
 //! - `redis`: [`RedisUsageStore`], usage counters and rate windows only: it
 //!   replaces the `usage` port of another backend's [`Stores`](dream_core::ports::Stores).
-//! - `cache`: [`cached`] ([`CachedKeys`], [`CachedTiers`]), moka caches in front
+//! - `cache`: [`cached`] ([`CachedKeys`], [`CachedCustomerKeys`], [`CachedTiers`]), moka caches in front
 //!   of the key and tier ports.
 //! - [`observed`]: latency and a tracing span for every call to the hot-path ports.
 //!
@@ -48,7 +48,7 @@ mod sqlite;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisUsageError, RedisUsageStore, PERIOD_RETENTION};
 #[cfg(feature = "cache")]
-pub use cache::{cached, CachedKeys, CachedTiers};
+pub use cache::{cached, CachedCustomerKeys, CachedKeys, CachedTiers};
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
 pub use observed::{observed, Observed, StoreObserver};
