@@ -82,7 +82,10 @@ async fn verify_counts_exactly_to_the_limit_under_concurrency_then_revoke() {
     let creds = tenant(&server, LIMIT).await;
     let sk = creds.secret_key.as_str();
     let customer = server
-        .customer(sk, json!({ "email": "ck@example.com", "externalId": "acme" }))
+        .customer(
+            sk,
+            json!({ "email": "ck@example.com", "externalId": "acme" }),
+        )
         .await;
     let (key_id, key) = issue(&server, sk, &customer, json!({ "name": "production" })).await;
 
@@ -242,7 +245,11 @@ async fn foreign_made_up_and_deleted_customers_keys_are_not_found() {
 
     // Bad requests are errors, not verdicts.
     server
-        .post("/api/keys/verify", &mine.secret_key, json!({ "key": made_up, "amount": 0 }))
+        .post(
+            "/api/keys/verify",
+            &mine.secret_key,
+            json!({ "key": made_up, "amount": 0 }),
+        )
         .await
         .assert_error(400, "invalid_request");
     server
@@ -250,7 +257,11 @@ async fn foreign_made_up_and_deleted_customers_keys_are_not_found() {
         .await
         .assert_error(400, "invalid_request");
     server
-        .post("/api/keys/verify", "sk_test_unknown", json!({ "key": made_up }))
+        .post(
+            "/api/keys/verify",
+            "sk_test_unknown",
+            json!({ "key": made_up }),
+        )
         .await
         .assert_error(401, "invalid_api_key");
 }
@@ -309,7 +320,10 @@ async fn expiry_and_roll_with_overlap() {
         json!({ "expiresAt": soon.to_rfc3339() }),
     )
     .await;
-    assert_eq!(verify(&server, sk, &expiring, Some(1)).await["code"], "VALID");
+    assert_eq!(
+        verify(&server, sk, &expiring, Some(1)).await["code"],
+        "VALID"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let verdict = verify(&server, sk, &expiring, Some(1)).await;
@@ -324,7 +338,7 @@ async fn expiry_and_roll_with_overlap() {
 
     let (old_id, old) = issue(&server, sk, &customer, json!({ "name": "ci" })).await;
     let roll = |id: String, overlap: u64| {
-        let server = &server;
+        let (server, customer) = (&server, &customer);
         async move {
             server
                 .post(

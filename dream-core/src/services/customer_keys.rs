@@ -9,7 +9,7 @@ use crate::{
     EventKind, IssuedCustomerKey, KeyDigest, Tenant, Verification, VerifyCode, VerifyUsage,
 };
 
-use super::{keys::MAX_ROLL_OVERLAP_SECS, Dream};
+use super::{keys::MAX_ROLL_OVERLAP_SECS, usage::MAX_TRACK_AMOUNT, Dream};
 
 /// What [`Dream::roll_customer_key`] did.
 #[derive(Debug, Clone)]
@@ -269,6 +269,14 @@ impl Dream {
         amount: Option<u64>,
         idempotency_key: Option<&str>,
     ) -> Result<Verification, CoreError> {
+        // A bad amount is the caller's mistake whatever the key: refused before
+        // the lookup, so the answer does not depend on the key.
+        if amount.is_some_and(|n| !(1..=MAX_TRACK_AMOUNT).contains(&n)) {
+            return Err(CoreError::invalid(
+                "/amount",
+                format!("must be between 1 and {MAX_TRACK_AMOUNT}"),
+            ));
+        }
         if CustomerKeySecret::mode_of(token) != Some(tenant.mode) {
             return Ok(Verification::not_found());
         }
