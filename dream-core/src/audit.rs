@@ -146,6 +146,12 @@ audit_actions! {
     CustomerUpdated => "customer.updated",
     /// A customer was deleted through the API.
     CustomerDeleted => "customer.deleted",
+    /// An API key was issued to a customer.
+    CustomerKeyCreated => "customer_key.created",
+    /// A customer's API key was revoked.
+    CustomerKeyRevoked => "customer_key.revoked",
+    /// A customer's API key was rolled: a new key issued, the old one expiring.
+    CustomerKeyRolled => "customer_key.rolled",
 }
 
 impl AuditAction {
@@ -190,9 +196,9 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
-/// The prefixes of secrets this server handles: secret keys, webhook signing
-/// secrets, Stripe secret and restricted keys.
-const SECRET_PREFIXES: [&str; 3] = ["sk_", "whsec_", "rk_"];
+/// The prefixes of secrets this server handles: secret keys, customer keys,
+/// webhook signing secrets, Stripe secret and restricted keys.
+const SECRET_PREFIXES: [&str; 4] = ["sk_", "ck_", "whsec_", "rk_"];
 
 /// Replaces every string in `value` that is or contains a secret-shaped token
 /// with `"[redacted]"`, and drops object members named like a secret

@@ -22,6 +22,10 @@ pub enum EventKind {
     KeyCreated,
     /// A key pair was revoked.
     KeyRevoked,
+    /// An API key was issued to a customer (`data.keyId`, `data.rolledFrom`).
+    CustomerKeyCreated,
+    /// A customer's API key was revoked (`data.keyId`).
+    CustomerKeyRevoked,
     /// The tenant's tiers were replaced.
     TiersUpdated,
     /// The tenant's Stripe account was connected (`data.type`: `connect` or `direct`).
@@ -46,7 +50,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::CustomerCreated,
         EventKind::CustomerUpdated,
         EventKind::CustomerDeleted,
@@ -54,6 +58,8 @@ impl EventKind {
         EventKind::UsageLimitReached,
         EventKind::KeyCreated,
         EventKind::KeyRevoked,
+        EventKind::CustomerKeyCreated,
+        EventKind::CustomerKeyRevoked,
         EventKind::TiersUpdated,
         EventKind::BillingConnected,
         EventKind::BillingDisconnected,
@@ -75,6 +81,8 @@ impl EventKind {
             EventKind::UsageLimitReached => "usage.limit_reached",
             EventKind::KeyCreated => "key.created",
             EventKind::KeyRevoked => "key.revoked",
+            EventKind::CustomerKeyCreated => "customer_key.created",
+            EventKind::CustomerKeyRevoked => "customer_key.revoked",
             EventKind::TiersUpdated => "tiers.updated",
             EventKind::BillingConnected => "billing.connected",
             EventKind::BillingDisconnected => "billing.disconnected",

@@ -34,6 +34,8 @@ mod idempotency;
 // `macro_use`: `prefixed_id!` is also used by `inventory`, declared after it.
 #[macro_use]
 mod ids;
+// After `ids`: uses `prefixed_id!`.
+mod customer_keys;
 mod inventory;
 mod keys;
 mod origins;
@@ -69,6 +71,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use customer::{
     Customer, CustomerPatch, CustomerQuery, HashMemory, Metadata, NewCustomer, PasswordHash,
 };
+pub use customer_keys::{
+    CustomerKeyId, CustomerKeyRecord, CustomerKeySecret, IssuedCustomerKey, Verification,
+    VerifyCode, VerifyUsage,
+};
 pub use error::{BoxError, CoreError, LimitReached, StoreError};
 pub use event::{Event, EventKind};
 pub use idempotency::{
@@ -98,8 +104,8 @@ pub use platform::Platform;
 pub use services::{
     validate_redirect_url, AccountPlan, AccountSettings, Cart, CartCheckout, CartItem,
     CheckoutUrls, ClerkEndpoint, Dashboard, DeliveryPass, Dream, EndpointPatch, HousePlatform, Mrr,
-    NewEndpoint, OversoldProduct, ProductListing, ProductsCreated, RolledKey, SignedIn,
-    SignedInAccount, SweepReport, TenantLimits, TierPriceIds, TrackOutcome, UsageReport,
+    NewEndpoint, OversoldProduct, ProductListing, ProductsCreated, RolledCustomerKey, RolledKey,
+    SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds, TrackOutcome, UsageReport,
     WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS,
     RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };

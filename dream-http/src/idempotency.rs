@@ -5,7 +5,8 @@
 //! 2xx responses are stored: anything else releases the key so a retry runs again
 //! (a refused track call changed nothing, so re-running it is safe).
 //!
-//! A response holding a secret (`sk_live_…`, `sk_test_…`, `whsec_…`) is never stored
+//! A response holding a secret (`sk_live_…`, `sk_test_…`, `ck_live_…`, `ck_test_…`,
+//! `whsec_…`) is never stored
 //! in plaintext: with a master key its body is sealed for the tenant and opened on
 //! replay; without one only a marker is kept and a replay answers 409
 //! `replay_unavailable` (the secret was shown once; list keys instead).
@@ -33,9 +34,15 @@ const HEADER: &str = "idempotency-key";
 const SEALED: &str = "x-dream-idempotency-sealed";
 /// Stored-response pseudo-header: the body held a secret and was not kept.
 const WITHHELD: &str = "x-dream-idempotency-withheld";
-/// What marks a body as holding a secret: secret API keys and webhook signing
-/// secrets. A false positive only costs replayability, never secrecy.
-const SECRET_MARKERS: [&[u8]; 3] = [b"sk_live_", b"sk_test_", b"whsec_"];
+/// What marks a body as holding a secret: secret API keys, customer keys and
+/// webhook signing secrets. A false positive only costs replayability, never secrecy.
+const SECRET_MARKERS: [&[u8]; 5] = [
+    b"sk_live_",
+    b"sk_test_",
+    b"ck_live_",
+    b"ck_test_",
+    b"whsec_",
+];
 
 fn holds_secret(body: &[u8]) -> bool {
     SECRET_MARKERS

@@ -12,8 +12,9 @@
 //!   database; versioned migrations.
 //! - `redis`: [`RedisUsageStore`], usage counters and rate windows only: it
 //!   replaces the `usage` port of another backend's [`Stores`](dream_core::ports::Stores).
-//! - `cache`: [`cached`] ([`CachedKeys`], [`CachedTiers`], [`CachedCustomers`]), moka
-//!   caches in front of the key, tier and customer ports.
+//! - `cache`: [`cached`] ([`CachedKeys`], [`CachedCustomerKeys`], [`CachedTiers`],
+//!   [`CachedCustomers`]), moka caches in front of the key, customer-key, tier and
+//!   customer ports.
 //! - [`observed`]: latency and a tracing span for every call to the hot-path ports.
 //!
 //! Backends compose by port: start from one backend's [`Stores`](dream_core::ports::Stores)
@@ -49,8 +50,8 @@ mod sqlite;
 pub use self::redis::{RedisUsageError, RedisUsageStore, PERIOD_RETENTION};
 #[cfg(feature = "cache")]
 pub use cache::{
-    cached, cached_with, customer_weight, CachedCustomers, CachedKeys, CachedSubscriptions,
-    CachedTiers, DEFAULT_CUSTOMER_CACHE_BYTES,
+    cached, cached_with, customer_weight, CachedCustomerKeys, CachedCustomers, CachedKeys,
+    CachedSubscriptions, CachedTiers, DEFAULT_CUSTOMER_CACHE_BYTES,
 };
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;

@@ -1,5 +1,5 @@
 //! [`observed`]: latency of every call to the hot-path ports (usage, keys,
-//! platforms, customers, idempotency), reported to a [`StoreObserver`] (the
+//! customer keys, platforms, customers, idempotency), reported to a [`StoreObserver`] (the
 //! server's Prometheus histogram) and traced as a `store` span with the port and
 //! method, so an OpenTelemetry trace shows where a request spent its time.
 //!
@@ -17,10 +17,14 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::{CustomerStore, IdempotencyStore, KeyStore, PlatformStore, Stores, UsageStore},
-    AccountId, ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, Event,
-    IdempotencyClaim, IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, Mode, Page,
-    PageRequest, Period, Platform, PlatformId, StoreError, StoredResponse, Tenant, TierConfig,
+    ports::{
+        CustomerKeyStore, CustomerStore, IdempotencyStore, KeyStore, PlatformStore, Stores,
+        UsageStore,
+    },
+    AccountId, ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, CustomerKeyId,
+    CustomerKeyRecord, Event, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, KeyDigest,
+    KeyId, KeyRecord, Mode, Page, PageRequest, Period, Platform, PlatformId, StoreError,
+    StoredResponse, Tenant, TierConfig,
 };
 use tracing::Instrument;
 
@@ -48,6 +52,7 @@ pub trait StoreObserver: Send + Sync {
 pub fn observed(mut stores: Stores, observer: Arc<dyn StoreObserver>) -> Stores {
     stores.usage = Arc::new(Observed::new(stores.usage, observer.clone()));
     stores.keys = Arc::new(Observed::new(stores.keys, observer.clone()));
+    stores.customer_keys = Arc::new(Observed::new(stores.customer_keys, observer.clone()));
     stores.platforms = Arc::new(Observed::new(stores.platforms, observer.clone()));
     stores.customers = Arc::new(Observed::new(stores.customers, observer.clone()));
     stores.idempotency = Arc::new(Observed::new(stores.idempotency, observer));
@@ -136,6 +141,84 @@ impl<T: UsageStore + ?Sized> UsageStore for Observed<T> {
             "usage",
             "total_usage",
             self.inner.total_usage(tenant, period),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl<T: CustomerKeyStore + ?Sized> CustomerKeyStore for Observed<T> {
+    async fn insert_customer_key(&self, key: &CustomerKeyRecord) -> Result<(), StoreError> {
+        self.observe(
+            "customer_keys",
+            "insert_customer_key",
+            self.inner.insert_customer_key(key),
+        )
+        .await
+    }
+
+    async fn find_customer_key_by_digest(
+        &self,
+        digest: &KeyDigest,
+    ) -> Result<Option<CustomerKeyRecord>, StoreError> {
+        self.observe(
+            "customer_keys",
+            "find_customer_key_by_digest",
+            self.inner.find_customer_key_by_digest(digest),
+        )
+        .await
+    }
+
+    async fn get_customer_key(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerKeyId,
+    ) -> Result<Option<CustomerKeyRecord>, StoreError> {
+        self.observe(
+            "customer_keys",
+            "get_customer_key",
+            self.inner.get_customer_key(tenant, id),
+        )
+        .await
+    }
+
+    async fn list_customer_keys(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+    ) -> Result<Vec<CustomerKeyRecord>, StoreError> {
+        self.observe(
+            "customer_keys",
+            "list_customer_keys",
+            self.inner.list_customer_keys(tenant, customer),
+        )
+        .await
+    }
+
+    async fn revoke_customer_key(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<CustomerKeyRecord>, StoreError> {
+        self.observe(
+            "customer_keys",
+            "revoke_customer_key",
+            self.inner.revoke_customer_key(tenant, id, at),
+        )
+        .await
+    }
+
+    async fn expire_customer_key(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<CustomerKeyRecord>, StoreError> {
+        self.observe(
+            "customer_keys",
+            "expire_customer_key",
+            self.inner.expire_customer_key(tenant, id, at),
         )
         .await
     }

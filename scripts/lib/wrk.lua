@@ -3,6 +3,8 @@
 -- With BENCH_SK set, every request is `POST /api/data` with that secret key and an
 -- `X-User-Id` of BENCH_USER_PREFIX followed by a number: 1 when BENCH_USERS is 1
 -- (one hot customer), else a number from 1 to BENCH_USERS drawn at random.
+-- With BENCH_CK also set, every request is instead `POST /api/keys/verify` of that
+-- customer key with `amount` 1 (verify and count, the customer-key hot path).
 -- Without BENCH_SK, wrk's own request (GET of the URL) is sent.
 -- At the end one line is printed for the script to parse:
 --   BENCH rps=… p50_us=… p99_us=… requests=… non2xx=… errors=…
@@ -10,6 +12,10 @@
 local sk = os.getenv("BENCH_SK")
 if sk == "" then
   sk = nil
+end
+local ck = os.getenv("BENCH_CK")
+if ck == "" then
+  ck = nil
 end
 local users = tonumber(os.getenv("BENCH_USERS") or "1")
 local prefix = os.getenv("BENCH_USER_PREFIX") or "bench-user-"
@@ -23,9 +29,21 @@ local function track_request(n)
   })
 end
 
+local function verify_request()
+  local body = '{"key":"' .. ck .. '","amount":1}'
+  return wrk.format("POST", "/api/keys/verify", {
+    ["Authorization"] = "Bearer " .. sk,
+    ["Content-Type"] = "application/json",
+    ["Content-Length"] = tostring(#body),
+  }, body)
+end
+
 function init(args)
   math.randomseed(os.time())
-  if sk then
+  if sk and ck then
+    prepared[1] = verify_request()
+    users = 1
+  elseif sk then
     -- Formatted once: the load generator's own cost stays out of the figures.
     for n = 1, users do
       prepared[n] = track_request(n)

@@ -14,6 +14,7 @@ mod clerk_webhooks;
 mod cli;
 mod concurrency;
 mod cors;
+mod customer_keys;
 mod dashboard;
 mod errors;
 mod faults;

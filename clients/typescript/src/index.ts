@@ -55,6 +55,17 @@ export type CartItem = Schemas["CartItemInput"];
 /** A cart checkout: the Stripe session and the reservation holding its units. */
 export type CartCheckout = Schemas["CartCheckoutResponse"];
 
+/** A customer's API key record (never the key itself). */
+export type CustomerKey = Schemas["CustomerKeyDto"];
+/** A newly issued customer key: `secret` is shown this once. */
+export type IssuedCustomerKey = Schemas["IssuedCustomerKeyDto"];
+/** A rolled customer key: the new key (`secret` shown once) and the old record. */
+export type RolledCustomerKey = Schemas["RolledCustomerKeyDto"];
+/** Parameters of {@link CustomerKeys.create}. */
+export type CreateCustomerKeyParams = Schemas["CreateCustomerKeyRequest"];
+/** The verdict of {@link Keys.verify}: branch on `valid`, read `code` for why. */
+export type KeyVerification = Schemas["VerifyKeyResponse"];
+
 /** Options of the {@link Dream} client. */
 export interface DreamOptions {
   /** A secret key, `sk_test_…` or `sk_live_…`. Keep it on your server. */
@@ -154,6 +165,85 @@ export class Customers {
   /** Deletes a customer. */
   delete(id: string): Promise<DeletedCustomer> {
     return unwrap(this.api.DELETE("/api/customers/{id}", { params: { path: { id } } }));
+  }
+}
+
+/** API keys you issue to one of your customers: `/api/customers/{id}/keys`. */
+export class CustomerKeys {
+  constructor(private readonly api: ApiClient) {}
+
+  /**
+   * Issues a `ck_test_…` / `ck_live_…` key to the customer (our id or your external
+   * id). `secret` is in this result only: hand it to your customer now.
+   */
+  create(
+    customerId: string,
+    params: CreateCustomerKeyParams = {},
+    options?: PostOptions,
+  ): Promise<IssuedCustomerKey> {
+    return unwrap(
+      this.api.POST("/api/customers/{id}/keys", {
+        params: { path: { id: customerId }, header: idempotency(options) },
+        body: params,
+      }),
+    );
+  }
+
+  /** The customer's keys, oldest first (never the keys themselves). */
+  async list(customerId: string): Promise<CustomerKey[]> {
+    const result = await unwrap(
+      this.api.GET("/api/customers/{id}/keys", { params: { path: { id: customerId } } }),
+    );
+    return result.data;
+  }
+
+  /** Revokes a key at once (every server process within 1 s). */
+  revoke(customerId: string, keyId: string): Promise<CustomerKey> {
+    return unwrap(
+      this.api.DELETE("/api/customers/{id}/keys/{keyId}", {
+        params: { path: { id: customerId, keyId } },
+      }),
+    );
+  }
+
+  /** Rolls a key: a new key now, the old one working `overlapSeconds` more (default 0). */
+  roll(
+    customerId: string,
+    keyId: string,
+    overlapSeconds?: number,
+    options?: PostOptions,
+  ): Promise<RolledCustomerKey> {
+    return unwrap(
+      this.api.POST("/api/customers/{id}/keys/{keyId}/roll", {
+        params: { path: { id: customerId, keyId }, header: idempotency(options) },
+        body: overlapSeconds === undefined ? {} : { overlapSeconds },
+      }),
+    );
+  }
+}
+
+/** Options of {@link Keys.verify}. */
+export interface VerifyOptions extends PostOptions {
+  /** Units to count against the key's customer's plan in the same call. */
+  amount?: number;
+}
+
+/** Verifying your customers' keys: `/api/keys/verify`. */
+export class Keys {
+  constructor(private readonly api: ApiClient) {}
+
+  /**
+   * Verifies a key your customer presented and, with `amount`, counts it against
+   * their plan. Never throws for a verdict: `valid` says whether to serve, `code`
+   * why (`VALID`, `NOT_FOUND`, `REVOKED`, `EXPIRED`, `USAGE_EXCEEDED`, `RATE_LIMITED`).
+   */
+  verify(key: string, options: VerifyOptions = {}): Promise<KeyVerification> {
+    return unwrap(
+      this.api.POST("/api/keys/verify", {
+        params: { header: idempotency(options) },
+        body: options.amount === undefined ? { key } : { key, amount: options.amount },
+      }),
+    );
   }
 }
 
@@ -315,6 +405,10 @@ export class Billing {
 export class Dream {
   readonly customers: Customers;
   readonly usage: Usage;
+  /** Your customers' API keys (`ck_…`): issue, list, revoke, roll. */
+  readonly customerKeys: CustomerKeys;
+  /** Verifying your customers' keys. */
+  readonly keys: Keys;
   readonly tiers: Tiers;
   readonly dashboard: DashboardApi;
   readonly events: Events;
@@ -333,6 +427,8 @@ export class Dream {
     });
     this.customers = new Customers(this.client);
     this.usage = new Usage(this.client);
+    this.customerKeys = new CustomerKeys(this.client);
+    this.keys = new Keys(this.client);
     this.tiers = new Tiers(this.client);
     this.dashboard = new DashboardApi(this.client);
     this.events = new Events(this.client);

@@ -80,6 +80,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/customers/{id}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a customer's keys, oldest first (never the keys themselves). */
+        get: operations["listCustomerKeys"];
+        put?: never;
+        /**
+         * Issue an API key to a customer (`ck_test_…` / `ck_live_…` by the mode of
+         *     your key). The key is in this response only; dream keeps its digest.
+         */
+        post: operations["createCustomerKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/customers/{id}/keys/{keyId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a customer's key at once: `REVOKED` here now, and from every other
+         *     server process within the cache bound (`DREAM_CACHE_TTL_MS`, 1 s).
+         */
+        delete: operations["revokeCustomerKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/customers/{id}/keys/{keyId}/roll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll a customer's key: a new key now, the old one expiring after
+         *     `overlapSeconds` (0 to 2592000 = 30 days; default 0 = at once). An earlier
+         *     expiry of the old key is kept. A revoked or expired key cannot be rolled
+         *     (409 `conflict`): issue a new one.
+         */
+        post: operations["rollCustomerKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/keys/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify a customer's key and, with `amount`, count it against the
+         *     customer's plan in the same atomic decision as `POST /api/data`.
+         * @description Always 200 with a verdict: branch on `valid`, read `code` for why
+         *     (`VALID`, `NOT_FOUND`, `REVOKED`, `EXPIRED`, `USAGE_EXCEEDED`,
+         *     `RATE_LIMITED`). Another app's key, the other mode's key, a made-up key
+         *     and a deleted customer's key are all `NOT_FOUND`. A refused amount counts
+         *     nothing. Errors are only for a bad request (400), a bad secret key (401)
+         *     or an unreachable store (503: usage fails closed).
+         */
+        post: operations["verifyKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tiers": {
         parameters: {
             query?: never;
@@ -1026,6 +1115,75 @@ export interface paths {
         patch: operations["accountUpdateCustomer"];
         trace?: never;
     };
+    "/account/apps/{platformId}/customers/{id}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a customer's keys, oldest first (never the keys themselves).
+         * @description `GET /api/customers/{id}/keys` on one of your apps, with the session cookie instead of a secret key.
+         */
+        get: operations["accountListCustomerKeys"];
+        put?: never;
+        /**
+         * Issue an API key to a customer (`ck_test_…` / `ck_live_…` by the mode of
+         *     your key). The key is in this response only; dream keeps its digest.
+         * @description `POST /api/customers/{id}/keys` on one of your apps, with the session cookie instead of a secret key.
+         */
+        post: operations["accountCreateCustomerKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/account/apps/{platformId}/customers/{id}/keys/{keyId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a customer's key at once: `REVOKED` here now, and from every other
+         *     server process within the cache bound (`DREAM_CACHE_TTL_MS`, 1 s).
+         * @description `DELETE /api/customers/{id}/keys/{keyId}` on one of your apps, with the session cookie instead of a secret key.
+         */
+        delete: operations["accountRevokeCustomerKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/account/apps/{platformId}/customers/{id}/keys/{keyId}/roll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll a customer's key: a new key now, the old one expiring after
+         *     `overlapSeconds` (0 to 2592000 = 30 days; default 0 = at once). An earlier
+         *     expiry of the old key is kept. A revoked or expired key cannot be rolled
+         *     (409 `conflict`): issue a new one.
+         * @description `POST /api/customers/{id}/keys/{keyId}/roll` on one of your apps, with the session cookie instead of a secret key.
+         */
+        post: operations["accountRollCustomerKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/account/apps/{platformId}/dashboard": {
         parameters: {
             query?: never;
@@ -1489,6 +1647,21 @@ export interface components {
             cancelUrl?: string;
         };
         /**
+         * CreateCustomerKeyRequest
+         * @description Issue an API key to a customer. Per-key meters and rate windows are not
+         *     offered yet: a key counts against its customer's plan, whose limit and rate
+         *     limit apply.
+         */
+        CreateCustomerKeyRequest: {
+            /** @description Your name for it ("production"), at most 100 characters, no control characters. */
+            name?: string;
+            /**
+             * Format: date-time
+             * @description When it stops working (in the future).
+             */
+            expiresAt?: string;
+        };
+        /**
          * CreateCustomerRequest
          * @description Create a customer (the seeds' body).
          */
@@ -1633,6 +1806,46 @@ export interface components {
              * @description Last changed.
              */
             updatedAt: string;
+        };
+        /**
+         * CustomerKeyDto
+         * @description A customer key record; the key itself is never shown again.
+         */
+        CustomerKeyDto: {
+            /** @description `ckey_…`, used to revoke and roll it. */
+            id: string;
+            /** @description The customer (`usr_…`). */
+            customerId: string;
+            mode: components["schemas"]["ModeDto"];
+            /** @description Your name for it. */
+            name?: string;
+            /** @description `ck_test_…a1b2`: the prefix and last four characters. */
+            hint: string;
+            /**
+             * Format: date-time
+             * @description Issued.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Expiry.
+             */
+            expiresAt?: string;
+            /**
+             * Format: date-time
+             * @description Revocation time.
+             */
+            revokedAt?: string;
+        };
+        /**
+         * CustomerKeyList
+         * @description One customer's keys.
+         */
+        CustomerKeyList: {
+            /** @description Keys, oldest first (revoked and expired ones included). */
+            data: components["schemas"]["CustomerKeyDto"][];
+            /** @description Always false: a customer's keys fit one page. */
+            hasMore: boolean;
         };
         /**
          * CustomerList
@@ -1923,6 +2136,15 @@ export interface components {
          * @enum {string}
          */
         IntervalDto: "month" | "year";
+        /**
+         * IssuedCustomerKeyDto
+         * @description A newly issued customer key, shown this once.
+         */
+        IssuedCustomerKeyDto: {
+            key: components["schemas"]["CustomerKeyDto"];
+            /** @description The key (`ck_test_…` / `ck_live_…`). Shown once: hand it to your customer now. */
+            secret: string;
+        };
         /**
          * IssuedKeyDto
          * @description A newly issued pair, with its secret shown this once.
@@ -2215,6 +2437,19 @@ export interface components {
              *     at once) to 2592000 (30 days).
              */
             overlapSeconds?: number;
+        };
+        /**
+         * RolledCustomerKeyDto
+         * @description A rolled customer key: the new key shown this once, and the old record with
+         *     its new expiry.
+         */
+        RolledCustomerKeyDto: {
+            /** @description The new key's record. */
+            key: components["schemas"]["CustomerKeyDto"] & unknown;
+            /** @description The new key. Shown once. */
+            secret: string;
+            /** @description The old key, now expiring at `expiresAt`. */
+            rolled: components["schemas"]["CustomerKeyDto"] & unknown;
         };
         /**
          * RolledKeyDto
@@ -2521,6 +2756,73 @@ export interface components {
             /**
              * Format: date-time
              * @description Period end.
+             */
+            periodEnd: string;
+        };
+        /**
+         * @description The verdict of a verification.
+         * @enum {string}
+         */
+        VerifyCodeDto: "VALID" | "NOT_FOUND" | "REVOKED" | "EXPIRED" | "USAGE_EXCEEDED" | "RATE_LIMITED";
+        /**
+         * VerifyKeyRequest
+         * @description Verify a customer key and, with `amount`, count it against the customer's plan.
+         */
+        VerifyKeyRequest: {
+            /** @description The key your customer presented (`ck_test_…` / `ck_live_…`). */
+            key: string;
+            /**
+             * Format: uint64
+             * @description Units to count in the same call (1 to 1000000), as `POST /api/data` does:
+             *     limit, rate limit and `Idempotency-Key` apply. Absent: verify only.
+             */
+            amount?: number;
+        };
+        /**
+         * VerifyKeyResponse
+         * @description The answer of `POST /api/keys/verify`: always HTTP 200; branch on `valid`.
+         */
+        VerifyKeyResponse: {
+            /** @description Whether to serve the request (`code` is `VALID`). */
+            valid: boolean;
+            code: components["schemas"]["VerifyCodeDto"];
+            /** @description The key's id (`ckey_…`); null for `NOT_FOUND`. */
+            keyId: string | null;
+            /** @description The key's customer (`usr_…`); null for `NOT_FOUND`. */
+            customerId: string | null;
+            /** @description The customer's plan; null for `NOT_FOUND`, `REVOKED`, `EXPIRED`, `RATE_LIMITED`. */
+            plan: string | null;
+            /** @description Usage this period; null where `plan` is. */
+            usage: (components["schemas"]["VerifyUsageDto"] & unknown) | null;
+            /**
+             * Format: uint64
+             * @description For `RATE_LIMITED`: seconds until the amount could be admitted.
+             */
+            retryAfter?: number;
+        };
+        /**
+         * VerifyUsageDto
+         * @description Usage of the key's customer in the current period.
+         */
+        VerifyUsageDto: {
+            /**
+             * Format: uint64
+             * @description Units counted in the period (including this call when it was counted).
+             */
+            count: number;
+            /**
+             * Format: uint64
+             * @description The plan's limit; null when unlimited.
+             */
+            limit: number | null;
+            /**
+             * Format: uint64
+             * @description Units left; null when unlimited.
+             */
+            remaining: number | null;
+            /**
+             * Format: date-time
+             * @description When the period ends.
              */
             periodEnd: string;
         };
@@ -3507,6 +3809,754 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["UsageResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listCustomerKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `usr_…` or your external id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CustomerKeyList"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createCustomerKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: same key and body → same response (replayed only
+                 *     with a master key configured, since it holds the new key).
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description `usr_…` or your external id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CreateCustomerKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Issued; the key is in this response only. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["IssuedCustomerKeyDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revokeCustomerKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `usr_…` or your external id. */
+                id: string;
+                /** @description The key (`ckey_…`). */
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CustomerKeyDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rollCustomerKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: same key and body → same response (replayed only
+                 *     with a master key configured, since it holds the new key).
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description `usr_…` or your external id. */
+                id: string;
+                /** @description The key (`ckey_…`). */
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RollKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Rolled; the new key is in this response only. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RolledCustomerKeyDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    verifyKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes a counted retry safe: same key and request → same response,
+                 *     counted once.
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyKeyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["VerifyKeyResponse"];
                 };
             };
             /** @description The request is malformed or a value is not allowed. */
@@ -12367,6 +13417,612 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["CustomerResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accountListCustomerKeys: {
+        parameters: {
+            query?: {
+                /** @description The app's test or live data (default `test`). */
+                mode?: components["schemas"]["ModeDto"];
+            };
+            header?: never;
+            path: {
+                /** @description Your app (`plt_…`); another account's app is a 404. */
+                platformId: string;
+                /** @description `usr_…` or your external id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CustomerKeyList"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accountCreateCustomerKey: {
+        parameters: {
+            query?: {
+                /** @description The app's test or live data (default `test`). */
+                mode?: components["schemas"]["ModeDto"];
+            };
+            header?: never;
+            path: {
+                /** @description Your app (`plt_…`); another account's app is a 404. */
+                platformId: string;
+                /** @description `usr_…` or your external id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CreateCustomerKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Issued; the key is in this response only. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["IssuedCustomerKeyDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accountRevokeCustomerKey: {
+        parameters: {
+            query?: {
+                /** @description The app's test or live data (default `test`). */
+                mode?: components["schemas"]["ModeDto"];
+            };
+            header?: never;
+            path: {
+                /** @description Your app (`plt_…`); another account's app is a 404. */
+                platformId: string;
+                /** @description `usr_…` or your external id. */
+                id: string;
+                /** @description The key (`ckey_…`). */
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CustomerKeyDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accountRollCustomerKey: {
+        parameters: {
+            query?: {
+                /** @description The app's test or live data (default `test`). */
+                mode?: components["schemas"]["ModeDto"];
+            };
+            header?: never;
+            path: {
+                /** @description Your app (`plt_…`); another account's app is a 404. */
+                platformId: string;
+                /** @description `usr_…` or your external id. */
+                id: string;
+                /** @description The key (`ckey_…`). */
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RollKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Rolled; the new key is in this response only. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RolledCustomerKeyDto"];
                 };
             };
             /** @description The request is malformed or a value is not allowed. */

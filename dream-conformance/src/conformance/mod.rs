@@ -9,6 +9,7 @@ mod accounts;
 mod audit;
 mod billing;
 mod customer_caps;
+mod customer_keys;
 mod customer_list;
 mod customer_outbox;
 mod customers;
@@ -47,6 +48,11 @@ pub use billing::{
     billing_tenants_for_stripe_account,
 };
 pub use customer_caps::{customers_cap_last_slot_concurrent, customers_cap_sequential};
+pub use customer_keys::{
+    customer_keys_duplicates_conflict, customer_keys_expire_concurrent_earliest_wins,
+    customer_keys_expire_keeps_earlier, customer_keys_insert_and_find,
+    customer_keys_list_per_customer, customer_keys_revoke_scoped_and_keeps_first_time,
+};
 pub use customer_list::{customers_list_filters, customers_list_pagination, customers_plan_counts};
 pub use customer_outbox::{
     customers_insert_with_event_is_all_or_nothing, customers_plan_change_writes_its_events,

@@ -20,6 +20,7 @@ use std::sync::Arc;
 mod accounts;
 mod audit;
 mod billing;
+mod customer_keys;
 mod customers;
 mod events;
 mod idempotency;
@@ -36,6 +37,7 @@ mod usage_history;
 pub use accounts::AccountStore;
 pub use audit::AuditStore;
 pub use billing::{BillingProvider, BillingStore};
+pub use customer_keys::CustomerKeyStore;
 pub use customers::CustomerStore;
 pub use events::EventStore;
 pub use idempotency::IdempotencyStore;
@@ -65,6 +67,7 @@ pub trait Store:
     + UsageHistoryStore
     + AuditStore
     + AccountStore
+    + CustomerKeyStore
 {
 }
 
@@ -83,6 +86,7 @@ impl<T> Store for T where
         + UsageHistoryStore
         + AuditStore
         + AccountStore
+        + CustomerKeyStore
 {
 }
 
@@ -138,6 +142,8 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     /// Developer accounts, their sessions and failed logins.
     pub accounts: Arc<dyn AccountStore>,
+    /// API keys of end customers (`ck_…`).
+    pub customer_keys: Arc<dyn CustomerKeyStore>,
 }
 
 impl Stores {
@@ -157,7 +163,8 @@ impl Stores {
             outbound: store.clone(),
             history: store.clone(),
             audit: store.clone(),
-            accounts: store,
+            accounts: store.clone(),
+            customer_keys: store,
         }
     }
 }

@@ -29,6 +29,7 @@ mod apps;
 mod audit;
 mod billing;
 mod clerk_users;
+mod customer_keys;
 mod customers;
 mod dashboard;
 mod house;
@@ -51,6 +52,7 @@ pub use billing::{
     RESERVATION_MARGIN_MINUTES,
 };
 pub use clerk_users::ClerkEndpoint;
+pub use customer_keys::RolledCustomerKey;
 pub use dashboard::{Dashboard, Mrr, OversoldProduct};
 pub use house::{AccountPlan, HousePlatform};
 pub use keys::{RolledKey, MAX_ROLL_OVERLAP_SECS};

@@ -5,6 +5,7 @@ mod admin;
 mod apps;
 mod billing;
 mod connect;
+mod customer_keys;
 mod customers;
 mod dashboard;
 mod health;
@@ -18,6 +19,7 @@ pub use admin::AdminApi;
 pub use apps::AppsApi;
 pub use billing::BillingApi;
 pub use connect::ConnectApi;
+pub use customer_keys::CustomerKeysApi;
 pub use customers::CustomersApi;
 pub use dashboard::DashboardApi;
 pub use health::HealthApi;
@@ -38,6 +40,9 @@ pub enum ApiTags {
     Customers,
     /// Tracking and reading usage against tier limits.
     Usage,
+    /// API keys you issue to your customers (`ck_…`), verified and counted
+    /// against their plan in one call.
+    CustomerKeys,
     /// Pricing tiers.
     Tiers,
     /// Stripe billing on your own account: checkout, portal, products, carts, Connect onboarding.
@@ -59,6 +64,7 @@ pub enum ApiTags {
 pub type AllApis = (
     CustomersApi,
     UsageApi,
+    CustomerKeysApi,
     TiersApi,
     BillingApi,
     ConnectApi,
@@ -76,6 +82,7 @@ pub fn all() -> AllApis {
     (
         CustomersApi,
         UsageApi,
+        CustomerKeysApi,
         TiersApi,
         BillingApi,
         ConnectApi,

@@ -23,6 +23,7 @@ mod accounts;
 mod audit;
 mod billing;
 mod customer;
+mod customer_keys;
 mod dashboard;
 mod keys;
 mod redact;
@@ -34,6 +35,7 @@ pub use accounts::*;
 pub use audit::*;
 pub use billing::*;
 pub use customer::*;
+pub use customer_keys::*;
 pub use dashboard::*;
 pub use keys::*;
 pub use tier::*;
@@ -76,6 +78,8 @@ pub(crate) fn strict_request_schemas() -> Vec<String> {
         UpdateAppRequest::name(),
         ReplaceTiersRequest::name(),
         AppKeyRequest::name(),
+        CreateCustomerKeyRequest::name(),
+        VerifyKeyRequest::name(),
     ]
     .into_iter()
     .map(|name| name.into_owned())
@@ -115,6 +119,8 @@ pub(crate) fn strict_request_parsers_refuse(json: &str) -> Vec<(String, String)>
         refuse::<AppRequest>(json),
         refuse::<ReplaceTiersRequest>(json),
         refuse::<AppKeyRequest>(json),
+        refuse::<CreateCustomerKeyRequest>(json),
+        refuse::<VerifyKeyRequest>(json),
     ]
 }
 

@@ -1,19 +1,21 @@
 //! Caches in front of the hot-path lookups, one decorator per port:
 //! [`CachedKeys`] (secret-key digest → key record, publishable key → key record)
-//! wraps a [`KeyStore`], [`CachedTiers`] (tenant → tier configuration, platform →
+//! wraps a [`KeyStore`], [`CachedCustomerKeys`] (customer-key digest → record) wraps
+//! a [`CustomerKeyStore`], [`CachedTiers`] (tenant → tier configuration, platform →
 //! allowed browser origins) wraps a [`PlatformStore`], [`CachedCustomers`] (id or
 //! external id → customer) wraps a [`CustomerStore`](dream_core::ports::CustomerStore)
 //! and [`CachedSubscriptions`] forgets customers whose plan a subscription change
 //! moved; [`cached`] puts them into a [`Stores`]. Every other port is untouched,
 //! so a new port method needs no edit here.
 //!
-//! Consistency: a write through this instance (revoking or expiring a key,
-//! replacing tiers or allowed origins, changing or deleting a customer, applying a
-//! subscription change) invalidates its cache at once. Another process sees the
-//! change when its entry expires, so **`ttl` is the bound** on how long another
-//! process may still accept a revoked key, keep a rolled key past its new expiry,
-//! or apply old tiers, origins or a customer's old plan (default 1 s). Only found
-//! records are cached: unknown keys and customers always reach the store.
+//! Consistency: a write through this instance (revoking or expiring a key or a
+//! customer key, replacing tiers or allowed origins, changing or deleting a
+//! customer, applying a subscription change) invalidates its cache at once.
+//! Another process sees the change when its entry expires, so **`ttl` is the
+//! bound** on how long another process may still accept a revoked key, keep a
+//! rolled key past its new expiry, or apply old tiers, origins or a customer's old
+//! plan (default 1 s). Only found records are cached: unknown keys and customers
+//! always reach the store.
 
 mod customers;
 
@@ -26,9 +28,9 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::{KeyStore, PlatformStore, Stores},
-    AccountId, KeyDigest, KeyId, KeyRecord, Mode, Platform, PlatformId, StoreError, Tenant,
-    TierConfig,
+    ports::{CustomerKeyStore, KeyStore, PlatformStore, Stores},
+    AccountId, CustomerId, CustomerKeyId, CustomerKeyRecord, KeyDigest, KeyId, KeyRecord, Mode,
+    Platform, PlatformId, StoreError, Tenant, TierConfig,
 };
 use moka::future::Cache;
 
@@ -53,10 +55,97 @@ pub fn cached(stores: Stores, ttl: Duration) -> Stores {
 pub fn cached_with(mut stores: Stores, ttl: Duration, customer_bytes: u64) -> Stores {
     stores.keys = Arc::new(CachedKeys::new(stores.keys, ttl));
     stores.platforms = Arc::new(CachedTiers::new(stores.platforms, ttl));
+    stores.customer_keys = Arc::new(CachedCustomerKeys::new(stores.customer_keys, ttl));
     let customers = Arc::new(customers::CustomerCache::new(ttl, customer_bytes));
     stores.customers = Arc::new(CachedCustomers::new(stores.customers, customers.clone()));
     stores.subscriptions = Arc::new(CachedSubscriptions::new(stores.subscriptions, customers));
     stores
+}
+
+/// A [`CustomerKeyStore`] whose lookups by digest (verification, the hot path)
+/// are cached; revoking or expiring a key through it forgets the key at once.
+pub struct CachedCustomerKeys {
+    inner: Arc<dyn CustomerKeyStore>,
+    by_digest: Cache<KeyDigest, CustomerKeyRecord>,
+}
+
+impl CachedCustomerKeys {
+    /// A cache in front of `inner`; entries live at most `ttl`.
+    pub fn new(inner: Arc<dyn CustomerKeyStore>, ttl: Duration) -> Self {
+        Self {
+            inner,
+            by_digest: bounded(ttl),
+        }
+    }
+}
+
+impl std::fmt::Debug for CachedCustomerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedCustomerKeys").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl CustomerKeyStore for CachedCustomerKeys {
+    async fn insert_customer_key(&self, key: &CustomerKeyRecord) -> Result<(), StoreError> {
+        self.inner.insert_customer_key(key).await
+    }
+
+    async fn find_customer_key_by_digest(
+        &self,
+        digest: &KeyDigest,
+    ) -> Result<Option<CustomerKeyRecord>, StoreError> {
+        if let Some(hit) = self.by_digest.get(digest).await {
+            return Ok(Some(hit));
+        }
+        let found = self.inner.find_customer_key_by_digest(digest).await?;
+        if let Some(key) = &found {
+            self.by_digest.insert(*digest, key.clone()).await;
+        }
+        Ok(found)
+    }
+
+    async fn get_customer_key(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerKeyId,
+    ) -> Result<Option<CustomerKeyRecord>, StoreError> {
+        self.inner.get_customer_key(tenant, id).await
+    }
+
+    async fn list_customer_keys(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+    ) -> Result<Vec<CustomerKeyRecord>, StoreError> {
+        self.inner.list_customer_keys(tenant, customer).await
+    }
+
+    async fn revoke_customer_key(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<CustomerKeyRecord>, StoreError> {
+        let revoked = self.inner.revoke_customer_key(tenant, id, at).await?;
+        if let Some(key) = &revoked {
+            self.by_digest.invalidate(&key.digest).await;
+        }
+        Ok(revoked)
+    }
+
+    async fn expire_customer_key(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<CustomerKeyRecord>, StoreError> {
+        let expired = self.inner.expire_customer_key(tenant, id, at).await?;
+        if let Some(key) = &expired {
+            self.by_digest.invalidate(&key.digest).await;
+        }
+        Ok(expired)
+    }
 }
 
 /// A [`KeyStore`] whose lookups by secret digest and by publishable key are

@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod billing;
+mod customer_keys;
 mod customers;
 mod events;
 mod idempotency;
@@ -34,6 +35,7 @@ pub struct MemoryStore {
     history: Mutex<usage_history::History>,
     audit: Mutex<audit::AuditLog>,
     accounts: Mutex<accounts::Accounts>,
+    customer_keys: Mutex<customer_keys::CustomerKeys>,
 }
 
 impl MemoryStore {

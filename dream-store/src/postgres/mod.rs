@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod billing;
+mod customer_keys;
 mod customers;
 mod events;
 mod idempotency;
