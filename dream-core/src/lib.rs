@@ -109,7 +109,8 @@ pub use signing::{
 };
 pub use tenant::{Mode, Tenant};
 pub use tier::{
-    validate_tier_name, validate_tiers, Interval, Money, Tier, TierConfig, TierKind, UsageLimit,
+    crossed_thresholds, validate_flag_name, validate_tier_name, validate_tiers, Interval, Money,
+    Tier, TierConfig, TierKind, UsageLimit, DEFAULT_ALERTS, REQUESTS_METER,
 };
 pub use usage::{
     gcra, within_limit, ConsumeOutcome, ConsumeRequest, Period, RECEIPT_RETENTION_HOURS,

@@ -57,6 +57,8 @@ async fn accepted_calls_reach_the_chart_and_a_failed_flush_loses_nothing() {
         limit: UsageLimit::Limited(5),
         rate_limit_per_minute: None,
         features: vec![],
+        flags: vec![],
+        alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         archived: false,
     };
     dream

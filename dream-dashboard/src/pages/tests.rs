@@ -21,6 +21,8 @@ fn tier(name: &str, price: f64, limit: Option<u64>) -> Tier {
         limit: limit.map_or(UsageLimit::Unlimited, UsageLimit::Limited),
         rate_limit_per_minute: None,
         features: vec![],
+        flags: vec![],
+        alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         archived: false,
     }
 }
