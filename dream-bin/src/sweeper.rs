@@ -1,5 +1,6 @@
-//! The expiry sweep every process runs: expired inventory holds are released and
-//! expired Connect onboarding states deleted, a bounded batch of each per pass.
+//! The expiry sweep every process runs: expired inventory holds are released,
+//! expired Connect onboarding states deleted and usage history past its retention
+//! deleted, a bounded batch of each per pass.
 //! Any number of processes may sweep at once (each row is settled or deleted by
 //! one atomic store operation); a failed pass is logged and the next one retries.
 
@@ -25,10 +26,14 @@ pub async fn run(dream: Dream, every: Duration, batch: usize) {
 pub async fn sweep_once(dream: &Dream, batch: usize) -> bool {
     match dream.sweep_expired(batch).await {
         Ok(report) => {
-            if report.reservations_released > 0 || report.onboarding_states_deleted > 0 {
+            if report.reservations_released > 0
+                || report.onboarding_states_deleted > 0
+                || report.usage_history_rows_deleted > 0
+            {
                 tracing::info!(
                     reservations_released = report.reservations_released,
                     onboarding_states_deleted = report.onboarding_states_deleted,
+                    usage_history_rows_deleted = report.usage_history_rows_deleted,
                     "expiry sweep"
                 );
             }

@@ -31,6 +31,7 @@ mod billing;
 mod clerk_users;
 mod customers;
 mod dashboard;
+mod entitlements;
 mod house;
 mod keys;
 mod outbound;
@@ -52,6 +53,7 @@ pub use billing::{
 };
 pub use clerk_users::ClerkEndpoint;
 pub use dashboard::{Dashboard, Mrr, OversoldProduct};
+pub use entitlements::{CheckOutcome, CheckQuery, Entitlements, MeterState};
 pub use house::{AccountPlan, HousePlatform};
 pub use keys::{RolledKey, MAX_ROLL_OVERLAP_SECS};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
@@ -59,6 +61,9 @@ pub use platforms::ProductsCreated;
 pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 pub use sweep::SweepReport;
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
+pub use usage_history::{
+    Granularity, HistoryQuery, UsageHistory, DEFAULT_HISTORY_RETENTION_DAYS, MAX_HISTORY_BUCKETS,
+};
 
 use crate::{
     ports::{BillingProvider, InlinePasswordHasher, PasswordHasher, Stores},
@@ -79,7 +84,9 @@ pub struct Dream {
     limits: TenantLimits,
     password_hasher: Arc<dyn PasswordHasher>,
     /// Accepted usage not yet in the history store (see [`Dream::flush_usage_history`]).
-    daily_tally: Arc<crate::DailyTally>,
+    usage_tally: Arc<crate::UsageTally>,
+    /// Days of usage history the retention sweep keeps.
+    history_retention_days: u32,
     /// Who is acting, for the audit log (see [`Dream::acting_as`]).
     audit: Arc<AuditContext>,
     accounts: AccountSettings,
@@ -111,7 +118,8 @@ impl Dream {
             endpoint_policy: EndpointPolicy::default(),
             limits: TenantLimits::default(),
             password_hasher: Arc::new(InlinePasswordHasher),
-            daily_tally: Arc::default(),
+            usage_tally: Arc::default(),
+            history_retention_days: usage_history::DEFAULT_HISTORY_RETENTION_DAYS,
             audit: Arc::new(AuditContext::system()),
             accounts: AccountSettings::default(),
             dummy_hash: accounts::DummyHash::default(),

@@ -126,7 +126,7 @@ impl Dream {
         };
         match self.stores.usage.consume_usage(&request).await? {
             ConsumeOutcome::Accepted { used } => {
-                self.daily_tally.add(tenant, now, amount);
+                self.usage_tally.add(tenant, now, amount);
                 if let UsageLimit::Limited(limit) = tier.limit {
                     self.emit_thresholds(tenant, &customer, tier, &period, limit, used, amount)
                         .await;
