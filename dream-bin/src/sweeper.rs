@@ -128,4 +128,33 @@ mod tests {
             .expect("take");
         assert_eq!(taken, None, "the expired onboarding state was deleted");
     }
+
+    /// Usage history older than the configured retention is deleted by the
+    /// sweep, newer history stays.
+    #[tokio::test]
+    async fn passes_delete_usage_history_past_its_retention() {
+        let store = Arc::new(MemoryStore::new());
+        let dream = Dream::new(store.clone()).with_usage_history_retention_days(7);
+        let tenant = Tenant::new(PlatformId::generate(), Mode::Test);
+        let now = Utc::now();
+        let row = |days_ago: i64| dream_core::HourlyUsage {
+            tenant: tenant.clone(),
+            hour: dream_core::hour_start(now - Span::days(days_ago)),
+            amount: 3,
+        };
+        dream
+            .stores()
+            .history
+            .add_usage(&[row(20), row(8), row(1)])
+            .await
+            .expect("history written");
+        assert!(!sweep_once(&dream, 100).await, "one pass takes all");
+        let left = dream
+            .stores()
+            .history
+            .hourly_usage(&tenant, now - Span::days(30), now + Span::days(1))
+            .await
+            .expect("history read");
+        assert_eq!(left, vec![(dream_core::hour_start(now - Span::days(1)), 3)]);
+    }
 }

@@ -15,6 +15,7 @@ mod cli;
 mod concurrency;
 mod cors;
 mod dashboard;
+mod entitlements;
 mod errors;
 mod faults;
 mod hashing;
