@@ -333,7 +333,13 @@ pub(crate) async fn save(
                 .and_then(|rest| rest.split('/').next())
                 .and_then(|i| i.parse::<usize>().ok())
                 .and_then(|i| offered.get(i).copied());
-            let message = format!("{}: {reason}", field.rsplit('/').next().unwrap_or("tiers"));
+            // The field within the tier (`price`, `flags/1`), so a list item's
+            // message says which list it is in.
+            let name = field
+                .strip_prefix("/tiers/")
+                .and_then(|rest| rest.split_once('/'))
+                .map_or_else(|| field.rsplit('/').next().unwrap_or("tiers"), |(_, f)| f);
+            let message = format!("{name}: {reason}");
             match position.and_then(|i| rows.get_mut(i)) {
                 Some(row) => row.error = Some(message),
                 None => {
