@@ -226,7 +226,17 @@ async fn check_consumes_nothing_and_leaves_the_rate_window_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_concurrent_tracks_alert_once_per_threshold() {
-    let server = TestServer::start().await;
+    alerts_once_per_threshold(TestServer::start().await).await;
+}
+
+/// The same on PostgreSQL, where the event log's primary key refuses the second
+/// append of a derived event id across connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_concurrent_tracks_alert_once_per_threshold_on_postgres() {
+    alerts_once_per_threshold(TestServer::start_postgres().await).await;
+}
+
+async fn alerts_once_per_threshold(server: TestServer) {
     let sk = server.tenant("test", 50).await.secret_key;
     let id = server
         .customer(&sk, json!({"email": "alerts@example.com", "plan": "free"}))
