@@ -20,6 +20,8 @@ pub fn unlimited_tier() -> Tier {
         limit: UsageLimit::Unlimited,
         rate_limit_per_minute: None,
         features: vec![],
+        flags: vec![],
+        alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         archived: false,
     }
 }

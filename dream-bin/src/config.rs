@@ -322,8 +322,12 @@ settings! {
     /// Days (at least 1) events stay in the event log; events a delivery still
     /// refers to stay until it is purged. Swept by the delivery worker.
     event_retention_days: u64 = "400", env "DREAM_EVENT_RETENTION_DAYS";
+    /// Days (at least 1) hourly and daily usage history is kept; older buckets
+    /// are deleted by the expiry sweep.
+    usage_history_retention_days: u32 = "400", env "DREAM_USAGE_HISTORY_RETENTION_DAYS";
     /// Seconds (at least 1) between passes of the expiry sweep, which releases
-    /// expired inventory holds and deletes expired Connect onboarding states.
+    /// expired inventory holds, deletes expired Connect onboarding states and
+    /// usage history past its retention.
     sweep_interval_secs: u64 = "300", env "DREAM_SWEEP_INTERVAL_SECS";
     /// Most rows of each kind one sweep pass removes (at least 1); a full batch
     /// is followed at once by another pass.
@@ -531,6 +535,7 @@ impl Config {
         }
         self.webhook_log_retention_days = self.webhook_log_retention_days.max(1);
         self.event_retention_days = self.event_retention_days.max(1);
+        self.usage_history_retention_days = self.usage_history_retention_days.max(1);
         self.sweep_interval_secs = self.sweep_interval_secs.max(1);
         self.sweep_batch = self.sweep_batch.max(1);
         self.webhook_poll_ms = self.webhook_poll_ms.max(10);

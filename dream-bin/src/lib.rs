@@ -213,7 +213,8 @@ impl Application {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
                 Duration::from_millis(config.hash_queue_ms),
             )))
-            .with_account_settings(account_settings(config)?);
+            .with_account_settings(account_settings(config)?)
+            .with_usage_history_retention_days(config.usage_history_retention_days);
         let deliveries = if config.webhook_worker {
             let sender = delivery::HttpSender::new(
                 dream.endpoint_policy(),
@@ -333,12 +334,12 @@ fn endpoint(state: dream_http::AppState) -> impl poem::Endpoint {
         .nest("/", dream_http::app(state))
 }
 
-/// How often a server writes its tally of accepted usage to the daily history
+/// How often a server writes its tally of accepted usage to the usage history
 /// (the dashboard's chart); a crash loses at most this much from the chart,
 /// never from the enforced counters.
 pub const USAGE_HISTORY_FLUSH_EVERY: Duration = Duration::from_secs(5);
 
-/// Writes the daily usage tally every `every`; a failed write is kept for the next.
+/// Writes the usage tally every `every`; a failed write is kept for the next.
 async fn flush_usage_history(dream: Dream, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

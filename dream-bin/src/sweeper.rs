@@ -1,5 +1,6 @@
-//! The expiry sweep every process runs: expired inventory holds are released and
-//! expired Connect onboarding states deleted, a bounded batch of each per pass.
+//! The expiry sweep every process runs: expired inventory holds are released,
+//! expired Connect onboarding states deleted and usage history past its retention
+//! deleted, a bounded batch of each per pass.
 //! Any number of processes may sweep at once (each row is settled or deleted by
 //! one atomic store operation); a failed pass is logged and the next one retries.
 
@@ -25,10 +26,14 @@ pub async fn run(dream: Dream, every: Duration, batch: usize) {
 pub async fn sweep_once(dream: &Dream, batch: usize) -> bool {
     match dream.sweep_expired(batch).await {
         Ok(report) => {
-            if report.reservations_released > 0 || report.onboarding_states_deleted > 0 {
+            if report.reservations_released > 0
+                || report.onboarding_states_deleted > 0
+                || report.usage_history_rows_deleted > 0
+            {
                 tracing::info!(
                     reservations_released = report.reservations_released,
                     onboarding_states_deleted = report.onboarding_states_deleted,
+                    usage_history_rows_deleted = report.usage_history_rows_deleted,
                     "expiry sweep"
                 );
             }
@@ -122,5 +127,34 @@ mod tests {
             .await
             .expect("take");
         assert_eq!(taken, None, "the expired onboarding state was deleted");
+    }
+
+    /// Usage history older than the configured retention is deleted by the
+    /// sweep, newer history stays.
+    #[tokio::test]
+    async fn passes_delete_usage_history_past_its_retention() {
+        let store = Arc::new(MemoryStore::new());
+        let dream = Dream::new(store.clone()).with_usage_history_retention_days(7);
+        let tenant = Tenant::new(PlatformId::generate(), Mode::Test);
+        let now = Utc::now();
+        let row = |days_ago: i64| dream_core::HourlyUsage {
+            tenant: tenant.clone(),
+            hour: dream_core::hour_start(now - Span::days(days_ago)),
+            amount: 3,
+        };
+        dream
+            .stores()
+            .history
+            .add_usage(&[row(20), row(8), row(1)])
+            .await
+            .expect("history written");
+        assert!(!sweep_once(&dream, 100).await, "one pass takes all");
+        let left = dream
+            .stores()
+            .history
+            .hourly_usage(&tenant, now - Span::days(30), now + Span::days(1))
+            .await
+            .expect("history read");
+        assert_eq!(left, vec![(dream_core::hour_start(now - Span::days(1)), 3)]);
     }
 }

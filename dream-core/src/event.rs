@@ -18,6 +18,10 @@ pub enum EventKind {
     PlanChanged,
     /// A customer's usage reached the plan limit for the period.
     UsageLimitReached,
+    /// A customer's usage crossed one of the tier's alert thresholds
+    /// (`data.meter`, `data.percent`, `data.used`, `data.limit`): once per
+    /// customer, meter, period and threshold.
+    UsageThresholdReached,
     /// A key pair was issued.
     KeyCreated,
     /// A key pair was revoked.
@@ -50,12 +54,13 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::CustomerCreated,
         EventKind::CustomerUpdated,
         EventKind::CustomerDeleted,
         EventKind::PlanChanged,
         EventKind::UsageLimitReached,
+        EventKind::UsageThresholdReached,
         EventKind::KeyCreated,
         EventKind::KeyRevoked,
         EventKind::CustomerKeyCreated,
@@ -79,6 +84,7 @@ impl EventKind {
             EventKind::CustomerDeleted => "customer.deleted",
             EventKind::PlanChanged => "plan.changed",
             EventKind::UsageLimitReached => "usage.limit_reached",
+            EventKind::UsageThresholdReached => "usage.threshold_reached",
             EventKind::KeyCreated => "key.created",
             EventKind::KeyRevoked => "key.revoked",
             EventKind::CustomerKeyCreated => "customer_key.created",

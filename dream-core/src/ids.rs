@@ -130,6 +130,24 @@ prefixed_id!(
     AuditId,
     "aud"
 );
+impl EventId {
+    /// An id derived from `key` (SHA-256, 128 bits as hex): events that must be
+    /// recorded at most once get one id per occurrence, and the event log's
+    /// unique id refuses the second append, across processes.
+    ///
+    /// ```
+    /// use dream_core::EventId;
+    /// assert_eq!(EventId::derived("a"), EventId::derived("a"));
+    /// assert_ne!(EventId::derived("a"), EventId::derived("b"));
+    /// assert_eq!(EventId::parse(EventId::derived("a").as_str()), Some(EventId::derived("a")));
+    /// ```
+    pub fn derived(key: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        Self(format!("{}{}", Self::PREFIX, hex(&digest[..16])))
+    }
+}
+
 prefixed_id!(
     /// A developer's webhook endpoint.
     WebhookEndpointId,

@@ -103,10 +103,13 @@ pub use page::{Page, PageRequest};
 pub use platform::Platform;
 pub use services::{
     validate_redirect_url, AccountPlan, AccountSettings, Cart, CartCheckout, CartItem,
-    CheckoutUrls, ClerkEndpoint, Dashboard, DeliveryPass, Dream, EndpointPatch, HousePlatform, Mrr,
+    CheckOutcome, CheckQuery, CheckoutUrls, ClerkEndpoint, Dashboard, DeliveryPass, Dream,
+    EndpointPatch, Entitlements, Granularity, HistoryQuery, HousePlatform, MeterState, Mrr,
     NewEndpoint, OversoldProduct, ProductListing, ProductsCreated, RolledCustomerKey, RolledKey,
-    SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds, TrackOutcome, UsageReport,
-    WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS,
+    SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds, TrackOutcome,
+    UsageHistory, UsageReport, WebhookOutcome, CART_SESSION_MINUTES,
+    DEFAULT_HISTORY_RETENTION_DAYS, MAX_CART_LINES, MAX_CART_QUANTITY, MAX_HISTORY_BUCKETS,
+    MAX_ROLL_OVERLAP_SECS,
     RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
 pub use signing::{
@@ -115,12 +118,13 @@ pub use signing::{
 };
 pub use tenant::{Mode, Tenant};
 pub use tier::{
-    validate_tier_name, validate_tiers, Interval, Money, Tier, TierConfig, TierKind, UsageLimit,
+    crossed_thresholds, validate_flag_name, validate_tier_name, validate_tiers, Interval, Money,
+    Tier, TierConfig, TierKind, UsageLimit, DEFAULT_ALERTS, REQUESTS_METER,
 };
 pub use usage::{
     gcra, within_limit, ConsumeOutcome, ConsumeRequest, Period, RECEIPT_RETENTION_HOURS,
 };
-pub use usage_history::{DailyTally, DailyUsage};
+pub use usage_history::{hour_start, DailyUsage, HourlyUsage, UsageTally};
 
 /// Largest amount a single track call may count.
 pub use services::MAX_TRACK_AMOUNT;

@@ -163,8 +163,82 @@ pub struct Tier {
     pub rate_limit_per_minute: Option<u32>,
     /// Marketing features.
     pub features: Vec<String>,
+    /// Boolean entitlements customers on this tier have (`sso`,
+    /// `priority_support`): names of `[a-z0-9_]{1,40}`, see [`validate_flag_name`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Usage alert thresholds in percent of [`Tier::limit`] (1–100, unique):
+    /// crossing one emits `usage.threshold_reached` once per customer and period.
+    /// Configurations stored before alerts existed read as [`DEFAULT_ALERTS`].
+    #[serde(default = "default_alerts")]
+    pub alerts: Vec<u8>,
     /// No longer offered; customers already on it keep working.
     pub archived: bool,
+}
+
+/// Alert thresholds of a tier that names none: 80 % and 100 % of its limit.
+pub const DEFAULT_ALERTS: [u8; 2] = [80, 100];
+
+fn default_alerts() -> Vec<u8> {
+    DEFAULT_ALERTS.to_vec()
+}
+
+/// The one meter of this release: calls counted against [`Tier::limit`].
+pub const REQUESTS_METER: &str = "requests";
+
+/// Validates a flag name: `[a-z0-9_]{1,40}`.
+///
+/// ```
+/// use dream_core::validate_flag_name;
+/// assert!(validate_flag_name("sso", "/flag").is_ok());
+/// assert!(validate_flag_name("Priority-Support", "/flag").is_err());
+/// ```
+pub fn validate_flag_name(name: &str, field: &str) -> Result<(), CoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            field,
+            "must be 1-40 characters of a-z, 0-9 or '_'",
+        ))
+    }
+}
+
+/// The alert thresholds `used` crossed when a call counted `amount` of a
+/// `limit`: threshold `t` is crossed iff `used - amount < ceil(t% of limit) <= used`.
+/// Calls of one customer and period are counted one after another with strictly
+/// increasing `used`, so exactly one accepted call crosses each reachable threshold.
+///
+/// ```
+/// use dream_core::crossed_thresholds;
+/// assert_eq!(crossed_thresholds(&[80, 100], 50, 40, 1), vec![80]);
+/// assert_eq!(crossed_thresholds(&[80, 100], 50, 41, 1), Vec::<u8>::new());
+/// assert_eq!(crossed_thresholds(&[80, 100], 50, 50, 20), vec![80, 100]);
+/// // 80 % of 3 is 2.4: the call that reaches 3 crosses it.
+/// assert_eq!(crossed_thresholds(&[80], 3, 3, 1), vec![80]);
+/// ```
+pub fn crossed_thresholds(alerts: &[u8], limit: u64, used: u64, amount: u64) -> Vec<u8> {
+    let before = used.saturating_sub(amount);
+    alerts
+        .iter()
+        .copied()
+        .filter(|&percent| {
+            let mark = threshold_mark(limit, percent);
+            // A limit of 0 accepts nothing, so it has no threshold to cross.
+            mark > 0 && before < mark && mark <= used
+        })
+        .collect()
+}
+
+/// `ceil(percent% of limit)`, without overflow.
+fn threshold_mark(limit: u64, percent: u8) -> u64 {
+    let product = u128::from(limit) * u128::from(percent);
+    u64::try_from(product.div_ceil(100)).unwrap_or(u64::MAX)
 }
 
 impl Tier {
@@ -296,6 +370,41 @@ pub fn validate_tiers(tiers: &[Tier]) -> Result<(), CoreError> {
                 "at most 50 features of at most 200 characters",
             ));
         }
+        if tier.flags.len() > 50 {
+            return Err(CoreError::invalid(
+                format!("/tiers/{i}/flags"),
+                "at most 50 flags",
+            ));
+        }
+        for (j, flag) in tier.flags.iter().enumerate() {
+            validate_flag_name(flag, &format!("/tiers/{i}/flags/{j}"))?;
+            if tier.flags[..j].contains(flag) {
+                return Err(CoreError::invalid(
+                    format!("/tiers/{i}/flags/{j}"),
+                    format!("duplicate flag \"{flag}\""),
+                ));
+            }
+        }
+        if tier.alerts.len() > 10 {
+            return Err(CoreError::invalid(
+                format!("/tiers/{i}/alerts"),
+                "at most 10 thresholds",
+            ));
+        }
+        for (j, percent) in tier.alerts.iter().enumerate() {
+            if !(1..=100).contains(percent) {
+                return Err(CoreError::invalid(
+                    format!("/tiers/{i}/alerts/{j}"),
+                    "must be a percentage between 1 and 100",
+                ));
+            }
+            if tier.alerts[..j].contains(percent) {
+                return Err(CoreError::invalid(
+                    format!("/tiers/{i}/alerts/{j}"),
+                    format!("duplicate threshold {percent}"),
+                ));
+            }
+        }
         if tier.rate_limit_per_minute == Some(0) || tier.rate_limit_per_minute > Some(60_000) {
             return Err(CoreError::invalid(
                 format!("/tiers/{i}/rateLimitPerMinute"),
@@ -330,7 +439,61 @@ mod tests {
             limit,
             rate_limit_per_minute: None,
             features: vec![],
+            flags: vec![],
+            alerts: DEFAULT_ALERTS.to_vec(),
             archived: false,
+        }
+    }
+
+    #[test]
+    fn flags_and_alerts_are_validated_by_position() {
+        let mut bad = plan("pro", 0, UsageLimit::Limited(10));
+        bad.flags = vec!["sso".into(), "Bad-Flag".into()];
+        assert!(matches!(
+            validate_tiers(&[bad.clone()]),
+            Err(CoreError::InvalidInput { field, .. }) if field == "/tiers/0/flags/1"
+        ));
+        bad.flags = vec!["sso".into(), "sso".into()];
+        assert!(validate_tiers(&[bad.clone()]).is_err());
+        bad.flags = vec!["sso".into()];
+        bad.alerts = vec![50, 0];
+        assert!(matches!(
+            validate_tiers(&[bad.clone()]),
+            Err(CoreError::InvalidInput { field, .. }) if field == "/tiers/0/alerts/1"
+        ));
+        bad.alerts = vec![50, 50];
+        assert!(validate_tiers(&[bad.clone()]).is_err());
+        bad.alerts = vec![];
+        assert!(validate_tiers(&[bad]).is_ok());
+    }
+
+    #[test]
+    fn stored_tiers_without_flags_or_alerts_read_with_defaults() {
+        let mut value = serde_json::to_value(plan("free", 0, UsageLimit::Unlimited)).unwrap();
+        let object = value.as_object_mut().unwrap();
+        assert!(!object.contains_key("flags"), "no flags: not written");
+        object.remove("alerts");
+        let tier: Tier = serde_json::from_value(value).unwrap();
+        assert!(tier.flags.is_empty());
+        assert_eq!(tier.alerts, DEFAULT_ALERTS.to_vec());
+    }
+
+    #[test]
+    fn exactly_one_call_of_a_sequence_crosses_each_threshold() {
+        for limit in [1u64, 3, 7, 50, 101] {
+            for step in [1u64, 2, 5] {
+                let mut used = 0;
+                let mut seen = Vec::new();
+                while used + step <= limit {
+                    used += step;
+                    seen.extend(crossed_thresholds(&[1, 33, 80, 100], limit, used, step));
+                }
+                let reachable: Vec<u8> = [1u8, 33, 80, 100]
+                    .into_iter()
+                    .filter(|p| threshold_mark(limit, *p) <= used)
+                    .collect();
+                assert_eq!(seen, reachable, "limit {limit} step {step}");
+            }
         }
     }
 

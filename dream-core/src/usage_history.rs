@@ -1,5 +1,6 @@
-//! Daily usage per tenant, for charts: counted in memory as calls are accepted,
-//! written to the store in batches.
+//! Usage history per tenant, in hourly and daily buckets, for charts and
+//! `GET /api/usage/history`: counted in memory as calls are accepted, written to
+//! the store in batches.
 //!
 //! The exact, enforced numbers are the per-customer period counters of
 //! [`UsageStore`](crate::ports::UsageStore). This history is a tenant-wide
@@ -11,9 +12,43 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use crate::Tenant;
+
+/// Units a tenant used in one UTC hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourlyUsage {
+    /// Whose.
+    pub tenant: Tenant,
+    /// The start of the hour (minutes and seconds zero).
+    pub hour: DateTime<Utc>,
+    /// Units counted.
+    pub amount: u64,
+}
+
+/// The start of the UTC hour containing `at`.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// let at = Utc.with_ymd_and_hms(2026, 12, 6, 10, 59, 59).unwrap();
+/// assert_eq!(dream_core::hour_start(at), Utc.with_ymd_and_hms(2026, 12, 6, 10, 0, 0).unwrap());
+/// ```
+pub fn hour_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    from_hour_index(hour_index(at))
+}
+
+/// Hours since the epoch: the tally's key, cheap to compute on the hot path.
+fn hour_index(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(3600)
+}
+
+fn from_hour_index(index: i64) -> DateTime<Utc> {
+    // Any i64 hour index from a real timestamp maps back into chrono's range.
+    Utc.timestamp_opt(index.saturating_mul(3600), 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
 
 /// Units a tenant used on one UTC day.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,48 +61,51 @@ pub struct DailyUsage {
     pub amount: u64,
 }
 
-/// Accepted usage not yet written to the store, per tenant and day.
+/// Accepted usage not yet written to the store, per tenant and UTC hour (the
+/// daily totals are sums of the hours, written in the same batch).
 ///
 /// ```
-/// use dream_core::{DailyTally, Mode, PlatformId, Tenant};
-/// let tally = DailyTally::default();
+/// use dream_core::{Mode, PlatformId, Tenant, UsageTally};
+/// let tally = UsageTally::default();
 /// let tenant = Tenant::new(PlatformId::generate(), Mode::Test);
 /// let now = chrono::Utc::now();
 /// tally.add(&tenant, now, 2);
 /// tally.add(&tenant, now, 3);
+/// assert_eq!(tally.pending(&tenant, now.date_naive()), 5);
 /// let drained = tally.drain();
 /// assert_eq!(drained.len(), 1);
 /// assert_eq!(drained[0].amount, 5);
+/// assert_eq!(drained[0].hour, dream_core::hour_start(now));
 /// assert!(tally.drain().is_empty());
 /// ```
 #[derive(Debug, Default)]
-pub struct DailyTally {
+pub struct UsageTally {
     /// Keyed by tenant first, so the hot path finds its entry by reference and
     /// allocates only for a tenant's first call since the last flush.
-    pending: Mutex<HashMap<Tenant, HashMap<NaiveDate, u64>>>,
+    pending: Mutex<HashMap<Tenant, HashMap<i64, u64>>>,
 }
 
-impl DailyTally {
+impl UsageTally {
     /// Adds `amount` units used at `at`.
     pub fn add(&self, tenant: &Tenant, at: DateTime<Utc>, amount: u64) {
-        let day = at.date_naive();
+        let hour = hour_index(at);
         let mut pending = self.lock();
-        if let Some(days) = pending.get_mut(tenant) {
-            let slot = days.entry(day).or_default();
+        if let Some(hours) = pending.get_mut(tenant) {
+            let slot = hours.entry(hour).or_default();
             *slot = slot.saturating_add(amount);
         } else {
-            pending.insert(tenant.clone(), HashMap::from([(day, amount)]));
+            pending.insert(tenant.clone(), HashMap::from([(hour, amount)]));
         }
     }
 
     /// Takes everything pending, leaving the tally empty.
-    pub fn drain(&self) -> Vec<DailyUsage> {
+    pub fn drain(&self) -> Vec<HourlyUsage> {
         self.lock()
             .drain()
-            .flat_map(|(tenant, days)| {
-                days.into_iter().map(move |(day, amount)| DailyUsage {
+            .flat_map(|(tenant, hours)| {
+                hours.into_iter().map(move |(hour, amount)| HourlyUsage {
                     tenant: tenant.clone(),
-                    day,
+                    hour: from_hour_index(hour),
                     amount,
                 })
             })
@@ -75,13 +113,13 @@ impl DailyTally {
     }
 
     /// Puts back what could not be written, to be tried again with the next batch.
-    pub fn restore(&self, rows: Vec<DailyUsage>) {
+    pub fn restore(&self, rows: Vec<HourlyUsage>) {
         let mut pending = self.lock();
         for row in rows {
             let slot = pending
                 .entry(row.tenant)
                 .or_default()
-                .entry(row.day)
+                .entry(hour_index(row.hour))
                 .or_default();
             *slot = slot.saturating_add(row.amount);
         }
@@ -90,14 +128,24 @@ impl DailyTally {
     /// What is pending for `tenant` on `day` (so a chart includes this process's
     /// latest calls before they are written).
     pub fn pending(&self, tenant: &Tenant, day: NaiveDate) -> u64 {
+        self.lock().get(tenant).map_or(0, |hours| {
+            hours
+                .iter()
+                .filter(|(hour, _)| from_hour_index(**hour).date_naive() == day)
+                .fold(0u64, |sum, (_, amount)| sum.saturating_add(*amount))
+        })
+    }
+
+    /// What is pending for `tenant` in the hour starting at `hour`.
+    pub fn pending_hour(&self, tenant: &Tenant, hour: DateTime<Utc>) -> u64 {
         self.lock()
             .get(tenant)
-            .and_then(|days| days.get(&day))
+            .and_then(|hours| hours.get(&hour_index(hour)))
             .copied()
             .unwrap_or(0)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Tenant, HashMap<NaiveDate, u64>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Tenant, HashMap<i64, u64>>> {
         // A panic while holding this lock cannot leave the map half-updated (each
         // operation is one insert or drain), so a poisoned lock is still usable.
         self.pending

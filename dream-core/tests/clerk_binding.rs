@@ -74,6 +74,8 @@ async fn platform(dream: &Dream) -> (Tenant, String) {
                 limit: UsageLimit::Limited(10),
                 rate_limit_per_minute: None,
                 features: vec![],
+                flags: vec![],
+                alerts: dream_core::DEFAULT_ALERTS.to_vec(),
                 archived: false,
             }],
         )

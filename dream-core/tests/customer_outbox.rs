@@ -60,6 +60,8 @@ fn plan(name: &str, price: f64) -> Tier {
         limit: UsageLimit::Limited(10),
         rate_limit_per_minute: None,
         features: vec![],
+        flags: vec![],
+        alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         archived: false,
     }
 }

@@ -16,6 +16,7 @@ mod concurrency;
 mod cors;
 mod customer_keys;
 mod dashboard;
+mod entitlements;
 mod errors;
 mod faults;
 mod hashing;

@@ -30,6 +30,12 @@ export type DeletedCustomer = Schemas["DeletedCustomer"];
 export type TrackResult = Schemas["TrackResponse"];
 /** A customer's usage in the current period. */
 export type UsageReport = Schemas["UsageResponse"];
+/** What a customer's plan allows: flags and meters. */
+export type Entitlements = Schemas["EntitlementsResponse"];
+/** The answer of {@link Usage.check}. */
+export type CheckResult = Schemas["CheckResponse"];
+/** Usage per hour or day over a range. */
+export type UsageHistory = Schemas["UsageHistoryResponse"];
 /** A pricing tier. */
 export type Tier = Schemas["TierDto"];
 /** The dashboard snapshot. */
@@ -102,6 +108,21 @@ export interface TrackOptions extends PostOptions {
 export interface UsageOptions {
   /** Plan for a customer seen for the first time; ignored for known customers. */
   plan?: string;
+}
+
+/** What {@link Usage.check} asks: a flag, or an amount of a meter. */
+export type CheckParams = { flag: string } | { meter: string; amount?: number };
+
+/** Options of {@link Usage.history}. */
+export interface UsageHistoryParams {
+  /** The meter (default `requests`). */
+  meter?: string;
+  /** Start: an RFC 3339 time or a `YYYY-MM-DD` date (default a day or 30 days before `to`). */
+  from?: string;
+  /** End, exclusive (default now). */
+  to?: string;
+  /** Bucket width (default `day`). */
+  granularity?: "hour" | "day";
 }
 
 /** Options of {@link Billing.cart}. */
@@ -247,7 +268,10 @@ export class Keys {
   }
 }
 
-/** Usage against tier limits: `/api/data` and `/api/usage`. */
+/**
+ * Usage against tier limits and entitlements: `/api/data`, `/api/usage`,
+ * `/api/entitlements`, `/api/check` and `/api/usage/history`.
+ */
 export class Usage {
   constructor(private readonly api: ApiClient) {}
 
@@ -277,6 +301,40 @@ export class Usage {
       ...(options.plan === undefined ? {} : { "X-User-Plan": options.plan }),
     };
     return unwrap(this.api.GET("/api/usage", { params: { header } }));
+  }
+
+  /**
+   * The customer's plan, each flag (`true` when the plan has it) and each meter with
+   * `used`, `limit`, `remaining` and `resetsAt`, from one read.
+   */
+  entitlements(userId: string, options: UsageOptions = {}): Promise<Entitlements> {
+    const header = {
+      "X-User-Id": userId,
+      ...(options.plan === undefined ? {} : { "X-User-Plan": options.plan }),
+    };
+    return unwrap(this.api.GET("/api/entitlements", { params: { header } }));
+  }
+
+  /**
+   * Whether the customer's plan has a flag (`{ flag: "sso" }`), or would accept an
+   * amount of a meter now (`{ meter: "requests", amount: 3 }`). Consumes nothing and
+   * leaves the rate window alone; an unknown flag answers `allowed: false`.
+   */
+  check(userId: string, params: CheckParams, options: UsageOptions = {}): Promise<CheckResult> {
+    const header = {
+      "X-User-Id": userId,
+      ...(options.plan === undefined ? {} : { "X-User-Plan": options.plan }),
+    };
+    const query =
+      "flag" in params
+        ? { flag: params.flag }
+        : { meter: params.meter, ...(params.amount === undefined ? {} : { amount: params.amount }) };
+    return unwrap(this.api.GET("/api/check", { params: { header, query } }));
+  }
+
+  /** Your usage across customers per hour or day, every bucket of the range listed. */
+  history(params: UsageHistoryParams = {}): Promise<UsageHistory> {
+    return unwrap(this.api.GET("/api/usage/history", { params: { query: params } }));
   }
 }
 

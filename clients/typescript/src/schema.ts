@@ -80,6 +80,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/entitlements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What the customer's plan allows now: its flags and meters, from one read.
+         * @description `flags` lists every flag any of your tiers names, `true` when this plan has
+         *     it. Creates an unknown `X-User-Id` on first sight, like `GET /api/usage`.
+         */
+        get: operations["getEntitlements"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Check a flag (`?flag=sso`) or whether an amount of a meter would be
+         *     accepted now (`?meter=requests&amount=3`), without consuming anything and
+         *     without touching the per-minute rate window.
+         * @description Exactly one of `flag` and `meter`. An unknown flag is `allowed: false`; an
+         *     unknown meter is a 400.
+         */
+        get: operations["checkEntitlement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your usage of a meter per hour or per UTC day, across customers.
+         * @description Buckets cover `[from, to)`, `from` rounded down and `to` up to a bucket
+         *     boundary; every bucket is listed (zero when unused), at most 1000 per
+         *     request. Defaults: `to` now, `from` a day (hours) or 30 days (days) before.
+         *     Kept for `DREAM_USAGE_HISTORY_RETENTION_DAYS` (default 400).
+         */
+        get: operations["getUsageHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/customers/{id}/keys": {
         parameters: {
             query?: never;
@@ -1596,6 +1663,42 @@ export interface components {
             newPassword: string;
         };
         /**
+         * CheckResponse
+         * @description Whether a flag is on, or an amount of a meter would be accepted now.
+         */
+        CheckResponse: {
+            /** @description The flag is on / the amount fits in the usage limit. Nothing was consumed. */
+            allowed: boolean;
+            /** @description The customer's id (`usr_…`). */
+            customerId: string;
+            /** @description The plan that applies. */
+            plan: string;
+            /** @description The flag asked about (flag checks). */
+            flag?: string;
+            /** @description The meter asked about (meter checks). */
+            meter?: string;
+            /**
+             * Format: uint64
+             * @description Units counted in the period (meter checks).
+             */
+            used?: number;
+            /**
+             * Format: uint64
+             * @description The plan's limit, null when unlimited (meter checks).
+             */
+            limit?: number | null;
+            /**
+             * Format: uint64
+             * @description Units left, null when unlimited (meter checks).
+             */
+            remaining?: number | null;
+            /**
+             * Format: date-time
+             * @description When the meter's period ends (meter checks).
+             */
+            resetsAt?: string;
+        };
+        /**
          * CheckoutResponse
          * @description A hosted Stripe Checkout session.
          */
@@ -2033,6 +2136,24 @@ export interface components {
          */
         DisabledReasonDto: "manual" | "failing";
         /**
+         * EntitlementsResponse
+         * @description What a customer's plan allows now.
+         */
+        EntitlementsResponse: {
+            /** @description The customer's id (`usr_…`). */
+            customerId: string;
+            /** @description The plan that applies. */
+            plan: string;
+            /** @description Every flag any of your tiers names, `true` when this plan has it. */
+            flags: {
+                [key: string]: boolean;
+            };
+            /** @description Each meter by name (`requests`: the tier's `limit`, monthly). */
+            meters: {
+                [key: string]: components["schemas"]["MeterDto"];
+            };
+        };
+        /**
          * ErrorBody
          * @description Every error response has this shape.
          */
@@ -2132,6 +2253,11 @@ export interface components {
             version: string;
         };
         /**
+         * @description The width of a usage history bucket.
+         * @enum {string}
+         */
+        HistoryGranularity: "hour" | "day";
+        /**
          * @description Billing interval of a recurring tier.
          * @enum {string}
          */
@@ -2193,6 +2319,32 @@ export interface components {
             data: components["schemas"]["KeyDto"][];
             /** @description Always false: a platform's pairs fit one page. */
             hasMore: boolean;
+        };
+        /**
+         * MeterDto
+         * @description One meter of a customer's plan in the current period.
+         */
+        MeterDto: {
+            /**
+             * Format: uint64
+             * @description Units counted in the period.
+             */
+            used: number;
+            /**
+             * Format: uint64
+             * @description The plan's limit; null when unlimited.
+             */
+            limit: number | null;
+            /**
+             * Format: uint64
+             * @description Units left; null when unlimited.
+             */
+            remaining: number | null;
+            /**
+             * Format: date-time
+             * @description When the period ends and the meter starts again from zero.
+             */
+            resetsAt: string;
         };
         /**
          * Metrics
@@ -2524,6 +2676,10 @@ export interface components {
             rateLimitPerMinute?: number;
             /** @description Features. */
             features: string[];
+            /** @description Boolean entitlements customers on this tier have. */
+            flags: string[];
+            /** @description Usage alert thresholds in percent of `limit`. */
+            alerts: number[];
             /**
              * Format: uint64
              * @description Units for sale (one-off products with limited stock).
@@ -2568,6 +2724,17 @@ export interface components {
              * @description Units for sale (`one_time` only); absent means unlimited stock.
              */
             inventory?: number;
+            /**
+             * @description Boolean entitlements of the tier (`["sso", "priority_support"]`): at most
+             *     50 unique names of `[a-z0-9_]{1,40}`; default none.
+             */
+            flags?: string[];
+            /**
+             * @description Usage alert thresholds in percent of `limit` (1–100, unique, at most 10):
+             *     crossing one emits `usage.threshold_reached`. Default `[80, 100]`; `[]`
+             *     turns alerts off.
+             */
+            alerts?: number[];
         };
         /**
          * TierList
@@ -2699,6 +2866,22 @@ export interface components {
             cancelUrl?: string;
         };
         /**
+         * UsageBucketDto
+         * @description Units used in one bucket of the history.
+         */
+        UsageBucketDto: {
+            /**
+             * Format: date-time
+             * @description Start of the bucket (an hour or a UTC day).
+             */
+            start: string;
+            /**
+             * Format: uint64
+             * @description Units counted in it.
+             */
+            amount: number;
+        };
+        /**
          * UsageCounts
          * @description Counters after a track call.
          */
@@ -2723,6 +2906,33 @@ export interface components {
              * @description When the period ends.
              */
             periodEnd: string;
+        };
+        /**
+         * UsageHistoryResponse
+         * @description A tenant's usage of a meter per hour or day.
+         */
+        UsageHistoryResponse: {
+            /** @description The meter. */
+            meter: string;
+            /** @description Bucket width. */
+            granularity: components["schemas"]["HistoryGranularity"] & unknown;
+            /**
+             * Format: date-time
+             * @description Start of the first bucket.
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description End of the last bucket (exclusive).
+             */
+            to: string;
+            /**
+             * Format: uint64
+             * @description Sum of the buckets.
+             */
+            total: number;
+            /** @description Every bucket of the range, oldest first (zero when unused). */
+            buckets: components["schemas"]["UsageBucketDto"][];
         };
         /**
          * UsageResponse
@@ -3809,6 +4019,455 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["UsageResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getEntitlements: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Our customer id (`usr_…`) or your external id: 1–255 visible ASCII
+                 *     characters (spaces inside allowed).
+                 */
+                "X-User-Id": string;
+                /** @description Plan for a customer seen for the first time; ignored afterwards. */
+                "X-User-Plan"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["EntitlementsResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    checkEntitlement: {
+        parameters: {
+            query?: {
+                /** @description A flag name (`[a-z0-9_]{1,40}`). */
+                flag?: string;
+                /** @description A meter name (`requests`). */
+                meter?: string;
+                /** @description Units about to be used (meter checks; default 1). */
+                amount?: number;
+            };
+            header: {
+                /** @description Our customer id (`usr_…`) or your external id. */
+                "X-User-Id": string;
+                /** @description Plan for a customer seen for the first time; ignored afterwards. */
+                "X-User-Plan"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CheckResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getUsageHistory: {
+        parameters: {
+            query?: {
+                /** @description The meter (default `requests`). */
+                meter?: string;
+                /** @description Start: RFC 3339 (`2026-12-01T00:00:00Z`) or a date (`2026-12-01`). */
+                from?: string;
+                /** @description End (exclusive): RFC 3339 or a date. */
+                to?: string;
+                /** @description `hour` or `day` (default `day`). */
+                granularity?: components["schemas"]["HistoryGranularity"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UsageHistoryResponse"];
                 };
             };
             /** @description The request is malformed or a value is not allowed. */

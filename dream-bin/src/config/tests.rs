@@ -343,3 +343,23 @@ fn redis_timeout_is_a_setting_with_a_floor() {
         .unwrap();
     assert_eq!(c.redis_timeout_ms, 10);
 }
+
+#[test]
+fn usage_history_retention_is_a_setting_with_a_floor() {
+    let mut c = Config::default();
+    assert_eq!(c.usage_history_retention_days, 400);
+    c.apply_env(env(&[("DREAM_USAGE_HISTORY_RETENTION_DAYS", "30")]))
+        .unwrap();
+    assert_eq!(c.usage_history_retention_days, 30);
+    c.apply_env(env(&[("DREAM_USAGE_HISTORY_RETENTION_DAYS", "0")]))
+        .unwrap();
+    assert_eq!(c.usage_history_retention_days, 1, "at least a day is kept");
+    let err = Config::default()
+        .apply_env(env(&[("DREAM_USAGE_HISTORY_RETENTION_DAYS", "forever")]))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("DREAM_USAGE_HISTORY_RETENTION_DAYS"),
+        "{err}"
+    );
+}

@@ -112,4 +112,6 @@ pub use subscriptions::{
 pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};
 pub use usage_history::{
     usage_history_adds_and_ranges, usage_history_concurrent_batches_sum_exactly,
+    usage_history_concurrent_hourly_batches_sum_exactly, usage_history_hours_sum_to_days,
+    usage_history_purge_before_cutoff,
 };

@@ -19,6 +19,8 @@ fn tier(name: &str, price_minor: i64, kind: TierKind, limit: UsageLimit) -> Tier
         limit,
         rate_limit_per_minute: None,
         features: vec![],
+        flags: vec![],
+        alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         archived: false,
     }
 }

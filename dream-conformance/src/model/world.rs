@@ -68,6 +68,8 @@ fn tiers() -> Vec<Tier> {
             limit: plan.limit(),
             rate_limit_per_minute: None,
             features: vec![],
+            flags: vec![],
+            alerts: dream_core::DEFAULT_ALERTS.to_vec(),
             archived: false,
         })
         .collect()

@@ -51,7 +51,7 @@ impl Dream {
     ///     price: Money::from_major(0.0, "usd")?,
     ///     kind: TierKind::Recurring { interval: Interval::Month },
     ///     limit: UsageLimit::Limited(1), rate_limit_per_minute: None,
-    ///     features: vec![], archived: false,
+    ///     features: vec![], flags: vec![], alerts: vec![], archived: false,
     /// }]).await?;
     /// let customer = dream.create_customer(&tenant, NewCustomer::default()).await?;
     /// let issued = dream.issue_customer_key(&tenant, customer.id.as_str(), None, None).await?;

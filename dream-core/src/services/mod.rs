@@ -15,7 +15,7 @@
 //!     price: Money::from_major(0.0, "usd")?,
 //!     kind: TierKind::Recurring { interval: Interval::Month },
 //!     limit: UsageLimit::Limited(2), rate_limit_per_minute: None,
-//!     features: vec![], archived: false,
+//!     features: vec![], flags: vec![], alerts: vec![80, 100], archived: false,
 //! }]).await?;
 //! assert_eq!(dream.track(&tenant, "user-1", None, 1).await?.used, 1);
 //! assert_eq!(dream.track(&tenant, "user-1", None, 1).await?.used, 2);
@@ -32,6 +32,7 @@ mod clerk_users;
 mod customer_keys;
 mod customers;
 mod dashboard;
+mod entitlements;
 mod house;
 mod keys;
 mod outbound;
@@ -54,6 +55,7 @@ pub use billing::{
 pub use clerk_users::ClerkEndpoint;
 pub use customer_keys::RolledCustomerKey;
 pub use dashboard::{Dashboard, Mrr, OversoldProduct};
+pub use entitlements::{CheckOutcome, CheckQuery, Entitlements, MeterState};
 pub use house::{AccountPlan, HousePlatform};
 pub use keys::{RolledKey, MAX_ROLL_OVERLAP_SECS};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
@@ -61,6 +63,9 @@ pub use platforms::ProductsCreated;
 pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 pub use sweep::SweepReport;
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
+pub use usage_history::{
+    Granularity, HistoryQuery, UsageHistory, DEFAULT_HISTORY_RETENTION_DAYS, MAX_HISTORY_BUCKETS,
+};
 
 use crate::{
     ports::{BillingProvider, InlinePasswordHasher, PasswordHasher, Stores},
@@ -81,7 +86,9 @@ pub struct Dream {
     limits: TenantLimits,
     password_hasher: Arc<dyn PasswordHasher>,
     /// Accepted usage not yet in the history store (see [`Dream::flush_usage_history`]).
-    daily_tally: Arc<crate::DailyTally>,
+    usage_tally: Arc<crate::UsageTally>,
+    /// Days of usage history the retention sweep keeps.
+    history_retention_days: u32,
     /// Who is acting, for the audit log (see [`Dream::acting_as`]).
     audit: Arc<AuditContext>,
     accounts: AccountSettings,
@@ -113,7 +120,8 @@ impl Dream {
             endpoint_policy: EndpointPolicy::default(),
             limits: TenantLimits::default(),
             password_hasher: Arc::new(InlinePasswordHasher),
-            daily_tally: Arc::default(),
+            usage_tally: Arc::default(),
+            history_retention_days: usage_history::DEFAULT_HISTORY_RETENTION_DAYS,
             audit: Arc::new(AuditContext::system()),
             accounts: AccountSettings::default(),
             dummy_hash: accounts::DummyHash::default(),

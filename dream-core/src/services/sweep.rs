@@ -12,20 +12,26 @@ pub struct SweepReport {
     pub reservations_released: u64,
     /// Expired onboarding states deleted.
     pub onboarding_states_deleted: u64,
+    /// Usage history rows (hourly and daily) older than the retention deleted.
+    pub usage_history_rows_deleted: u64,
 }
 
 impl SweepReport {
     /// Whether a kind of state filled its batch, so more may be waiting.
     pub fn filled(&self, batch: usize) -> bool {
         let batch = batch as u64;
-        self.reservations_released >= batch || self.onboarding_states_deleted >= batch
+        self.reservations_released >= batch
+            || self.onboarding_states_deleted >= batch
+            || self.usage_history_rows_deleted >= batch
     }
 }
 
 impl Dream {
     /// One bounded sweep pass at the current time: releases up to `batch`
     /// expired reservations (as a release would: a payment arriving later still
-    /// records the sale) and deletes up to `batch` expired onboarding states.
+    /// records the sale), deletes up to `batch` expired onboarding states and
+    /// up to `batch` hourly and `batch` daily usage history rows older than the
+    /// retention ([`Dream::with_usage_history_retention_days`]).
     /// Safe to run from any number of processes at once.
     ///
     /// ```
@@ -50,6 +56,14 @@ impl Dream {
                 .stores
                 .billing
                 .delete_expired_oauth_states(now, batch)
+                .await?,
+            usage_history_rows_deleted: self
+                .stores
+                .history
+                .purge_usage_history(
+                    now - chrono::Duration::days(i64::from(self.history_retention_days)),
+                    batch,
+                )
                 .await?,
         })
     }

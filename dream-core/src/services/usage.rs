@@ -3,8 +3,9 @@
 use serde_json::json;
 
 use crate::{
-    ConsumeOutcome, ConsumeRequest, CoreError, Customer, EventKind, LimitReached, Period, Tenant,
-    Tier, TierConfig, UsageLimit,
+    crossed_thresholds, ConsumeOutcome, ConsumeRequest, CoreError, Customer, Event, EventId,
+    EventKind, LimitReached, Period, StoreError, Tenant, Tier, TierConfig, UsageLimit,
+    REQUESTS_METER,
 };
 
 use super::Dream;
@@ -125,8 +126,10 @@ impl Dream {
         };
         match self.stores.usage.consume_usage(&request).await? {
             ConsumeOutcome::Accepted { used } => {
-                self.daily_tally.add(tenant, now, amount);
+                self.usage_tally.add(tenant, now, amount);
                 if let UsageLimit::Limited(limit) = tier.limit {
+                    self.emit_thresholds(tenant, &customer, tier, &period, limit, used, amount)
+                        .await;
                     if used == limit {
                         self.emit(
                             tenant,
@@ -158,6 +161,49 @@ impl Dream {
                 limit_per_minute: tier.rate_limit_per_minute.unwrap_or(0),
                 retry_after_ms,
             }),
+        }
+    }
+
+    /// Emits `usage.threshold_reached` for each alert threshold this accepted call
+    /// crossed. The event id is derived from (tenant, customer, meter, period,
+    /// threshold), so the event log takes it once: a consume replayed by its
+    /// receipt answers the same `used` and crosses the same threshold again, and
+    /// its append is refused as a duplicate.
+    #[allow(clippy::too_many_arguments)]
+    async fn emit_thresholds(
+        &self,
+        tenant: &Tenant,
+        customer: &Customer,
+        tier: &Tier,
+        period: &Period,
+        limit: u64,
+        used: u64,
+        amount: u64,
+    ) {
+        for percent in crossed_thresholds(&tier.alerts, limit, used, amount) {
+            let key = format!(
+                "usage.threshold_reached\n{}\n{}\n{}\n{REQUESTS_METER}\n{}\n{percent}",
+                tenant.platform,
+                tenant.mode.as_str(),
+                customer.id,
+                period.start.timestamp(),
+            );
+            let event = Event {
+                id: EventId::derived(&key),
+                tenant: tenant.clone(),
+                kind: EventKind::UsageThresholdReached,
+                customer: Some(customer.id.clone()),
+                data: json!({ "meter": REQUESTS_METER, "percent": percent, "used": used,
+                              "limit": limit, "plan": tier.name,
+                              "periodStart": period.start, "periodEnd": period.end }),
+                created_at: self.now(),
+            };
+            match self.stores.events.append_event(&event).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, percent, "could not append a usage threshold event");
+                }
+            }
         }
     }
 

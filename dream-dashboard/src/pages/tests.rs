@@ -21,6 +21,8 @@ fn tier(name: &str, price: f64, limit: Option<u64>) -> Tier {
         limit: limit.map_or(UsageLimit::Unlimited, UsageLimit::Limited),
         rate_limit_per_minute: None,
         features: vec![],
+        flags: vec![],
+        alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         archived: false,
     }
 }
@@ -135,6 +137,8 @@ async fn saved_tiers_are_the_services_tiers() {
         ("price_1".to_owned(), "9.99".to_owned()),
         ("billing_1".to_owned(), "year".to_owned()),
         ("features_1".to_owned(), "a, b".to_owned()),
+        ("flags_1".to_owned(), "sso, audit_log".to_owned()),
+        ("alerts_1".to_owned(), "50, 100".to_owned()),
         ("offered_1".to_owned(), "on".to_owned()),
         ("name_2".to_owned(), String::new()),
     ];
@@ -146,6 +150,19 @@ async fn saved_tiers_are_the_services_tiers() {
     let pro = config.find("pro").expect("pro");
     assert_eq!(pro.price.amount_minor, 999);
     assert_eq!(pro.features, vec!["a".to_owned(), "b".to_owned()]);
+    assert_eq!(pro.flags, vec!["sso".to_owned(), "audit_log".to_owned()]);
+    assert_eq!(pro.alerts, vec![50, 100]);
+    assert!(
+        html.contains(r#"value="sso, audit_log""#),
+        "the editor shows the flags it saved: {html}"
+    );
+    let free = config.find("free").expect("free");
+    assert_eq!(
+        free.alerts,
+        vec![80, 100],
+        "a form without the field keeps the default"
+    );
+    assert!(free.flags.is_empty());
     assert_eq!(
         pro.kind,
         TierKind::Recurring {
@@ -181,4 +198,34 @@ async fn unticking_offered_archives_a_tier() {
     let config = dream.tier_config(&access.tenant).await.expect("config");
     assert!(config.find("pro").expect("pro").archived);
     assert!(!config.find("free").expect("free").archived);
+}
+
+#[tokio::test]
+async fn bad_flags_and_alerts_are_reported_on_their_row() {
+    let (dream, access) = app().await;
+    for (field, value, expected) in [
+        ("flags_0", "Single Sign-On", "flags/0"),
+        ("alerts_0", "80, 150", "between 1 and 100"),
+    ] {
+        let pairs = vec![
+            ("name_0".to_owned(), "free".to_owned()),
+            ("price_0".to_owned(), "0".to_owned()),
+            ("offered_0".to_owned(), "on".to_owned()),
+            (field.to_owned(), value.to_owned()),
+        ];
+        let html = super::tiers::save(&dream, &access, pairs)
+            .await
+            .expect("render");
+        assert!(html.contains("Some tiers need fixing"), "{html}");
+        assert!(html.contains(expected), "{expected} in {html}");
+    }
+    assert!(
+        dream
+            .tier_config(&access.tenant)
+            .await
+            .expect("config")
+            .tiers
+            .is_empty(),
+        "nothing was saved"
+    );
 }

@@ -43,6 +43,8 @@ pub(crate) struct TierRow {
     limit: String,
     rate: String,
     features: String,
+    flags: String,
+    alerts: String,
     inventory: String,
     offered: bool,
     price_id: String,
@@ -81,6 +83,13 @@ impl TierRow {
                 .map(|r| r.to_string())
                 .unwrap_or_default(),
             features: tier.features.join(", "),
+            flags: tier.flags.join(", "),
+            alerts: tier
+                .alerts
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             inventory,
             offered: true,
             price_id: price_id.cloned().unwrap_or_default(),
@@ -107,6 +116,14 @@ impl TierRow {
             limit: get("limit"),
             rate: get("rate"),
             features: get("features"),
+            flags: get("flags"),
+            // A form without the field (posted by a page older than alerts)
+            // keeps the default rather than turning alerts off.
+            alerts: if fields.contains_key(&format!("alerts_{index}")) {
+                get("alerts")
+            } else {
+                "80, 100".to_owned()
+            },
             inventory: get("inventory"),
             offered: fields.contains_key(&format!("offered_{index}")),
             price_id: String::new(),
@@ -119,6 +136,9 @@ impl TierRow {
             key,
             index,
             offered: true,
+            // New tiers start with the API's default thresholds; clearing the
+            // field turns alerts off.
+            alerts: "80, 100".to_owned(),
             ..Self::default()
         }
     }
@@ -163,6 +183,14 @@ impl TierRow {
                 interval: Interval::Month,
             },
         };
+        let alerts = comma_list(&self.alerts)
+            .map(|p| {
+                p.parse::<u8>()
+                    .ok()
+                    .filter(|p| (1..=100).contains(p))
+                    .ok_or_else(|| format!("Alert \"{p}\" must be a percentage between 1 and 100"))
+            })
+            .collect::<Result<Vec<u8>, String>>()?;
         let rate = number(&self.rate, "Rate limit")?
             .map(|r| u32::try_from(r).map_err(|_| "Rate limit is too large".to_owned()))
             .transpose()?;
@@ -177,16 +205,17 @@ impl TierRow {
             kind,
             limit: number(&self.limit, "Limit")?.map_or(UsageLimit::Unlimited, UsageLimit::Limited),
             rate_limit_per_minute: rate,
-            features: self
-                .features
-                .split(',')
-                .map(str::trim)
-                .filter(|f| !f.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            features: comma_list(&self.features).map(str::to_owned).collect(),
+            flags: comma_list(&self.flags).map(str::to_owned).collect(),
+            alerts,
             archived: false,
         })
     }
+}
+
+/// The non-empty items of a comma-separated field.
+fn comma_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|f| !f.is_empty())
 }
 
 /// `GET …/tiers`.
@@ -304,7 +333,13 @@ pub(crate) async fn save(
                 .and_then(|rest| rest.split('/').next())
                 .and_then(|i| i.parse::<usize>().ok())
                 .and_then(|i| offered.get(i).copied());
-            let message = format!("{}: {reason}", field.rsplit('/').next().unwrap_or("tiers"));
+            // The field within the tier (`price`, `flags/1`), so a list item's
+            // message says which list it is in.
+            let name = field
+                .strip_prefix("/tiers/")
+                .and_then(|rest| rest.split_once('/'))
+                .map_or_else(|| field.rsplit('/').next().unwrap_or("tiers"), |(_, f)| f);
+            let message = format!("{name}: {reason}");
             match position.and_then(|i| rows.get_mut(i)) {
                 Some(row) => row.error = Some(message),
                 None => {

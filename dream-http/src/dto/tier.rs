@@ -1,6 +1,6 @@
 //! Tier bodies and their conversion to and from core tiers.
 
-use dream_core::{CoreError, Interval, Money, Tier, TierKind, UsageLimit};
+use dream_core::{CoreError, Interval, Money, Tier, TierKind, UsageLimit, DEFAULT_ALERTS};
 use poem_openapi::{Enum, Object};
 use serde::Deserialize;
 
@@ -69,6 +69,15 @@ pub struct TierInput {
     /// Units for sale (`one_time` only); absent means unlimited stock.
     #[serde(default, deserialize_with = "super::non_null")]
     pub inventory: Option<u64>,
+    /// Boolean entitlements of the tier (`["sso", "priority_support"]`): at most
+    /// 50 unique names of `[a-z0-9_]{1,40}`; default none.
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub flags: Option<Vec<String>>,
+    /// Usage alert thresholds in percent of `limit` (1–100, unique, at most 10):
+    /// crossing one emits `usage.threshold_reached`. Default `[80, 100]`; `[]`
+    /// turns alerts off.
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub alerts: Option<Vec<u32>>,
 }
 
 impl TierInput {
@@ -107,6 +116,24 @@ impl TierInput {
                 }
             }
         };
+        let alerts = match self.alerts {
+            None => DEFAULT_ALERTS.to_vec(),
+            Some(list) => list
+                .into_iter()
+                .enumerate()
+                .map(|(j, percent)| {
+                    u8::try_from(percent)
+                        .ok()
+                        .filter(|p| (1..=100).contains(p))
+                        .ok_or_else(|| {
+                            CoreError::invalid(
+                                at(&format!("alerts/{j}")),
+                                "must be a percentage between 1 and 100",
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         Ok(Tier {
             display_name: self.display_name.unwrap_or_else(|| self.name.clone()),
             name: self.name,
@@ -117,6 +144,8 @@ impl TierInput {
                 .map_or(UsageLimit::Unlimited, UsageLimit::Limited),
             rate_limit_per_minute: self.rate_limit_per_minute,
             features: self.features.unwrap_or_default(),
+            flags: self.flags.unwrap_or_default(),
+            alerts,
             archived: false,
         })
     }
@@ -149,6 +178,10 @@ pub struct TierDto {
     pub rate_limit_per_minute: Option<u32>,
     /// Features.
     pub features: Vec<String>,
+    /// Boolean entitlements customers on this tier have.
+    pub flags: Vec<String>,
+    /// Usage alert thresholds in percent of `limit`.
+    pub alerts: Vec<u32>,
     /// Units for sale (one-off products with limited stock).
     #[oai(skip_serializing_if_is_none)]
     pub inventory: Option<u64>,
@@ -180,6 +213,8 @@ impl From<&Tier> for TierDto {
             limit: t.limit.as_option().into(),
             rate_limit_per_minute: t.rate_limit_per_minute,
             features: t.features.clone(),
+            flags: t.flags.clone(),
+            alerts: t.alerts.iter().map(|p| u32::from(*p)).collect(),
             inventory,
             archived: t.archived,
         }

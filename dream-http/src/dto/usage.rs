@@ -1,5 +1,7 @@
 //! Track and usage bodies.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 
@@ -63,4 +65,126 @@ pub struct UsageResponse {
     pub period_start: DateTime<Utc>,
     /// Period end.
     pub period_end: DateTime<Utc>,
+}
+
+/// One meter of a customer's plan in the current period.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct MeterDto {
+    /// Units counted in the period.
+    pub used: u64,
+    /// The plan's limit; null when unlimited.
+    pub limit: Nullable<u64>,
+    /// Units left; null when unlimited.
+    pub remaining: Nullable<u64>,
+    /// When the period ends and the meter starts again from zero.
+    pub resets_at: DateTime<Utc>,
+}
+
+impl From<&dream_core::MeterState> for MeterDto {
+    fn from(m: &dream_core::MeterState) -> Self {
+        Self {
+            used: m.used,
+            limit: m.limit.into(),
+            remaining: m.remaining().into(),
+            resets_at: m.period.end,
+        }
+    }
+}
+
+/// What a customer's plan allows now.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct EntitlementsResponse {
+    /// The customer's id (`usr_…`).
+    pub customer_id: String,
+    /// The plan that applies.
+    pub plan: String,
+    /// Every flag any of your tiers names, `true` when this plan has it.
+    pub flags: BTreeMap<String, bool>,
+    /// Each meter by name (`requests`: the tier's `limit`, monthly).
+    pub meters: BTreeMap<String, MeterDto>,
+}
+
+impl From<dream_core::Entitlements> for EntitlementsResponse {
+    fn from(e: dream_core::Entitlements) -> Self {
+        Self {
+            customer_id: e.customer.id.to_string(),
+            plan: e.plan,
+            flags: e.flags,
+            meters: e
+                .meters
+                .iter()
+                .map(|(name, m)| (name.clone(), MeterDto::from(m)))
+                .collect(),
+        }
+    }
+}
+
+/// Whether a flag is on, or an amount of a meter would be accepted now.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct CheckResponse {
+    /// The flag is on / the amount fits in the usage limit. Nothing was consumed.
+    pub allowed: bool,
+    /// The customer's id (`usr_…`).
+    pub customer_id: String,
+    /// The plan that applies.
+    pub plan: String,
+    /// The flag asked about (flag checks).
+    #[oai(skip_serializing_if_is_none)]
+    pub flag: Option<String>,
+    /// The meter asked about (meter checks).
+    #[oai(skip_serializing_if_is_none)]
+    pub meter: Option<String>,
+    /// Units counted in the period (meter checks).
+    #[oai(skip_serializing_if_is_none)]
+    pub used: Option<u64>,
+    /// The plan's limit, null when unlimited (meter checks).
+    #[oai(skip_serializing_if_is_none)]
+    pub limit: Option<Nullable<u64>>,
+    /// Units left, null when unlimited (meter checks).
+    #[oai(skip_serializing_if_is_none)]
+    pub remaining: Option<Nullable<u64>>,
+    /// When the meter's period ends (meter checks).
+    #[oai(skip_serializing_if_is_none)]
+    pub resets_at: Option<DateTime<Utc>>,
+}
+
+/// The width of a usage history bucket.
+#[derive(poem_openapi::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum HistoryGranularity {
+    /// A UTC hour.
+    Hour,
+    /// A UTC day.
+    Day,
+}
+
+/// Units used in one bucket of the history.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct UsageBucketDto {
+    /// Start of the bucket (an hour or a UTC day).
+    pub start: DateTime<Utc>,
+    /// Units counted in it.
+    pub amount: u64,
+}
+
+/// A tenant's usage of a meter per hour or day.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct UsageHistoryResponse {
+    /// The meter.
+    pub meter: String,
+    /// Bucket width.
+    pub granularity: HistoryGranularity,
+    /// Start of the first bucket.
+    pub from: DateTime<Utc>,
+    /// End of the last bucket (exclusive).
+    pub to: DateTime<Utc>,
+    /// Sum of the buckets.
+    pub total: u64,
+    /// Every bucket of the range, oldest first (zero when unused).
+    pub buckets: Vec<UsageBucketDto>,
 }

@@ -1,16 +1,22 @@
-//! Daily usage per tenant in memory.
+//! Hourly and daily usage per tenant in memory.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
-use dream_core::{ports::UsageHistoryStore, DailyUsage, StoreError, Tenant};
+use chrono::{DateTime, NaiveDate, Utc};
+use dream_core::{ports::UsageHistoryStore, DailyUsage, HourlyUsage, StoreError, Tenant};
 
 use super::{lock, MemoryStore};
 
 #[derive(Debug, Default)]
 pub(super) struct History {
     days: BTreeMap<(Tenant, NaiveDate), u64>,
+    hours: BTreeMap<(Tenant, DateTime<Utc>), u64>,
+}
+
+fn add<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, amount: u64) {
+    let total = map.entry(key).or_default();
+    *total = total.saturating_add(amount);
 }
 
 #[async_trait]
@@ -18,11 +24,21 @@ impl UsageHistoryStore for MemoryStore {
     async fn add_daily_usage(&self, rows: &[DailyUsage]) -> Result<(), StoreError> {
         let mut history = lock(&self.history);
         for row in rows {
-            let total = history
-                .days
-                .entry((row.tenant.clone(), row.day))
-                .or_default();
-            *total = total.saturating_add(row.amount);
+            add(&mut history.days, (row.tenant.clone(), row.day), row.amount);
+        }
+        Ok(())
+    }
+
+    async fn add_usage(&self, rows: &[HourlyUsage]) -> Result<(), StoreError> {
+        let mut history = lock(&self.history);
+        for row in rows {
+            add(
+                &mut history.hours,
+                (row.tenant.clone(), row.hour),
+                row.amount,
+            );
+            let day = row.hour.date_naive();
+            add(&mut history.days, (row.tenant.clone(), day), row.amount);
         }
         Ok(())
     }
@@ -42,5 +58,52 @@ impl UsageHistoryStore for MemoryStore {
             .range((tenant.clone(), from)..=(tenant.clone(), to))
             .map(|((_, day), amount)| (*day, *amount))
             .collect())
+    }
+
+    async fn hourly_usage(
+        &self,
+        tenant: &Tenant,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let history = lock(&self.history);
+        Ok(history
+            .hours
+            .range((tenant.clone(), from)..(tenant.clone(), to))
+            .map(|((_, hour), amount)| (*hour, *amount))
+            .collect())
+    }
+
+    async fn purge_usage_history(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let mut history = lock(&self.history);
+        let hours: Vec<_> = history
+            .hours
+            .keys()
+            .filter(|(_, hour)| *hour < before)
+            .take(limit)
+            .cloned()
+            .collect();
+        let day = before.date_naive();
+        let days: Vec<_> = history
+            .days
+            .keys()
+            .filter(|(_, d)| *d < day)
+            .take(limit)
+            .cloned()
+            .collect();
+        for key in &hours {
+            history.hours.remove(key);
+        }
+        for key in &days {
+            history.days.remove(key);
+        }
+        Ok((hours.len() + days.len()) as u64)
     }
 }

@@ -1,10 +1,10 @@
-//! Daily usage per tenant in SQLite: one transaction adds a whole batch.
+//! Hourly and daily usage per tenant in SQLite: one transaction adds a whole batch.
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
-use dream_core::{ports::UsageHistoryStore, DailyUsage, StoreError, Tenant};
+use chrono::{DateTime, NaiveDate, Utc};
+use dream_core::{ports::UsageHistoryStore, DailyUsage, HourlyUsage, StoreError, Tenant};
 
-use super::SqliteStore;
+use super::{from_ts, ts, SqliteStore};
 use crate::sql::{backend, mode_str, to_i64, to_u64};
 
 #[async_trait]
@@ -29,6 +29,99 @@ impl UsageHistoryStore for SqliteStore {
             .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
+    }
+
+    async fn add_usage(&self, rows: &[HourlyUsage]) -> Result<(), StoreError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        for row in rows {
+            let platform = row.tenant.platform.as_str();
+            let mode = mode_str(row.tenant.mode);
+            let amount = to_i64(row.amount)?;
+            sqlx::query(
+                "INSERT INTO usage_hourly (platform_id, mode, hour, amount) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (platform_id, mode, hour) DO UPDATE SET amount = amount + excluded.amount",
+            )
+            .bind(platform)
+            .bind(mode)
+            .bind(ts(row.hour))
+            .bind(amount)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO usage_daily (platform_id, mode, day, amount) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (platform_id, mode, day) DO UPDATE SET amount = amount + excluded.amount",
+            )
+            .bind(platform)
+            .bind(mode)
+            .bind(row.hour.date_naive())
+            .bind(amount)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn hourly_usage(
+        &self,
+        tenant: &Tenant,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT hour, amount FROM usage_hourly WHERE platform_id = ?1 AND mode = ?2 \
+             AND hour >= ?3 AND hour < ?4 ORDER BY hour",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|(hour, amount)| Ok((from_ts(hour)?, to_u64(amount)?)))
+            .collect()
+    }
+
+    async fn purge_usage_history(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let hours = sqlx::query(
+            "DELETE FROM usage_hourly WHERE (platform_id, mode, hour) IN \
+             (SELECT platform_id, mode, hour FROM usage_hourly WHERE hour < ?1 LIMIT ?2)",
+        )
+        .bind(ts(before))
+        .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        let days = sqlx::query(
+            "DELETE FROM usage_daily WHERE (platform_id, mode, day) IN \
+             (SELECT platform_id, mode, day FROM usage_daily WHERE day < ?1 LIMIT ?2)",
+        )
+        .bind(before.date_naive())
+        .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(hours + days)
     }
 
     async fn daily_usage(
