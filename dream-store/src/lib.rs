@@ -33,6 +33,8 @@
 
 #[cfg(feature = "cache")]
 mod cache;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod group_commit;
 #[cfg(feature = "memory")]
 mod memory;
 mod observed;
@@ -49,6 +51,8 @@ mod sqlite;
 pub use self::redis::{RedisUsageError, RedisUsageStore, PERIOD_RETENTION};
 #[cfg(feature = "cache")]
 pub use cache::{cached, CachedKeys, CachedTiers};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use group_commit::GroupCommitConfig;
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
 pub use observed::{observed, Observed, StoreObserver};
