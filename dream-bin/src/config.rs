@@ -217,6 +217,10 @@ settings! {
     database_url: Option<Secret>, env "DATABASE_URL" | "DREAM_DATABASE_URL";
     /// Pool size per process for PostgreSQL.
     database_max_connections: u32 = "16", env "DREAM_DATABASE_MAX_CONNECTIONS";
+    /// Group commit of the SQL stores' consumes, in µs: how long consumes queued
+    /// behind busy batches wait before they are sent anyway (PostgreSQL); 0 turns
+    /// group commit off (every consume its own transaction).
+    group_commit_micros: u64 = "200", env "DREAM_GROUP_COMMIT_MICROS";
     /// Apply pending migrations at start-up. With false, a server whose database is
     /// behind refuses to start: run `dream migrate`.
     auto_migrate: bool = "true", env "DREAM_AUTO_MIGRATE";

@@ -18,7 +18,8 @@ use dream_core::{
     Dream, EndpointPolicy, StoreError, TenantLimits,
 };
 use dream_store::{
-    cached_with, observed, MemoryStore, PostgresStore, RedisUsageStore, SqliteStore, StoreObserver,
+    cached_with, observed, GroupCommitConfig, MemoryStore, PostgresStore, RedisUsageStore,
+    SqliteStore, StoreObserver,
 };
 use poem::{listener::TcpAcceptor, Server};
 use tokio::net::TcpListener as TokioListener;
@@ -68,9 +69,12 @@ async fn postgres(config: &Config) -> Result<PostgresStore, AppError> {
     let url = config.database_url.as_ref().ok_or_else(|| {
         AppError::Config("DREAM_STORE=postgres needs DATABASE_URL=postgres://…".into())
     })?;
-    PostgresStore::connect(url.expose(), config.database_max_connections)
-        .await
-        .map_err(store_err("cannot connect to PostgreSQL"))
+    Ok(
+        PostgresStore::connect(url.expose(), config.database_max_connections)
+            .await
+            .map_err(store_err("cannot connect to PostgreSQL"))?
+            .with_group_commit(GroupCommitConfig::from_micros(config.group_commit_micros)),
+    )
 }
 
 /// `dream migrate`: applies pending PostgreSQL migrations (SQLite migrates itself
@@ -103,7 +107,8 @@ pub async fn build_stores(
             let path = config.data_dir.join("dream.sqlite3");
             let store = SqliteStore::open(&path)
                 .await
-                .map_err(store_err(format!("cannot open {}", path.display())))?;
+                .map_err(store_err(format!("cannot open {}", path.display())))?
+                .with_group_commit(GroupCommitConfig::from_micros(config.group_commit_micros));
             tracing::info!(path = %path.display(), "store: SQLite");
             probes.push(readiness::sqlite(&store));
             Arc::new(store)

@@ -113,6 +113,8 @@ macro_rules! __store_conformance_tests {
                 refused_requests_consume_nothing,
                 consume_receipts_replay,
                 consume_receipts_under_concurrency,
+                consume_batch_window_hot_customer,
+                consume_batch_mixes_receipts_and_rates,
                 usage_history_adds_and_ranges,
                 usage_history_concurrent_batches_sum_exactly,
                 usage_history_hours_sum_to_days,

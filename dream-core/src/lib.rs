@@ -106,10 +106,9 @@ pub use services::{
     CheckOutcome, CheckQuery, CheckoutUrls, ClerkEndpoint, Dashboard, DeliveryPass, Dream,
     EndpointPatch, Entitlements, Granularity, HistoryQuery, HousePlatform, MeterState, Mrr,
     NewEndpoint, OversoldProduct, ProductListing, ProductsCreated, RolledCustomerKey, RolledKey,
-    SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds, TrackOutcome,
-    UsageHistory, UsageReport, WebhookOutcome, CART_SESSION_MINUTES,
-    DEFAULT_HISTORY_RETENTION_DAYS, MAX_CART_LINES, MAX_CART_QUANTITY, MAX_HISTORY_BUCKETS,
-    MAX_ROLL_OVERLAP_SECS,
+    SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds, TrackOutcome, UsageHistory,
+    UsageReport, WebhookOutcome, CART_SESSION_MINUTES, DEFAULT_HISTORY_RETENTION_DAYS,
+    MAX_CART_LINES, MAX_CART_QUANTITY, MAX_HISTORY_BUCKETS, MAX_ROLL_OVERLAP_SECS,
     RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
 };
 pub use signing::{

@@ -34,6 +34,8 @@
 
 #[cfg(feature = "cache")]
 mod cache;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod group_commit;
 #[cfg(feature = "memory")]
 mod memory;
 mod observed;
@@ -53,6 +55,8 @@ pub use cache::{
     cached, cached_with, customer_weight, CachedCustomerKeys, CachedCustomers, CachedKeys,
     CachedSubscriptions, CachedTiers, DEFAULT_CUSTOMER_CACHE_BYTES,
 };
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use group_commit::GroupCommitConfig;
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
 pub use observed::{observed, Observed, StoreObserver};

@@ -17,6 +17,12 @@ async fn fresh_store() -> Arc<dyn Store> {
 }
 
 async fn fresh_postgres() -> PostgresStore {
+    let (store, _) = fresh_schema().await;
+    store
+}
+
+/// A store in a fresh schema, and the options that connect to that schema.
+async fn fresh_schema() -> (PostgresStore, PgConnectOptions) {
     let url = support::env_url("DREAM_TEST_DATABASE_URL");
     let schema = support::unique_name("t");
     let admin = PgPoolOptions::new()
@@ -34,13 +40,50 @@ async fn fresh_postgres() -> PostgresStore {
         .options([("search_path", schema.as_str())]);
     let pool = PgPoolOptions::new()
         .max_connections(8)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
         .expect("connect");
     let store = PostgresStore::new(pool);
     store.migrate().await.expect("migrate");
     assert_eq!(store.pending_migrations().await.expect("pending"), 0);
-    store
+    (store, options)
+}
+
+/// Two stores on two pools of one schema (two server processes) consume for the
+/// same customers at once: batches of both lock rows in one order, so neither
+/// deadlocks nor miscounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_consume_exactly() {
+    let (a, options) = fresh_schema().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .expect("second pool");
+    let b = PostgresStore::new(pool);
+    let a: Arc<dyn Store> = Arc::new(a);
+    let b: Arc<dyn Store> = Arc::new(b);
+    dream_conformance::consume_exact_across_two_stores(a.into(), b.into()).await;
+}
+
+/// Group commit off: every consume is one `dream_consume` call, which must pass
+/// the usage behaviours alone too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_calls_without_group_commit() {
+    let off = || async {
+        let store: Arc<dyn Store> = Arc::new(
+            fresh_postgres()
+                .await
+                .with_group_commit(dream_store::GroupCommitConfig::off()),
+        );
+        dream_core::ports::Stores::from(store)
+    };
+    dream_conformance::consume_exact_sequential(off().await).await;
+    dream_conformance::rate_limit_gcra(off().await).await;
+    dream_conformance::refused_requests_consume_nothing(off().await).await;
+    dream_conformance::consume_receipts_replay(off().await).await;
+    dream_conformance::consume_batch_window_hot_customer(off().await).await;
+    dream_conformance::consume_batch_mixes_receipts_and_rates(off().await).await;
 }
 
 dream_conformance::store_conformance_tests!(async fresh_store);

@@ -21,6 +21,40 @@ fn model_property_test() {
     dream_conformance::run_model_property_test_async(fresh_store, 64);
 }
 
+/// Two stores on one file (two processes) consume for the same customers at once:
+/// each batch holds SQLite's write lock, so the totals are exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_consume_exactly() {
+    let dir = std::env::temp_dir().join("dream-sqlite-tests");
+    let path = dir.join(format!("{}.sqlite3", support::unique_name("two")));
+    let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open sqlite"));
+    let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open sqlite again"));
+    dream_conformance::consume_exact_across_two_stores(a.into(), b.into()).await;
+}
+
+/// Group commit off: every consume its own transaction, which must pass the usage
+/// behaviours alone too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_calls_without_group_commit() {
+    let off = || async {
+        let dir = std::env::temp_dir().join("dream-sqlite-tests");
+        let path = dir.join(format!("{}.sqlite3", support::unique_name("off")));
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&path)
+                .await
+                .expect("open sqlite")
+                .with_group_commit(dream_store::GroupCommitConfig::off()),
+        );
+        dream_core::ports::Stores::from(store)
+    };
+    dream_conformance::consume_exact_sequential(off().await).await;
+    dream_conformance::rate_limit_gcra(off().await).await;
+    dream_conformance::refused_requests_consume_nothing(off().await).await;
+    dream_conformance::consume_receipts_replay(off().await).await;
+    dream_conformance::consume_batch_window_hot_customer(off().await).await;
+    dream_conformance::consume_batch_mixes_receipts_and_rates(off().await).await;
+}
+
 /// One corrupt endpoint row, written behind the store's back with a second
 /// connection to the same file, must not block the tenant's event appends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

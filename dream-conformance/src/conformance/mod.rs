@@ -16,6 +16,7 @@ mod customers;
 mod events;
 mod events_retention;
 mod fixtures;
+mod group_commit;
 mod idempotency;
 mod identity;
 mod inventory;
@@ -66,6 +67,10 @@ pub use events::{
     events_tenant_isolation,
 };
 pub use events_retention::events_purge_old_unreferenced;
+pub use group_commit::{
+    consume_batch_mixes_receipts_and_rates, consume_batch_window_hot_customer,
+    consume_exact_across_two_stores,
+};
 pub use idempotency::{
     idempotency_claim_and_replay, idempotency_expiry, idempotency_purge_after_retention,
     idempotency_release, idempotency_scopes_independent,

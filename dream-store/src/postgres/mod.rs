@@ -26,7 +26,10 @@ use sqlx::{
     postgres::{PgPool, PgPoolOptions},
 };
 
-use crate::sql::backend;
+use crate::{
+    group_commit::{GroupCommit, GroupCommitConfig},
+    sql::backend,
+};
 
 /// The versioned migrations in `dream-store/migrations/postgres`, embedded.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -42,13 +45,34 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    consumes: GroupCommit<usage::PgConsumer>,
 }
 
 impl PostgresStore {
-    /// A store on an existing pool. Call [`PostgresStore::migrate`] before use, or
-    /// make sure the schema is current (`dream migrate`).
+    /// A store on an existing pool, with group commit on
+    /// ([`GroupCommitConfig::default`]). Call [`PostgresStore::migrate`] before
+    /// use, or make sure the schema is current (`dream migrate`).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        // A quarter of the pool for consume batches in flight (at least one, at
+        // most four), as many again when a queue has waited the window: the rest
+        // of the pool stays free for the other statements of a request.
+        let slots = (pool.options().get_max_connections() as usize / 4).clamp(1, 4);
+        let consumes = GroupCommit::new(
+            usage::PgConsumer { pool: pool.clone() },
+            GroupCommitConfig::default(),
+            slots,
+            slots,
+        );
+        Self { pool, consumes }
+    }
+
+    /// The same store with other group-commit settings
+    /// ([`GroupCommitConfig::off`]: every consume its own `dream_consume` call).
+    pub fn with_group_commit(self, config: GroupCommitConfig) -> Self {
+        Self {
+            consumes: self.consumes.reconfigured(config),
+            pool: self.pool,
+        }
     }
 
     /// Connects a pool of at most `max_connections` to `url`.

@@ -34,7 +34,10 @@ use sqlx::{
     },
 };
 
-use crate::sql::corrupt;
+use crate::{
+    group_commit::{GroupCommit, GroupCommitConfig},
+    sql::corrupt,
+};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -49,6 +52,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    consumes: GroupCommit<usage::SqliteConsumer>,
 }
 
 fn unavailable(err: sqlx::Error) -> StoreError {
@@ -94,7 +98,30 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(unavailable)?;
-        Ok(Self { writer, reader })
+        // One batch in flight: there is one writer connection, so a second batch
+        // could only wait for it.
+        let consumes = GroupCommit::new(
+            usage::SqliteConsumer {
+                writer: writer.clone(),
+            },
+            GroupCommitConfig::default(),
+            1,
+            0,
+        );
+        Ok(Self {
+            writer,
+            reader,
+            consumes,
+        })
+    }
+
+    /// The same store with other group-commit settings
+    /// ([`GroupCommitConfig::off`]: every consume its own transaction).
+    pub fn with_group_commit(self, config: GroupCommitConfig) -> Self {
+        Self {
+            consumes: self.consumes.reconfigured(config),
+            ..self
+        }
     }
 
     /// Answers when the database file can be read (`SELECT 1` on a reader): the
