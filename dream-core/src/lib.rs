@@ -42,6 +42,7 @@ mod page;
 mod platform;
 pub mod ports;
 mod services;
+mod sign_in;
 mod signing;
 mod tenant;
 mod tier;
@@ -98,10 +99,15 @@ pub use platform::Platform;
 pub use services::{
     validate_redirect_url, AccountPlan, AccountSettings, Cart, CartCheckout, CartItem,
     CheckoutUrls, ClerkEndpoint, Dashboard, DeliveryPass, Dream, EndpointPatch, HousePlatform, Mrr,
-    NewEndpoint, OversoldProduct, ProductListing, ProductsCreated, RolledKey, SignedIn,
-    SignedInAccount, SweepReport, TenantLimits, TierPriceIds, TrackOutcome, UsageReport,
-    WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS,
-    RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
+    NewEndpoint, OversoldProduct, ProductListing, ProductsCreated, RolledKey, SignInSettings,
+    SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds, TokenAudience, TokenPair,
+    TrackOutcome, UsageReport, WebhookOutcome, CART_SESSION_MINUTES, MAX_CART_LINES,
+    MAX_CART_QUANTITY, MAX_ROLL_OVERLAP_SECS, RESERVATION_MARGIN_MINUTES, SIGNING_KEY_CACHE_SECS,
+    WEBHOOK_DEDUP_DAYS,
+};
+pub use sign_in::{
+    AccessClaims, Jwk, RefreshDigest, RefreshFamily, RefreshFamilyId, RefreshOutcome, RefreshToken,
+    SigningKey, SigningKeyError, SigningKeyRecord, StoredPrivateKey, SIGNING_ALG,
 };
 pub use signing::{
     verify_signed, verify_signed_by, SignedHeaders, SigningSecret, StoredSigningSecret,

@@ -30,6 +30,7 @@ mod outbound;
 mod passwords;
 mod platforms;
 mod subscriptions;
+mod tokens;
 mod usage;
 mod usage_history;
 
@@ -46,6 +47,7 @@ pub use outbound::{OutboundRequest, OutboundSender, OutboundStore, SendResult};
 pub use passwords::{InlinePasswordHasher, PasswordHasher};
 pub use platforms::PlatformStore;
 pub use subscriptions::SubscriptionStore;
+pub use tokens::TokenStore;
 pub use usage::UsageStore;
 pub use usage_history::UsageHistoryStore;
 
@@ -65,6 +67,7 @@ pub trait Store:
     + UsageHistoryStore
     + AuditStore
     + AccountStore
+    + TokenStore
 {
 }
 
@@ -83,6 +86,7 @@ impl<T> Store for T where
         + UsageHistoryStore
         + AuditStore
         + AccountStore
+        + TokenStore
 {
 }
 
@@ -138,6 +142,8 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     /// Developer accounts, their sessions and failed logins.
     pub accounts: Arc<dyn AccountStore>,
+    /// End customers' refresh-token families and the access-token signing keys.
+    pub tokens: Arc<dyn TokenStore>,
 }
 
 impl Stores {
@@ -157,7 +163,8 @@ impl Stores {
             outbound: store.clone(),
             history: store.clone(),
             audit: store.clone(),
-            accounts: store,
+            accounts: store.clone(),
+            tokens: store,
         }
     }
 }

@@ -13,6 +13,7 @@ mod keys;
 mod outbound;
 mod platforms;
 mod subscriptions;
+mod tokens;
 mod usage;
 mod usage_history;
 
@@ -34,6 +35,7 @@ pub struct MemoryStore {
     history: Mutex<usage_history::History>,
     audit: Mutex<audit::AuditLog>,
     accounts: Mutex<accounts::Accounts>,
+    tokens: Mutex<tokens::Tokens>,
 }
 
 impl MemoryStore {
