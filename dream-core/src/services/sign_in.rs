@@ -8,9 +8,9 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::{
-    email_key, AccessClaims, CoreError, Customer, CustomerId, CustomerQuery, Jwk, PageRequest,
-    RefreshFamily, RefreshFamilyId, RefreshOutcome, RefreshToken, SigningKey, SigningKeyRecord,
-    StoreError, Tenant,
+    email_key, AccessClaims, CoreError, Customer, CustomerQuery, Jwk, PageRequest, RefreshFamily,
+    RefreshFamilyId, RefreshOutcome, RefreshToken, SigningKey, SigningKeyRecord, StoreError,
+    Tenant,
 };
 
 use super::Dream;
@@ -217,23 +217,19 @@ impl Dream {
         Ok(())
     }
 
-    /// Ends every sign-in of the customer; answers how many were live.
+    /// Ends every sign-in of the customer (named by `usr_…` or external id);
+    /// answers how many were live.
     /// Access tokens already issued stay valid until they expire.
     pub async fn revoke_customer_sessions(
         &self,
         tenant: &Tenant,
         customer: &str,
     ) -> Result<u64, CoreError> {
-        let id = CustomerId::parse(customer).ok_or(CoreError::NotFound("customer"))?;
-        self.stores
-            .customers
-            .get_customer(tenant, &id)
-            .await?
-            .ok_or(CoreError::NotFound("customer"))?;
+        let customer = self.customer(tenant, customer).await?;
         Ok(self
             .stores
             .tokens
-            .revoke_customer_refresh_families(tenant, &id, self.now())
+            .revoke_customer_refresh_families(tenant, &customer.id, self.now())
             .await?)
     }
 

@@ -9,6 +9,7 @@ mod customers;
 mod dashboard;
 mod health;
 mod platforms;
+mod sign_in;
 mod tiers;
 mod usage;
 mod webhook_endpoints;
@@ -22,6 +23,7 @@ pub use customers::CustomersApi;
 pub use dashboard::DashboardApi;
 pub use health::HealthApi;
 pub use platforms::PlatformsApi;
+pub use sign_in::SignInApi;
 pub use tiers::TiersApi;
 pub use usage::UsageApi;
 pub use webhook_endpoints::WebhookEndpointsApi;
@@ -38,6 +40,9 @@ pub enum ApiTags {
     Customers,
     /// Tracking and reading usage against tier limits.
     Usage,
+    /// Signing your end customers in: access tokens (JWT) and refresh tokens,
+    /// and the public keys that verify them.
+    SignIn,
     /// Pricing tiers.
     Tiers,
     /// Stripe billing on your own account: checkout, portal, products, carts, Connect onboarding.
@@ -59,6 +64,7 @@ pub enum ApiTags {
 pub type AllApis = (
     CustomersApi,
     UsageApi,
+    SignInApi,
     TiersApi,
     BillingApi,
     ConnectApi,
@@ -76,6 +82,7 @@ pub fn all() -> AllApis {
     (
         CustomersApi,
         UsageApi,
+        SignInApi,
         TiersApi,
         BillingApi,
         ConnectApi,

@@ -26,6 +26,7 @@ mod customer;
 mod dashboard;
 mod keys;
 mod redact;
+mod sign_in;
 mod tier;
 mod usage;
 mod webhook_endpoints;
@@ -36,6 +37,7 @@ pub use billing::*;
 pub use customer::*;
 pub use dashboard::*;
 pub use keys::*;
+pub use sign_in::*;
 pub use tier::*;
 pub use usage::*;
 pub use webhook_endpoints::*;
@@ -76,6 +78,8 @@ pub(crate) fn strict_request_schemas() -> Vec<String> {
         UpdateAppRequest::name(),
         ReplaceTiersRequest::name(),
         AppKeyRequest::name(),
+        LoginRequest::name(),
+        RefreshRequest::name(),
     ]
     .into_iter()
     .map(|name| name.into_owned())
@@ -115,6 +119,8 @@ pub(crate) fn strict_request_parsers_refuse(json: &str) -> Vec<(String, String)>
         refuse::<AppRequest>(json),
         refuse::<ReplaceTiersRequest>(json),
         refuse::<AppKeyRequest>(json),
+        refuse::<LoginRequest>(json),
+        refuse::<RefreshRequest>(json),
     ]
 }
 
