@@ -56,6 +56,8 @@ pub struct TokenAudience<'a> {
 pub struct TokenPair {
     /// The signed access token (JWT).
     pub access_token: String,
+    /// When it was issued (its `iat`).
+    pub issued_at: DateTime<Utc>,
     /// When it expires.
     pub access_expires_at: DateTime<Utc>,
     /// The new refresh token (shown once; stored only as a digest).
@@ -287,6 +289,7 @@ impl Dream {
             .map_err(|err| CoreError::Store(StoreError::Backend(Box::new(err))))?;
         Ok(TokenPair {
             access_token,
+            issued_at: now,
             access_expires_at,
             refresh_token,
             refresh_expires_at: family.expires_at,

@@ -70,7 +70,7 @@ impl SignInApi {
             .dream
             .customer_log_in(&auth.0.tenant, audience, &body.email, body.password)
             .await?;
-        Ok(Json(TokenResponse::new(pair, state.dream.now())))
+        Ok(Json(TokenResponse::new(pair)))
     }
 
     /// Exchange a refresh token for a new access and refresh token.
@@ -100,7 +100,7 @@ impl SignInApi {
             .dream
             .refresh_sign_in(&auth.0.tenant, audience, &body.0.refresh_token)
             .await?;
-        Ok(Json(TokenResponse::new(pair, state.dream.now())))
+        Ok(Json(TokenResponse::new(pair)))
     }
 
     /// Sign a customer out: ends the sign-in of this refresh token.

@@ -71,12 +71,12 @@ impl std::fmt::Debug for TokenResponse {
 }
 
 impl TokenResponse {
-    /// The response for `pair`, issued at `now`.
-    pub fn new(pair: TokenPair, now: DateTime<Utc>) -> Self {
+    /// The response for `pair`.
+    pub fn new(pair: TokenPair) -> Self {
         Self {
             access_token: pair.access_token,
             token_type: "Bearer".into(),
-            expires_in: (pair.access_expires_at - now).num_seconds(),
+            expires_in: (pair.access_expires_at - pair.issued_at).num_seconds(),
             refresh_token: pair.refresh_token.expose_secret().to_owned(),
             refresh_token_expires_at: pair.refresh_expires_at,
             customer_id: pair.customer.id.to_string(),
