@@ -92,6 +92,9 @@ struct LoadedKeys {
 /// A long password is refused before hashing: Argon2 cost grows with input size.
 const MAX_PRESENTED_PASSWORD_BYTES: usize = 1024;
 
+/// The longest email address (RFC 5321).
+const MAX_EMAIL_BYTES: usize = 254;
+
 /// Customers compared per page when looking one up by email.
 const EMAIL_PAGE: usize = 100;
 
@@ -125,6 +128,10 @@ impl Dream {
         email: &str,
         password: String,
     ) -> Result<TokenPair, CoreError> {
+        // Bounded before it becomes a store key or a query.
+        if email.len() > MAX_EMAIL_BYTES {
+            return Err(CoreError::invalid("/email", "at most 254 characters"));
+        }
         let key = throttle_key(tenant, email);
         let customer = self
             .throttled_login(&key, async {

@@ -146,3 +146,33 @@ pub struct RotatedSigningKey {
     /// The new current key's id.
     pub kid: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_passwords_or_tokens() {
+        let login: LoginRequest =
+            serde_json::from_str(r#"{"email":"ada@example.com","password":"hunter2hunter2"}"#)
+                .unwrap();
+        assert!(!format!("{login:?}").contains("hunter2"));
+        let refresh: RefreshRequest =
+            serde_json::from_str(r#"{"refreshToken":"rt_secretsecret"}"#).unwrap();
+        assert!(!format!("{refresh:?}").contains("rt_secret"));
+        let response = TokenResponse {
+            access_token: "eyJsecret".into(),
+            token_type: "Bearer".into(),
+            expires_in: 900,
+            refresh_token: "rt_secretsecret".into(),
+            refresh_token_expires_at: Utc::now(),
+            customer_id: "usr_1".into(),
+            plan: "free".into(),
+        };
+        let shown = format!("{response:?}");
+        assert!(
+            !shown.contains("eyJsecret") && !shown.contains("rt_secret"),
+            "{shown}"
+        );
+    }
+}
