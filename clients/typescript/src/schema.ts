@@ -199,9 +199,9 @@ export interface paths {
         put?: never;
         /**
          * Rotate the key that signs access tokens (admin token).
-         * @description New tokens are signed with the new key within the key cache bound
-         *     (30 s) in every process; the previous key stays published until its
-         *     last token expires.
+         * @description The new key is published at once (every process within 30 s) and signs
+         *     tokens from 30 s after the rotation on; the previous key stays published
+         *     until its last token expires.
          */
         post: operations["rotateSigningKey"];
         delete?: never;

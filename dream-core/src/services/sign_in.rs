@@ -24,8 +24,8 @@ pub struct SignInSettings {
     /// (`DREAM_REFRESH_TOKEN_TTL_DAYS`, 30 days).
     pub refresh_ttl: Duration,
     /// How long a process serves its cached signing keys before reading them
-    /// again: the bound within which every process signs with (and publishes) a
-    /// rotated key.
+    /// again: every process publishes a rotated key within this bound, and
+    /// signs with it from this bound after the rotation on.
     pub key_cache_ttl: Duration,
 }
 
@@ -254,9 +254,10 @@ impl Dream {
         Ok(self.loaded_keys().await?.current.kid().to_owned())
     }
 
-    /// Makes a new signing key current. The previous one stays published for
-    /// the access-token lifetime (plus the cache bound), then drops out.
-    /// Answers the new key's id.
+    /// Makes a new signing key current: published at once, used for signing
+    /// one key-cache bound later (when every process publishes it). The
+    /// previous key signs until then and stays published until its last token
+    /// has expired, then drops out. Answers the new key's id.
     pub async fn rotate_signing_key(&self) -> Result<String, CoreError> {
         let now = self.now();
         let (key, record) = SigningKey::generate(self.master_key.as_deref(), now);
@@ -362,9 +363,13 @@ impl Dream {
     }
 
     async fn load_keys(&self, now: DateTime<Utc>) -> Result<LoadedKeys, CoreError> {
-        // A process may sign with a retired key for up to the cache bound after a
-        // rotation, so the key stays published that much longer than a token lives.
-        let retired_after = now - self.sign_in.access_ttl - self.sign_in.key_cache_ttl;
+        // Publish before use: a new key signs only once it is a cache bound old,
+        // when every process has read (and so publishes) it. Until then the
+        // previous key signs, for at most another cache bound in a process that
+        // read the keys just before. So a retired key is published for the
+        // token lifetime plus two cache bounds.
+        let bound = self.sign_in.key_cache_ttl;
+        let retired_after = now - self.sign_in.access_ttl - bound - bound;
         let mut records = self.stores.tokens.signing_keys(retired_after).await?;
         if !records.iter().any(|r| r.retired_at.is_none()) {
             let (_, fresh) = SigningKey::generate(self.master_key.as_deref(), now);
@@ -374,11 +379,14 @@ impl Dream {
                 .await?;
             records = self.stores.tokens.signing_keys(retired_after).await?;
         }
-        let current: &SigningKeyRecord = records
+        // Current first, then newest retired first: the newest key old enough,
+        // else (first start, or rotations in quick succession) the current one.
+        let signer: &SigningKeyRecord = records
             .iter()
-            .find(|r| r.retired_at.is_none())
+            .find(|r| r.created_at <= now - bound)
+            .or_else(|| records.iter().find(|r| r.retired_at.is_none()))
             .ok_or(CoreError::Store(StoreError::NotFound))?;
-        let current = SigningKey::open(current, self.master_key.as_deref())
+        let current = SigningKey::open(signer, self.master_key.as_deref())
             .map_err(|err| CoreError::Store(StoreError::Backend(Box::new(err))))?;
         Ok(LoadedKeys {
             loaded_at: now,

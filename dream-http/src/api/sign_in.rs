@@ -172,9 +172,9 @@ impl SignInApi {
 
     /// Rotate the key that signs access tokens (admin token).
     ///
-    /// New tokens are signed with the new key within the key cache bound
-    /// (30 s) in every process; the previous key stays published until its
-    /// last token expires.
+    /// The new key is published at once (every process within 30 s) and signs
+    /// tokens from 30 s after the rotation on; the previous key stays published
+    /// until its last token expires.
     #[oai(
         path = "/admin/signing-keys/rotate",
         method = "post",
