@@ -211,10 +211,15 @@ async fn login_token_is_verified_by_pyjwt_with_exactly_the_specified_claims() {
     assert!(pyjwt_verify(&server.base, &access, "pk_test_other")
         .await
         .is_err());
-    // A tampered token is refused.
-    let mut forged = access.clone();
-    forged.pop();
-    forged.push(if access.ends_with('A') { 'B' } else { 'A' });
+    // A token with changed claims (a better plan) and the old signature is refused.
+    let parts: Vec<&str> = access.split('.').collect();
+    let mut richer = claims.clone();
+    richer["plan"] = json!("enterprise");
+    let forged = {
+        use base64::Engine as _;
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(richer.to_string());
+        format!("{}.{}.{}", parts[0], body, parts[2])
+    };
     assert!(pyjwt_verify(&server.base, &forged, &creds.publishable_key)
         .await
         .is_err());
