@@ -100,7 +100,12 @@ pub async fn preflight<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respons
         return Ok(ep.call(req).await?.into_response());
     }
     let allowed = sign_in_origin(&req).await;
-    let mut response = ep.call(req).await?.into_response();
+    let path = req.uri().path().to_owned();
+    // Errors become their (JSON) responses here, so that they carry the headers too.
+    let mut response = match ep.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(err) => crate::middleware::error_response(err, &path),
+    };
     response
         .headers_mut()
         .insert(header::VARY, header::HeaderValue::from_static("Origin"));

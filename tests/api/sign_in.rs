@@ -478,3 +478,80 @@ async fn two_processes_starting_together_agree_on_one_signing_key() {
         .await
         .assert_error(401, "invalid_refresh_token");
 }
+
+/// A page on an origin the app allows can read the sign-in answers, errors
+/// included; another origin gets no CORS header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_routes_answer_browsers_of_allowed_origins() {
+    const SHOP: &str = "https://shop.example.com";
+    let server = server().await;
+    let (creds, _, email) = signed_up(&server, None).await;
+    let set = server
+        .send(
+            Method::PATCH,
+            &format!("/admin/platforms/{}", creds.platform_id),
+            Some(&server.admin_token),
+            &[],
+            Some(json!({ "allowedOrigins": [SHOP] })),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+
+    let preflight = server
+        .send(
+            Method::OPTIONS,
+            "/api/auth/login",
+            None,
+            &[
+                ("Origin", SHOP),
+                ("Access-Control-Request-Method", "POST"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization, content-type",
+                ),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(preflight.status, 204, "{}", preflight.text);
+    assert_eq!(
+        preflight.header("access-control-allow-methods"),
+        Some("POST")
+    );
+
+    let body = json!({ "email": email, "password": "wrong password" });
+    let wrong = server
+        .send(
+            Method::POST,
+            "/api/auth/login",
+            Some(&creds.publishable_key),
+            &[("Origin", SHOP)],
+            Some(body.clone()),
+        )
+        .await;
+    wrong.assert_error(401, "invalid_credentials");
+    assert_eq!(wrong.header("access-control-allow-origin"), Some(SHOP));
+    // Without a key: our JSON error shape, as everywhere.
+    server
+        .send(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            &[("Origin", SHOP)],
+            Some(body.clone()),
+        )
+        .await
+        .assert_error(401, "invalid_api_key");
+
+    let elsewhere = server
+        .send(
+            Method::POST,
+            "/api/auth/login",
+            Some(&creds.publishable_key),
+            &[("Origin", "https://evil.example.net")],
+            Some(json!({ "email": email, "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(elsewhere.status, 200, "{}", elsewhere.text);
+    assert_eq!(elsewhere.header("access-control-allow-origin"), None);
+}
