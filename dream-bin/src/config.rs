@@ -287,6 +287,12 @@ settings! {
     session_idle_secs: u64 = "86400", env "DREAM_SESSION_IDLE_SECS";
     /// Seconds after login a developer's session ends, however busy.
     session_absolute_secs: u64 = "2592000", env "DREAM_SESSION_ABSOLUTE_SECS";
+    /// Seconds an end customer's access token (JWT) is valid; it cannot be
+    /// revoked, so keep it short.
+    access_token_ttl_secs: u64 = "900", env "DREAM_ACCESS_TOKEN_TTL_SECS";
+    /// Days an end customer's sign-in lasts at most, however often its refresh
+    /// token is rotated.
+    refresh_token_ttl_days: u64 = "30", env "DREAM_REFRESH_TOKEN_TTL_DAYS";
     /// One of this deployment's platforms (`plt_…`) whose customers developer
     /// accounts are: the plan gate. Unset: no gate, live mode open to every account.
     house_platform: Option<String>, env "DREAM_HOUSE_PLATFORM";
@@ -553,6 +559,18 @@ impl Config {
             return Err(ConfigError::Env {
                 name: "DREAM_SESSION_IDLE_SECS",
                 reason: "session lifetimes must be at least 1 second".into(),
+            });
+        }
+        if !(1..=86_400).contains(&self.access_token_ttl_secs) {
+            return Err(ConfigError::Env {
+                name: "DREAM_ACCESS_TOKEN_TTL_SECS",
+                reason: "must be between 1 and 86400 seconds".into(),
+            });
+        }
+        if !(1..=3650).contains(&self.refresh_token_ttl_days) {
+            return Err(ConfigError::Env {
+                name: "DREAM_REFRESH_TOKEN_TTL_DAYS",
+                reason: "must be between 1 and 3650 days".into(),
             });
         }
         // At load time, so a bad secret (from the file or the environment) stops

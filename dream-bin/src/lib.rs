@@ -56,6 +56,19 @@ pub enum AppError {
     Config(String),
 }
 
+/// An error and its sources, `: `-separated (the sources name the cause, such
+/// as a signing key that does not open with this DREAM_MASTER_KEY).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn store_err(what: impl Into<String>) -> impl FnOnce(StoreError) -> AppError {
     let what = what.into();
     move |source| AppError::Store { what, source }
@@ -219,7 +232,18 @@ impl Application {
                 Duration::from_millis(config.hash_queue_ms),
             )))
             .with_account_settings(account_settings(config)?)
-            .with_usage_history_retention_days(config.usage_history_retention_days);
+            .with_usage_history_retention_days(config.usage_history_retention_days)
+            .with_sign_in_settings(dream_core::SignInSettings {
+                access_ttl: chrono::Duration::seconds(config.access_token_ttl_secs as i64),
+                refresh_ttl: chrono::Duration::days(config.refresh_token_ttl_days as i64),
+                ..dream_core::SignInSettings::default()
+            });
+        // Made (or read) at start-up, so a key sealed under another
+        // DREAM_MASTER_KEY stops the server here rather than failing logins.
+        let kid = dream.ensure_signing_key().await.map_err(|e| {
+            AppError::Config(format!("the access-token signing key: {}", chain(&e)))
+        })?;
+        tracing::debug!(kid, "access-token signing key ready");
         let deliveries = if config.webhook_worker {
             let sender = delivery::HttpSender::new(
                 dream.endpoint_policy(),

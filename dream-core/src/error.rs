@@ -143,6 +143,14 @@ pub enum CoreError {
         /// Seconds until the oldest failure leaves the window.
         retry_after_secs: u64,
     },
+    /// An end customer's email and password do not match (one answer for an
+    /// unknown email and a wrong password).
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    /// A refresh token is unknown, already used, revoked or past its absolute
+    /// lifetime (one answer for all of them).
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
     /// A webhook failed verification or could not be read.
     #[error("webhook: {0}")]
     Webhook(#[source] crate::WebhookError),

@@ -44,6 +44,7 @@ mod page;
 mod platform;
 pub mod ports;
 mod services;
+mod sign_in;
 mod signing;
 mod tenant;
 mod tier;
@@ -106,10 +107,15 @@ pub use services::{
     CheckOutcome, CheckQuery, CheckoutUrls, ClerkEndpoint, Dashboard, DeliveryPass, Dream,
     EndpointPatch, Entitlements, Granularity, HistoryQuery, HousePlatform, MeterState, Mrr,
     NewEndpoint, OversoldProduct, ProductListing, ProductsCreated, RolledCustomerKey, RolledKey,
-    SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds, TrackOutcome, UsageHistory,
-    UsageReport, WebhookOutcome, CART_SESSION_MINUTES, DEFAULT_HISTORY_RETENTION_DAYS,
-    MAX_CART_LINES, MAX_CART_QUANTITY, MAX_HISTORY_BUCKETS, MAX_ROLL_OVERLAP_SECS,
-    RESERVATION_MARGIN_MINUTES, WEBHOOK_DEDUP_DAYS,
+    SignInSettings, SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds,
+    TokenAudience, TokenPair, TrackOutcome, UsageHistory, UsageReport, WebhookOutcome,
+    CART_SESSION_MINUTES, DEFAULT_HISTORY_RETENTION_DAYS, MAX_CART_LINES, MAX_CART_QUANTITY,
+    MAX_HISTORY_BUCKETS, MAX_ROLL_OVERLAP_SECS, RESERVATION_MARGIN_MINUTES, SIGNING_KEY_CACHE_SECS,
+    WEBHOOK_DEDUP_DAYS,
+};
+pub use sign_in::{
+    AccessClaims, Jwk, RefreshDigest, RefreshFamily, RefreshFamilyId, RefreshOutcome, RefreshToken,
+    SigningKey, SigningKeyError, SigningKeyRecord, StoredPrivateKey, SIGNING_ALG,
 };
 pub use signing::{
     verify_signed, verify_signed_by, SignedHeaders, SigningSecret, StoredSigningSecret,

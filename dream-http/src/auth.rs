@@ -6,7 +6,7 @@
 //! `Dream` that already knows who is acting and in which request, so the
 //! services' audit entries name them.
 
-use dream_core::{Actor, AuditContext, Dream, KeyRecord, SignedInAccount, Tenant};
+use dream_core::{Actor, AuditContext, Dream, KeyKind, KeyRecord, SignedInAccount, Tenant};
 use poem::{Request, RequestBody};
 use poem_openapi::{
     auth::Bearer,
@@ -67,6 +67,34 @@ async fn check_any_key(req: &Request, bearer: Bearer) -> poem::Result<KeyRecord>
         .await
         .map(|(record, _)| record)
         .map_err(|e| ApiError::from(e).into())
+}
+
+/// The app's publishable key (`pk_…`), for end-user sign-in from a browser:
+/// the key names the tenant and becomes the tokens' `aud`. A secret key is
+/// refused here (it must never reach a browser).
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "bearer",
+    rename = "PublishableKey",
+    checker = "check_publishable_key"
+)]
+pub struct PublishableKeyAuth(pub KeyRecord);
+
+async fn check_publishable_key(req: &Request, bearer: Bearer) -> poem::Result<KeyRecord> {
+    let (record, kind) = state(req)?
+        .dream
+        .authenticate_any(&bearer.token)
+        .await
+        .map_err(ApiError::from)?;
+    if kind != KeyKind::Publishable {
+        return Err(ApiError::Unauthorized(poem_openapi::payload::Json(ErrorBody::new(
+            ErrorCode::InvalidApiKey,
+            "Publishable key required",
+            "Sign customers in with the app's publishable key (pk_…); a secret key must never reach a browser.",
+        )))
+        .into());
+    }
+    Ok(record)
 }
 
 /// Who is calling and on which tenant: what a key or an account route names.

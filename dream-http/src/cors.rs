@@ -22,6 +22,12 @@ use crate::state::AppState;
 /// The routes a browser may read cross-origin (with a publishable key).
 const PUBLIC_PATHS: [&str; 2] = ["/api/tiers", "/api/products"];
 
+/// The end-user sign-in routes: called with `POST` and a JSON body from a
+/// developer's frontend with the app's publishable key. Their responses (errors
+/// included, so a page can tell a wrong password from a network failure) carry
+/// `Access-Control-Allow-Origin` when the key's platform allows the `Origin`.
+const SIGN_IN_PATHS: [&str; 3] = ["/api/auth/login", "/api/auth/refresh", "/api/auth/logout"];
+
 /// How long a browser may cache a preflight answer.
 const PREFLIGHT_MAX_AGE_SECS: &str = "600";
 
@@ -63,24 +69,69 @@ impl<T: ToJSON> PublicResponse<T> {
 
 /// Answers CORS preflights of the public routes; lets everything else through
 /// untouched (a preflight of any other route gets that route's usual refusal,
-/// without CORS headers).
+/// without CORS headers). Responses of the sign-in routes get the platform's
+/// CORS headers here, errors included.
 pub async fn preflight<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path();
+    let sign_in = SIGN_IN_PATHS.contains(&path);
     if req.method() == Method::OPTIONS
-        && PUBLIC_PATHS.contains(&req.uri().path())
+        && (PUBLIC_PATHS.contains(&path) || sign_in)
         && req
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
         if let Some(origin) = req.headers().get(header::ORIGIN).cloned() {
+            let (methods, headers) = if sign_in {
+                ("POST", "Authorization, Content-Type")
+            } else {
+                ("GET", "Authorization")
+            };
             return Ok(Response::builder()
                 .status(StatusCode::NO_CONTENT)
                 .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
-                .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET")
-                .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization")
+                .header(header::ACCESS_CONTROL_ALLOW_METHODS, methods)
+                .header(header::ACCESS_CONTROL_ALLOW_HEADERS, headers)
                 .header(header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE_SECS)
                 .header(header::VARY, "Origin")
                 .finish());
         }
     }
-    Ok(ep.call(req).await?.into_response())
+    if !(sign_in && req.method() == Method::POST) {
+        return Ok(ep.call(req).await?.into_response());
+    }
+    let allowed = sign_in_origin(&req).await;
+    let path = req.uri().path().to_owned();
+    // Errors become their (JSON) responses here, so that they carry the headers too.
+    let mut response = match ep.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(err) => crate::middleware::error_response(err, &path),
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    if let Some(origin) = allowed {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    Ok(response)
+}
+
+/// The request's `Origin` when the platform of its publishable key allows it.
+async fn sign_in_origin(req: &Request) -> Option<header::HeaderValue> {
+    let origin = req.headers().get(header::ORIGIN)?.clone();
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
+    let state = req.data::<AppState>()?;
+    let (key, _) = state.dream.authenticate_any(token).await.ok()?;
+    let allowed = state
+        .dream
+        .allows_origin(&key.tenant.platform, origin.to_str().ok()?)
+        .await
+        .unwrap_or(false);
+    allowed.then_some(origin)
 }

@@ -80,6 +80,10 @@ pub enum ErrorCode {
     PlanRequired,
     /// Too many failed logins for this email; retry after `Retry-After` seconds.
     TooManyAttempts,
+    /// An end customer's email and password do not match.
+    InvalidCredentials,
+    /// A refresh token is unknown, used, revoked or expired: sign in again.
+    InvalidRefreshToken,
 }
 
 /// Every error response has this shape.
@@ -428,6 +432,16 @@ impl From<CoreError> for ApiError {
                     retry,
                 )
             }
+            CoreError::InvalidCredentials => ApiError::Unauthorized(Json(ErrorBody::new(
+                ErrorCode::InvalidCredentials,
+                "Wrong email or password",
+                "The email and password do not match a customer of this app.",
+            ))),
+            CoreError::InvalidRefreshToken => ApiError::Unauthorized(Json(ErrorBody::new(
+                ErrorCode::InvalidRefreshToken,
+                "Invalid refresh token",
+                "The refresh token is unknown, already used, revoked or expired: sign in again with POST /api/auth/login.",
+            ))),
             CoreError::Billing(err) => billing_error(err),
             CoreError::Webhook(err) => webhook_error(err, "Stripe-Signature"),
         }

@@ -61,7 +61,7 @@ fn json_error(status: StatusCode, body: ErrorBody) -> Response {
 }
 
 /// Maps errors raised before or outside our handlers to our shape.
-fn error_response(err: poem::Error, path: &str) -> Response {
+pub(crate) fn error_response(err: poem::Error, path: &str) -> Response {
     if let Some(p) = err.downcast_ref::<ParseParamError>() {
         let reason = if p.reason.contains("expects an input value") {
             "is required".to_owned()

@@ -29,6 +29,7 @@ mod outbound_webhooks;
 mod processes;
 mod ready;
 mod seed_flow;
+mod sign_in;
 mod spec;
 mod stripe_direct_webhooks;
 mod stripe_webhooks;

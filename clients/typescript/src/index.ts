@@ -71,11 +71,22 @@ export type RolledCustomerKey = Schemas["RolledCustomerKeyDto"];
 export type CreateCustomerKeyParams = Schemas["CreateCustomerKeyRequest"];
 /** The verdict of {@link Keys.verify}: branch on `valid`, read `code` for why. */
 export type KeyVerification = Schemas["VerifyKeyResponse"];
+/** An end customer's access and refresh tokens, from {@link Auth.login} or {@link Auth.refresh}. */
+export type Tokens = Schemas["TokenResponse"];
+/** The public keys that verify access tokens (a JWK set). */
+export type JwkSet = Schemas["JwkSet"];
+/** How many sign-ins {@link Customers.revokeSessions} ended. */
+export type RevokedSessions = Schemas["RevokedSessions"];
 
 /** Options of the {@link Dream} client. */
 export interface DreamOptions {
   /** A secret key, `sk_test_…` or `sk_live_…`. Keep it on your server. */
-  secretKey: string;
+  secretKey?: string;
+  /**
+   * The app's publishable key, `pk_test_…` or `pk_live_…`, for {@link Dream.auth}
+   * (signing your customers in from a browser). Safe to ship to browsers.
+   */
+  publishableKey?: string;
   /** Where `dream serve` listens. Default `http://127.0.0.1:8787`. */
   baseUrl?: string;
   /** A `fetch` implementation (default: the global one). */
@@ -186,6 +197,59 @@ export class Customers {
   /** Deletes a customer. */
   delete(id: string): Promise<DeletedCustomer> {
     return unwrap(this.api.DELETE("/api/customers/{id}", { params: { path: { id } } }));
+  }
+
+  /**
+   * Ends every sign-in (refresh chain) of the customer. Access tokens already issued
+   * stay valid until they expire (15 minutes by default).
+   */
+  revokeSessions(id: string): Promise<RevokedSessions> {
+    return unwrap(
+      this.api.POST("/api/customers/{id}/sessions/revoke", { params: { path: { id } } }),
+    );
+  }
+}
+
+/**
+ * Signing your customers in with their email and password: `/api/auth/*`, with the
+ * app's publishable key (`new Dream({ publishableKey })`), from a browser or a server.
+ *
+ * Failures arrive as a {@link DreamError}: `invalid_credentials` (401, the same for a
+ * wrong password and an unknown email), `too_many_attempts` (429, `retryAfter`
+ * seconds), `invalid_refresh_token` (401: sign in again).
+ */
+export class Auth {
+  constructor(private readonly api: ApiClient | undefined) {}
+
+  private client(): ApiClient {
+    if (this.api === undefined) {
+      throw new TypeError("dream.auth needs the app's publishable key: new Dream({ publishableKey })");
+    }
+    return this.api;
+  }
+
+  /** Signs a customer in: an access token (JWT, 15 minutes by default) and a refresh token. */
+  login(email: string, password: string): Promise<Tokens> {
+    return unwrap(this.client().POST("/api/auth/login", { body: { email, password } }));
+  }
+
+  /**
+   * A new pair for a refresh token; the old refresh token stops working. Refreshing
+   * with a token that was already used ends the whole sign-in, so refresh from one
+   * place at a time.
+   */
+  refresh(refreshToken: string): Promise<Tokens> {
+    return unwrap(this.client().POST("/api/auth/refresh", { body: { refreshToken } }));
+  }
+
+  /** Ends the sign-in of this refresh token (the access token expires on its own). */
+  async logout(refreshToken: string): Promise<void> {
+    await unwrap(this.client().POST("/api/auth/logout", { body: { refreshToken } }));
+  }
+
+  /** The public keys that verify access tokens (`/.well-known/jwks.json`, no key needed). */
+  jwks(): Promise<JwkSet> {
+    return unwrap(this.client().GET("/.well-known/jwks.json"));
   }
 }
 
@@ -458,6 +522,10 @@ export class Billing {
  * const customer = await dream.customers.create({ email: "sharon@example.com", plan: "free" });
  * const { usage } = await dream.usage.track(customer.id);
  * const { url } = await dream.billing.checkout(customer.id, { tier: "pro" });
+ *
+ * // In the browser, with the publishable key:
+ * const app = new Dream({ publishableKey: "pk_test_…", baseUrl: "https://api.example.com" });
+ * const { accessToken, refreshToken } = await app.auth.login("ada@example.com", password);
  * ```
  */
 export class Dream {
@@ -471,18 +539,26 @@ export class Dream {
   readonly dashboard: DashboardApi;
   readonly events: Events;
   readonly billing: Billing;
+  /** Signing your customers in (needs `publishableKey`). */
+  readonly auth: Auth;
   /** The typed openapi-fetch client underneath, for calls this layer does not wrap. */
   readonly client: ApiClient;
 
   constructor(options: DreamOptions) {
-    if (!options?.secretKey) {
-      throw new TypeError("new Dream({ secretKey }) needs a secret key (sk_test_… or sk_live_…)");
+    const key = options?.secretKey ?? options?.publishableKey;
+    if (!key) {
+      throw new TypeError(
+        "new Dream({ secretKey }) needs a secret key (sk_test_… or sk_live_…), or a publishableKey for dream.auth",
+      );
     }
-    this.client = createClient<paths>({
-      baseUrl: (options.baseUrl ?? "http://127.0.0.1:8787").replace(/\/+$/, ""),
-      headers: { ...options.headers, Authorization: `Bearer ${options.secretKey}` },
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
+    const client = (bearer: string) =>
+      createClient<paths>({
+        baseUrl: (options.baseUrl ?? "http://127.0.0.1:8787").replace(/\/+$/, ""),
+        headers: { ...options.headers, Authorization: `Bearer ${bearer}` },
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      });
+    this.client = client(key);
+    this.auth = new Auth(options.publishableKey ? client(options.publishableKey) : undefined);
     this.customers = new Customers(this.client);
     this.usage = new Usage(this.client);
     this.customerKeys = new CustomerKeys(this.client);

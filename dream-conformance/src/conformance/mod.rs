@@ -29,6 +29,7 @@ mod platforms;
 mod rate;
 mod receipts;
 mod subscriptions;
+mod tokens;
 mod usage;
 mod usage_history;
 
@@ -113,6 +114,12 @@ pub use subscriptions::{
     subscriptions_apply_writes_its_events, subscriptions_concurrent_applies,
     subscriptions_deleted_customer, subscriptions_round_trip, subscriptions_stale_and_plans,
     subscriptions_tenant_isolation, subscriptions_unknown_customer,
+};
+pub use tokens::{
+    tokens_concurrent_rotation_exactly_one, tokens_customer_login_throttle_per_tenant,
+    tokens_first_signing_key_race, tokens_revoke_family_and_customer,
+    tokens_rotation_and_reuse_revokes_family, tokens_signing_key_rotation,
+    tokens_tenant_isolation_and_absolute_expiry,
 };
 pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};
 pub use usage_history::{

@@ -60,8 +60,15 @@ impl MasterKey {
     /// assert!(key.open(&other, &sealed).is_err());
     /// ```
     pub fn seal(&self, tenant: &Tenant, secret: &RevealedSecret) -> SealedSecret {
+        self.seal_in(&tenant.to_string(), secret)
+    }
+
+    /// Encrypts `secret` bound to `context` (authenticated data): it opens only
+    /// with [`open_in`](Self::open_in) and the same context. Tenants' secrets use
+    /// the tenant as context; server-wide ones (signing keys) name themselves.
+    pub fn seal_in(&self, context: &str, secret: &RevealedSecret) -> SealedSecret {
         let nonce = random_bytes::<12>();
-        let aad = tenant.to_string();
+        let aad = context;
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0));
         // Encryption with a 32-byte key and a 12-byte nonce has no failure case for
         // inputs this small; an empty ciphertext would simply fail to open.
@@ -85,11 +92,20 @@ impl MasterKey {
         tenant: &Tenant,
         sealed: &SealedSecret,
     ) -> Result<RevealedSecret, SealError> {
+        self.open_in(&tenant.to_string(), sealed)
+    }
+
+    /// Decrypts a secret sealed with [`seal_in`](Self::seal_in) and `context`.
+    pub fn open_in(
+        &self,
+        context: &str,
+        sealed: &SealedSecret,
+    ) -> Result<RevealedSecret, SealError> {
         if sealed.0.len() < 12 + 16 {
             return Err(SealError);
         }
         let (nonce, ciphertext) = sealed.0.split_at(12);
-        let aad = tenant.to_string();
+        let aad = context;
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0));
         let plain = cipher
             .decrypt(

@@ -31,6 +31,7 @@ mod outbound;
 mod passwords;
 mod platforms;
 mod subscriptions;
+mod tokens;
 mod usage;
 mod usage_history;
 
@@ -48,6 +49,7 @@ pub use outbound::{OutboundRequest, OutboundSender, OutboundStore, SendResult};
 pub use passwords::{InlinePasswordHasher, PasswordHasher};
 pub use platforms::PlatformStore;
 pub use subscriptions::SubscriptionStore;
+pub use tokens::TokenStore;
 pub use usage::UsageStore;
 pub use usage_history::UsageHistoryStore;
 
@@ -68,6 +70,7 @@ pub trait Store:
     + AuditStore
     + AccountStore
     + CustomerKeyStore
+    + TokenStore
 {
 }
 
@@ -87,6 +90,7 @@ impl<T> Store for T where
         + AuditStore
         + AccountStore
         + CustomerKeyStore
+        + TokenStore
 {
 }
 
@@ -144,6 +148,8 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     /// API keys of end customers (`ck_…`).
     pub customer_keys: Arc<dyn CustomerKeyStore>,
+    /// End customers' refresh-token families and the access-token signing keys.
+    pub tokens: Arc<dyn TokenStore>,
 }
 
 impl Stores {
@@ -164,7 +170,8 @@ impl Stores {
             history: store.clone(),
             audit: store.clone(),
             accounts: store.clone(),
-            customer_keys: store,
+            customer_keys: store.clone(),
+            tokens: store,
         }
     }
 }

@@ -108,6 +108,29 @@ impl Dream {
     /// password; a wrong password and an unknown email get the same answer.
     pub async fn log_in(&self, email: &str, password: String) -> Result<SignedIn, CoreError> {
         let key = email_key(email);
+        let account = self
+            .throttled_login(&key, async {
+                let (account, matches) = self.check_password(&key, password).await?;
+                Ok(account.filter(|_| matches))
+            })
+            .await?
+            .ok_or(CoreError::Unauthenticated {
+                reason: WRONG_CREDENTIALS,
+            })?;
+        let token = self.start_session(&account.id).await?;
+        Ok(SignedIn { account, token })
+    }
+
+    /// Runs one password check under the login throttle of `key` (an account's
+    /// email key, or a tenant's customer email: one mechanism for both doors).
+    /// `check` answers who signed in, or `None` for wrong credentials, which
+    /// count as a failure. After too many failures within the window, refuses
+    /// with [`CoreError::TooManyAttempts`] without running `check`.
+    pub(super) async fn throttled_login<T>(
+        &self,
+        key: &str,
+        check: impl std::future::Future<Output = Result<Option<T>, CoreError>>,
+    ) -> Result<Option<T>, CoreError> {
         let now = self.now();
         let throttle = self.accounts.throttle;
         // Counted before the password is checked, so concurrent attempts cannot
@@ -116,7 +139,7 @@ impl Dream {
         let counted = self
             .stores
             .accounts
-            .record_login_failure(&key, &attempt, now, now - throttle.window)
+            .record_login_failure(key, &attempt, now, now - throttle.window)
             .await?;
         let before = LoginFailures {
             count: counted.count.saturating_sub(1),
@@ -125,33 +148,21 @@ impl Dream {
         if let Some(retry_after_secs) = throttle.retry_after(&before, now) {
             self.stores
                 .accounts
-                .forget_login_failure(&key, &attempt)
+                .forget_login_failure(key, &attempt)
                 .await?;
             return Err(CoreError::TooManyAttempts { retry_after_secs });
         }
-        let (account, matches) = match self.check_password(&key, password).await {
-            Ok(checked) => checked,
-            Err(err) => {
-                // Not a failed login (the pool was full, the store failed).
+        match check.await {
+            // A failure stays counted.
+            Ok(None) => Ok(None),
+            // Success, or not a failed login (the pool was full, the store failed).
+            other => {
                 self.stores
                     .accounts
-                    .forget_login_failure(&key, &attempt)
+                    .forget_login_failure(key, &attempt)
                     .await?;
-                return Err(err);
+                other
             }
-        };
-        match account {
-            Some(account) if matches => {
-                self.stores
-                    .accounts
-                    .forget_login_failure(&key, &attempt)
-                    .await?;
-                let token = self.start_session(&account.id).await?;
-                Ok(SignedIn { account, token })
-            }
-            _ => Err(CoreError::Unauthenticated {
-                reason: WRONG_CREDENTIALS,
-            }),
         }
     }
 
@@ -256,7 +267,7 @@ impl Dream {
         Ok(token)
     }
 
-    async fn dummy_hash(&self) -> Result<PasswordHash, CoreError> {
+    pub(super) async fn dummy_hash(&self) -> Result<PasswordHash, CoreError> {
         if let Some(hash) = self.dummy_hash.0.get() {
             return Ok(hash.clone());
         }

@@ -37,6 +37,7 @@ mod house;
 mod keys;
 mod outbound;
 mod platforms;
+mod sign_in;
 mod stripe_events;
 mod sweep;
 mod usage;
@@ -60,6 +61,7 @@ pub use house::{AccountPlan, HousePlatform};
 pub use keys::{RolledKey, MAX_ROLL_OVERLAP_SECS};
 pub use outbound::{DeliveryPass, EndpointPatch, NewEndpoint};
 pub use platforms::ProductsCreated;
+pub use sign_in::{SignInSettings, TokenAudience, TokenPair, SIGNING_KEY_CACHE_SECS};
 pub use stripe_events::{WebhookOutcome, WEBHOOK_DEDUP_DAYS};
 pub use sweep::SweepReport;
 pub use usage::{TrackOutcome, UsageReport, MAX_TRACK_AMOUNT};
@@ -93,6 +95,8 @@ pub struct Dream {
     audit: Arc<AuditContext>,
     accounts: AccountSettings,
     dummy_hash: accounts::DummyHash,
+    sign_in: SignInSettings,
+    signing_keys: Arc<sign_in::KeyCache>,
 }
 
 /// Per-tenant caps of this server, enforced atomically in the store. `None`: no cap.
@@ -125,6 +129,8 @@ impl Dream {
             audit: Arc::new(AuditContext::system()),
             accounts: AccountSettings::default(),
             dummy_hash: accounts::DummyHash::default(),
+            sign_in: SignInSettings::default(),
+            signing_keys: Arc::default(),
         }
     }
 

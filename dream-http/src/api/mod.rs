@@ -10,6 +10,7 @@ mod customers;
 mod dashboard;
 mod health;
 mod platforms;
+mod sign_in;
 mod tiers;
 mod usage;
 mod webhook_endpoints;
@@ -24,6 +25,7 @@ pub use customers::CustomersApi;
 pub use dashboard::DashboardApi;
 pub use health::HealthApi;
 pub use platforms::PlatformsApi;
+pub use sign_in::SignInApi;
 pub use tiers::TiersApi;
 pub use usage::UsageApi;
 pub use webhook_endpoints::WebhookEndpointsApi;
@@ -43,6 +45,9 @@ pub enum ApiTags {
     /// API keys you issue to your customers (`ck_…`), verified and counted
     /// against their plan in one call.
     CustomerKeys,
+    /// Signing your end customers in: access tokens (JWT) and refresh tokens,
+    /// and the public keys that verify them.
+    SignIn,
     /// Pricing tiers.
     Tiers,
     /// Stripe billing on your own account: checkout, portal, products, carts, Connect onboarding.
@@ -65,6 +70,7 @@ pub type AllApis = (
     CustomersApi,
     UsageApi,
     CustomerKeysApi,
+    SignInApi,
     TiersApi,
     BillingApi,
     ConnectApi,
@@ -83,6 +89,7 @@ pub fn all() -> AllApis {
         CustomersApi,
         UsageApi,
         CustomerKeysApi,
+        SignInApi,
         TiersApi,
         BillingApi,
         ConnectApi,

@@ -27,6 +27,7 @@ mod customer_keys;
 mod dashboard;
 mod keys;
 mod redact;
+mod sign_in;
 mod tier;
 mod usage;
 mod webhook_endpoints;
@@ -38,6 +39,7 @@ pub use customer::*;
 pub use customer_keys::*;
 pub use dashboard::*;
 pub use keys::*;
+pub use sign_in::*;
 pub use tier::*;
 pub use usage::*;
 pub use webhook_endpoints::*;
@@ -80,6 +82,8 @@ pub(crate) fn strict_request_schemas() -> Vec<String> {
         AppKeyRequest::name(),
         CreateCustomerKeyRequest::name(),
         VerifyKeyRequest::name(),
+        LoginRequest::name(),
+        RefreshRequest::name(),
     ]
     .into_iter()
     .map(|name| name.into_owned())
@@ -121,6 +125,8 @@ pub(crate) fn strict_request_parsers_refuse(json: &str) -> Vec<(String, String)>
         refuse::<AppKeyRequest>(json),
         refuse::<CreateCustomerKeyRequest>(json),
         refuse::<VerifyKeyRequest>(json),
+        refuse::<LoginRequest>(json),
+        refuse::<RefreshRequest>(json),
     ]
 }
 

@@ -14,6 +14,7 @@ mod keys;
 mod outbound;
 mod platforms;
 mod subscriptions;
+mod tokens;
 mod usage;
 mod usage_history;
 
@@ -36,6 +37,7 @@ pub struct MemoryStore {
     audit: Mutex<audit::AuditLog>,
     accounts: Mutex<accounts::Accounts>,
     customer_keys: Mutex<customer_keys::CustomerKeys>,
+    tokens: Mutex<tokens::Tokens>,
 }
 
 impl MemoryStore {

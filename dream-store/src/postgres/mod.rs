@@ -15,6 +15,7 @@ mod keys;
 mod outbound;
 mod platforms;
 mod subscriptions;
+mod tokens;
 mod usage;
 mod usage_history;
 

@@ -20,6 +20,7 @@ mod keys;
 mod outbound;
 mod platforms;
 mod subscriptions;
+mod tokens;
 mod usage;
 mod usage_history;
 
