@@ -20,12 +20,18 @@
 //!   order. A batch that failed because the database cannot be reached answers
 //!   each of its calls with that error, as the single-call path would.
 //!
+//! - A counter (one customer's usage and rate window) is in at most one batch or
+//!   single call in flight. Its later calls wait in the queue, in order, while
+//!   other customers' calls go ahead, and leave together once it is free: a hot
+//!   customer's N waiting calls become one batch that locks and writes its row
+//!   once, instead of N transactions queueing on the same row lock.
+//!
 //! Batches in flight at the same time are concurrent, as single calls on several
-//! pool connections are: their calls were all waiting at once, so any order
-//! between them is one the caller could have seen.
+//! pool connections are: they hold different counters, and their calls were all
+//! waiting at once, so any order between them is one the caller could have seen.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     fmt,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
@@ -113,12 +119,21 @@ struct Waiter {
     answer: oneshot::Sender<Answer>,
 }
 
+/// One customer's counter and rate window: what a consume locks.
+type Counter = (Tenant, CustomerId);
+
+fn counter_of(request: &ConsumeRequest) -> Counter {
+    (request.tenant.clone(), request.customer.clone())
+}
+
 #[derive(Default)]
 struct State {
     /// Single calls and batches running now.
     in_flight: usize,
     queue: VecDeque<Waiter>,
     timer_armed: bool,
+    /// Counters held by the single calls and batches in flight.
+    busy: HashSet<Counter>,
 }
 
 struct Shared<E> {
@@ -198,19 +213,29 @@ impl<E: ConsumeExecutor> GroupCommit<E> {
         if shared.config.window.is_zero() {
             return shared.executor.consume_one(request).await;
         }
+        let counter = counter_of(request);
         let waiting = {
             let mut state = lock(&shared.state);
-            if state.in_flight < shared.max_in_flight && state.queue.is_empty() {
+            if state.in_flight < shared.max_in_flight
+                && state.queue.is_empty()
+                && !state.busy.contains(&counter)
+            {
                 state.in_flight += 1;
+                state.busy.insert(counter.clone());
                 None
             } else {
                 let (answer, waiting) = oneshot::channel();
+                // A free slot while others queue: they wait for busy counters,
+                // this call need not.
+                let free_slot =
+                    state.in_flight < shared.max_in_flight && !state.busy.contains(&counter);
                 state.queue.push_back(Waiter {
                     request: request.clone(),
                     answer,
                 });
-                if state.queue.len() >= shared.config.max_batch
-                    && state.in_flight < shared.max_in_flight + shared.max_overflow
+                if free_slot
+                    || (state.queue.len() >= shared.config.max_batch
+                        && state.in_flight < shared.max_in_flight + shared.max_overflow)
                 {
                     state.in_flight += 1;
                     spawn_flusher(Arc::clone(shared), Slot::new(Arc::clone(shared)));
@@ -223,7 +248,7 @@ impl<E: ConsumeExecutor> GroupCommit<E> {
         };
         match waiting {
             None => {
-                let _slot = Slot::new(Arc::clone(shared));
+                let _slot = Slot::new(Arc::clone(shared)).holding(vec![counter]);
                 shared.executor.consume_one(request).await
             }
             Some(waiting) => waiting.await.unwrap_or_else(|_| {
@@ -235,31 +260,47 @@ impl<E: ConsumeExecutor> GroupCommit<E> {
     }
 }
 
-/// One slot of `in_flight`. Dropping it (also when its task panics or its caller
-/// goes away) hands it to a new flusher when calls are queued, else frees it, so
-/// a queued call is never left without a slot to send it.
+/// One slot of `in_flight`, with the counters its call or batch holds. Dropping
+/// it (also when its task panics or its caller goes away) releases them and hands
+/// the slot to a new flusher when calls are queued, else frees it, so a queued
+/// call is never left without a slot to send it.
 struct Slot<E: ConsumeExecutor> {
     shared: Option<Arc<Shared<E>>>,
+    counters: Vec<Counter>,
 }
 
 impl<E: ConsumeExecutor> Slot<E> {
     fn new(shared: Arc<Shared<E>>) -> Self {
         Self {
             shared: Some(shared),
+            counters: Vec::new(),
         }
     }
 
-    /// The next batch to send on this slot, or `None` after freeing the slot.
+    fn holding(mut self, counters: Vec<Counter>) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// Releases the counters of the last batch and takes the next batch to send
+    /// on this slot, or `None` after freeing the slot (nothing queued, or only
+    /// calls whose counters other slots hold: those slots send them next).
     fn next_batch(&mut self) -> Option<Vec<Waiter>> {
         let shared = self.shared.as_ref()?;
         let mut state = lock(&shared.state);
-        if state.queue.is_empty() {
+        for counter in self.counters.drain(..) {
+            state.busy.remove(&counter);
+        }
+        let State { queue, busy, .. } = &mut *state;
+        let (batch, counters) = take_batch(queue, busy, shared.config.max_batch);
+        if batch.is_empty() {
             state.in_flight -= 1;
             drop(state);
             self.shared = None;
             return None;
         }
-        Some(take_batch(&mut state.queue, shared.config.max_batch))
+        self.counters = counters;
+        Some(batch)
     }
 }
 
@@ -269,6 +310,9 @@ impl<E: ConsumeExecutor> Drop for Slot<E> {
             return;
         };
         let mut state = lock(&shared.state);
+        for counter in self.counters.drain(..) {
+            state.busy.remove(&counter);
+        }
         if state.queue.is_empty() {
             state.in_flight -= 1;
             return;
@@ -322,34 +366,68 @@ fn spawn_timer<E: ConsumeExecutor>(shared: Arc<Shared<E>>) {
     });
 }
 
-/// The longest prefix of the queue that one batch may decide in arrival order:
-/// at most `max` calls, no customer under two periods, no receipt under two
-/// customers.
-fn take_batch(queue: &mut VecDeque<Waiter>, max: usize) -> Vec<Waiter> {
-    let mut periods: HashMap<(&Tenant, &CustomerId), chrono::DateTime<chrono::Utc>> =
-        HashMap::new();
-    let mut receipts: HashMap<(&Tenant, &str), &CustomerId> = HashMap::new();
-    let mut n = 0;
-    for waiter in queue.iter().take(max) {
-        let r = &waiter.request;
-        let period = *periods
-            .entry((&r.tenant, &r.customer))
-            .or_insert(r.period.start);
-        if period != r.period.start {
+/// The calls of the queue that one batch may decide in arrival order, and the
+/// counters they hold (now marked `busy`): at most `max` calls, none whose
+/// counter is `busy`, no customer under two periods, no receipt under two
+/// customers. A call left behind keeps every later call of its counter and of its
+/// receipt behind too, so each counter's and each receipt's calls stay in
+/// arrival order; the rest of the queue keeps its order.
+fn take_batch(
+    queue: &mut VecDeque<Waiter>,
+    busy: &mut HashSet<Counter>,
+    max: usize,
+) -> (Vec<Waiter>, Vec<Counter>) {
+    let mut held_back: HashSet<Counter> = HashSet::new();
+    let mut held_back_receipts: HashSet<(Tenant, String)> = HashSet::new();
+    let mut periods: HashMap<Counter, chrono::DateTime<chrono::Utc>> = HashMap::new();
+    let mut receipts: HashMap<(Tenant, String), CustomerId> = HashMap::new();
+    let mut taken = vec![false; queue.len()];
+    let mut count = 0;
+    for (index, waiter) in queue.iter().enumerate() {
+        if count == max {
             break;
         }
-        if let Some(receipt) = &r.receipt {
-            let owner = *receipts
-                .entry((&r.tenant, receipt.as_str()))
-                .or_insert(&r.customer);
-            if owner != &r.customer {
+        let r = &waiter.request;
+        let counter = counter_of(r);
+        let receipt = r.receipt.as_ref().map(|x| (r.tenant.clone(), x.clone()));
+        let blocked = busy.contains(&counter)
+            || held_back.contains(&counter)
+            || receipt
+                .as_ref()
+                .is_some_and(|x| held_back_receipts.contains(x));
+        if blocked {
+            held_back.insert(counter);
+            held_back_receipts.extend(receipt);
+            continue;
+        }
+        if *periods.entry(counter.clone()).or_insert(r.period.start) != r.period.start {
+            break;
+        }
+        if let Some(receipt) = receipt {
+            if *receipts
+                .entry(receipt)
+                .or_insert_with(|| r.customer.clone())
+                != r.customer
+            {
                 break;
             }
         }
-        n += 1;
+        taken[index] = true;
+        count += 1;
     }
-    // The first call always fits, so every batch makes progress.
-    queue.drain(..n.max(1)).collect()
+    let mut batch = Vec::with_capacity(count);
+    let mut rest = VecDeque::with_capacity(queue.len() - count);
+    for (waiter, taken) in queue.drain(..).zip(taken) {
+        if taken {
+            batch.push(waiter);
+        } else {
+            rest.push_back(waiter);
+        }
+    }
+    *queue = rest;
+    let counters: HashSet<Counter> = batch.iter().map(|w| counter_of(&w.request)).collect();
+    busy.extend(counters.iter().cloned());
+    (batch, counters.into_iter().collect())
 }
 
 async fn run_batch<E: ConsumeExecutor>(executor: &E, batch: Vec<Waiter>) {
@@ -435,9 +513,37 @@ mod tests {
         used: Mutex<HashMap<String, u64>>,
         batches: Mutex<Vec<usize>>,
         singles: AtomicUsize,
+        /// Customers of the transactions running now, and how often one was
+        /// already running when another started (two transactions on one row).
+        running: Mutex<HashMap<String, usize>>,
+        overlaps: AtomicUsize,
     }
 
     impl Counting {
+        fn enter<'r>(&self, requests: impl IntoIterator<Item = &'r ConsumeRequest>) {
+            let mut running = self.running.lock().expect("lock");
+            let customers: HashSet<&str> =
+                requests.into_iter().map(|r| r.customer.as_str()).collect();
+            for customer in customers {
+                let n = running.entry(customer.to_owned()).or_default();
+                if *n > 0 {
+                    self.overlaps.fetch_add(1, Ordering::SeqCst);
+                }
+                *n += 1;
+            }
+        }
+
+        fn leave<'r>(&self, requests: impl IntoIterator<Item = &'r ConsumeRequest>) {
+            let mut running = self.running.lock().expect("lock");
+            let customers: HashSet<&str> =
+                requests.into_iter().map(|r| r.customer.as_str()).collect();
+            for customer in customers {
+                if let Some(n) = running.get_mut(customer) {
+                    *n -= 1;
+                }
+            }
+        }
+
         fn decide(used: &mut HashMap<String, u64>, r: &ConsumeRequest) -> ConsumeOutcome {
             let n = used.entry(r.customer.as_str().to_owned()).or_default();
             if dream_core::within_limit(*n, r.amount, r.limit) {
@@ -453,13 +559,17 @@ mod tests {
     impl ConsumeExecutor for Arc<Counting> {
         async fn consume_one(&self, r: &ConsumeRequest) -> Answer {
             self.singles.fetch_add(1, Ordering::SeqCst);
+            self.enter([r]);
             tokio::time::sleep(Duration::from_millis(2)).await;
+            self.leave([r]);
             let mut used = self.used.lock().expect("lock");
             Ok(Counting::decide(&mut used, r))
         }
 
         async fn consume_batch(&self, rs: &[ConsumeRequest]) -> Result<Vec<Answer>, BatchError> {
+            self.enter(rs);
             tokio::time::sleep(Duration::from_millis(2)).await;
+            self.leave(rs);
             self.batches.lock().expect("lock").push(rs.len());
             let mut used = self.used.lock().expect("lock");
             Ok(rs
@@ -592,11 +702,15 @@ mod tests {
             });
         }
         assert_eq!(
-            take_batch(&mut queue, 10).len(),
+            take_batch(&mut queue, &mut HashSet::new(), 10).0.len(),
             2,
             "stops at a's second period"
         );
-        assert_eq!(take_batch(&mut queue, 10).len(), 1, "a's next period alone");
+        assert_eq!(
+            take_batch(&mut queue, &mut HashSet::new(), 10).0.len(),
+            1,
+            "a's next period alone"
+        );
         assert_eq!(queue.len(), 1);
 
         let mut with_receipt = |customer: &str| {
@@ -612,11 +726,108 @@ mod tests {
         with_receipt("a");
         with_receipt("b");
         assert_eq!(
-            take_batch(&mut queue, 10).len(),
+            take_batch(&mut queue, &mut HashSet::new(), 10).0.len(),
             3,
             "one customer's retries of a receipt share a batch"
         );
-        assert_eq!(take_batch(&mut queue, 1).len(), 1, "at most max");
+        assert_eq!(
+            take_batch(&mut queue, &mut HashSet::new(), 1).0.len(),
+            1,
+            "at most max"
+        );
         assert!(queue.is_empty());
+    }
+
+    fn queued(requests: impl IntoIterator<Item = ConsumeRequest>) -> VecDeque<Waiter> {
+        requests
+            .into_iter()
+            .map(|request| Waiter {
+                request,
+                answer: oneshot::channel().0,
+            })
+            .collect()
+    }
+
+    fn customers(batch: &[Waiter]) -> Vec<String> {
+        batch
+            .iter()
+            .map(|w| w.request.customer.as_str().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_busy_counter_keeps_its_calls_queued_in_order_while_others_go() {
+        let (a, b, c) = (request("a", 10), request("b", 10), request("c", 10));
+        let mut b_receipt = b.clone();
+        b_receipt.receipt = Some("r1".into());
+        let mut c_same_receipt = c.clone();
+        c_same_receipt.receipt = Some("r1".into());
+        let mut queue = queued([a.clone(), b_receipt, a.clone(), c_same_receipt, c.clone()]);
+        let mut busy = HashSet::from([counter_of(&b)]);
+        let (batch, held) = take_batch(&mut queue, &mut busy, 10);
+        assert_eq!(
+            customers(&batch),
+            [a.customer.as_str(), a.customer.as_str()],
+            "b is busy; c's first call shares b's receipt, so c waits behind it"
+        );
+        assert_eq!(held, [counter_of(&a)]);
+        assert!(busy.contains(&counter_of(&a)) && busy.contains(&counter_of(&b)));
+        assert_eq!(queue.len(), 3);
+
+        let (batch, _) = take_batch(&mut queue, &mut busy, 10);
+        assert!(
+            batch.is_empty(),
+            "b and a are busy; c is held behind b's receipt"
+        );
+
+        busy.remove(&counter_of(&b));
+        let (batch, held) = take_batch(&mut queue, &mut busy, 10);
+        assert_eq!(
+            customers(&batch),
+            [b.customer.as_str()],
+            "once b is free it leaves; c's call with b's receipt must follow it"
+        );
+        busy.remove(&held[0]);
+        let (batch, _) = take_batch(&mut queue, &mut busy, 10);
+        assert_eq!(
+            customers(&batch),
+            [c.customer.as_str(), c.customer.as_str()]
+        );
+        assert!(queue.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_hot_customers_waiting_calls_leave_together_on_one_slot() {
+        let executor = Arc::new(Counting::default());
+        // PostgreSQL's shape: several slots and extra ones, which a hot customer
+        // must not spread its calls over.
+        let gc = GroupCommit::new(executor.clone(), GroupCommitConfig::default(), 4, 4);
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let gc = gc.clone();
+                tokio::spawn(async move { gc.consume(&request("hot", 150)).await })
+            })
+            .collect();
+        let mut accepted = Vec::new();
+        for task in tasks {
+            if let ConsumeOutcome::Accepted { used } = task.await.expect("task").expect("consume") {
+                accepted.push(used);
+            }
+        }
+        accepted.sort_unstable();
+        assert_eq!(accepted, (1..=150).collect::<Vec<_>>());
+        assert_eq!(
+            executor.overlaps.load(Ordering::SeqCst),
+            0,
+            "two transactions ran on the hot counter at once"
+        );
+        let batches = executor.batches.lock().expect("lock").len();
+        let transactions = executor.singles.load(Ordering::SeqCst) + batches;
+        assert!(
+            transactions <= 40,
+            "200 calls for one counter took {transactions} transactions"
+        );
+        let state = lock(&gc.shared.state);
+        assert!(state.busy.is_empty() && state.queue.is_empty() && state.in_flight == 0);
     }
 }
