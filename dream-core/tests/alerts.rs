@@ -63,3 +63,84 @@ async fn a_receipt_replay_crosses_again_but_is_announced_once() {
     assert_eq!(alerts[0].data["limit"], 10);
     assert_eq!(alerts[0].data["meter"], "requests");
 }
+
+/// `usage.limit_reached` follows the same rule: the call that reaches the limit
+/// announces it, its receipt replay (which answers `used == limit` again) does not,
+/// and reaching a new plan's limit in the same period is a new fact.
+#[tokio::test]
+async fn a_receipt_replay_of_the_call_that_reached_the_limit_is_announced_once() {
+    let dream = Dream::new(Arc::new(dream_store::MemoryStore::new()));
+    let tenant = Tenant::new(
+        dream.create_platform(None).await.expect("platform").id,
+        Mode::Test,
+    );
+    let tier = |name: &str, limit: u64| Tier {
+        name: name.into(),
+        display_name: name.into(),
+        price: Money::from_major(0.0, "usd").expect("price"),
+        kind: TierKind::Recurring {
+            interval: Interval::Month,
+        },
+        limit: UsageLimit::Limited(limit),
+        rate_limit_per_minute: None,
+        features: vec![],
+        flags: vec![],
+        alerts: vec![],
+        archived: false,
+    };
+    dream
+        .configure_tiers(&tenant, vec![tier("free", 3), tier("pro", 5)])
+        .await
+        .expect("tiers");
+    dream.track(&tenant, "a", None, 2).await.expect("track");
+    for _ in 0..3 {
+        let outcome = dream
+            .track_idempotent(&tenant, "a", None, 1, Some("the-last-one"))
+            .await
+            .expect("the call reaching the limit, then its replays");
+        assert_eq!(outcome.used, 3);
+    }
+    let limit_events = |events: &[dream_core::Event]| -> Vec<serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::UsageLimitReached)
+            .map(|e| e.data.clone())
+            .collect()
+    };
+    let events = dream
+        .list_events(&tenant, &PageRequest::first(100))
+        .await
+        .expect("events");
+    let reached = limit_events(&events.data);
+    assert_eq!(reached.len(), 1, "{reached:?}");
+    assert_eq!(
+        (reached[0]["plan"].clone(), reached[0]["limit"].clone()),
+        ("free".into(), 3.into())
+    );
+
+    dream
+        .update_customer(
+            &tenant,
+            "a",
+            dream_core::CustomerPatch {
+                plan: Some("pro".into()),
+                ..dream_core::CustomerPatch::default()
+            },
+        )
+        .await
+        .expect("upgrade");
+    dream
+        .track(&tenant, "a", None, 2)
+        .await
+        .expect("track to the new limit");
+    let events = dream
+        .list_events(&tenant, &PageRequest::first(100))
+        .await
+        .expect("events");
+    let reached = limit_events(&events.data);
+    assert_eq!(
+        reached.len(),
+        2,
+        "the new plan's limit is announced too: {reached:?}"
+    );
+}

@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use crate::{
-    crossed_thresholds, ConsumeOutcome, ConsumeRequest, CoreError, Customer, Event, EventId,
-    EventKind, LimitReached, Period, StoreError, Tenant, Tier, TierConfig, UsageLimit,
+    crossed_thresholds, ConsumeOutcome, ConsumeRequest, CoreError, Customer, CustomerId, Event,
+    EventId, EventKind, LimitReached, Period, StoreError, Tenant, Tier, TierConfig, UsageLimit,
     REQUESTS_METER,
 };
 
@@ -131,10 +131,21 @@ impl Dream {
                     self.emit_thresholds(tenant, &customer, tier, &period, limit, used, amount)
                         .await;
                     if used == limit {
-                        self.emit(
+                        // Once per customer, period, plan and limit: a receipt
+                        // replay answers `used == limit` again.
+                        let key = format!(
+                            "usage.limit_reached\n{}\n{}\n{}\n{}\n{}\n{limit}",
+                            tenant.platform,
+                            tenant.mode.as_str(),
+                            customer.id,
+                            period.start.timestamp(),
+                            tier.name,
+                        );
+                        self.append_once(
+                            &key,
                             tenant,
                             EventKind::UsageLimitReached,
-                            Some(&customer.id),
+                            &customer.id,
                             json!({ "plan": tier.name, "limit": limit,
                                     "periodEnd": period.end }),
                         )
@@ -188,21 +199,42 @@ impl Dream {
                 customer.id,
                 period.start.timestamp(),
             );
-            let event = Event {
-                id: EventId::derived(&key),
-                tenant: tenant.clone(),
-                kind: EventKind::UsageThresholdReached,
-                customer: Some(customer.id.clone()),
-                data: json!({ "meter": REQUESTS_METER, "percent": percent, "used": used,
-                              "limit": limit, "plan": tier.name,
-                              "periodStart": period.start, "periodEnd": period.end }),
-                created_at: self.now(),
-            };
-            match self.stores.events.append_event(&event).await {
-                Ok(()) | Err(StoreError::Conflict(_)) => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, percent, "could not append a usage threshold event");
-                }
+            self.append_once(
+                &key,
+                tenant,
+                EventKind::UsageThresholdReached,
+                &customer.id,
+                json!({ "meter": REQUESTS_METER, "percent": percent, "used": used,
+                        "limit": limit, "plan": tier.name,
+                        "periodStart": period.start, "periodEnd": period.end }),
+            )
+            .await;
+        }
+    }
+
+    /// Appends an event whose id is derived from `key`, so that the same fact
+    /// announced again (a replay, another process) is refused by the event log's
+    /// unique id instead of being delivered twice.
+    async fn append_once(
+        &self,
+        key: &str,
+        tenant: &Tenant,
+        kind: EventKind,
+        customer: &CustomerId,
+        data: serde_json::Value,
+    ) {
+        let event = Event {
+            id: EventId::derived(key),
+            tenant: tenant.clone(),
+            kind,
+            customer: Some(customer.clone()),
+            data,
+            created_at: self.now(),
+        };
+        match self.stores.events.append_event(&event).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, kind = kind.as_str(), "could not append a usage event");
             }
         }
     }
