@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use dream_core::Dream;
+use dream_core::{Dream, SweepReport};
 
 /// Sweeps now and then every `every`, `batch` rows of each kind per pass; a pass
 /// that fills its batch is followed at once by another, so a backlog drains
@@ -26,14 +26,12 @@ pub async fn run(dream: Dream, every: Duration, batch: usize) {
 pub async fn sweep_once(dream: &Dream, batch: usize) -> bool {
     match dream.sweep_expired(batch).await {
         Ok(report) => {
-            if report.reservations_released > 0
-                || report.onboarding_states_deleted > 0
-                || report.usage_history_rows_deleted > 0
-            {
+            if report != SweepReport::default() {
                 tracing::info!(
                     reservations_released = report.reservations_released,
                     onboarding_states_deleted = report.onboarding_states_deleted,
                     usage_history_rows_deleted = report.usage_history_rows_deleted,
+                    refresh_families_deleted = report.refresh_families_deleted,
                     "expiry sweep"
                 );
             }

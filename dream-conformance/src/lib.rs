@@ -88,6 +88,7 @@ macro_rules! __store_conformance_tests {
                 tokens_revoke_family_and_customer,
                 tokens_first_signing_key_race,
                 tokens_signing_key_rotation,
+                tokens_lapsed_families_are_swept_in_batches,
                 tokens_customer_login_throttle_per_tenant,
                 keys_insert_and_find,
                 keys_list_order_and_filters,

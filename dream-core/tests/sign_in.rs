@@ -1,7 +1,8 @@
 //! End-user sign-in over time, on a manual clock: signing keys are published
 //! until the last token they signed has expired; another process picks up a
 //! rotation within the key cache bound; sealed keys need their master key; a
-//! sign-in ends at its absolute lifetime; secrets stay out of `Debug`.
+//! sign-in ends at its absolute lifetime and is then swept; secrets stay out of
+//! `Debug`.
 
 use std::sync::Arc;
 
@@ -194,6 +195,21 @@ async fn a_sign_in_ends_at_its_absolute_lifetime_however_often_refreshed() {
             .to_owned();
     }
     clock.advance(Duration::hours(3));
+    assert!(matches!(
+        dream.refresh_sign_in(&tenant, AUDIENCE, &token).await,
+        Err(CoreError::InvalidRefreshToken)
+    ));
+    // The lapsed sign-in is swept, and its token stays refused.
+    let report = dream.sweep_expired(100).await.expect("sweep");
+    assert_eq!(report.refresh_families_deleted, 1);
+    assert_eq!(
+        dream
+            .sweep_expired(100)
+            .await
+            .expect("sweep")
+            .refresh_families_deleted,
+        0
+    );
     assert!(matches!(
         dream.refresh_sign_in(&tenant, AUDIENCE, &token).await,
         Err(CoreError::InvalidRefreshToken)

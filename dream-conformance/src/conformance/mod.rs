@@ -117,9 +117,9 @@ pub use subscriptions::{
 };
 pub use tokens::{
     tokens_concurrent_rotation_exactly_one, tokens_customer_login_throttle_per_tenant,
-    tokens_first_signing_key_race, tokens_revoke_family_and_customer,
-    tokens_rotation_and_reuse_revokes_family, tokens_signing_key_rotation,
-    tokens_tenant_isolation_and_absolute_expiry,
+    tokens_first_signing_key_race, tokens_lapsed_families_are_swept_in_batches,
+    tokens_revoke_family_and_customer, tokens_rotation_and_reuse_revokes_family,
+    tokens_signing_key_rotation, tokens_tenant_isolation_and_absolute_expiry,
 };
 pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};
 pub use usage_history::{

@@ -321,3 +321,69 @@ pub async fn tokens_customer_login_throttle_per_tenant(store: Stores) {
         .expect("login_failures");
     assert_eq!(counted.count, 3);
 }
+
+/// The sweep deletes families that can no longer refresh (expired or revoked),
+/// at most `batch` per call, with their tokens, which are then unknown; a live
+/// family keeps working, its rotated-away tokens still detected as reuse.
+pub async fn tokens_lapsed_families_are_swept_in_batches(store: Stores) {
+    let (tenant, _) = new_tenants(&store).await;
+    let customer = CustomerId::generate();
+    let live = family(&tenant, &customer);
+    let live_first = start(&store, &live).await;
+    let live_second = digest();
+    assert!(matches!(
+        rotate(&store, &tenant, &live_first, &live_second, 10).await,
+        RefreshOutcome::Rotated(_)
+    ));
+    let mut expired = family(&tenant, &customer);
+    expired.expires_at = at(100);
+    let expired_first = start(&store, &expired).await;
+    let mut revoked_tokens = Vec::new();
+    for _ in 0..3 {
+        let f = family(&tenant, &customer);
+        let first = start(&store, &f).await;
+        assert!(store
+            .tokens
+            .revoke_refresh_family(&tenant, &first, at(20))
+            .await
+            .expect("revoke_refresh_family"));
+        revoked_tokens.push(first);
+    }
+    let sweep = |batch| {
+        let store = store.clone();
+        async move {
+            store
+                .tokens
+                .delete_lapsed_refresh_families(at(200), batch)
+                .await
+                .expect("delete_lapsed_refresh_families")
+        }
+    };
+    assert_eq!(sweep(3).await, 3, "at most the batch");
+    assert_eq!(
+        sweep(3).await,
+        1,
+        "the rest: one expired and three revoked in all"
+    );
+    assert_eq!(sweep(3).await, 0, "the live family stays");
+    for token in revoked_tokens.iter().chain([&expired_first]) {
+        assert_eq!(
+            rotate(&store, &tenant, token, &digest(), 300).await,
+            RefreshOutcome::Unknown,
+            "a swept family's token is unknown"
+        );
+    }
+    let third = digest();
+    assert!(
+        matches!(
+            rotate(&store, &tenant, &live_second, &third, 300).await,
+            RefreshOutcome::Rotated(_)
+        ),
+        "the live family still rotates"
+    );
+    assert_eq!(
+        rotate(&store, &tenant, &live_first, &digest(), 310).await,
+        RefreshOutcome::Reused,
+        "and still recognises its rotated-away tokens"
+    );
+}

@@ -62,6 +62,16 @@ pub trait TokenStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
+    /// Deletes up to `batch` families that can no longer refresh (expired at
+    /// `now`, or revoked), with every token they issued; answers how many. A
+    /// token of a deleted family is then unknown, which refuses it exactly as a
+    /// lapsed family did. Safe from several processes at once.
+    async fn delete_lapsed_refresh_families(
+        &self,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<u64, StoreError>;
+
     /// Stores `key` as the current signing key unless one is current already,
     /// and answers the current key: of processes starting together, all get
     /// the same key.

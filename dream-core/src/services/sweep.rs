@@ -14,6 +14,9 @@ pub struct SweepReport {
     pub onboarding_states_deleted: u64,
     /// Usage history rows (hourly and daily) older than the retention deleted.
     pub usage_history_rows_deleted: u64,
+    /// End-user sign-ins (refresh families) that expired or were revoked,
+    /// deleted with their refresh tokens.
+    pub refresh_families_deleted: u64,
 }
 
 impl SweepReport {
@@ -23,6 +26,7 @@ impl SweepReport {
         self.reservations_released >= batch
             || self.onboarding_states_deleted >= batch
             || self.usage_history_rows_deleted >= batch
+            || self.refresh_families_deleted >= batch
     }
 }
 
@@ -31,7 +35,8 @@ impl Dream {
     /// expired reservations (as a release would: a payment arriving later still
     /// records the sale), deletes up to `batch` expired onboarding states and
     /// up to `batch` hourly and `batch` daily usage history rows older than the
-    /// retention ([`Dream::with_usage_history_retention_days`]).
+    /// retention ([`Dream::with_usage_history_retention_days`]) and up to `batch`
+    /// expired or revoked end-user sign-ins with their refresh tokens.
     /// Safe to run from any number of processes at once.
     ///
     /// ```
@@ -64,6 +69,11 @@ impl Dream {
                     now - chrono::Duration::days(i64::from(self.history_retention_days)),
                     batch,
                 )
+                .await?,
+            refresh_families_deleted: self
+                .stores
+                .tokens
+                .delete_lapsed_refresh_families(now, batch)
                 .await?,
         })
     }

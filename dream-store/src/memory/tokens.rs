@@ -114,6 +114,26 @@ impl TokenStore for MemoryStore {
         Ok(n)
     }
 
+    async fn delete_lapsed_refresh_families(
+        &self,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<u64, StoreError> {
+        let mut t = lock(&self.tokens);
+        let lapsed: Vec<RefreshFamilyId> = t
+            .families
+            .iter()
+            .filter(|(_, (family, _))| !live(family, now))
+            .map(|(id, _)| id.clone())
+            .take(batch)
+            .collect();
+        for id in &lapsed {
+            t.families.remove(id);
+        }
+        t.issued.retain(|_, family| !lapsed.contains(family));
+        Ok(lapsed.len() as u64)
+    }
+
     async fn insert_signing_key_if_absent(
         &self,
         key: &SigningKeyRecord,

@@ -183,6 +183,27 @@ impl TokenStore for PostgresStore {
         Ok(done.rows_affected())
     }
 
+    async fn delete_lapsed_refresh_families(
+        &self,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<u64, StoreError> {
+        // SKIP LOCKED: sweepers in several processes take different rows; the
+        // tokens go with their family (ON DELETE CASCADE).
+        let done = sqlx::query(
+            "DELETE FROM refresh_families WHERE id IN ( \
+                 SELECT id FROM refresh_families \
+                 WHERE revoked_at IS NOT NULL OR expires_at <= $1 \
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .bind(i64::try_from(batch).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
     async fn insert_signing_key_if_absent(
         &self,
         key: &SigningKeyRecord,

@@ -190,6 +190,37 @@ impl TokenStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn delete_lapsed_refresh_families(
+        &self,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM refresh_families \
+             WHERE revoked_at IS NOT NULL OR expires_at <= ?1 LIMIT ?2",
+        )
+        .bind(ts(now))
+        .bind(i64::try_from(batch).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for id in &ids {
+            sqlx::query("DELETE FROM refresh_tokens WHERE family_id = ?1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            sqlx::query("DELETE FROM refresh_families WHERE id = ?1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(ids.len() as u64)
+    }
+
     async fn insert_signing_key_if_absent(
         &self,
         key: &SigningKeyRecord,
