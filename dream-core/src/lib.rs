@@ -110,8 +110,8 @@ pub use services::{
     SignInSettings, SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds,
     TokenAudience, TokenPair, TrackOutcome, UsageHistory, UsageReport, WebhookOutcome,
     CART_SESSION_MINUTES, DEFAULT_HISTORY_RETENTION_DAYS, MAX_CART_LINES, MAX_CART_QUANTITY,
-    MAX_HISTORY_BUCKETS, MAX_ROLL_OVERLAP_SECS, RESERVATION_MARGIN_MINUTES, SIGNING_KEY_CACHE_SECS,
-    WEBHOOK_DEDUP_DAYS,
+    MAX_HISTORY_BUCKETS, MAX_PRESENTED_KEY_LEN, MAX_ROLL_OVERLAP_SECS, RESERVATION_MARGIN_MINUTES,
+    SIGNING_KEY_CACHE_SECS, WEBHOOK_DEDUP_DAYS,
 };
 pub use sign_in::{
     AccessClaims, Jwk, RefreshDigest, RefreshFamily, RefreshFamilyId, RefreshOutcome, RefreshToken,

@@ -3170,8 +3170,7 @@ export interface components {
         UsageHistoryResponse: {
             /** @description The meter. */
             meter: string;
-            /** @description Bucket width. */
-            granularity: components["schemas"]["HistoryGranularity"] & unknown;
+            granularity: components["schemas"]["HistoryGranularity"];
             /**
              * Format: date-time
              * @description Start of the first bucket.
@@ -3259,7 +3258,7 @@ export interface components {
             /** @description The customer's plan; null for `NOT_FOUND`, `REVOKED`, `EXPIRED`, `RATE_LIMITED`. */
             plan: string | null;
             /** @description Usage this period; null where `plan` is. */
-            usage: (components["schemas"]["VerifyUsageDto"] & unknown) | null;
+            usage: components["schemas"]["VerifyUsageDto"] | null;
             /**
              * Format: uint64
              * @description For `RATE_LIMITED`: seconds until the amount could be admitted.

@@ -11,6 +11,10 @@ use crate::{
 
 use super::{keys::MAX_ROLL_OVERLAP_SECS, usage::MAX_TRACK_AMOUNT, Dream};
 
+/// Longest key [`Dream::verify_customer_key`] accepts (`maxLength` of `key` in
+/// the spec); real keys are far shorter.
+pub const MAX_PRESENTED_KEY_LEN: usize = 512;
+
 /// What [`Dream::roll_customer_key`] did.
 #[derive(Debug, Clone)]
 pub struct RolledCustomerKey {
@@ -275,6 +279,13 @@ impl Dream {
             return Err(CoreError::invalid(
                 "/amount",
                 format!("must be between 1 and {MAX_TRACK_AMOUNT}"),
+            ));
+        }
+        // The spec's bound: longer is malformed input, not an unknown key.
+        if token.len() > MAX_PRESENTED_KEY_LEN {
+            return Err(CoreError::invalid(
+                "/key",
+                format!("must be at most {MAX_PRESENTED_KEY_LEN} characters"),
             ));
         }
         if CustomerKeySecret::mode_of(token) != Some(tenant.mode) {

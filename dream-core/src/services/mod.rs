@@ -54,7 +54,7 @@ pub use billing::{
     RESERVATION_MARGIN_MINUTES,
 };
 pub use clerk_users::ClerkEndpoint;
-pub use customer_keys::RolledCustomerKey;
+pub use customer_keys::{RolledCustomerKey, MAX_PRESENTED_KEY_LEN};
 pub use dashboard::{Dashboard, Mrr, OversoldProduct};
 pub use entitlements::{CheckOutcome, CheckQuery, Entitlements, MeterState};
 pub use house::{AccountPlan, HousePlatform};

@@ -214,10 +214,21 @@ impl<T: Type> Type for Nullable<T> {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref().merge(MetaSchema {
-            nullable: true,
-            ..MetaSchema::ANY
-        })
+        match T::schema_ref() {
+            // OpenAPI 3.0 ignores `nullable` without a `type` beside it, and a
+            // `$ref` can have no sibling: a nullable object is an inline object
+            // schema, nullable, made of the reference.
+            MetaSchemaRef::Reference(name) => MetaSchemaRef::Inline(Box::new(MetaSchema {
+                ty: "object",
+                nullable: true,
+                all_of: vec![MetaSchemaRef::Reference(name)],
+                ..MetaSchema::ANY
+            })),
+            inline => inline.merge(MetaSchema {
+                nullable: true,
+                ..MetaSchema::ANY
+            }),
+        }
     }
 
     fn register(registry: &mut Registry) {

@@ -177,7 +177,8 @@ pub struct UsageBucketDto {
 pub struct UsageHistoryResponse {
     /// The meter.
     pub meter: String,
-    /// Bucket width.
+    // Bucket width. Not a doc comment: a described enum field becomes an `allOf`
+    // of the enum, which generated clients (openapi-python-client) cannot take.
     pub granularity: HistoryGranularity,
     /// Start of the first bucket.
     pub from: DateTime<Utc>,
