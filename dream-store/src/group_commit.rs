@@ -382,6 +382,7 @@ fn take_batch(
     let mut periods: HashMap<Counter, chrono::DateTime<chrono::Utc>> = HashMap::new();
     let mut receipts: HashMap<(Tenant, String), CustomerId> = HashMap::new();
     let mut taken = vec![false; queue.len()];
+    let mut held: HashSet<Counter> = HashSet::new();
     let mut count = 0;
     for (index, waiter) in queue.iter().enumerate() {
         if count == max {
@@ -413,6 +414,7 @@ fn take_batch(
             }
         }
         taken[index] = true;
+        held.insert(counter);
         count += 1;
     }
     let mut batch = Vec::with_capacity(count);
@@ -425,9 +427,8 @@ fn take_batch(
         }
     }
     *queue = rest;
-    let counters: HashSet<Counter> = batch.iter().map(|w| counter_of(&w.request)).collect();
-    busy.extend(counters.iter().cloned());
-    (batch, counters.into_iter().collect())
+    busy.extend(held.iter().cloned());
+    (batch, held.into_iter().collect())
 }
 
 async fn run_batch<E: ConsumeExecutor>(executor: &E, batch: Vec<Waiter>) {

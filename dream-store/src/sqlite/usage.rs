@@ -78,20 +78,31 @@ async fn consume_counter_only(
             used: to_u64(used)?,
         });
     }
+    Ok(ConsumeOutcome::LimitReached {
+        used: counted_so_far(&mut *conn, &req.tenant, &req.customer, &req.period).await?,
+    })
+}
+
+/// The customer's count in the period (0 before the first), on the pool or on
+/// a connection inside a consume's transaction.
+async fn counted_so_far<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    tenant: &Tenant,
+    customer: &CustomerId,
+    period: &Period,
+) -> Result<u64, StoreError> {
     let used: Option<i64> = sqlx::query_scalar(
         "SELECT used FROM usage_counters WHERE platform_id = ?1 AND mode = ?2 \
          AND period_start = ?3 AND customer_id = ?4",
     )
-    .bind(platform)
-    .bind(mode)
-    .bind(period)
-    .bind(customer)
-    .fetch_optional(&mut *conn)
+    .bind(tenant.platform.as_str())
+    .bind(mode_str(tenant.mode))
+    .bind(ts(period.start))
+    .bind(customer.as_str())
+    .fetch_optional(executor)
     .await
     .map_err(backend)?;
-    Ok(ConsumeOutcome::LimitReached {
-        used: to_u64(used.unwrap_or(0))?,
-    })
+    to_u64(used.unwrap_or(0))
 }
 
 /// Decides one consume on a connection inside a `BEGIN IMMEDIATE` transaction:
@@ -124,18 +135,7 @@ async fn decide(
             });
         }
     }
-    let used: Option<i64> = sqlx::query_scalar(
-        "SELECT used FROM usage_counters WHERE platform_id = ?1 AND mode = ?2 \
-         AND period_start = ?3 AND customer_id = ?4",
-    )
-    .bind(platform)
-    .bind(mode)
-    .bind(period)
-    .bind(customer)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(backend)?;
-    let used = to_u64(used.unwrap_or(0))?;
+    let used = counted_so_far(&mut *conn, &req.tenant, &req.customer, &req.period).await?;
     if !within_limit(used, req.amount, req.limit) {
         return Ok(ConsumeOutcome::LimitReached { used });
     }
@@ -277,18 +277,7 @@ impl UsageStore for SqliteStore {
         customer: &CustomerId,
         period: &Period,
     ) -> Result<u64, StoreError> {
-        let used: Option<i64> = sqlx::query_scalar(
-            "SELECT used FROM usage_counters WHERE platform_id = ?1 AND mode = ?2 \
-             AND period_start = ?3 AND customer_id = ?4",
-        )
-        .bind(tenant.platform.as_str())
-        .bind(mode_str(tenant.mode))
-        .bind(ts(period.start))
-        .bind(customer.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?;
-        to_u64(used.unwrap_or(0))
+        counted_so_far(&self.reader, tenant, customer, period).await
     }
 
     async fn last_consumed_at(
