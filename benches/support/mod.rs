@@ -22,6 +22,7 @@ pub fn unlimited_tier() -> Tier {
         features: vec![],
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
+        meters: Default::default(),
         archived: false,
     }
 }

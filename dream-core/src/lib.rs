@@ -38,6 +38,7 @@ mod ids;
 mod customer_keys;
 mod inventory;
 mod keys;
+mod meter;
 mod origins;
 mod outbound;
 mod page;
@@ -92,6 +93,11 @@ pub use inventory::{
 pub use keys::{
     generate_publishable_key, IssuedKey, KeyDigest, KeyKind, KeyRecord, SecretKey, TokenShape,
 };
+pub use meter::{
+    credits_needed, decide_usage, validate_meter_name, CreditGrant, CreditGrantOutcome,
+    MeterPeriod, MeterReset, MeterSpec, MetersReading, CREDIT_BALANCE_FULL, MAX_CREDIT_BALANCE,
+    MAX_CREDIT_GRANT, MAX_METERS_PER_TIER,
+};
 pub use origins::{origin_allowed, validate_allowed_origins, MAX_ALLOWED_ORIGINS};
 pub use outbound::{
     delivery_payload, is_public_ip, validate_endpoint_url, AttemptRecorded, Delivery,
@@ -123,8 +129,8 @@ pub use signing::{
 };
 pub use tenant::{Mode, Tenant};
 pub use tier::{
-    crossed_thresholds, validate_flag_name, validate_tier_name, validate_tiers, Interval, Money,
-    Tier, TierConfig, TierKind, UsageLimit, DEFAULT_ALERTS, REQUESTS_METER,
+    crossed_thresholds, validate_flag_name, validate_tier_name, validate_tiers, Interval,
+    MeterRule, Money, Tier, TierConfig, TierKind, UsageLimit, DEFAULT_ALERTS, REQUESTS_METER,
 };
 pub use usage::{
     gcra, within_limit, ConsumeOutcome, ConsumeRequest, Period, RECEIPT_RETENTION_HOURS,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, StripeTierRefs};
+use crate::{CoreError, MeterReset, MeterSpec, StripeTierRefs, MAX_METERS_PER_TIER};
 
 /// An amount in integer minor units of a currency. Money is never a float.
 ///
@@ -172,6 +172,10 @@ pub struct Tier {
     /// Configurations stored before alerts existed read as [`DEFAULT_ALERTS`].
     #[serde(default = "default_alerts")]
     pub alerts: Vec<u8>,
+    /// Meters besides `requests`, by name (`exports`, `seats`): each with its own
+    /// limit and reset. Names follow [`crate::validate_meter_name`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meters: BTreeMap<String, MeterSpec>,
     /// No longer offered; customers already on it keep working.
     pub archived: bool,
 }
@@ -179,11 +183,12 @@ pub struct Tier {
 /// Alert thresholds of a tier that names none: 80 % and 100 % of its limit.
 pub const DEFAULT_ALERTS: [u8; 2] = [80, 100];
 
-fn default_alerts() -> Vec<u8> {
+pub(crate) fn default_alerts() -> Vec<u8> {
     DEFAULT_ALERTS.to_vec()
 }
 
-/// The one meter of this release: calls counted against [`Tier::limit`].
+/// The default meter: calls counted monthly against [`Tier::limit`], the one a
+/// track without a meter name counts.
 pub const REQUESTS_METER: &str = "requests";
 
 /// Validates a flag name: `[a-z0-9_]{1,40}`.
@@ -241,7 +246,50 @@ fn threshold_mark(limit: u64, percent: u8) -> u64 {
     u64::try_from(product.div_ceil(100)).unwrap_or(u64::MAX)
 }
 
+/// A tier's rule for one meter, as the track path applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeterRule<'a> {
+    /// Units allowed per period.
+    pub limit: UsageLimit,
+    /// When the count starts again.
+    pub reset: MeterReset,
+    /// Alert thresholds in percent of `limit`.
+    pub alerts: &'a [u8],
+}
+
 impl Tier {
+    /// The rule for `meter`: [`REQUESTS_METER`] is [`Tier::limit`] counted monthly,
+    /// any other name one of [`Tier::meters`]; `None` when the tier has no such meter.
+    ///
+    /// ```
+    /// use dream_core::{MeterReset, Tier, REQUESTS_METER};
+    /// # fn tier() -> Tier { serde_json::from_value(serde_json::json!({
+    /// #   "name": "pro", "display_name": "Pro",
+    /// #   "price": {"amount_minor": 0, "currency": "usd"},
+    /// #   "kind": {"Recurring": {"interval": "month"}}, "limit": {"Limited": 100},
+    /// #   "rate_limit_per_minute": null, "features": [], "archived": false,
+    /// #   "meters": {"exports": {"limit": {"Limited": 5}, "reset": "day"}}
+    /// # })).unwrap() }
+    /// let pro = tier();
+    /// assert_eq!(pro.meter(REQUESTS_METER).unwrap().reset, MeterReset::Month);
+    /// assert_eq!(pro.meter("exports").unwrap().reset, MeterReset::Day);
+    /// assert!(pro.meter("seats").is_none());
+    /// ```
+    pub fn meter(&self, meter: &str) -> Option<MeterRule<'_>> {
+        if meter == REQUESTS_METER {
+            return Some(MeterRule {
+                limit: self.limit,
+                reset: MeterReset::Month,
+                alerts: &self.alerts,
+            });
+        }
+        self.meters.get(meter).map(|spec| MeterRule {
+            limit: spec.limit,
+            reset: spec.reset,
+            alerts: &spec.alerts,
+        })
+    }
+
     /// Whether customers can be on this tier.
     pub fn is_plan(&self) -> bool {
         matches!(self.kind, TierKind::Recurring { .. })
@@ -385,25 +433,23 @@ pub fn validate_tiers(tiers: &[Tier]) -> Result<(), CoreError> {
                 ));
             }
         }
-        if tier.alerts.len() > 10 {
+        validate_alerts(&tier.alerts, &format!("/tiers/{i}/alerts"))?;
+        if tier.meters.len() > MAX_METERS_PER_TIER {
             return Err(CoreError::invalid(
-                format!("/tiers/{i}/alerts"),
-                "at most 10 thresholds",
+                format!("/tiers/{i}/meters"),
+                format!("at most {MAX_METERS_PER_TIER} meters"),
             ));
         }
-        for (j, percent) in tier.alerts.iter().enumerate() {
-            if !(1..=100).contains(percent) {
+        for (name, spec) in &tier.meters {
+            let field = format!("/tiers/{i}/meters/{name}");
+            crate::validate_meter_name(name, &field)?;
+            if name == REQUESTS_METER {
                 return Err(CoreError::invalid(
-                    format!("/tiers/{i}/alerts/{j}"),
-                    "must be a percentage between 1 and 100",
+                    field,
+                    "\"requests\" is the tier's own meter: set the tier's `limit` instead",
                 ));
             }
-            if tier.alerts[..j].contains(percent) {
-                return Err(CoreError::invalid(
-                    format!("/tiers/{i}/alerts/{j}"),
-                    format!("duplicate threshold {percent}"),
-                ));
-            }
+            validate_alerts(&spec.alerts, &format!("{field}/alerts"))?;
         }
         if tier.rate_limit_per_minute == Some(0) || tier.rate_limit_per_minute > Some(60_000) {
             return Err(CoreError::invalid(
@@ -417,6 +463,27 @@ pub fn validate_tiers(tiers: &[Tier]) -> Result<(), CoreError> {
             "/tiers",
             "must include at least one recurring tier for customers to be on",
         ));
+    }
+    Ok(())
+}
+
+fn validate_alerts(alerts: &[u8], field: &str) -> Result<(), CoreError> {
+    if alerts.len() > 10 {
+        return Err(CoreError::invalid(field, "at most 10 thresholds"));
+    }
+    for (j, percent) in alerts.iter().enumerate() {
+        if !(1..=100).contains(percent) {
+            return Err(CoreError::invalid(
+                format!("{field}/{j}"),
+                "must be a percentage between 1 and 100",
+            ));
+        }
+        if alerts[..j].contains(percent) {
+            return Err(CoreError::invalid(
+                format!("{field}/{j}"),
+                format!("duplicate threshold {percent}"),
+            ));
+        }
     }
     Ok(())
 }
@@ -441,6 +508,7 @@ mod tests {
             features: vec![],
             flags: vec![],
             alerts: DEFAULT_ALERTS.to_vec(),
+            meters: Default::default(),
             archived: false,
         }
     }

@@ -1,5 +1,7 @@
 //! Usage periods, the atomic consume request, and the GCRA rate-limit rule.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -46,15 +48,22 @@ impl Period {
     }
 }
 
-/// One atomic decision for a store: check the usage limit and the rate window, and
-/// either count `amount` in both or change nothing.
+/// One atomic decision for a store: check the meter's limit (spending the
+/// customer's credits for the meter on what the allowance cannot hold, see
+/// [`crate::decide_usage`]) and the rate window, and either count `amount` in both
+/// (and take the credits) or change nothing.
 #[derive(Debug, Clone)]
 pub struct ConsumeRequest {
     /// Tenant.
     pub tenant: Tenant,
     /// Customer.
     pub customer: CustomerId,
-    /// The period the counter belongs to.
+    /// The meter counted ([`crate::REQUESTS_METER`] by default). Each (customer,
+    /// meter, period) has its own counter; the rate window is the customer's, for
+    /// every meter.
+    pub meter: Cow<'static, str>,
+    /// The period the counter belongs to ([`Period::lifetime`] for a meter that
+    /// never resets).
     pub period: Period,
     /// Units to count (≥ 1).
     pub amount: u64,
@@ -82,6 +91,9 @@ pub enum ConsumeOutcome {
     Accepted {
         /// Usage in the period after this call.
         used: u64,
+        /// Credits this call took from the customer's balance for the meter (for a
+        /// replayed receipt: what the first call took).
+        credits_spent: u64,
     },
     /// Over the usage limit; nothing changed.
     LimitReached {
@@ -93,6 +105,16 @@ pub enum ConsumeOutcome {
         /// Milliseconds until the call would be admitted.
         retry_after_ms: u64,
     },
+}
+
+impl ConsumeOutcome {
+    /// `Accepted` without credits.
+    pub fn accepted(used: u64) -> Self {
+        ConsumeOutcome::Accepted {
+            used,
+            credits_spent: 0,
+        }
+    }
 }
 
 /// The usage-limit rule every backend applies: all of `amount` or none.

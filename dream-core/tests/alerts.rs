@@ -26,6 +26,7 @@ async fn a_receipt_replay_crosses_again_but_is_announced_once() {
         features: vec![],
         flags: vec![],
         alerts: vec![50],
+        meters: Default::default(),
         archived: false,
     };
     dream
@@ -86,6 +87,7 @@ async fn a_receipt_replay_of_the_call_that_reached_the_limit_is_announced_once()
         features: vec![],
         flags: vec![],
         alerts: vec![],
+        meters: Default::default(),
         archived: false,
     };
     dream

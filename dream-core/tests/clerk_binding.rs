@@ -76,6 +76,7 @@ async fn platform(dream: &Dream) -> (Tenant, String) {
                 features: vec![],
                 flags: vec![],
                 alerts: dream_core::DEFAULT_ALERTS.to_vec(),
+                meters: Default::default(),
                 archived: false,
             }],
         )

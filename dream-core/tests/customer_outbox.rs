@@ -62,6 +62,7 @@ fn plan(name: &str, price: f64) -> Tier {
         features: vec![],
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
+        meters: Default::default(),
         archived: false,
     }
 }

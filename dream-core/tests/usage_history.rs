@@ -78,6 +78,7 @@ fn free_tier(limit: u64) -> Tier {
         features: vec![],
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
+        meters: Default::default(),
         archived: false,
     }
 }
@@ -234,6 +235,7 @@ async fn accepted_calls_reach_the_chart_and_a_failed_flush_loses_nothing() {
         features: vec![],
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
+        meters: Default::default(),
         archived: false,
     };
     dream

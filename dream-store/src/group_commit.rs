@@ -549,7 +549,10 @@ mod tests {
             let n = used.entry(r.customer.as_str().to_owned()).or_default();
             if dream_core::within_limit(*n, r.amount, r.limit) {
                 *n += r.amount;
-                ConsumeOutcome::Accepted { used: *n }
+                ConsumeOutcome::Accepted {
+                    used: *n,
+                    credits_spent: 0,
+                }
             } else {
                 ConsumeOutcome::LimitReached { used: *n }
             }
@@ -591,6 +594,7 @@ mod tests {
                 mode: Mode::Test,
             },
             customer: CustomerId::parse(&format!("usr_{customer}")).expect("customer"),
+            meter: std::borrow::Cow::Borrowed(dream_core::REQUESTS_METER),
             period: Period::calendar_month(now),
             amount: 1,
             limit: UsageLimit::Limited(limit),
@@ -650,7 +654,7 @@ mod tests {
         let mut used = Vec::new();
         for task in tasks {
             match task.await.expect("task").expect("consume") {
-                ConsumeOutcome::Accepted { used: n } => used.push(n),
+                ConsumeOutcome::Accepted { used: n, .. } => used.push(n),
                 ConsumeOutcome::LimitReached { used: n } => assert_eq!(n, 30),
                 other => panic!("unexpected {other:?}"),
             }
@@ -811,7 +815,9 @@ mod tests {
             .collect();
         let mut accepted = Vec::new();
         for task in tasks {
-            if let ConsumeOutcome::Accepted { used } = task.await.expect("task").expect("consume") {
+            if let ConsumeOutcome::Accepted { used, .. } =
+                task.await.expect("task").expect("consume")
+            {
                 accepted.push(used);
             }
         }

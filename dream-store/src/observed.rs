@@ -21,10 +21,11 @@ use dream_core::{
         CustomerKeyStore, CustomerStore, IdempotencyStore, KeyStore, PlatformStore, Stores,
         UsageStore,
     },
-    AccountId, ClaimToken, ConsumeOutcome, ConsumeRequest, Customer, CustomerId, CustomerKeyId,
-    CustomerKeyRecord, Event, IdempotencyClaim, IdempotencyScope, IdempotencyTimes, KeyDigest,
-    KeyId, KeyRecord, Mode, Page, PageRequest, Period, Platform, PlatformId, StoreError,
-    StoredResponse, Tenant, TierConfig,
+    AccountId, ClaimToken, ConsumeOutcome, ConsumeRequest, CreditGrant, CreditGrantOutcome,
+    Customer, CustomerId, CustomerKeyId, CustomerKeyRecord, Event, IdempotencyClaim,
+    IdempotencyScope, IdempotencyTimes, KeyDigest, KeyId, KeyRecord, MeterPeriod, MetersReading,
+    Mode, Page, PageRequest, Period, Platform, PlatformId, StoreError, StoredResponse, Tenant,
+    TierConfig,
 };
 use tracing::Instrument;
 
@@ -98,6 +99,42 @@ impl<T: UsageStore + ?Sized> UsageStore for Observed<T> {
     async fn consume_usage(&self, request: &ConsumeRequest) -> Result<ConsumeOutcome, StoreError> {
         self.observe("usage", "consume_usage", self.inner.consume_usage(request))
             .await
+    }
+
+    async fn release_usage(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        meter: &str,
+        period: &Period,
+        amount: u64,
+    ) -> Result<u64, StoreError> {
+        self.observe(
+            "usage",
+            "release_usage",
+            self.inner
+                .release_usage(tenant, customer, meter, period, amount),
+        )
+        .await
+    }
+
+    async fn grant_credits(&self, grant: &CreditGrant) -> Result<CreditGrantOutcome, StoreError> {
+        self.observe("usage", "grant_credits", self.inner.grant_credits(grant))
+            .await
+    }
+
+    async fn read_meters(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        meters: &[MeterPeriod],
+    ) -> Result<MetersReading, StoreError> {
+        self.observe(
+            "usage",
+            "read_meters",
+            self.inner.read_meters(tenant, customer, meters),
+        )
+        .await
     }
 
     async fn get_usage(

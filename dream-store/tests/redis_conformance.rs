@@ -90,6 +90,7 @@ fn request(
     ConsumeRequest {
         tenant: tenant.clone(),
         customer: customer.clone(),
+        meter: std::borrow::Cow::Borrowed(dream_core::REQUESTS_METER),
         period: Period::calendar_month(now),
         amount,
         limit,
@@ -191,7 +192,10 @@ async fn keys_share_the_tenant_slot_and_expire() {
     let req = request(&tenant, &customer, 1, UsageLimit::Limited(5), Some(10), now);
     assert_eq!(
         store.consume_usage(&req).await.expect("consume"),
-        ConsumeOutcome::Accepted { used: 1 }
+        ConsumeOutcome::Accepted {
+            used: 1,
+            credits_spent: 0
+        }
     );
     let keys = keys_of(&prefix).await;
     assert_eq!(keys.len(), 4, "usage, total, last, rate: {keys:?}");
@@ -226,7 +230,10 @@ async fn keys_share_the_tenant_slot_and_expire() {
     with_receipt.receipt = Some("{odd}:receipt".into());
     assert_eq!(
         store.consume_usage(&with_receipt).await.expect("consume"),
-        ConsumeOutcome::Accepted { used: 2 }
+        ConsumeOutcome::Accepted {
+            used: 2,
+            credits_spent: 0
+        }
     );
     let keys = keys_of(&prefix).await;
     let receipt_key = keys
@@ -282,7 +289,10 @@ async fn counters_past_the_exact_range_fail_and_change_nothing() {
     let at_max = request(&tenant, &customer, max, UsageLimit::Unlimited, None, t0());
     assert_eq!(
         store.consume_usage(&at_max).await.expect("consume"),
-        ConsumeOutcome::Accepted { used: max }
+        ConsumeOutcome::Accepted {
+            used: max,
+            credits_spent: 0
+        }
     );
     for (amount, limit) in [
         (1, UsageLimit::Unlimited),
@@ -386,7 +396,10 @@ async fn receipts_replay_until_exactly_the_retention() {
     ] {
         assert_eq!(
             store.consume_usage(&at(offset)).await.expect("consume"),
-            ConsumeOutcome::Accepted { used: expected },
+            ConsumeOutcome::Accepted {
+                used: expected,
+                credits_spent: 0
+            },
             "{what}"
         );
     }

@@ -12,7 +12,10 @@ use super::{
 
 /// Runs every request at once (released together by a barrier), each on its
 /// own task, and returns the outcomes in the order of `requests`.
-async fn all_at_once(stores: &[Stores], requests: Vec<ConsumeRequest>) -> Vec<ConsumeOutcome> {
+pub(super) async fn all_at_once(
+    stores: &[Stores],
+    requests: Vec<ConsumeRequest>,
+) -> Vec<ConsumeOutcome> {
     let barrier = Arc::new(tokio::sync::Barrier::new(requests.len().max(1)));
     let handles: Vec<_> = requests
         .into_iter()
@@ -42,7 +45,7 @@ fn accepted_used(outcomes: &[ConsumeOutcome]) -> Vec<u64> {
     let mut used: Vec<u64> = outcomes
         .iter()
         .filter_map(|o| match o {
-            ConsumeOutcome::Accepted { used } => Some(*used),
+            ConsumeOutcome::Accepted { used, .. } => Some(*used),
             _ => None,
         })
         .collect();
@@ -155,7 +158,7 @@ pub async fn consume_batch_mixes_receipts_and_rates(store: Stores) {
         .iter()
         .filter(|(r, _)| r.receipt.as_deref() != Some("same"))
         .filter_map(|(_, o)| match o {
-            ConsumeOutcome::Accepted { used } => Some(*used),
+            ConsumeOutcome::Accepted { used, .. } => Some(*used),
             ConsumeOutcome::LimitReached { used } => {
                 assert_eq!(*used, 10, "refused only once the limit is used up");
                 None
@@ -164,7 +167,7 @@ pub async fn consume_batch_mixes_receipts_and_rates(store: Stores) {
         })
         .collect();
     match same[0] {
-        ConsumeOutcome::Accepted { used } => counted.push(used),
+        ConsumeOutcome::Accepted { used, .. } => counted.push(used),
         ConsumeOutcome::LimitReached { used } => assert_eq!(used, 10),
         other => panic!("no rate limit for this customer, got {other:?}"),
     }

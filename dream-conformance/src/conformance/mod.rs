@@ -22,6 +22,7 @@ mod identity;
 mod inventory;
 mod inventory_races;
 mod keys;
+mod meters;
 mod outbound;
 mod outbound_caps;
 mod outbound_corrupt;
@@ -98,6 +99,11 @@ pub use keys::{
     keys_count_active, keys_duplicates_conflict, keys_expire_concurrent_earliest_wins,
     keys_expire_keeps_earlier, keys_insert_and_find, keys_list_order_and_filters,
     keys_revoke_keeps_first_time,
+};
+pub use meters::{
+    credits_after_allowance_all_or_nothing, credits_concurrent_grants,
+    credits_exact_under_concurrency, meters_are_separate_counters,
+    meters_daily_limit_exact_under_concurrency, meters_release_never_below_zero,
 };
 pub use outbound::{
     outbound_auto_disable, outbound_claim_due, outbound_concurrent_claims,

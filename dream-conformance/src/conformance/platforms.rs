@@ -21,6 +21,7 @@ fn tier(name: &str, price_minor: i64, kind: TierKind, limit: UsageLimit) -> Tier
         features: vec![],
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
+        meters: Default::default(),
         archived: false,
     }
 }

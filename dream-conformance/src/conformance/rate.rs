@@ -40,7 +40,10 @@ pub async fn rate_limit_gcra(store: Stores) {
     for used in 1..=3 {
         assert_eq!(
             consume(store, &request(&test, &c.id, 1, limit, rate, now)).await,
-            ConsumeOutcome::Accepted { used },
+            ConsumeOutcome::Accepted {
+                used,
+                credits_spent: 0
+            },
             "call {used} of a 3/min burst must be accepted"
         );
     }
@@ -65,19 +68,28 @@ pub async fn rate_limit_gcra(store: Stores) {
     // Other customers and tenants have their own windows.
     assert_eq!(
         consume(store, &request(&test, &other.id, 1, limit, rate, now)).await,
-        ConsumeOutcome::Accepted { used: 1 },
+        ConsumeOutcome::Accepted {
+            used: 1,
+            credits_spent: 0
+        },
         "another customer's rate window must be separate"
     );
     assert_eq!(
         consume(store, &request(&live, &c.id, 1, limit, rate, now)).await,
-        ConsumeOutcome::Accepted { used: 1 },
+        ConsumeOutcome::Accepted {
+            used: 1,
+            credits_spent: 0
+        },
         "the same customer id in another tenant must have its own rate window"
     );
 
     let refilled = now + Duration::seconds(20);
     assert_eq!(
         consume(store, &request(&test, &c.id, 1, limit, rate, refilled)).await,
-        ConsumeOutcome::Accepted { used: 4 },
+        ConsumeOutcome::Accepted {
+            used: 4,
+            credits_spent: 0
+        },
         "20 s after the burst one more call must be admitted"
     );
     let again = consume(store, &request(&test, &c.id, 1, limit, rate, refilled)).await;
@@ -88,7 +100,10 @@ pub async fn rate_limit_gcra(store: Stores) {
     insert_customer(store, &bulk, "bulk").await;
     assert_eq!(
         consume(store, &request(&test, &bulk.id, 5, limit, Some(5), now)).await,
-        ConsumeOutcome::Accepted { used: 5 },
+        ConsumeOutcome::Accepted {
+            used: 5,
+            credits_spent: 0
+        },
         "amount 5 at 5/min must fit the burst"
     );
     let after_bulk = consume(store, &request(&test, &bulk.id, 1, limit, Some(5), now)).await;
@@ -122,7 +137,10 @@ pub async fn refused_requests_consume_nothing(store: Stores) {
             &request(&test, &c.id, 1, UsageLimit::Limited(1), rate, now)
         )
         .await,
-        ConsumeOutcome::Accepted { used: 1 },
+        ConsumeOutcome::Accepted {
+            used: 1,
+            credits_spent: 0
+        },
         "first call (limit 1, 2/min) must be accepted"
     );
     assert_eq!(
@@ -140,7 +158,10 @@ pub async fn refused_requests_consume_nothing(store: Stores) {
             &request(&test, &c.id, 1, UsageLimit::Limited(10), rate, now)
         )
         .await,
-        ConsumeOutcome::Accepted { used: 2 },
+        ConsumeOutcome::Accepted {
+            used: 2,
+            credits_spent: 0
+        },
         "with the limit raised to 10, a call in the same instant must be accepted: \
          the LimitReached call must not have spent rate allowance"
     );
@@ -173,7 +194,10 @@ pub async fn refused_requests_consume_nothing(store: Stores) {
             &request(&test, &c.id, 1, UsageLimit::Limited(10), rate, retry_at)
         )
         .await,
-        ConsumeOutcome::Accepted { used: 3 },
+        ConsumeOutcome::Accepted {
+            used: 3,
+            credits_spent: 0
+        },
         "retrying after retry_after_ms must be accepted: RateLimited calls must not \
          have spent rate allowance"
     );

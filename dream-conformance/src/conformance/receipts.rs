@@ -22,11 +22,17 @@ pub async fn consume_receipts_replay(store: Stores) {
     let limit = UsageLimit::Limited(5);
     assert_eq!(
         consume(store, &with("r1", 2, limit, 0)).await,
-        ConsumeOutcome::Accepted { used: 2 }
+        ConsumeOutcome::Accepted {
+            used: 2,
+            credits_spent: 0
+        }
     );
     assert_eq!(
         consume(store, &with("r1", 2, limit, 1)).await,
-        ConsumeOutcome::Accepted { used: 2 },
+        ConsumeOutcome::Accepted {
+            used: 2,
+            credits_spent: 0
+        },
         "a replayed receipt answers the original usage"
     );
     assert_eq!(
@@ -36,7 +42,10 @@ pub async fn consume_receipts_replay(store: Stores) {
     );
     assert_eq!(
         consume(store, &with("r2", 1, limit, 2)).await,
-        ConsumeOutcome::Accepted { used: 3 }
+        ConsumeOutcome::Accepted {
+            used: 3,
+            credits_spent: 0
+        }
     );
     // A refusal leaves no receipt: once it fits, the same receipt is counted.
     assert_eq!(
@@ -45,7 +54,10 @@ pub async fn consume_receipts_replay(store: Stores) {
     );
     assert_eq!(
         consume(store, &with("r3", 3, UsageLimit::Limited(10), 4)).await,
-        ConsumeOutcome::Accepted { used: 6 }
+        ConsumeOutcome::Accepted {
+            used: 6,
+            credits_spent: 0
+        }
     );
     // Another tenant's identical receipt is another receipt.
     let oc = customer(&other, None, t0());
@@ -54,13 +66,19 @@ pub async fn consume_receipts_replay(store: Stores) {
     foreign.receipt = Some("r1".into());
     assert_eq!(
         consume(store, &foreign).await,
-        ConsumeOutcome::Accepted { used: 1 }
+        ConsumeOutcome::Accepted {
+            used: 1,
+            credits_spent: 0
+        }
     );
     // After the retention, a receipt no longer replays.
     let later = RECEIPT_RETENTION_HOURS * 3600 + 60;
     assert_eq!(
         consume(store, &with("r1", 1, UsageLimit::Limited(10), later)).await,
-        ConsumeOutcome::Accepted { used: 7 },
+        ConsumeOutcome::Accepted {
+            used: 7,
+            credits_spent: 0
+        },
         "an expired receipt is a new consume"
     );
 }
@@ -80,7 +98,10 @@ pub async fn consume_receipts_under_concurrency(store: Stores) {
     for task in tasks {
         assert_eq!(
             task.await.expect("task"),
-            ConsumeOutcome::Accepted { used: 1 },
+            ConsumeOutcome::Accepted {
+                used: 1,
+                credits_spent: 0
+            },
             "every retry of one receipt sees the one count"
         );
     }

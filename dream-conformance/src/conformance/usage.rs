@@ -22,6 +22,7 @@ pub(super) fn request(
     ConsumeRequest {
         tenant: tenant.clone(),
         customer: customer.clone(),
+        meter: std::borrow::Cow::Borrowed(dream_core::REQUESTS_METER),
         period: Period::calendar_month(now),
         amount,
         limit,
@@ -97,7 +98,10 @@ pub async fn consume_exact_sequential(store: Stores) {
         let outcome = consume(store, &request(&test, &alice, 1, limit3, None, now)).await;
         assert_eq!(
             outcome,
-            ConsumeOutcome::Accepted { used: expected },
+            ConsumeOutcome::Accepted {
+                used: expected,
+                credits_spent: 0
+            },
             "call {expected} of 3 must be accepted with used = {expected}"
         );
     }
@@ -128,7 +132,10 @@ pub async fn consume_exact_sequential(store: Stores) {
     let outcome = consume(store, &request(&test, &bob, 2, limit3, None, now)).await;
     assert_eq!(
         outcome,
-        ConsumeOutcome::Accepted { used: 2 },
+        ConsumeOutcome::Accepted {
+            used: 2,
+            credits_spent: 0
+        },
         "amount 2 of 3"
     );
     let outcome = consume(store, &request(&test, &bob, 2, limit3, None, now)).await;
@@ -145,7 +152,10 @@ pub async fn consume_exact_sequential(store: Stores) {
     let outcome = consume(store, &request(&test, &bob, 1, limit3, None, now)).await;
     assert_eq!(
         outcome,
-        ConsumeOutcome::Accepted { used: 3 },
+        ConsumeOutcome::Accepted {
+            used: 3,
+            credits_spent: 0
+        },
         "amount 1 with 1 left must be accepted"
     );
 
@@ -178,7 +188,10 @@ pub async fn consume_exact_sequential(store: Stores) {
         .await;
         assert_eq!(
             outcome,
-            ConsumeOutcome::Accepted { used: total },
+            ConsumeOutcome::Accepted {
+                used: total,
+                credits_spent: 0
+            },
             "Unlimited must accept amount {amount}"
         );
     }
@@ -219,7 +232,10 @@ pub async fn consume_exact_sequential(store: Stores) {
     );
     assert_eq!(
         consume(store, &request(&live, &alice, 1, limit3, None, now)).await,
-        ConsumeOutcome::Accepted { used: 1 },
+        ConsumeOutcome::Accepted {
+            used: 1,
+            credits_spent: 0
+        },
         "the same customer id in another tenant has its own counter"
     );
     assert_eq!(
@@ -265,7 +281,10 @@ pub async fn consume_exact_sequential(store: Stores) {
     );
     assert_eq!(
         consume(store, &request(&test, &alice, 1, limit3, None, next_now)).await,
-        ConsumeOutcome::Accepted { used: 1 },
+        ConsumeOutcome::Accepted {
+            used: 1,
+            credits_spent: 0
+        },
         "the first call of a new period is used = 1"
     );
     assert_eq!(
@@ -323,7 +342,7 @@ pub async fn consume_is_exact_under_concurrency(store: Stores, tasks: usize, lim
             .expect("a consuming task panicked")
             .expect("consume_usage must not fail under concurrency");
         match outcome {
-            ConsumeOutcome::Accepted { used } => accepted.push(used),
+            ConsumeOutcome::Accepted { used, .. } => accepted.push(used),
             ConsumeOutcome::LimitReached { used } => {
                 assert_eq!(
                     used, limit,

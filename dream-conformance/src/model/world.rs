@@ -70,6 +70,7 @@ fn tiers() -> Vec<Tier> {
             features: vec![],
             flags: vec![],
             alerts: dream_core::DEFAULT_ALERTS.to_vec(),
+            meters: Default::default(),
             archived: false,
         })
         .collect()

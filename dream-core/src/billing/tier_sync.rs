@@ -207,6 +207,7 @@ mod tests {
             features: vec![],
             flags: vec![],
             alerts: crate::DEFAULT_ALERTS.to_vec(),
+            meters: Default::default(),
             archived,
         }
     }

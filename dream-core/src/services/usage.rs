@@ -117,6 +117,7 @@ impl Dream {
         let request = ConsumeRequest {
             tenant: tenant.clone(),
             customer: customer.id.clone(),
+            meter: std::borrow::Cow::Borrowed(REQUESTS_METER),
             period,
             amount,
             limit: tier.limit,
@@ -125,7 +126,7 @@ impl Dream {
             receipt: receipt.map(str::to_owned),
         };
         match self.stores.usage.consume_usage(&request).await? {
-            ConsumeOutcome::Accepted { used } => {
+            ConsumeOutcome::Accepted { used, .. } => {
                 self.usage_tally.add(tenant, now, amount);
                 if let UsageLimit::Limited(limit) = tier.limit {
                     self.emit_thresholds(tenant, &customer, tier, &period, limit, used, amount)

@@ -23,6 +23,7 @@ fn tier(name: &str, price: f64, limit: Option<u64>) -> Tier {
         features: vec![],
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
+        meters: Default::default(),
         archived: false,
     }
 }

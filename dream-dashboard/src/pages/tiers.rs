@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use dream_core::{CoreError, Dream, Interval, Money, Tier, TierKind, UsageLimit};
+use dream_core::{
+    CoreError, Dream, Interval, MeterReset, MeterSpec, Money, Tier, TierConfig, TierKind,
+    UsageLimit, DEFAULT_ALERTS,
+};
 
 use crate::{
     access::AppAccess,
@@ -45,6 +48,7 @@ pub(crate) struct TierRow {
     features: String,
     flags: String,
     alerts: String,
+    meters: String,
     inventory: String,
     offered: bool,
     price_id: String,
@@ -90,6 +94,18 @@ impl TierRow {
                 .map(u8::to_string)
                 .collect::<Vec<_>>()
                 .join(", "),
+            meters: tier
+                .meters
+                .iter()
+                .map(|(name, m)| {
+                    let limit = m
+                        .limit
+                        .as_option()
+                        .map_or_else(|| "unlimited".to_owned(), |l| l.to_string());
+                    format!("{name}={limit}/{}", m.reset.as_str())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
             inventory,
             offered: true,
             price_id: price_id.cloned().unwrap_or_default(),
@@ -124,6 +140,7 @@ impl TierRow {
             } else {
                 "80, 100".to_owned()
             },
+            meters: get("meters"),
             inventory: get("inventory"),
             offered: fields.contains_key(&format!("offered_{index}")),
             price_id: String::new(),
@@ -139,6 +156,7 @@ impl TierRow {
             // New tiers start with the API's default thresholds; clearing the
             // field turns alerts off.
             alerts: "80, 100".to_owned(),
+            meters: Default::default(),
             ..Self::default()
         }
     }
@@ -208,12 +226,62 @@ impl TierRow {
             features: comma_list(&self.features).map(str::to_owned).collect(),
             flags: comma_list(&self.flags).map(str::to_owned).collect(),
             alerts,
+            meters: parse_meters(&self.meters)?,
             archived: false,
         })
     }
 }
 
 /// The non-empty items of a comma-separated field.
+/// Meters as the editor writes them: `exports=50/day, seats=5/never`, a limit of
+/// `unlimited` for none. Alerts are the defaults; [`keep_meter_alerts`] restores
+/// the stored ones.
+fn parse_meters(text: &str) -> Result<BTreeMap<String, MeterSpec>, String> {
+    comma_list(text)
+        .map(|entry| {
+            let shape = || format!("Meter \"{entry}\" must look like exports=50/day");
+            let (name, rule) = entry.split_once('=').ok_or_else(shape)?;
+            let (limit, reset) = rule.split_once('/').ok_or_else(shape)?;
+            let limit = match limit.trim() {
+                "unlimited" | "" => UsageLimit::Unlimited,
+                n => UsageLimit::Limited(n.replace([',', '_'], "").parse().map_err(|_| {
+                    format!(
+                        "Meter \"{}\": the limit must be a whole number or unlimited",
+                        name.trim()
+                    )
+                })?),
+            };
+            let reset = MeterReset::parse(reset.trim()).ok_or_else(|| {
+                format!(
+                    "Meter \"{}\": the reset must be day, week, month, year or never",
+                    name.trim()
+                )
+            })?;
+            let spec = MeterSpec {
+                limit,
+                reset,
+                alerts: DEFAULT_ALERTS.to_vec(),
+            };
+            Ok((name.trim().to_owned(), spec))
+        })
+        .collect()
+}
+
+/// The editor shows no per-meter alerts: a saved tier keeps the alerts its
+/// meters of the same name had.
+fn keep_meter_alerts(tiers: &mut [Tier], stored: &TierConfig) {
+    for tier in tiers {
+        let Some(old) = stored.find(&tier.name) else {
+            continue;
+        };
+        for (name, spec) in &mut tier.meters {
+            if let Some(old_spec) = old.meters.get(name) {
+                spec.alerts = old_spec.alerts.clone();
+            }
+        }
+    }
+}
+
 fn comma_list(text: &str) -> impl Iterator<Item = &str> {
     text.split(',').map(str::trim).filter(|f| !f.is_empty())
 }
@@ -306,6 +374,7 @@ pub(crate) async fn save(
         let flash = Flash::error("Some tiers need fixing: see the messages below.");
         return page(dream, access, Some(flash), rows).await;
     }
+    keep_meter_alerts(&mut tiers, &dream.tier_config(&access.tenant).await?);
     match dream.replace_tiers(&access.tenant, tiers).await {
         Ok(config) => {
             let synced = dream.billing_connection(&access.tenant).await?.is_some();

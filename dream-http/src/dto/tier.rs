@@ -1,6 +1,10 @@
 //! Tier bodies and their conversion to and from core tiers.
 
-use dream_core::{CoreError, Interval, Money, Tier, TierKind, UsageLimit, DEFAULT_ALERTS};
+use std::collections::BTreeMap;
+
+use dream_core::{
+    CoreError, Interval, MeterReset, MeterSpec, Money, Tier, TierKind, UsageLimit, DEFAULT_ALERTS,
+};
 use poem_openapi::{Enum, Object};
 use serde::Deserialize;
 
@@ -26,6 +30,99 @@ pub enum TierType {
     Recurring,
     /// A one-off product, optionally with inventory.
     OneTime,
+}
+
+/// When a meter's count starts again.
+#[derive(Enum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum MeterResetDto {
+    /// Every UTC day.
+    Day,
+    /// Every ISO week (Monday 00:00 UTC).
+    Week,
+    /// Every calendar month (UTC).
+    Month,
+    /// Every calendar year (UTC).
+    Year,
+    /// Never: a lifetime count (seats), which negative tracks give back.
+    Never,
+}
+
+impl From<MeterResetDto> for MeterReset {
+    fn from(r: MeterResetDto) -> Self {
+        match r {
+            MeterResetDto::Day => MeterReset::Day,
+            MeterResetDto::Week => MeterReset::Week,
+            MeterResetDto::Month => MeterReset::Month,
+            MeterResetDto::Year => MeterReset::Year,
+            MeterResetDto::Never => MeterReset::Never,
+        }
+    }
+}
+
+impl From<MeterReset> for MeterResetDto {
+    fn from(r: MeterReset) -> Self {
+        match r {
+            MeterReset::Day => MeterResetDto::Day,
+            MeterReset::Week => MeterResetDto::Week,
+            MeterReset::Month => MeterResetDto::Month,
+            MeterReset::Year => MeterResetDto::Year,
+            MeterReset::Never => MeterResetDto::Never,
+        }
+    }
+}
+
+/// One meter of a tier, besides the tier's own `requests` (its `limit`).
+#[derive(Object, Deserialize, Debug, Clone)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MeterInput {
+    /// Units allowed per period; absent or null means unlimited.
+    #[oai(nullable)]
+    #[serde(default)]
+    pub limit: Option<u64>,
+    // When the count starts again: `day`, `week`, `month`, `year` or `never`.
+    pub reset: MeterResetDto,
+    /// Alert thresholds in percent of `limit` (1–100, unique, at most 10);
+    /// default `[80, 100]`, `[]` turns them off.
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub alerts: Option<Vec<u32>>,
+}
+
+/// A meter of a tier as shown to API users.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct TierMeterDto {
+    /// Units allowed per period; null means unlimited.
+    pub limit: Nullable<u64>,
+    // When the count starts again.
+    pub reset: MeterResetDto,
+    /// Alert thresholds in percent of `limit`.
+    pub alerts: Vec<u32>,
+}
+
+/// Alert thresholds from a request: default [`DEFAULT_ALERTS`], each 1–100
+/// (`field` locates errors; uniqueness is checked with the tier).
+fn parse_alerts(list: Option<Vec<u32>>, field: &str) -> Result<Vec<u8>, CoreError> {
+    match list {
+        None => Ok(DEFAULT_ALERTS.to_vec()),
+        Some(list) => list
+            .into_iter()
+            .enumerate()
+            .map(|(j, percent)| {
+                u8::try_from(percent)
+                    .ok()
+                    .filter(|p| (1..=100).contains(p))
+                    .ok_or_else(|| {
+                        CoreError::invalid(
+                            format!("{field}/{j}"),
+                            "must be a percentage between 1 and 100",
+                        )
+                    })
+            })
+            .collect(),
+    }
 }
 
 /// A tier as configured through `/create-products`.
@@ -78,6 +175,11 @@ pub struct TierInput {
     /// turns alerts off.
     #[serde(default, deserialize_with = "super::non_null")]
     pub alerts: Option<Vec<u32>>,
+    /// Meters besides `requests`, by name (`[a-z0-9_]{1,40}`, at most 20):
+    /// `{"exports": {"limit": 50, "reset": "day"}, "seats": {"limit": 5, "reset":
+    /// "never"}}`. A track names one with `meter`.
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub meters: Option<BTreeMap<String, MeterInput>>,
 }
 
 impl TierInput {
@@ -116,24 +218,23 @@ impl TierInput {
                 }
             }
         };
-        let alerts = match self.alerts {
-            None => DEFAULT_ALERTS.to_vec(),
-            Some(list) => list
-                .into_iter()
-                .enumerate()
-                .map(|(j, percent)| {
-                    u8::try_from(percent)
-                        .ok()
-                        .filter(|p| (1..=100).contains(p))
-                        .ok_or_else(|| {
-                            CoreError::invalid(
-                                at(&format!("alerts/{j}")),
-                                "must be a percentage between 1 and 100",
-                            )
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-        };
+        let alerts = parse_alerts(self.alerts, &at("alerts"))?;
+        let meters = self
+            .meters
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, input)| {
+                let alerts = parse_alerts(input.alerts, &at(&format!("meters/{name}/alerts")))?;
+                let spec = MeterSpec {
+                    limit: input
+                        .limit
+                        .map_or(UsageLimit::Unlimited, UsageLimit::Limited),
+                    reset: input.reset.into(),
+                    alerts,
+                };
+                Ok((name, spec))
+            })
+            .collect::<Result<_, CoreError>>()?;
         Ok(Tier {
             display_name: self.display_name.unwrap_or_else(|| self.name.clone()),
             name: self.name,
@@ -146,6 +247,7 @@ impl TierInput {
             features: self.features.unwrap_or_default(),
             flags: self.flags.unwrap_or_default(),
             alerts,
+            meters,
             archived: false,
         })
     }
@@ -182,6 +284,8 @@ pub struct TierDto {
     pub flags: Vec<String>,
     /// Usage alert thresholds in percent of `limit`.
     pub alerts: Vec<u32>,
+    /// Meters besides `requests`, by name.
+    pub meters: BTreeMap<String, TierMeterDto>,
     /// Units for sale (one-off products with limited stock).
     #[oai(skip_serializing_if_is_none)]
     pub inventory: Option<u64>,
@@ -215,6 +319,18 @@ impl From<&Tier> for TierDto {
             features: t.features.clone(),
             flags: t.flags.clone(),
             alerts: t.alerts.iter().map(|p| u32::from(*p)).collect(),
+            meters: t
+                .meters
+                .iter()
+                .map(|(name, m)| {
+                    let dto = TierMeterDto {
+                        limit: m.limit.as_option().into(),
+                        reset: m.reset.into(),
+                        alerts: m.alerts.iter().map(|p| u32::from(*p)).collect(),
+                    };
+                    (name.clone(), dto)
+                })
+                .collect(),
             inventory,
             archived: t.archived,
         }

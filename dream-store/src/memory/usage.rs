@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    gcra, ports::UsageStore, within_limit, ConsumeOutcome, ConsumeRequest, CustomerId, Period,
-    StoreError, Tenant, RECEIPT_RETENTION_HOURS,
+    decide_usage, gcra, ports::UsageStore, ConsumeOutcome, ConsumeRequest, CreditGrant,
+    CreditGrantOutcome, CustomerId, MeterPeriod, MetersReading, Period, StoreError, Tenant,
+    CREDIT_BALANCE_FULL, MAX_CREDIT_BALANCE, RECEIPT_RETENTION_HOURS, REQUESTS_METER,
 };
 
 use super::{lock, MemoryStore};
@@ -18,11 +19,59 @@ const RECEIPT_SWEEP_ABOVE: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub(super) struct Usage {
+    /// `requests` counters by (tenant, period start), kept apart from the other
+    /// meters so the default track and the dashboard's sums need no meter key.
     counters: HashMap<(Tenant, DateTime<Utc>), HashMap<CustomerId, u64>>,
+    /// Every other meter's counters by (tenant, meter, period start).
+    meter_counters: HashMap<(Tenant, String, DateTime<Utc>), HashMap<CustomerId, u64>>,
+    /// Credit balances by (tenant, customer, meter).
+    credits: HashMap<(Tenant, CustomerId, String), u64>,
+    /// Grants by (tenant, grant id): the balance the grant produced.
+    grants: HashMap<(Tenant, String), u64>,
     rate_tat_us: HashMap<CustomerKey, i64>,
     last_consumed: HashMap<CustomerKey, DateTime<Utc>>,
-    /// Accepted consumes by receipt: the usage they produced and when.
-    receipts: HashMap<(Tenant, String), (u64, DateTime<Utc>)>,
+    /// Accepted consumes by receipt: the usage they produced, the credits they
+    /// took, and when.
+    receipts: HashMap<(Tenant, String), (u64, u64, DateTime<Utc>)>,
+}
+
+impl Usage {
+    fn count(&self, tenant: &Tenant, customer: &CustomerId, meter: &str, period: &Period) -> u64 {
+        let counters = if meter == REQUESTS_METER {
+            self.counters.get(&(tenant.clone(), period.start))
+        } else {
+            self.meter_counters
+                .get(&(tenant.clone(), meter.to_owned(), period.start))
+        };
+        counters.and_then(|m| m.get(customer)).copied().unwrap_or(0)
+    }
+
+    fn set_count(
+        &mut self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        meter: &str,
+        period: &Period,
+        used: u64,
+    ) {
+        let counters = if meter == REQUESTS_METER {
+            self.counters
+                .entry((tenant.clone(), period.start))
+                .or_default()
+        } else {
+            self.meter_counters
+                .entry((tenant.clone(), meter.to_owned(), period.start))
+                .or_default()
+        };
+        counters.insert(customer.clone(), used);
+    }
+
+    fn credit_balance(&self, tenant: &Tenant, customer: &CustomerId, meter: &str) -> u64 {
+        self.credits
+            .get(&(tenant.clone(), customer.clone(), meter.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 #[async_trait]
@@ -32,25 +81,27 @@ impl UsageStore for MemoryStore {
         if let Some(receipt) = &req.receipt {
             let retention = chrono::Duration::hours(RECEIPT_RETENTION_HOURS);
             if u.receipts.len() > RECEIPT_SWEEP_ABOVE {
-                u.receipts.retain(|_, (_, at)| *at + retention > req.now);
+                u.receipts.retain(|_, (_, _, at)| *at + retention > req.now);
             }
             let key = (req.tenant.clone(), receipt.clone());
-            if let Some((used, at)) = u.receipts.get(&key) {
+            if let Some((used, credits_spent, at)) = u.receipts.get(&key) {
                 if *at + retention > req.now {
-                    return Ok(ConsumeOutcome::Accepted { used: *used });
+                    return Ok(ConsumeOutcome::Accepted {
+                        used: *used,
+                        credits_spent: *credits_spent,
+                    });
                 }
             }
         }
-        let period_key = (req.tenant.clone(), req.period.start);
-        let used = u
-            .counters
-            .get(&period_key)
-            .and_then(|m| m.get(&req.customer))
-            .copied()
-            .unwrap_or(0);
-        if !within_limit(used, req.amount, req.limit) {
+        let used = u.count(&req.tenant, &req.customer, &req.meter, &req.period);
+        let balance = if dream_core::within_limit(used, req.amount, req.limit) {
+            0
+        } else {
+            u.credit_balance(&req.tenant, &req.customer, &req.meter)
+        };
+        let Some(credits_spent) = decide_usage(used, req.amount, req.limit, balance) else {
             return Ok(ConsumeOutcome::LimitReached { used });
-        }
+        };
         let customer_key = (req.tenant.clone(), req.customer.clone());
         if let Some(rate) = req.rate_limit_per_minute {
             let tat = u.rate_tat_us.get(&customer_key).copied();
@@ -62,16 +113,94 @@ impl UsageStore for MemoryStore {
             }
         }
         let used = used + req.amount;
-        u.counters
-            .entry(period_key)
-            .or_default()
-            .insert(req.customer.clone(), used);
+        u.set_count(&req.tenant, &req.customer, &req.meter, &req.period, used);
+        if credits_spent > 0 {
+            u.credits.insert(
+                (
+                    req.tenant.clone(),
+                    req.customer.clone(),
+                    req.meter.to_string(),
+                ),
+                balance - credits_spent,
+            );
+        }
         u.last_consumed.insert(customer_key, req.now);
         if let Some(receipt) = &req.receipt {
-            u.receipts
-                .insert((req.tenant.clone(), receipt.clone()), (used, req.now));
+            u.receipts.insert(
+                (req.tenant.clone(), receipt.clone()),
+                (used, credits_spent, req.now),
+            );
         }
-        Ok(ConsumeOutcome::Accepted { used })
+        Ok(ConsumeOutcome::Accepted {
+            used,
+            credits_spent,
+        })
+    }
+
+    async fn release_usage(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        meter: &str,
+        period: &Period,
+        amount: u64,
+    ) -> Result<u64, StoreError> {
+        let mut u = lock(&self.usage);
+        let used = u
+            .count(tenant, customer, meter, period)
+            .saturating_sub(amount);
+        u.set_count(tenant, customer, meter, period, used);
+        Ok(used)
+    }
+
+    async fn grant_credits(&self, grant: &CreditGrant) -> Result<CreditGrantOutcome, StoreError> {
+        let mut u = lock(&self.usage);
+        let grant_key = (grant.tenant.clone(), grant.grant_id.clone());
+        if let Some(balance) = u.grants.get(&grant_key) {
+            return Ok(CreditGrantOutcome {
+                balance: *balance,
+                replayed: true,
+            });
+        }
+        let balance_key = (
+            grant.tenant.clone(),
+            grant.customer.clone(),
+            grant.meter.clone(),
+        );
+        let balance = u
+            .credits
+            .get(&balance_key)
+            .copied()
+            .unwrap_or(0)
+            .checked_add(grant.amount)
+            .filter(|b| *b <= MAX_CREDIT_BALANCE)
+            .ok_or(StoreError::Conflict(CREDIT_BALANCE_FULL))?;
+        u.credits.insert(balance_key, balance);
+        u.grants.insert(grant_key, balance);
+        Ok(CreditGrantOutcome {
+            balance,
+            replayed: false,
+        })
+    }
+
+    async fn read_meters(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        meters: &[MeterPeriod],
+    ) -> Result<MetersReading, StoreError> {
+        let u = lock(&self.usage);
+        let used = meters
+            .iter()
+            .map(|m| u.count(tenant, customer, &m.meter, &m.period))
+            .collect();
+        let credits = u
+            .credits
+            .iter()
+            .filter(|((t, c, _), balance)| t == tenant && c == customer && **balance > 0)
+            .map(|((_, _, meter), balance)| (meter.clone(), *balance))
+            .collect();
+        Ok(MetersReading { used, credits })
     }
 
     async fn get_usage(
@@ -80,12 +209,7 @@ impl UsageStore for MemoryStore {
         customer: &CustomerId,
         period: &Period,
     ) -> Result<u64, StoreError> {
-        Ok(lock(&self.usage)
-            .counters
-            .get(&(tenant.clone(), period.start))
-            .and_then(|m| m.get(customer))
-            .copied()
-            .unwrap_or(0))
+        Ok(lock(&self.usage).count(tenant, customer, REQUESTS_METER, period))
     }
 
     async fn last_consumed_at(

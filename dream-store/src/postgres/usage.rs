@@ -24,7 +24,7 @@ pub(super) struct PgConsumer {
 fn decode(outcome: i16, used: i64, retry_after_ms: i64) -> Answer {
     let used = to_u64(used)?;
     match outcome {
-        0 => Ok(ConsumeOutcome::Accepted { used }),
+        0 => Ok(ConsumeOutcome::accepted(used)),
         1 => Ok(ConsumeOutcome::LimitReached { used }),
         2 => Ok(ConsumeOutcome::RateLimited {
             retry_after_ms: to_u64(retry_after_ms)?,
@@ -157,6 +157,34 @@ impl ConsumeExecutor for PgConsumer {
 impl UsageStore for PostgresStore {
     async fn consume_usage(&self, req: &ConsumeRequest) -> Result<ConsumeOutcome, StoreError> {
         self.consumes.consume(req).await
+    }
+
+    // WIP-METERS: placeholder until the backend's meter and credit support lands.
+    async fn release_usage(
+        &self,
+        _tenant: &Tenant,
+        _customer: &CustomerId,
+        _meter: &str,
+        _period: &Period,
+        _amount: u64,
+    ) -> Result<u64, StoreError> {
+        Err(StoreError::Conflict("WIP-METERS"))
+    }
+
+    async fn grant_credits(
+        &self,
+        _grant: &dream_core::CreditGrant,
+    ) -> Result<dream_core::CreditGrantOutcome, StoreError> {
+        Err(StoreError::Conflict("WIP-METERS"))
+    }
+
+    async fn read_meters(
+        &self,
+        _tenant: &Tenant,
+        _customer: &CustomerId,
+        _meters: &[dream_core::MeterPeriod],
+    ) -> Result<dream_core::MetersReading, StoreError> {
+        Err(StoreError::Conflict("WIP-METERS"))
     }
 
     async fn get_usage(

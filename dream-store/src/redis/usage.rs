@@ -92,7 +92,7 @@ impl UsageStore for RedisUsageStore {
             .map_err(store_error)?;
         let count = || u64::try_from(value).map_err(|_| RedisUsageError::UnexpectedReply);
         match status {
-            ACCEPTED => Ok(ConsumeOutcome::Accepted { used: count()? }),
+            ACCEPTED => Ok(ConsumeOutcome::accepted(count()?)),
             LIMIT_REACHED => Ok(ConsumeOutcome::LimitReached { used: count()? }),
             // The script decided; the wait is core's own arithmetic on the state
             // it saw, exact even where the doubles of Lua would not be.
@@ -110,6 +110,34 @@ impl UsageStore for RedisUsageStore {
             .into()),
             _ => Err(RedisUsageError::UnexpectedReply.into()),
         }
+    }
+
+    // WIP-METERS: placeholder until the backend's meter and credit support lands.
+    async fn release_usage(
+        &self,
+        _tenant: &Tenant,
+        _customer: &CustomerId,
+        _meter: &str,
+        _period: &Period,
+        _amount: u64,
+    ) -> Result<u64, StoreError> {
+        Err(StoreError::Conflict("WIP-METERS"))
+    }
+
+    async fn grant_credits(
+        &self,
+        _grant: &dream_core::CreditGrant,
+    ) -> Result<dream_core::CreditGrantOutcome, StoreError> {
+        Err(StoreError::Conflict("WIP-METERS"))
+    }
+
+    async fn read_meters(
+        &self,
+        _tenant: &Tenant,
+        _customer: &CustomerId,
+        _meters: &[dream_core::MeterPeriod],
+    ) -> Result<dream_core::MetersReading, StoreError> {
+        Err(StoreError::Conflict("WIP-METERS"))
     }
 
     async fn get_usage(

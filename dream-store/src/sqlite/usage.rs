@@ -74,9 +74,7 @@ async fn consume_counter_only(
     .await
     .map_err(backend)?;
     if let Some(used) = counted {
-        return Ok(ConsumeOutcome::Accepted {
-            used: to_u64(used)?,
-        });
+        return Ok(ConsumeOutcome::accepted(to_u64(used)?));
     }
     Ok(ConsumeOutcome::LimitReached {
         used: counted_so_far(&mut *conn, &req.tenant, &req.customer, &req.period).await?,
@@ -130,9 +128,7 @@ async fn decide(
         .await
         .map_err(backend)?;
         if let Some(used) = replay {
-            return Ok(ConsumeOutcome::Accepted {
-                used: to_u64(used)?,
-            });
+            return Ok(ConsumeOutcome::accepted(to_u64(used)?));
         }
     }
     let used = counted_so_far(&mut *conn, &req.tenant, &req.customer, &req.period).await?;
@@ -210,9 +206,7 @@ async fn decide(
         .await
         .map_err(backend)?;
     }
-    Ok(ConsumeOutcome::Accepted {
-        used: to_u64(used)?,
-    })
+    Ok(ConsumeOutcome::accepted(to_u64(used)?))
 }
 
 #[async_trait]
@@ -269,6 +263,34 @@ impl ConsumeExecutor for SqliteConsumer {
 impl UsageStore for SqliteStore {
     async fn consume_usage(&self, req: &ConsumeRequest) -> Result<ConsumeOutcome, StoreError> {
         self.consumes.consume(req).await
+    }
+
+    // WIP-METERS: placeholder until the backend's meter and credit support lands.
+    async fn release_usage(
+        &self,
+        _tenant: &Tenant,
+        _customer: &CustomerId,
+        _meter: &str,
+        _period: &Period,
+        _amount: u64,
+    ) -> Result<u64, StoreError> {
+        Err(StoreError::Conflict("WIP-METERS"))
+    }
+
+    async fn grant_credits(
+        &self,
+        _grant: &dream_core::CreditGrant,
+    ) -> Result<dream_core::CreditGrantOutcome, StoreError> {
+        Err(StoreError::Conflict("WIP-METERS"))
+    }
+
+    async fn read_meters(
+        &self,
+        _tenant: &Tenant,
+        _customer: &CustomerId,
+        _meters: &[dream_core::MeterPeriod],
+    ) -> Result<dream_core::MetersReading, StoreError> {
+        Err(StoreError::Conflict("WIP-METERS"))
     }
 
     async fn get_usage(
