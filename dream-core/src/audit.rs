@@ -152,6 +152,8 @@ audit_actions! {
     CustomerKeyRevoked => "customer_key.revoked",
     /// A customer's API key was rolled: a new key issued, the old one expiring.
     CustomerKeyRolled => "customer_key.rolled",
+    /// Credits were granted to a customer through the API.
+    CreditsGranted => "credits.granted",
 }
 
 impl AuditAction {

@@ -22,6 +22,12 @@ pub enum EventKind {
     /// (`data.meter`, `data.percent`, `data.used`, `data.limit`): once per
     /// customer, meter, period and threshold.
     UsageThresholdReached,
+    /// Credits were granted to a customer (`data.meter`, `data.amount`,
+    /// `data.balance`, `data.reason`, `data.grantId`).
+    CreditsGranted,
+    /// A track spent credits after the plan's allowance (`data.meter`,
+    /// `data.amount`, `data.used`).
+    CreditsConsumed,
     /// A key pair was issued.
     KeyCreated,
     /// A key pair was revoked.
@@ -54,13 +60,15 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::CustomerCreated,
         EventKind::CustomerUpdated,
         EventKind::CustomerDeleted,
         EventKind::PlanChanged,
         EventKind::UsageLimitReached,
         EventKind::UsageThresholdReached,
+        EventKind::CreditsGranted,
+        EventKind::CreditsConsumed,
         EventKind::KeyCreated,
         EventKind::KeyRevoked,
         EventKind::CustomerKeyCreated,
@@ -85,6 +93,8 @@ impl EventKind {
             EventKind::PlanChanged => "plan.changed",
             EventKind::UsageLimitReached => "usage.limit_reached",
             EventKind::UsageThresholdReached => "usage.threshold_reached",
+            EventKind::CreditsGranted => "credits.granted",
+            EventKind::CreditsConsumed => "credits.consumed",
             EventKind::KeyCreated => "key.created",
             EventKind::KeyRevoked => "key.revoked",
             EventKind::CustomerKeyCreated => "customer_key.created",

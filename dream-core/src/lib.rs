@@ -110,8 +110,8 @@ pub use page::{Page, PageRequest};
 pub use platform::Platform;
 pub use services::{
     validate_redirect_url, AccountPlan, AccountSettings, Cart, CartCheckout, CartItem,
-    CheckOutcome, CheckQuery, CheckoutUrls, ClerkEndpoint, Dashboard, DeliveryPass, Dream,
-    EndpointPatch, Entitlements, Granularity, HistoryQuery, HousePlatform, MeterState, Mrr,
+    CheckOutcome, CheckQuery, CheckoutUrls, ClerkEndpoint, CreditsGranted, Dashboard, DeliveryPass,
+    Dream, EndpointPatch, Entitlements, Granularity, HistoryQuery, HousePlatform, MeterState, Mrr,
     NewEndpoint, OversoldProduct, ProductListing, ProductsCreated, RolledCustomerKey, RolledKey,
     SignInSettings, SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds,
     TokenAudience, TokenPair, TrackOutcome, UsageHistory, UsageReport, WebhookOutcome,

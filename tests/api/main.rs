@@ -24,6 +24,7 @@ mod idempotency;
 mod isolation;
 mod key_roll;
 mod keys;
+mod meters;
 mod metrics;
 mod outbound_webhooks;
 mod processes;

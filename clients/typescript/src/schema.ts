@@ -52,7 +52,13 @@ export interface paths {
         put?: never;
         /**
          * Track usage: count a call against the customer's plan, or refuse it at the limit.
-         * @description An unknown `X-User-Id` creates the customer on first sight, on `X-User-Plan`
+         * @description Counts `requests` (the tier's `limit`) unless `meter` names another of your
+         *     tiers' meters. The plan's allowance is used first, then the customer's
+         *     credits for the meter, all or nothing. A negative `amount` gives units back
+         *     on a meter that never resets (`reset: never`, e.g. seats). The per-minute
+         *     rate limit applies to `requests`.
+         *
+         *     An unknown `X-User-Id` creates the customer on first sight, on `X-User-Plan`
          *     if that is one of your plans, else on your default plan. For a known customer
          *     the stored plan wins and `X-User-Plan` is ignored.
          */
@@ -141,6 +147,28 @@ export interface paths {
         get: operations["getUsageHistory"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/customers/{id}/credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Grant credits of a meter to a customer. Tracks spend them after the plan's
+         *     allowance, all or nothing; `GET /api/entitlements` shows the balance.
+         * @description With `Idempotency-Key` the grant happens once: a retry answers the first
+         *     grant's balance with `replayed: true`. Emits `credits.granted`.
+         */
+        post: operations["grantCredits"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1312,6 +1340,27 @@ export interface paths {
         patch: operations["accountUpdateCustomer"];
         trace?: never;
     };
+    "/account/apps/{platformId}/customers/{id}/credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Grant credits of a meter to a customer. Tracks spend them after the plan's
+         *     allowance, all or nothing; `GET /api/entitlements` shows the balance.
+         * @description `POST /api/customers/{id}/credits` on one of your apps, with the session cookie instead of a secret key.
+         */
+        post: operations["accountGrantCredits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/account/apps/{platformId}/customers/{id}/keys": {
         parameters: {
             query?: never;
@@ -1844,9 +1893,14 @@ export interface components {
             remaining?: number | null;
             /**
              * Format: date-time
-             * @description When the meter's period ends (meter checks).
+             * @description When the meter's period ends (meter checks, except meters that never reset).
              */
             resetsAt?: string;
+            /**
+             * Format: uint64
+             * @description The customer's credit balance for the meter (meter checks).
+             */
+            credits?: number;
         };
         /**
          * CheckoutResponse
@@ -2025,6 +2079,30 @@ export interface components {
             email: string;
             /** @description At least 10 characters (sign-up), at most 256. */
             password: string;
+        };
+        /**
+         * CreditsGrantedResponse
+         * @description A grant of credits.
+         */
+        CreditsGrantedResponse: {
+            /** @description The customer's id (`usr_…`). */
+            customerId: string;
+            /** @description The meter credited. */
+            meter: string;
+            /**
+             * Format: uint64
+             * @description Units granted.
+             */
+            amount: number;
+            /**
+             * Format: uint64
+             * @description The meter's credit balance after the grant.
+             */
+            balance: number;
+            /** @description The grant's id (derived from `Idempotency-Key` when one is sent). */
+            grantId: string;
+            /** @description True when this `Idempotency-Key` had granted before: nothing was added now. */
+            replayed: boolean;
         };
         /**
          * CustomerDto
@@ -2393,6 +2471,21 @@ export interface components {
             hasMore: boolean;
         };
         /**
+         * GrantCreditsRequest
+         * @description Credits to grant a customer.
+         */
+        GrantCreditsRequest: {
+            /** @description The meter the credits pay for (`requests` or one your tiers define). */
+            meter: string;
+            /**
+             * Format: uint64
+             * @description Units of credit (1 to 1000000000).
+             */
+            amount: number;
+            /** @description Why, for the event and audit log (at most 200 characters). */
+            reason?: string;
+        };
+        /**
          * Health
          * @description A plain acknowledgement.
          */
@@ -2534,15 +2627,44 @@ export interface components {
             limit: number | null;
             /**
              * Format: uint64
-             * @description Units left; null when unlimited.
+             * @description Units of the plan's allowance left; null when unlimited.
              */
             remaining: number | null;
             /**
              * Format: date-time
-             * @description When the period ends and the meter starts again from zero.
+             * @description When the period ends and the meter starts again from zero (absent for a
+             *     meter that never resets).
              */
-            resetsAt: string;
+            resetsAt?: string;
+            reset: components["schemas"]["MeterResetDto"];
+            /**
+             * Format: uint64
+             * @description The customer's credit balance for the meter, spent after the allowance.
+             */
+            credits: number;
         };
+        /**
+         * MeterInput
+         * @description One meter of a tier, besides the tier's own `requests` (its `limit`).
+         */
+        MeterInput: {
+            /**
+             * Format: uint64
+             * @description Units allowed per period; absent or null means unlimited.
+             */
+            limit?: number | null;
+            reset: components["schemas"]["MeterResetDto"];
+            /**
+             * @description Alert thresholds in percent of `limit` (1–100, unique, at most 10);
+             *     default `[80, 100]`, `[]` turns them off.
+             */
+            alerts?: number[];
+        };
+        /**
+         * @description When a meter's count starts again.
+         * @enum {string}
+         */
+        MeterResetDto: "day" | "week" | "month" | "year" | "never";
         /**
          * Metrics
          * @description Headline numbers.
@@ -2906,6 +3028,10 @@ export interface components {
             flags: string[];
             /** @description Usage alert thresholds in percent of `limit`. */
             alerts: number[];
+            /** @description Meters besides `requests`, by name. */
+            meters: {
+                [key: string]: components["schemas"]["TierMeterDto"];
+            };
             /**
              * Format: uint64
              * @description Units for sale (one-off products with limited stock).
@@ -2961,6 +3087,14 @@ export interface components {
              *     turns alerts off.
              */
             alerts?: number[];
+            /**
+             * @description Meters besides `requests`, by name (`[a-z0-9_]{1,40}`, at most 20):
+             *     `{"exports": {"limit": 50, "reset": "day"}, "seats": {"limit": 5, "reset":
+             *     "never"}}`. A track names one with `meter`.
+             */
+            meters?: {
+                [key: string]: components["schemas"]["MeterInput"];
+            };
         };
         /**
          * TierList
@@ -2969,6 +3103,20 @@ export interface components {
         TierList: {
             /** @description Active tiers, in configured order. */
             tiers: components["schemas"]["TierDto"][];
+        };
+        /**
+         * TierMeterDto
+         * @description A meter of a tier as shown to API users.
+         */
+        TierMeterDto: {
+            /**
+             * Format: uint64
+             * @description Units allowed per period; null means unlimited.
+             */
+            limit: number | null;
+            reset: components["schemas"]["MeterResetDto"];
+            /** @description Alert thresholds in percent of `limit`. */
+            alerts: number[];
         };
         /**
          * TierSyncResponse
@@ -3024,10 +3172,18 @@ export interface components {
          */
         TrackRequest: {
             /**
-             * Format: uint64
-             * @description Units to count (default 1, at most 1000000). All or nothing.
+             * Format: int64
+             * @description Units to count (default 1, at most 1000000). All or nothing: the plan's
+             *     allowance first, then the customer's credits for the meter. Negative
+             *     (down to -1000000) only on a meter that never resets: gives units back,
+             *     never below zero.
              */
             amount?: number;
+            /**
+             * @description The meter to count (`[a-z0-9_]{1,40}`, default `requests`): one your
+             *     tiers define in `meters`.
+             */
+            meter?: string;
         };
         /**
          * TrackResponse
@@ -3162,6 +3318,13 @@ export interface components {
              * @description When the period ends.
              */
             periodEnd: string;
+            /** @description The meter counted. */
+            meter: string;
+            /**
+             * Format: uint64
+             * @description Credits this call spent, after the plan's allowance.
+             */
+            creditsSpent: number;
         };
         /**
          * UsageHistoryResponse
@@ -3242,6 +3405,11 @@ export interface components {
              *     limit, rate limit and `Idempotency-Key` apply. Absent: verify only.
              */
             amount?: number;
+            /**
+             * @description The meter to read or count (`requests` by default, or one your tiers
+             *     define).
+             */
+            meter?: string;
         };
         /**
          * VerifyKeyResponse
@@ -4552,7 +4720,7 @@ export interface operations {
             query?: {
                 /** @description A flag name (`[a-z0-9_]{1,40}`). */
                 flag?: string;
-                /** @description A meter name (`requests`). */
+                /** @description A meter name (`requests` or one your tiers define). */
                 meter?: string;
                 /** @description Units about to be used (meter checks; default 1). */
                 amount?: number;
@@ -4723,6 +4891,157 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["UsageHistoryResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    grantCredits: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the grant happen once, however often it is sent. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description `usr_…` or your external id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantCreditsRequest"];
+            };
+        };
+        responses: {
+            /** @description Granted (or, with a repeated `Idempotency-Key`, granted before). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CreditsGrantedResponse"];
                 };
             };
             /** @description The request is malformed or a value is not allowed. */
@@ -15192,6 +15511,159 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["CustomerResponse"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry can succeed. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accountGrantCredits: {
+        parameters: {
+            query?: {
+                /** @description The app's test or live data (default `test`). */
+                mode?: components["schemas"]["ModeDto"];
+            };
+            header?: never;
+            path: {
+                /** @description Your app (`plt_…`); another account's app is a 404. */
+                platformId: string;
+                /** @description `usr_…` or your external id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantCreditsRequest"];
+            };
+        };
+        responses: {
+            /** @description Granted (or, with a repeated `Idempotency-Key`, granted before). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CreditsGrantedResponse"];
                 };
             };
             /** @description The request is malformed or a value is not allowed. */

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::{
     AuditAction, CoreError, Customer, CustomerKeyId, CustomerKeyRecord, CustomerKeySecret,
     EventKind, IssuedCustomerKey, KeyDigest, Tenant, Verification, VerifyCode, VerifyUsage,
+    REQUESTS_METER,
 };
 
 use super::{keys::MAX_ROLL_OVERLAP_SECS, usage::MAX_TRACK_AMOUNT, Dream};
@@ -55,7 +56,7 @@ impl Dream {
     ///     price: Money::from_major(0.0, "usd")?,
     ///     kind: TierKind::Recurring { interval: Interval::Month },
     ///     limit: UsageLimit::Limited(1), rate_limit_per_minute: None,
-    ///     features: vec![], flags: vec![], alerts: vec![], archived: false,
+    ///     features: vec![], flags: vec![], alerts: vec![], meters: Default::default(), archived: false,
     /// }]).await?;
     /// let customer = dream.create_customer(&tenant, NewCustomer::default()).await?;
     /// let issued = dream.issue_customer_key(&tenant, customer.id.as_str(), None, None).await?;
@@ -270,6 +271,7 @@ impl Dream {
         &self,
         tenant: &Tenant,
         token: &str,
+        meter: Option<&str>,
         amount: Option<u64>,
         idempotency_key: Option<&str>,
     ) -> Result<Verification, CoreError> {
@@ -308,16 +310,22 @@ impl Dream {
         }
         let mut verdict = Verification::of_key(VerifyCode::Valid, Some(&key));
         let customer = key.customer.as_str();
+        let meter = meter.unwrap_or(REQUESTS_METER);
         let Some(amount) = amount else {
-            return match self.usage(tenant, customer, None).await {
-                Ok(report) => {
+            let read = async {
+                let (customer, config) = self.customer_for_usage(tenant, customer, None).await?;
+                let state = self.meter_state(tenant, &customer, &config, meter).await?;
+                Ok::<_, CoreError>((customer.plan, state))
+            };
+            return match read.await {
+                Ok((plan, state)) => {
                     verdict.usage = Some(VerifyUsage {
-                        used: report.used,
-                        limit: report.limit,
-                        remaining: report.remaining(),
-                        period_end: report.period.end,
+                        used: state.used,
+                        limit: state.limit,
+                        remaining: state.remaining(),
+                        period_end: state.period.end,
                     });
-                    verdict.plan = Some(report.plan);
+                    verdict.plan = Some(plan);
                     Ok(verdict)
                 }
                 Err(CoreError::NotFound(_)) => Ok(Verification::not_found()),
@@ -325,10 +333,19 @@ impl Dream {
             };
         };
         // The receipt names the key record, never the key itself: receipts are stored.
-        let receipt = idempotency_key
-            .map(|idem| format!("POST /api/keys/verify\n{idem}\n{}\n{amount}", key.id));
+        let receipt = idempotency_key.map(|idem| {
+            if meter == REQUESTS_METER {
+                format!("POST /api/keys/verify\n{idem}\n{}\n{amount}", key.id)
+            } else {
+                format!(
+                    "POST /api/keys/verify\n{idem}\n{}\n{amount}\n{meter}",
+                    key.id
+                )
+            }
+        });
+        let amount = i64::try_from(amount).unwrap_or(i64::MAX);
         match self
-            .track_idempotent(tenant, customer, None, amount, receipt.as_deref())
+            .track_meter(tenant, customer, None, meter, amount, receipt.as_deref())
             .await
         {
             Ok(outcome) => {

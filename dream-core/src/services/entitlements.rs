@@ -4,11 +4,14 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    validate_flag_name, within_limit, CoreError, Customer, Period, Tenant, TierConfig,
-    REQUESTS_METER,
+    decide_usage, validate_flag_name, validate_meter_name, CoreError, Customer, MeterPeriod,
+    MeterReset, Period, Tenant, Tier, TierConfig, REQUESTS_METER,
 };
 
-use super::{usage::MAX_TRACK_AMOUNT, Dream};
+use super::{
+    usage::{meter_rule, MAX_TRACK_AMOUNT},
+    Dream,
+};
 
 /// One meter of a customer's plan in the current period.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,10 +22,15 @@ pub struct MeterState {
     pub limit: Option<u64>,
     /// The period counted in; `resetsAt` is its end.
     pub period: Period,
+    /// When the meter starts again.
+    pub reset: MeterReset,
+    /// The customer's credit balance for the meter (spent after the allowance).
+    pub credits: u64,
 }
 
 impl MeterState {
-    /// Units left, `None` when unlimited.
+    /// Units of the plan's allowance left, `None` when unlimited (credits not
+    /// included).
     pub fn remaining(&self) -> Option<u64> {
         self.limit.map(|l| l.saturating_sub(self.used))
     }
@@ -37,7 +45,8 @@ pub struct Entitlements {
     pub plan: String,
     /// Every flag any of the tenant's tiers names, `true` when the plan has it.
     pub flags: BTreeMap<String, bool>,
-    /// Each meter by name (this release has one, [`REQUESTS_METER`]).
+    /// Each meter of the plan by name ([`REQUESTS_METER`] first among equals),
+    /// plus any other meter of the tenant the customer holds credits for.
     pub meters: BTreeMap<String, MeterState>,
 }
 
@@ -70,6 +79,15 @@ pub struct CheckOutcome {
 
 /// Every flag named by any tier of the tenant, archived ones included (a
 /// customer may still be on one), each `true` when `plan` has it.
+fn plan_tier<'a>(config: &'a TierConfig, customer: &Customer) -> Result<&'a Tier, CoreError> {
+    config.find(&customer.plan).ok_or_else(|| {
+        CoreError::Conflict(format!(
+            "the customer's plan \"{}\" is not among this tenant's tiers",
+            customer.plan
+        ))
+    })
+}
+
 fn flag_map(config: &TierConfig, plan: &str) -> BTreeMap<String, bool> {
     let mut flags = BTreeMap::new();
     for tier in &config.tiers {
@@ -103,7 +121,7 @@ impl Dream {
     ///     kind: TierKind::Recurring { interval: Interval::Month },
     ///     limit: UsageLimit::Limited(100), rate_limit_per_minute: None,
     ///     features: vec![], flags: vec!["sso".into()], alerts: vec![80, 100],
-    ///     archived: false,
+    ///     meters: Default::default(), archived: false,
     /// }]).await?;
     /// dream.track(&tenant, "user-1", None, 3).await?;
     /// let e = dream.entitlements(&tenant, "user-1", None).await?;
@@ -118,43 +136,89 @@ impl Dream {
         reference: &str,
         plan_hint: Option<&str>,
     ) -> Result<Entitlements, CoreError> {
-        // One read of the tiers and one of the counter: the flags, the plan and
-        // the limit all come from the same configuration.
+        // One read of the tiers and one of the counters and credits: the flags,
+        // the plan and the limits all come from the same configuration.
         let (customer, config) = self
             .customer_for_usage(tenant, reference, plan_hint)
             .await?;
-        let meter = self.requests_meter(tenant, &customer, &config).await?;
+        let tier = plan_tier(&config, &customer)?;
+        let now = self.now();
+        // Every meter any tier defines, so that one read also covers a meter only
+        // other tiers define that the customer holds credits for or counted on.
+        let mut names: Vec<&str> = config
+            .tiers
+            .iter()
+            .flat_map(|t| t.meters.keys().map(String::as_str))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names.insert(0, REQUESTS_METER);
+        let mut rules = Vec::with_capacity(names.len());
+        for name in &names {
+            rules.push(meter_rule(&config, tier, name)?);
+        }
+        let asked: Vec<MeterPeriod> = names
+            .iter()
+            .zip(&rules)
+            .map(|(name, rule)| MeterPeriod {
+                meter: (*name).to_owned(),
+                period: rule.reset.period(now),
+            })
+            .collect();
+        let reading = self
+            .stores
+            .usage
+            .read_meters(tenant, &customer.id, &asked)
+            .await?;
+        let mut meters = BTreeMap::new();
+        for ((asked, rule), used) in asked.iter().zip(&rules).zip(&reading.used) {
+            let credits = reading.credits.get(&asked.meter).copied().unwrap_or(0);
+            let on_plan = tier.meter(&asked.meter).is_some();
+            if on_plan || credits > 0 || *used > 0 {
+                let state = MeterState {
+                    used: *used,
+                    limit: rule.limit.as_option(),
+                    period: asked.period,
+                    reset: rule.reset,
+                    credits,
+                };
+                meters.insert(asked.meter.clone(), state);
+            }
+        }
         Ok(Entitlements {
             flags: flag_map(&config, &customer.plan),
-            meters: BTreeMap::from([(REQUESTS_METER.to_owned(), meter)]),
+            meters,
             plan: customer.plan.clone(),
             customer,
         })
     }
 
-    /// The `requests` meter of the customer's plan: one read of the counter.
-    async fn requests_meter(
+    /// One meter of the customer's plan now: one read of its counter and credits.
+    pub(super) async fn meter_state(
         &self,
         tenant: &Tenant,
         customer: &Customer,
         config: &TierConfig,
+        meter: &str,
     ) -> Result<MeterState, CoreError> {
-        let tier = config.find(&customer.plan).ok_or_else(|| {
-            CoreError::Conflict(format!(
-                "the customer's plan \"{}\" is not among this tenant's tiers",
-                customer.plan
-            ))
-        })?;
-        let period = Period::calendar_month(self.now());
-        let used = self
+        let tier = plan_tier(config, customer)?;
+        let rule = meter_rule(config, tier, meter)?;
+        let period = rule.reset.period(self.now());
+        let asked = [MeterPeriod {
+            meter: meter.to_owned(),
+            period,
+        }];
+        let reading = self
             .stores
             .usage
-            .get_usage(tenant, &customer.id, &period)
+            .read_meters(tenant, &customer.id, &asked)
             .await?;
         Ok(MeterState {
-            used,
-            limit: tier.limit.as_option(),
+            used: reading.used.first().copied().unwrap_or(0),
+            limit: rule.limit.as_option(),
             period,
+            reset: rule.reset,
+            credits: reading.credits.get(meter).copied().unwrap_or(0),
         })
     }
 
@@ -186,14 +250,7 @@ impl Dream {
                 })
             }
             CheckQuery::Meter { meter, amount } => {
-                if meter != REQUESTS_METER {
-                    return Err(CoreError::invalid(
-                        "meter",
-                        format!(
-                            "unknown meter \"{meter}\"; this server meters \"{REQUESTS_METER}\""
-                        ),
-                    ));
-                }
+                validate_meter_name(meter, "meter")?;
                 if !(1..=MAX_TRACK_AMOUNT).contains(amount) {
                     return Err(CoreError::invalid(
                         "amount",
@@ -203,12 +260,21 @@ impl Dream {
                 let (customer, config) = self
                     .customer_for_usage(tenant, reference, plan_hint)
                     .await?;
-                let state = self.requests_meter(tenant, &customer, &config).await?;
+                let state = self
+                    .meter_state(tenant, &customer, &config, meter)
+                    .await
+                    .map_err(|err| match err {
+                        // The query names it `meter`, not a body pointer.
+                        CoreError::InvalidInput { field, reason } if field == "/meter" => {
+                            CoreError::invalid("meter", reason)
+                        }
+                        other => other,
+                    })?;
                 let limit = state
                     .limit
                     .map_or(crate::UsageLimit::Unlimited, crate::UsageLimit::Limited);
                 Ok(CheckOutcome {
-                    allowed: within_limit(state.used, *amount, limit),
+                    allowed: decide_usage(state.used, *amount, limit, state.credits).is_some(),
                     meter: Some(state),
                     plan: customer.plan.clone(),
                     customer,

@@ -15,7 +15,7 @@
 //!     price: Money::from_major(0.0, "usd")?,
 //!     kind: TierKind::Recurring { interval: Interval::Month },
 //!     limit: UsageLimit::Limited(2), rate_limit_per_minute: None,
-//!     features: vec![], flags: vec![], alerts: vec![80, 100], archived: false,
+//!     features: vec![], flags: vec![], alerts: vec![80, 100], meters: Default::default(), archived: false,
 //! }]).await?;
 //! assert_eq!(dream.track(&tenant, "user-1", None, 1).await?.used, 1);
 //! assert_eq!(dream.track(&tenant, "user-1", None, 1).await?.used, 2);
@@ -29,6 +29,7 @@ mod apps;
 mod audit;
 mod billing;
 mod clerk_users;
+mod credits;
 mod customer_keys;
 mod customers;
 mod dashboard;
@@ -54,6 +55,7 @@ pub use billing::{
     RESERVATION_MARGIN_MINUTES,
 };
 pub use clerk_users::ClerkEndpoint;
+pub use credits::CreditsGranted;
 pub use customer_keys::{RolledCustomerKey, MAX_PRESENTED_KEY_LEN};
 pub use dashboard::{Dashboard, Mrr, OversoldProduct};
 pub use entitlements::{CheckOutcome, CheckQuery, Entitlements, MeterState};

@@ -1,11 +1,13 @@
 //! Tracking and reading usage: the hot path.
 
+use std::borrow::Cow;
+
 use serde_json::json;
 
 use crate::{
-    crossed_thresholds, ConsumeOutcome, ConsumeRequest, CoreError, Customer, CustomerId, Event,
-    EventId, EventKind, LimitReached, Period, StoreError, Tenant, Tier, TierConfig, UsageLimit,
-    REQUESTS_METER,
+    crossed_thresholds, validate_meter_name, ConsumeOutcome, ConsumeRequest, CoreError, Customer,
+    CustomerId, Event, EventId, EventKind, LimitReached, MeterReset, MeterRule, Period, StoreError,
+    Tenant, Tier, TierConfig, UsageLimit, REQUESTS_METER,
 };
 
 use super::Dream;
@@ -26,6 +28,10 @@ pub struct TrackOutcome {
     pub limit: Option<u64>,
     /// The period counted in.
     pub period: Period,
+    /// The meter counted.
+    pub meter: String,
+    /// Credits this call took (0 when the allowance held it).
+    pub credits_spent: u64,
 }
 
 impl TrackOutcome {
@@ -55,6 +61,57 @@ impl UsageReport {
     pub fn remaining(&self) -> Option<u64> {
         self.limit.map(|l| l.saturating_sub(self.used))
     }
+}
+
+/// An accepted consume, for the events it may announce.
+struct Counted<'a> {
+    tenant: &'a Tenant,
+    customer: &'a Customer,
+    tier: &'a Tier,
+    meter: &'a str,
+    period: &'a Period,
+    used: u64,
+    amount: u64,
+}
+
+/// The rule `meter` follows for a customer on `tier`: the tier's own, or, for a
+/// meter only other tiers of the tenant define, an allowance of 0 (credits may
+/// still pay) with that meter's reset. A meter no tier defines is an error.
+pub(super) fn meter_rule<'a>(
+    config: &'a TierConfig,
+    tier: &'a Tier,
+    meter: &str,
+) -> Result<MeterRule<'a>, CoreError> {
+    validate_meter_name(meter, "/meter")?;
+    if let Some(rule) = tier.meter(meter) {
+        return Ok(rule);
+    }
+    if let Some(spec) = config.tiers.iter().find_map(|t| t.meters.get(meter)) {
+        return Ok(MeterRule {
+            limit: UsageLimit::Limited(0),
+            reset: spec.reset,
+            alerts: &[],
+        });
+    }
+    let mut known: Vec<&str> = config
+        .tiers
+        .iter()
+        .flat_map(|t| t.meters.keys().map(String::as_str))
+        .collect();
+    known.sort_unstable();
+    known.dedup();
+    known.insert(0, REQUESTS_METER);
+    Err(CoreError::invalid(
+        "/meter",
+        format!(
+            "unknown meter \"{meter}\"; your tiers define {}",
+            known
+                .iter()
+                .map(|m| format!("\"{m}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
 }
 
 fn plan_of<'a>(config: &'a TierConfig, customer: &Customer) -> Result<&'a Tier, CoreError> {
@@ -92,17 +149,89 @@ impl Dream {
         amount: u64,
         receipt: Option<&str>,
     ) -> Result<TrackOutcome, CoreError> {
-        if !(1..=MAX_TRACK_AMOUNT).contains(&amount) {
+        let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+        self.track_meter(
+            tenant,
+            reference,
+            plan_hint,
+            REQUESTS_METER,
+            amount,
+            receipt,
+        )
+        .await
+    }
+
+    /// Counts `amount` units of `meter` ([`REQUESTS_METER`] or one of the plan's
+    /// [`Tier::meters`]) in the meter's current period, spending the customer's
+    /// credits for the meter on what the allowance cannot hold, all or nothing.
+    /// A negative `amount` gives units back on a meter that never resets (a seat
+    /// freed; never below zero). A meter some other tier of the tenant defines
+    /// has an allowance of 0 on this plan (credits may still pay for it); a meter
+    /// no tier defines is an error naming `/meter`. The plan's per-minute rate
+    /// limit applies to `requests` (calls) only.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), dream_core::CoreError> {
+    /// use std::{collections::BTreeMap, sync::Arc};
+    /// use dream_core::*;
+    /// let dream = Dream::new(Arc::new(dream_store::MemoryStore::new()));
+    /// let tenant = Tenant::new(dream.create_platform(None).await?.id, Mode::Test);
+    /// let seats = MeterSpec { limit: UsageLimit::Limited(2), reset: MeterReset::Never, alerts: vec![] };
+    /// dream.configure_tiers(&tenant, vec![Tier {
+    ///     name: "team".into(), display_name: "Team".into(),
+    ///     price: Money::from_major(0.0, "usd")?,
+    ///     kind: TierKind::Recurring { interval: Interval::Month },
+    ///     limit: UsageLimit::Unlimited, rate_limit_per_minute: None,
+    ///     features: vec![], flags: vec![], alerts: vec![],
+    ///     meters: BTreeMap::from([("seats".to_owned(), seats)]), archived: false,
+    /// }]).await?;
+    /// assert_eq!(dream.track_meter(&tenant, "acme", None, "seats", 2, None).await?.used, 2);
+    /// assert!(dream.track_meter(&tenant, "acme", None, "seats", 1, None).await.is_err());
+    /// assert_eq!(dream.track_meter(&tenant, "acme", None, "seats", -1, None).await?.used, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn track_meter(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        plan_hint: Option<&str>,
+        meter: &str,
+        amount: i64,
+        receipt: Option<&str>,
+    ) -> Result<TrackOutcome, CoreError> {
+        let max = i64::try_from(MAX_TRACK_AMOUNT).unwrap_or(i64::MAX);
+        if amount == 0 || !(-max..=max).contains(&amount) {
             return Err(CoreError::invalid(
                 "/amount",
-                format!("must be between 1 and {MAX_TRACK_AMOUNT}"),
+                format!("must be between 1 and {MAX_TRACK_AMOUNT} (or negative, down to -{MAX_TRACK_AMOUNT}, on a meter that never resets)"),
             ));
         }
         let (customer, config) = self
             .customer_for_usage(tenant, reference, plan_hint)
             .await?;
         let tier = plan_of(&config, &customer)?;
-        if let Some(rate) = tier.rate_limit_per_minute {
+        let rule = meter_rule(&config, tier, meter)?;
+        let now = self.now();
+        let period = rule.reset.period(now);
+        if amount < 0 {
+            return self
+                .release(
+                    tenant,
+                    customer,
+                    tier,
+                    meter,
+                    rule,
+                    period,
+                    amount.unsigned_abs(),
+                )
+                .await;
+        }
+        let amount = amount.unsigned_abs();
+        let is_requests = meter == REQUESTS_METER;
+        let rate_limit = tier.rate_limit_per_minute.filter(|_| is_requests);
+        if let Some(rate) = rate_limit {
             // More than a minute's allowance at once could never be admitted;
             // answering "retry later" would make a client retry forever.
             if amount > u64::from(rate) {
@@ -112,50 +241,53 @@ impl Dream {
                 ));
             }
         }
-        let now = self.now();
-        let period = Period::calendar_month(now);
         let request = ConsumeRequest {
             tenant: tenant.clone(),
             customer: customer.id.clone(),
-            meter: std::borrow::Cow::Borrowed(REQUESTS_METER),
+            meter: if is_requests {
+                Cow::Borrowed(REQUESTS_METER)
+            } else {
+                Cow::Owned(meter.to_owned())
+            },
             period,
             amount,
-            limit: tier.limit,
-            rate_limit_per_minute: tier.rate_limit_per_minute,
+            limit: rule.limit,
+            rate_limit_per_minute: rate_limit,
             now,
             receipt: receipt.map(str::to_owned),
         };
         match self.stores.usage.consume_usage(&request).await? {
-            ConsumeOutcome::Accepted { used, .. } => {
-                self.usage_tally.add(tenant, now, amount);
-                if let UsageLimit::Limited(limit) = tier.limit {
-                    self.emit_thresholds(tenant, &customer, tier, &period, limit, used, amount)
-                        .await;
+            ConsumeOutcome::Accepted {
+                used,
+                credits_spent,
+            } => {
+                if is_requests {
+                    self.usage_tally.add(tenant, now, amount);
+                }
+                let counted = Counted {
+                    tenant,
+                    customer: &customer,
+                    tier,
+                    meter,
+                    period: &period,
+                    used,
+                    amount,
+                };
+                if let UsageLimit::Limited(limit) = rule.limit {
+                    self.emit_thresholds(&counted, rule.alerts, limit).await;
                     if used == limit {
-                        // Once per customer, period, plan and limit: a receipt
-                        // replay answers `used == limit` again.
-                        let key = format!(
-                            "usage.limit_reached\n{}\n{}\n{}\n{}\n{}\n{limit}",
-                            tenant.platform,
-                            tenant.mode.as_str(),
-                            customer.id,
-                            period.start.timestamp(),
-                            tier.name,
-                        );
-                        self.append_once(
-                            &key,
-                            tenant,
-                            EventKind::UsageLimitReached,
-                            &customer.id,
-                            json!({ "plan": tier.name, "limit": limit,
-                                    "periodEnd": period.end }),
-                        )
-                        .await;
+                        self.emit_limit_reached(&counted, limit).await;
                     }
+                }
+                if credits_spent > 0 {
+                    self.emit_credits_consumed(&counted, credits_spent, receipt)
+                        .await;
                 }
                 Ok(TrackOutcome {
                     plan: tier.name.clone(),
-                    limit: tier.limit.as_option(),
+                    limit: rule.limit.as_option(),
+                    meter: meter.to_owned(),
+                    credits_spent,
                     customer,
                     used,
                     period,
@@ -164,7 +296,7 @@ impl Dream {
             ConsumeOutcome::LimitReached { used } => {
                 Err(CoreError::UsageLimitReached(LimitReached {
                     plan: tier.name.clone(),
-                    limit: tier.limit.as_option().unwrap_or(u64::MAX),
+                    limit: rule.limit.as_option().unwrap_or(u64::MAX),
                     used,
                     period_end: period.end,
                 }))
@@ -176,37 +308,139 @@ impl Dream {
         }
     }
 
+    /// Gives back `amount` units of a meter that never resets.
+    #[allow(clippy::too_many_arguments)]
+    async fn release(
+        &self,
+        tenant: &Tenant,
+        customer: Customer,
+        tier: &Tier,
+        meter: &str,
+        rule: MeterRule<'_>,
+        period: Period,
+        amount: u64,
+    ) -> Result<TrackOutcome, CoreError> {
+        if rule.reset != MeterReset::Never {
+            return Err(CoreError::invalid(
+                "/amount",
+                format!(
+                    "must be at least 1: only a meter that never resets takes a negative amount, and \"{meter}\" resets every {}",
+                    rule.reset.as_str()
+                ),
+            ));
+        }
+        let used = self
+            .stores
+            .usage
+            .release_usage(tenant, &customer.id, meter, &period, amount)
+            .await?;
+        Ok(TrackOutcome {
+            plan: tier.name.clone(),
+            limit: rule.limit.as_option(),
+            meter: meter.to_owned(),
+            credits_spent: 0,
+            customer,
+            used,
+            period,
+        })
+    }
+
+    /// Emits `usage.limit_reached` once per customer, meter, period, plan and
+    /// limit: a receipt replay answers `used == limit` again.
+    async fn emit_limit_reached(&self, counted: &Counted<'_>, limit: u64) {
+        let (tenant, customer, period) = (counted.tenant, counted.customer, counted.period);
+        // The `requests` key has no meter part, so ids of events emitted before
+        // meters existed stay the same.
+        let meter_part = if counted.meter == REQUESTS_METER {
+            String::new()
+        } else {
+            format!("\n{}", counted.meter)
+        };
+        let key = format!(
+            "usage.limit_reached\n{}\n{}\n{}\n{}\n{}\n{limit}{meter_part}",
+            tenant.platform,
+            tenant.mode.as_str(),
+            customer.id,
+            period.start.timestamp(),
+            counted.tier.name,
+        );
+        self.append_once(
+            &key,
+            tenant,
+            EventKind::UsageLimitReached,
+            &customer.id,
+            json!({ "plan": counted.tier.name, "meter": counted.meter, "limit": limit,
+                    "periodEnd": period.end }),
+        )
+        .await;
+    }
+
+    /// Emits `credits.consumed`; with a receipt its id is derived from it, so a
+    /// replayed call (which answers the same spending) announces it once.
+    async fn emit_credits_consumed(
+        &self,
+        counted: &Counted<'_>,
+        credits_spent: u64,
+        receipt: Option<&str>,
+    ) {
+        let tenant = counted.tenant;
+        let data = json!({ "meter": counted.meter, "amount": credits_spent,
+                           "used": counted.used, "plan": counted.tier.name });
+        match receipt {
+            Some(receipt) => {
+                let key = format!(
+                    "credits.consumed\n{}\n{}\n{receipt}",
+                    tenant.platform,
+                    tenant.mode.as_str()
+                );
+                self.append_once(
+                    &key,
+                    tenant,
+                    EventKind::CreditsConsumed,
+                    &counted.customer.id,
+                    data,
+                )
+                .await;
+            }
+            None => {
+                let event = Event {
+                    id: EventId::generate(),
+                    tenant: tenant.clone(),
+                    kind: EventKind::CreditsConsumed,
+                    customer: Some(counted.customer.id.clone()),
+                    data,
+                    created_at: self.now(),
+                };
+                if let Err(err) = self.stores.events.append_event(&event).await {
+                    tracing::warn!(error = %err, "could not append credits.consumed");
+                }
+            }
+        }
+    }
+
     /// Emits `usage.threshold_reached` for each alert threshold this accepted call
     /// crossed. The event id is derived from (tenant, customer, meter, period,
     /// threshold), so the event log takes it once: a consume replayed by its
     /// receipt answers the same `used` and crosses the same threshold again, and
     /// its append is refused as a duplicate.
-    #[allow(clippy::too_many_arguments)]
-    async fn emit_thresholds(
-        &self,
-        tenant: &Tenant,
-        customer: &Customer,
-        tier: &Tier,
-        period: &Period,
-        limit: u64,
-        used: u64,
-        amount: u64,
-    ) {
-        for percent in crossed_thresholds(&tier.alerts, limit, used, amount) {
+    async fn emit_thresholds(&self, counted: &Counted<'_>, alerts: &[u8], limit: u64) {
+        let (tenant, period) = (counted.tenant, counted.period);
+        for percent in crossed_thresholds(alerts, limit, counted.used, counted.amount) {
             let key = format!(
-                "usage.threshold_reached\n{}\n{}\n{}\n{REQUESTS_METER}\n{}\n{percent}",
+                "usage.threshold_reached\n{}\n{}\n{}\n{}\n{}\n{percent}",
                 tenant.platform,
                 tenant.mode.as_str(),
-                customer.id,
+                counted.customer.id,
+                counted.meter,
                 period.start.timestamp(),
             );
             self.append_once(
                 &key,
                 tenant,
                 EventKind::UsageThresholdReached,
-                &customer.id,
-                json!({ "meter": REQUESTS_METER, "percent": percent, "used": used,
-                        "limit": limit, "plan": tier.name,
+                &counted.customer.id,
+                json!({ "meter": counted.meter, "percent": percent, "used": counted.used,
+                        "limit": limit, "plan": counted.tier.name,
                         "periodStart": period.start, "periodEnd": period.end }),
             )
             .await;

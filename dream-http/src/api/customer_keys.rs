@@ -187,6 +187,7 @@ impl CustomerKeysApi {
             .verify_customer_key(
                 auth.tenant(),
                 &req.key,
+                req.meter.as_deref(),
                 req.amount,
                 idempotency_key.0.as_ref().map(|k| k.0.as_str()),
             )

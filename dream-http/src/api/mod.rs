@@ -5,6 +5,7 @@ mod admin;
 mod apps;
 mod billing;
 mod connect;
+mod credits;
 mod customer_keys;
 mod customers;
 mod dashboard;
@@ -20,6 +21,7 @@ pub use admin::AdminApi;
 pub use apps::AppsApi;
 pub use billing::BillingApi;
 pub use connect::ConnectApi;
+pub use credits::CreditsApi;
 pub use customer_keys::CustomerKeysApi;
 pub use customers::CustomersApi;
 pub use dashboard::DashboardApi;
@@ -69,6 +71,7 @@ pub enum ApiTags {
 pub type AllApis = (
     CustomersApi,
     UsageApi,
+    CreditsApi,
     CustomerKeysApi,
     SignInApi,
     TiersApi,
@@ -88,6 +91,7 @@ pub fn all() -> AllApis {
     (
         CustomersApi,
         UsageApi,
+        CreditsApi,
         CustomerKeysApi,
         SignInApi,
         TiersApi,

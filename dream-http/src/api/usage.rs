@@ -60,6 +60,8 @@ impl Tracked {
                     limit: outcome.limit.into(),
                     remaining: remaining.into(),
                     period_end: outcome.period.end,
+                    meter: outcome.meter,
+                    credits_spent: outcome.credits_spent,
                 },
                 plan: outcome.plan,
             }),
@@ -73,6 +75,12 @@ impl Tracked {
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Usage")]
 impl UsageApi {
     /// Track usage: count a call against the customer's plan, or refuse it at the limit.
+    ///
+    /// Counts `requests` (the tier's `limit`) unless `meter` names another of your
+    /// tiers' meters. The plan's allowance is used first, then the customer's
+    /// credits for the meter, all or nothing. A negative `amount` gives units back
+    /// on a meter that never resets (`reset: never`, e.g. seats). The per-minute
+    /// rate limit applies to `requests`.
     ///
     /// An unknown `X-User-Id` creates the customer on first sight, on `X-User-Plan`
     /// if that is one of your plans, else on your default plan. For a known customer
@@ -95,17 +103,25 @@ impl UsageApi {
         body: OptionalJsonBody<TrackRequest>,
     ) -> ApiResult<Tracked> {
         let amount = body.0.amount.unwrap_or(1);
+        let meter = body.0.meter.as_deref().unwrap_or(REQUESTS_METER);
         // The receipt makes the consume itself idempotent, so a retry after a crash
-        // between counting and answering is not counted twice.
-        let receipt = idempotency_key
-            .0
-            .map(|key| format!("POST /api/data\n{}\n{}\n{amount}", key.0, user_id.0 .0));
+        // between counting and answering is not counted twice. The `requests`
+        // receipt keeps its earlier shape, so retries across an upgrade match.
+        let receipt = idempotency_key.0.map(|key| {
+            let user = &user_id.0 .0;
+            if meter == REQUESTS_METER {
+                format!("POST /api/data\n{}\n{user}\n{amount}", key.0)
+            } else {
+                format!("POST /api/data\n{}\n{user}\n{amount}\n{meter}", key.0)
+            }
+        });
         let outcome = state
             .dream
-            .track_idempotent(
+            .track_meter(
                 auth.tenant(),
                 &user_id.0 .0,
                 user_plan.0.as_deref(),
+                meter,
                 amount,
                 receipt.as_deref(),
             )
@@ -191,7 +207,7 @@ impl UsageApi {
         /// A flag name (`[a-z0-9_]{1,40}`).
         #[oai(validator(pattern = r"^[a-z0-9_]{1,40}$"))]
         flag: Query<Option<String>>,
-        /// A meter name (`requests`).
+        /// A meter name (`requests` or one your tiers define).
         #[oai(validator(pattern = r"^[a-z0-9_]{1,40}$"))]
         meter: Query<Option<String>>,
         /// Units about to be used (meter checks; default 1).
@@ -243,7 +259,8 @@ impl UsageApi {
             used: meter.as_ref().map(|m| m.used),
             limit: meter.as_ref().map(|m| m.limit),
             remaining: meter.as_ref().map(|m| m.remaining),
-            resets_at: meter.map(|m| m.resets_at),
+            credits: meter.as_ref().map(|m| m.credits),
+            resets_at: meter.and_then(|m| m.resets_at),
         }))
     }
 

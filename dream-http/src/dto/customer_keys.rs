@@ -130,6 +130,11 @@ pub struct VerifyKeyRequest {
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     #[serde(default, deserialize_with = "super::non_null")]
     pub amount: Option<u64>,
+    /// The meter to read or count (`requests` by default, or one your tiers
+    /// define).
+    #[oai(validator(pattern = r"^[a-z0-9_]{1,40}$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub meter: Option<String>,
 }
 
 /// Never prints the key.
@@ -138,6 +143,7 @@ impl std::fmt::Debug for VerifyKeyRequest {
         f.debug_struct("VerifyKeyRequest")
             .field("key", &super::redact::REDACTED)
             .field("amount", &self.amount)
+            .field("meter", &self.meter)
             .finish()
     }
 }

@@ -13,10 +13,18 @@ use serde::Deserialize;
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrackRequest {
-    /// Units to count (default 1, at most 1000000). All or nothing.
-    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    /// Units to count (default 1, at most 1000000). All or nothing: the plan's
+    /// allowance first, then the customer's credits for the meter. Negative
+    /// (down to -1000000) only on a meter that never resets: gives units back,
+    /// never below zero.
+    #[oai(validator(minimum(value = "-1000000"), maximum(value = "1000000")))]
     #[serde(default, deserialize_with = "super::non_null")]
-    pub amount: Option<u64>,
+    pub amount: Option<i64>,
+    /// The meter to count (`[a-z0-9_]{1,40}`, default `requests`): one your
+    /// tiers define in `meters`.
+    #[oai(validator(pattern = r"^[a-z0-9_]{1,40}$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub meter: Option<String>,
 }
 
 /// Counters after a track call.
@@ -31,6 +39,10 @@ pub struct UsageCounts {
     pub remaining: Nullable<u64>,
     /// When the period ends.
     pub period_end: DateTime<Utc>,
+    /// The meter counted.
+    pub meter: String,
+    /// Credits this call spent, after the plan's allowance.
+    pub credits_spent: u64,
 }
 
 /// A counted call.
@@ -75,10 +87,17 @@ pub struct MeterDto {
     pub used: u64,
     /// The plan's limit; null when unlimited.
     pub limit: Nullable<u64>,
-    /// Units left; null when unlimited.
+    /// Units of the plan's allowance left; null when unlimited.
     pub remaining: Nullable<u64>,
-    /// When the period ends and the meter starts again from zero.
-    pub resets_at: DateTime<Utc>,
+    /// When the period ends and the meter starts again from zero (absent for a
+    /// meter that never resets).
+    #[oai(skip_serializing_if_is_none)]
+    pub resets_at: Option<DateTime<Utc>>,
+    // `day`, `week`, `month`, `year` or `never`. Not a doc comment: a described
+    // enum field becomes an `allOf`, which generated clients cannot take.
+    pub reset: super::MeterResetDto,
+    /// The customer's credit balance for the meter, spent after the allowance.
+    pub credits: u64,
 }
 
 impl From<&dream_core::MeterState> for MeterDto {
@@ -87,7 +106,9 @@ impl From<&dream_core::MeterState> for MeterDto {
             used: m.used,
             limit: m.limit.into(),
             remaining: m.remaining().into(),
-            resets_at: m.period.end,
+            resets_at: (m.reset != dream_core::MeterReset::Never).then_some(m.period.end),
+            reset: m.reset.into(),
+            credits: m.credits,
         }
     }
 }
@@ -146,9 +167,47 @@ pub struct CheckResponse {
     /// Units left, null when unlimited (meter checks).
     #[oai(skip_serializing_if_is_none)]
     pub remaining: Option<Nullable<u64>>,
-    /// When the meter's period ends (meter checks).
+    /// When the meter's period ends (meter checks, except meters that never reset).
     #[oai(skip_serializing_if_is_none)]
     pub resets_at: Option<DateTime<Utc>>,
+    /// The customer's credit balance for the meter (meter checks).
+    #[oai(skip_serializing_if_is_none)]
+    pub credits: Option<u64>,
+}
+
+/// Credits to grant a customer.
+#[derive(Object, Deserialize, Debug, Clone)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantCreditsRequest {
+    /// The meter the credits pay for (`requests` or one your tiers define).
+    #[oai(validator(pattern = r"^[a-z0-9_]{1,40}$"))]
+    pub meter: String,
+    /// Units of credit (1 to 1000000000).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
+    pub amount: u64,
+    /// Why, for the event and audit log (at most 200 characters).
+    #[oai(validator(max_length = 200))]
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub reason: Option<String>,
+}
+
+/// A grant of credits.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct CreditsGrantedResponse {
+    /// The customer's id (`usr_…`).
+    pub customer_id: String,
+    /// The meter credited.
+    pub meter: String,
+    /// Units granted.
+    pub amount: u64,
+    /// The meter's credit balance after the grant.
+    pub balance: u64,
+    /// The grant's id (derived from `Idempotency-Key` when one is sent).
+    pub grant_id: String,
+    /// True when this `Idempotency-Key` had granted before: nothing was added now.
+    pub replayed: bool,
 }
 
 /// The width of a usage history bucket.
