@@ -146,9 +146,13 @@ impl UsageStore for MemoryStore {
         amount: u64,
     ) -> Result<u64, StoreError> {
         let mut u = lock(&self.usage);
-        let used = u
-            .count(tenant, customer, meter, period)
-            .saturating_sub(amount);
+        let before = u.count(tenant, customer, meter, period);
+        if before == 0 {
+            // Nothing to give back: no counter is created (it would make the
+            // customer look active in the period).
+            return Ok(0);
+        }
+        let used = before.saturating_sub(amount);
         u.set_count(tenant, customer, meter, period, used);
         Ok(used)
     }
