@@ -1,8 +1,9 @@
 //! Redis for usage counters, credit balances and rate windows: [`RedisUsageStore`].
 //!
 //! Only the usage port lives here; pair it with another store for everything else
-//! as the `usage` port of another backend's [`Stores`](dream_core::ports::Stores). `consume_usage` is one Lua script
-//! (`consume.lua`, sent as `EVALSHA` and loaded on `NOSCRIPT`), so the decision
+//! as the `usage` port of another backend's [`Stores`](dream_core::ports::Stores).
+//! `consume_usage` is one Lua script (`consume.lua`, sent as `EVALSHA` and loaded
+//! on `NOSCRIPT`), so the decision
 //! and all its writes happen inside Redis, atomically, in one round trip; so are
 //! `grant_credits` (`grant.lua`) and `release_usage` (`release.lua`), and
 //! `read_meters` is one `MULTI`/`EXEC`.
@@ -29,8 +30,9 @@
 //! only it, and a consume on another meter never adds to `P:total`.
 //! `active_customers` is the usage hash's length, so it moves with the counters by
 //! construction. Credits are read only when the allowance cannot hold a call, so a
-//! call within its allowance runs the commands it ran before credits existed. The period start is written as Unix seconds (with `.nnnnnnnnn`
-//! when it has a fraction). The prefix should not contain `{` or `}`, or Redis
+//! call within its allowance runs the commands it ran before credits existed. The
+//! period start is written as Unix seconds (with `.nnnnnnnnn` when it has a
+//! fraction; a lifetime meter's period starts at `0`). The prefix should not contain `{` or `}`, or Redis
 //! Cluster would hash on it instead of on the tenant.
 //!
 //! Expiries are relative TTLs computed from the time of the call as the caller's
@@ -40,16 +42,17 @@
 //! than that are gone: keep invoices and reports elsewhere if they must outlive
 //! it. Lifetime counters and credit balances never expire. A credit grant id is
 //! remembered for [`GRANT_ID_RETENTION`]: a grant repeated within it adds nothing,
-//! one repeated later adds again. Whether a receipt still replays, or a TAT still throttles, is decided by
-//! the times stored in them against the caller's clock; their TTLs only collect
-//! garbage, and assume that clock runs roughly with real time.
+//! one repeated later adds again. Whether a receipt still replays, or a TAT still
+//! throttles, is decided by the times stored in them against the caller's clock;
+//! their TTLs only collect garbage, and assume that clock runs roughly with real
+//! time.
 //!
 //! # Running Redis for usage
 //!
 //! Usage is billable, so configure the server like a database: `maxmemory-policy
-//! noeviction` (every key here has a TTL, so any `volatile-*` or `allkeys-*`
+//! noeviction` (most keys here have a TTL, so any `volatile-*` or `allkeys-*`
 //! policy could evict live counters under memory pressure and undercount; the
-//! `allkeys-*` ones could also evict credit balances, which have no TTL), and
+//! `allkeys-*` ones could also evict lifetime counters and credit balances), and
 //! AOF persistence (`appendonly yes`; `appendfsync everysec` loses at most about a
 //! second of counts in a crash).
 //!
@@ -58,8 +61,8 @@
 //! Lua computes in doubles. To stay exact the store keeps counters and period
 //! totals at most 2^51 (about 2.25 × 10^15 units; a call that would pass it fails
 //! with [`RedisUsageError::CounterOverflow`] and changes nothing), credit balances
-//! at most [`MAX_CREDIT_BALANCE`](dream_core::MAX_CREDIT_BALANCE) (2^50), and accepts times
-//! within ±2^52 µs of the epoch (1827 to 2112; [`RedisUsageError::OutOfRange`]
+//! at most [`MAX_CREDIT_BALANCE`](dream_core::MAX_CREDIT_BALANCE) (2^50), and
+//! accepts times within ±2^52 µs of the epoch (1827 to 2112; [`RedisUsageError::OutOfRange`]
 //! otherwise). Inside those ranges its answers are exactly
 //! [`decide_usage`](dream_core::decide_usage) and [`gcra`](dream_core::gcra).
 
@@ -255,7 +258,8 @@ pub enum RedisUsageError {
         /// Which kind of key.
         what: &'static str,
     },
-    /// The consume script answered something it never answers.
+    /// A script (consume, grant, release) or a read answered something it never
+    /// answers.
     UnexpectedReply,
 }
 
@@ -270,7 +274,7 @@ impl fmt::Display for RedisUsageError {
             }
             Self::CounterOverflow { max } => write!(f, "a usage counter would pass {max}"),
             Self::CorruptValue { what } => write!(f, "a stored {what} is not a value dream wrote"),
-            Self::UnexpectedReply => f.write_str("unexpected reply from the consume script"),
+            Self::UnexpectedReply => f.write_str("unexpected reply from a usage script or read"),
         }
     }
 }

@@ -368,4 +368,19 @@ mod tests {
         let long_after = period.end + Duration::days(1000);
         assert_eq!(retention_ms(&period, long_after), policy);
     }
+
+    #[test]
+    fn lifetime_counters_never_expire_and_last_consumed_still_does() {
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
+            .single()
+            .expect("valid");
+        let policy = PERIOD_RETENTION.as_millis() as u64;
+        assert_eq!(period_ttl_ms(&Period::lifetime(), now), 0);
+        assert_eq!(last_ttl_ms(&Period::lifetime(), now), policy);
+        let month = Period::calendar_month(now);
+        assert_eq!(period_ttl_ms(&month, now), retention_ms(&month, now));
+        assert_eq!(last_ttl_ms(&month, now), retention_ms(&month, now));
+        assert!(period_ttl_ms(&month, now) > 0, "0 means never");
+    }
 }
