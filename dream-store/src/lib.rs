@@ -10,7 +10,7 @@
 //!   default of `dream serve`.
 //! - `postgres`: [`PostgresStore`], for any number of server processes sharing one
 //!   database; versioned migrations.
-//! - `redis`: [`RedisUsageStore`], usage counters and rate windows only: it
+//! - `redis`: [`RedisUsageStore`], usage counters, credits and rate windows only: it
 //!   replaces the `usage` port of another backend's [`Stores`](dream_core::ports::Stores).
 //! - `cache`: [`cached`] ([`CachedKeys`], [`CachedCustomerKeys`], [`CachedTiers`],
 //!   [`CachedCustomers`]), moka caches in front of the key, customer-key, tier and
@@ -49,7 +49,7 @@ mod sql;
 mod sqlite;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisUsageError, RedisUsageStore, PERIOD_RETENTION};
+pub use self::redis::{RedisUsageError, RedisUsageStore, GRANT_ID_RETENTION, PERIOD_RETENTION};
 #[cfg(feature = "cache")]
 pub use cache::{
     cached, cached_with, customer_weight, CachedCustomerKeys, CachedCustomers, CachedKeys,

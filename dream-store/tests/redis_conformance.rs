@@ -15,10 +15,13 @@ use std::{
 use chrono::{DateTime, TimeZone, Utc};
 use dream_core::{
     ports::{Stores, UsageStore},
-    ConsumeOutcome, ConsumeRequest, CustomerId, Mode, Period, PlatformId, StoreError, Tenant,
-    UsageLimit, RECEIPT_RETENTION_HOURS,
+    ConsumeOutcome, ConsumeRequest, CreditGrant, CustomerId, MeterPeriod, MeterReset, Mode, Period,
+    PlatformId, StoreError, Tenant, UsageLimit, CREDIT_BALANCE_FULL, MAX_CREDIT_BALANCE,
+    RECEIPT_RETENTION_HOURS,
 };
-use dream_store::{MemoryStore, RedisUsageError, RedisUsageStore, PERIOD_RETENTION};
+use dream_store::{
+    MemoryStore, RedisUsageError, RedisUsageStore, GRANT_ID_RETENTION, PERIOD_RETENTION,
+};
 use proptest::{
     prelude::*,
     test_runner::{Config, TestCaseError, TestRunner},
@@ -416,6 +419,31 @@ struct Call {
     /// Nanoseconds the clock moves before the call (sometimes backwards).
     advance_ns: i64,
     receipt: Option<&'static str>,
+    /// Index into [`METERS`].
+    meter: usize,
+    /// What the call does besides a consume.
+    op: Op,
+}
+
+/// The meters of the differential test: `requests` (monthly), a daily meter and
+/// a lifetime one.
+const METERS: [(&str, MeterReset); 3] = [
+    (dream_core::REQUESTS_METER, MeterReset::Month),
+    ("calls", MeterReset::Day),
+    ("seats", MeterReset::Never),
+];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Consume,
+    /// A credit grant of `amount` with one of a few ids (so some replay), on
+    /// the call's meter.
+    Grant {
+        id: &'static str,
+    },
+    /// A release of `amount` of the call's meter (not `requests`: see
+    /// `releases_lower_the_requests_total_and_write_nothing_for_nobody`).
+    Release,
 }
 
 fn call_strategy() -> impl Strategy<Value = Call> {
@@ -455,17 +483,19 @@ fn call_strategy() -> impl Strategy<Value = Call> {
         1 => Just(Some("r0")),
         1 => Just(Some("r1")),
     ];
+    let op = prop_oneof![
+        8 => Just(Op::Consume),
+        1 => Just(Op::Grant { id: "g0" }),
+        1 => Just(Op::Grant { id: "g1" }),
+        1 => Just(Op::Grant { id: "g2" }),
+        1 => Just(Op::Release),
+    ];
     (
-        0..2usize,
-        0..3usize,
-        amount,
-        limit,
-        rate,
-        advance_ns,
-        receipt,
+        (0..2usize, 0..3usize, amount, limit, rate),
+        (advance_ns, receipt, 0..METERS.len(), op),
     )
         .prop_map(
-            |(tenant, customer, amount, limit, rate, advance_ns, receipt)| Call {
+            |((tenant, customer, amount, limit, rate), (advance_ns, receipt, meter, op))| Call {
                 tenant,
                 customer,
                 amount,
@@ -481,6 +511,11 @@ fn call_strategy() -> impl Strategy<Value = Call> {
                 rate,
                 advance_ns,
                 receipt,
+                meter,
+                op: match op {
+                    Op::Release if meter == 0 => Op::Consume,
+                    other => other,
+                },
             },
         )
 }
@@ -496,28 +531,90 @@ async fn differential_case(redis: RedisUsageStore, calls: &[Call]) -> Result<(),
     let mut now = t0();
     for (i, call) in calls.iter().enumerate() {
         now += chrono::Duration::nanoseconds(call.advance_ns);
-        let mut req = request(
-            &tenants[call.tenant],
-            &customers[call.customer],
-            call.amount,
-            call.limit,
-            call.rate,
-            now,
+        let (meter, reset) = METERS[call.meter];
+        let tenant = &tenants[call.tenant];
+        let customer = &customers[call.customer];
+        let mut req = on_meter(
+            request(tenant, customer, call.amount, call.limit, call.rate, now),
+            meter,
+            reset.period(now),
         );
         req.receipt = call.receipt.map(str::to_owned);
-        let expected = memory.consume_usage(&req).await;
-        let got = redis.consume_usage(&req).await;
-        match (expected, got) {
-            (Ok(expected), Ok(got)) => {
-                prop_assert_eq!(got, expected, "call #{} {:?}", i, call)
+        match call.op {
+            Op::Consume => {
+                let expected = memory.consume_usage(&req).await;
+                let got = redis.consume_usage(&req).await;
+                match (expected, got) {
+                    (Ok(expected), Ok(got)) => {
+                        prop_assert_eq!(got, expected, "call #{} {:?}", i, call)
+                    }
+                    (expected, got) => {
+                        return Err(TestCaseError::fail(format!(
+                            "call #{i} {call:?}: memory {expected:?}, redis {got:?}"
+                        )))
+                    }
+                }
             }
-            (expected, got) => {
-                return Err(TestCaseError::fail(format!(
-                    "call #{i} {call:?}: memory {expected:?}, redis {got:?}"
-                )))
+            Op::Grant { id } => {
+                // Some grants fill the balance, so some are refused as full.
+                let amount = if call.amount == 1_000_000 {
+                    MAX_CREDIT_BALANCE
+                } else {
+                    call.amount.min(1 << 40)
+                };
+                let grant = credit_grant(tenant, customer, meter, amount, id);
+                let (m, r) = (
+                    memory.grant_credits(&grant).await,
+                    redis.grant_credits(&grant).await,
+                );
+                prop_assert_eq!(
+                    r.map_err(|e| format!("{e:?}")),
+                    m.map_err(|e| format!("{e:?}")),
+                    "call #{} {:?}",
+                    i,
+                    call
+                );
+            }
+            Op::Release => {
+                let (m, r) = (
+                    memory
+                        .release_usage(tenant, customer, meter, &req.period, call.amount)
+                        .await,
+                    redis
+                        .release_usage(tenant, customer, meter, &req.period, call.amount)
+                        .await,
+                );
+                prop_assert_eq!(
+                    r.map_err(|e| format!("{e:?}")),
+                    m.map_err(|e| format!("{e:?}")),
+                    "call #{} {:?}",
+                    i,
+                    call
+                );
             }
         }
-        let period = req.period;
+        let meters: Vec<MeterPeriod> = METERS
+            .iter()
+            .map(|(meter, reset)| MeterPeriod {
+                meter: (*meter).to_owned(),
+                period: reset.period(now),
+            })
+            .collect();
+        for tenant in &tenants {
+            for customer in &customers {
+                let (m, r) = (
+                    memory.read_meters(tenant, customer, &meters).await,
+                    redis.read_meters(tenant, customer, &meters).await,
+                );
+                prop_assert_eq!(
+                    r.map_err(|e| format!("{e:?}")),
+                    m.map_err(|e| format!("{e:?}")),
+                    "read_meters after #{}",
+                    i
+                );
+            }
+        }
+        let period = Period::calendar_month(now);
         for tenant in &tenants {
             for customer in &customers {
                 let (m, r) = (
@@ -566,10 +663,12 @@ async fn differential_case(redis: RedisUsageStore, calls: &[Call]) -> Result<(),
     Ok(())
 }
 
-/// The script against the reference implementation, call by call, with rate
+/// The scripts against the reference implementation, call by call, with rate
 /// limits, receipts, odd amounts and limits, clock jumps (backwards too, and to
 /// either side of a receipt's expiry) and period rollovers, which the model test
-/// does not generate.
+/// does not generate; on three meters (monthly `requests`, a daily and a
+/// lifetime one) with credit grants (replayed ids, full balances) and releases,
+/// comparing every reading after each call.
 #[test]
 fn redis_answers_exactly_like_memory() {
     let url = redis_url();
@@ -591,4 +690,508 @@ fn redis_answers_exactly_like_memory() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+fn tag(tenant: &Tenant) -> String {
+    format!("{{{}:{}}}", tenant.platform, tenant.mode)
+}
+
+fn on_meter(mut req: ConsumeRequest, meter: &'static str, period: Period) -> ConsumeRequest {
+    req.meter = std::borrow::Cow::Borrowed(meter);
+    req.period = period;
+    req
+}
+
+fn credit_grant(
+    tenant: &Tenant,
+    customer: &CustomerId,
+    meter: &str,
+    amount: u64,
+    id: &str,
+) -> CreditGrant {
+    CreditGrant {
+        tenant: tenant.clone(),
+        customer: customer.clone(),
+        meter: meter.to_owned(),
+        amount,
+        grant_id: id.to_owned(),
+        reason: "redis test".to_owned(),
+        now: t0(),
+    }
+}
+
+fn accepted(used: u64, credits_spent: u64) -> ConsumeOutcome {
+    ConsumeOutcome::Accepted {
+        used,
+        credits_spent,
+    }
+}
+
+fn corrupt(outcome: Result<impl std::fmt::Debug, StoreError>) -> bool {
+    matches!(
+        &outcome,
+        Err(StoreError::Backend(source))
+            if matches!(source.downcast_ref::<RedisUsageError>(), Some(RedisUsageError::CorruptValue { .. }))
+    )
+}
+
+async fn set_raw(key: &str, field: Option<&str>, value: &str) {
+    let mut cmd = match field {
+        Some(field) => {
+            let mut cmd = ::redis::cmd("HSET");
+            cmd.arg(key).arg(field);
+            cmd
+        }
+        None => {
+            let mut cmd = ::redis::cmd("SET");
+            cmd.arg(key);
+            cmd
+        }
+    };
+    cmd.arg(value)
+        .query_async::<()>(&mut raw().await)
+        .await
+        .expect("write a raw value");
+}
+
+/// Other meters have keys of their own and never touch the `requests` total; a
+/// lifetime meter's counter never expires, a daily one expires like the monthly
+/// `requests`; credit balances never expire and a grant id is kept 90 days.
+#[tokio::test]
+async fn meters_have_their_own_keys_and_lifetime_ones_never_expire() {
+    let store = fresh_usage().await;
+    let prefix = store.prefix().to_owned();
+    let tenant = test_tenant();
+    let tag = tag(&tenant);
+    let customer = CustomerId::generate();
+    let now = t0();
+    let seats = on_meter(
+        request(&tenant, &customer, 2, UsageLimit::Limited(5), None, now),
+        "seats",
+        Period::lifetime(),
+    );
+    assert_eq!(
+        store.consume_usage(&seats).await.expect("consume"),
+        accepted(2, 0)
+    );
+    let seats_key = format!("{prefix}:meter:{tag}:seats:0");
+    let mut expected = vec![seats_key.clone(), format!("{prefix}:last:{tag}")];
+    expected.sort();
+    assert_eq!(
+        keys_of(&prefix).await,
+        expected,
+        "a lifetime meter writes its counter and last-consumed, no period total"
+    );
+    assert_eq!(
+        pttl(&seats_key).await,
+        -1,
+        "a lifetime counter never expires"
+    );
+    let retention_ms = i64::try_from(PERIOD_RETENTION.as_millis()).expect("small");
+    let last_ttl = pttl(&format!("{prefix}:last:{tag}")).await;
+    assert!(
+        last_ttl > retention_ms - 60_000 && last_ttl <= retention_ms,
+        "last-consumed lives {PERIOD_RETENTION:?} after a lifetime call: PTTL {last_ttl}"
+    );
+
+    let day = MeterReset::Day.period(now);
+    let exports = on_meter(
+        request(&tenant, &customer, 3, UsageLimit::Limited(5), None, now),
+        "exports",
+        day,
+    );
+    assert_eq!(
+        store.consume_usage(&exports).await.expect("consume"),
+        accepted(3, 0)
+    );
+    let exports_key = format!("{prefix}:meter:{tag}:exports:{}", day.start.timestamp());
+    let until_end_ms = (day.end - now).num_milliseconds();
+    let ttl = pttl(&exports_key).await;
+    assert!(
+        ttl > retention_ms + until_end_ms - 60_000 && ttl <= retention_ms + until_end_ms,
+        "a daily meter expires {PERIOD_RETENTION:?} after its day: PTTL {ttl}"
+    );
+    let month = Period::calendar_month(now);
+    assert_eq!(store.total_usage(&tenant, &month).await.expect("total"), 0);
+    assert_eq!(
+        store
+            .active_customers(&tenant, &month)
+            .await
+            .expect("active"),
+        0,
+        "other meters are not requests"
+    );
+    // Releasing a lifetime meter keeps it forever too.
+    assert_eq!(
+        store
+            .release_usage(&tenant, &customer, "seats", &Period::lifetime(), 1)
+            .await
+            .expect("release"),
+        1
+    );
+    assert_eq!(pttl(&seats_key).await, -1);
+
+    let granted = store
+        .grant_credits(&credit_grant(&tenant, &customer, "exports", 7, "grant-{1}"))
+        .await
+        .expect("grant");
+    assert_eq!(granted.balance, 7);
+    let credits_key = format!("{prefix}:credits:{tag}:{customer}");
+    assert_eq!(pttl(&credits_key).await, -1, "credit balances never expire");
+    let grant_key = format!("{prefix}:grant:{tag}:grant-{{1}}");
+    let grant_ttl = pttl(&grant_key).await;
+    let ninety_days = i64::try_from(GRANT_ID_RETENTION.as_millis()).expect("small");
+    assert_eq!(ninety_days, 90 * 24 * 3600 * 1000);
+    assert!(
+        grant_ttl > ninety_days - 60_000 && grant_ttl <= ninety_days,
+        "a grant id is remembered 90 days: PTTL {grant_ttl}"
+    );
+}
+
+/// A receipt written before credits existed (`<used> <secs> <nanos>`) still
+/// replays, as a call that spent no credits.
+#[tokio::test]
+async fn old_format_receipts_replay_with_no_credits_spent() {
+    let store = fresh_usage().await;
+    let prefix = store.prefix().to_owned();
+    let tenant = test_tenant();
+    let customer = CustomerId::generate();
+    let now = t0();
+    let receipt_key = format!("{prefix}:receipt:{}:old", tag(&tenant));
+    set_raw(
+        &receipt_key,
+        None,
+        &format!("41 {} {}", now.timestamp(), now.timestamp_subsec_nanos()),
+    )
+    .await;
+    let mut req = request(&tenant, &customer, 1, UsageLimit::Limited(1), None, now);
+    req.receipt = Some("old".into());
+    assert_eq!(
+        store.consume_usage(&req).await.expect("consume"),
+        accepted(41, 0)
+    );
+    assert_eq!(
+        store
+            .get_usage(&tenant, &customer, &req.period)
+            .await
+            .expect("get_usage"),
+        0,
+        "a replay counts nothing"
+    );
+    // A new receipt stores the credits it spent, and replays them.
+    let calls = Period::calendar_month(now);
+    store
+        .grant_credits(&credit_grant(&tenant, &customer, "calls", 5, "g"))
+        .await
+        .expect("grant");
+    let mut paid = on_meter(
+        request(&tenant, &customer, 3, UsageLimit::Limited(1), None, now),
+        "calls",
+        calls,
+    );
+    paid.receipt = Some("new".into());
+    assert_eq!(
+        store.consume_usage(&paid).await.expect("consume"),
+        accepted(3, 2)
+    );
+    let stored: String = ::redis::cmd("GET")
+        .arg(format!("{prefix}:receipt:{}:new", tag(&tenant)))
+        .query_async(&mut raw().await)
+        .await
+        .expect("GET");
+    assert_eq!(
+        stored,
+        format!("3 {} {} 2", now.timestamp(), now.timestamp_subsec_nanos())
+    );
+    assert_eq!(
+        store.consume_usage(&paid).await.expect("consume"),
+        accepted(3, 2)
+    );
+    for bad in ["41 x 0", "41", "41 1 2 3 4", "-1 1 2 3"] {
+        set_raw(&receipt_key, None, bad).await;
+        assert!(
+            corrupt(store.consume_usage(&req).await),
+            "receipt {bad:?} must be refused"
+        );
+    }
+}
+
+/// Values dream never writes are refused, and nothing is written: a credit
+/// balance that is not a number (or is out of range) when credits are needed, a
+/// grant id's record, a counter that a release or a read meets. Within the
+/// allowance the balance is never read.
+#[tokio::test]
+async fn corrupt_credit_balances_are_refused_without_writing() {
+    let store = fresh_usage().await;
+    let prefix = store.prefix().to_owned();
+    let tenant = test_tenant();
+    let tag = tag(&tenant);
+    let customer = CustomerId::generate();
+    let now = t0();
+    let credits_key = format!("{prefix}:credits:{tag}:{customer}");
+    let month = Period::calendar_month(now);
+    let calls = |amount| {
+        on_meter(
+            request(
+                &tenant,
+                &customer,
+                amount,
+                UsageLimit::Limited(2),
+                Some(100),
+                now,
+            ),
+            "calls",
+            month,
+        )
+    };
+    let over_max = (MAX_CREDIT_BALANCE + 1).to_string();
+    for bad in ["abc", "-1", "1.5", "", over_max.as_str()] {
+        set_raw(&credits_key, Some("calls"), bad).await;
+        let before = keys_of(&prefix).await;
+        assert!(
+            corrupt(store.consume_usage(&calls(3)).await),
+            "balance {bad:?} must be refused"
+        );
+        assert_eq!(
+            keys_of(&prefix).await,
+            before,
+            "balance {bad:?}: nothing written"
+        );
+        let balance: String = ::redis::cmd("HGET")
+            .arg(&credits_key)
+            .arg("calls")
+            .query_async(&mut raw().await)
+            .await
+            .expect("HGET");
+        assert_eq!(balance, bad, "the balance is left alone");
+        assert!(
+            corrupt(
+                store
+                    .grant_credits(&credit_grant(&tenant, &customer, "calls", 1, bad))
+                    .await
+            ),
+            "a grant onto balance {bad:?} must be refused"
+        );
+        assert!(corrupt(store.read_meters(&tenant, &customer, &[]).await));
+    }
+    assert_eq!(
+        store.consume_usage(&calls(2)).await.expect("consume"),
+        accepted(2, 0),
+        "within the allowance the balance is not read"
+    );
+    let grant_key = format!("{prefix}:grant:{tag}:broken");
+    set_raw(&grant_key, None, "many").await;
+    assert!(corrupt(
+        store
+            .grant_credits(&credit_grant(&tenant, &customer, "other", 1, "broken"))
+            .await
+    ));
+    let other: Option<String> = ::redis::cmd("HGET")
+        .arg(&credits_key)
+        .arg("other")
+        .query_async(&mut raw().await)
+        .await
+        .expect("HGET");
+    assert_eq!(other, None, "a refused grant adds nothing");
+
+    let counter_key = format!("{prefix}:meter:{tag}:calls:{}", month.start.timestamp());
+    set_raw(&counter_key, Some(customer.as_str()), "lots").await;
+    assert!(corrupt(
+        store
+            .release_usage(&tenant, &customer, "calls", &month, 1)
+            .await
+    ));
+    let meters = [MeterPeriod {
+        meter: "calls".to_owned(),
+        period: month,
+    }];
+    set_raw(&credits_key, Some("calls"), "4").await;
+    assert!(corrupt(
+        store.read_meters(&tenant, &customer, &meters).await
+    ));
+}
+
+/// Credits stay exact at the edges of what Lua's doubles hold: a full balance
+/// (2^50) cannot pay for an amount past 2^52 (the script's clamp), an amount
+/// the credits could pay for but the counter cannot hold fails without spending,
+/// and a grant past the maximum is a conflict that writes nothing.
+#[tokio::test]
+async fn credits_at_the_edges_of_the_exact_range() {
+    let store = fresh_usage().await;
+    let tenant = test_tenant();
+    let customer = CustomerId::generate();
+    let now = t0();
+    let month = Period::calendar_month(now);
+    let full = store
+        .grant_credits(&credit_grant(
+            &tenant,
+            &customer,
+            "calls",
+            MAX_CREDIT_BALANCE,
+            "full",
+        ))
+        .await
+        .expect("grant");
+    assert_eq!(full.balance, MAX_CREDIT_BALANCE);
+    for (amount, limit) in [(u64::MAX, 3), ((1 << 52) + 1, 1 << 51), (1 << 52, 1 << 51)] {
+        let req = on_meter(
+            request(
+                &tenant,
+                &customer,
+                amount,
+                UsageLimit::Limited(limit),
+                None,
+                now,
+            ),
+            "calls",
+            month,
+        );
+        let expected =
+            dream_core::decide_usage(0, amount, UsageLimit::Limited(limit), MAX_CREDIT_BALANCE);
+        assert_eq!(expected, None, "the reference refuses {amount}");
+        assert_eq!(
+            store.consume_usage(&req).await.expect("consume"),
+            ConsumeOutcome::LimitReached { used: 0 },
+            "amount {amount}, limit {limit}"
+        );
+    }
+    // 2^51 + 1 units against a limit of 2^51: one credit would do, but the
+    // counter would pass 2^51.
+    let over = on_meter(
+        request(
+            &tenant,
+            &customer,
+            (1 << 51) + 1,
+            UsageLimit::Limited(1 << 51),
+            None,
+            now,
+        ),
+        "calls",
+        month,
+    );
+    match store.consume_usage(&over).await {
+        Err(StoreError::Backend(source)) => assert_eq!(
+            source.downcast_ref::<RedisUsageError>(),
+            Some(&RedisUsageError::CounterOverflow { max: 1 << 51 }),
+        ),
+        other => panic!("a counter past 2^51 must fail, got {other:?}"),
+    }
+    let big = on_meter(
+        request(
+            &tenant,
+            &customer,
+            (1 << 50) + 7,
+            UsageLimit::Limited(7),
+            None,
+            now,
+        ),
+        "calls",
+        month,
+    );
+    assert_eq!(
+        store.consume_usage(&big).await.expect("consume"),
+        accepted((1 << 50) + 7, 1 << 50),
+        "the whole balance pays, exactly"
+    );
+    let reading = store
+        .read_meters(
+            &tenant,
+            &customer,
+            &[MeterPeriod {
+                meter: "calls".to_owned(),
+                period: month,
+            }],
+        )
+        .await
+        .expect("read_meters");
+    assert_eq!(reading.used, vec![(1 << 50) + 7]);
+    assert!(reading.credits.is_empty(), "a spent balance is not listed");
+    for (amount, id) in [(MAX_CREDIT_BALANCE, "again"), (u64::MAX, "huge")] {
+        store
+            .grant_credits(&credit_grant(
+                &tenant,
+                &customer,
+                "calls",
+                1,
+                &format!("one-{id}"),
+            ))
+            .await
+            .expect("grant");
+        let refused = store
+            .grant_credits(&credit_grant(&tenant, &customer, "calls", amount, id))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(what)) if what == CREDIT_BALANCE_FULL),
+            "{refused:?}"
+        );
+        // The refused id was not remembered: a smaller grant with it succeeds.
+        let later = store
+            .grant_credits(&credit_grant(&tenant, &customer, "calls", 1, id))
+            .await
+            .expect("grant");
+        assert!(!later.replayed);
+    }
+}
+
+/// A release of `requests` lowers the period total with the counter, never
+/// below zero; a release of a customer never counted writes nothing.
+#[tokio::test]
+async fn releases_lower_the_requests_total_and_write_nothing_for_nobody() {
+    let store = fresh_usage().await;
+    let prefix = store.prefix().to_owned();
+    let tenant = test_tenant();
+    let alice = CustomerId::generate();
+    let bob = CustomerId::generate();
+    let now = t0();
+    let month = Period::calendar_month(now);
+    for (who, amount) in [(&alice, 5), (&bob, 3)] {
+        store
+            .consume_usage(&request(
+                &tenant,
+                who,
+                amount,
+                UsageLimit::Unlimited,
+                None,
+                now,
+            ))
+            .await
+            .expect("consume");
+    }
+    assert_eq!(store.total_usage(&tenant, &month).await.expect("total"), 8);
+    let release = |who: &CustomerId, amount| {
+        let (store, tenant, who) = (store.clone(), tenant.clone(), who.clone());
+        async move {
+            store
+                .release_usage(&tenant, &who, dream_core::REQUESTS_METER, &month, amount)
+                .await
+                .expect("release")
+        }
+    };
+    assert_eq!(release(&alice, 2).await, 3);
+    assert_eq!(store.total_usage(&tenant, &month).await.expect("total"), 6);
+    assert_eq!(release(&alice, u64::MAX).await, 0);
+    assert_eq!(store.total_usage(&tenant, &month).await.expect("total"), 3);
+    let before = keys_of(&prefix).await;
+    let carol = CustomerId::generate();
+    assert_eq!(release(&carol, 1).await, 0);
+    let other_month = Period::calendar_month(now + chrono::Duration::days(40));
+    assert_eq!(
+        store
+            .release_usage(&tenant, &bob, "seats", &other_month, 1)
+            .await
+            .expect("release"),
+        0
+    );
+    assert_eq!(
+        keys_of(&prefix).await,
+        before,
+        "nothing to release, nothing written"
+    );
+    assert_eq!(
+        store
+            .active_customers(&tenant, &month)
+            .await
+            .expect("active"),
+        2
+    );
 }

@@ -1,7 +1,7 @@
 //! Key names; the layout is documented on the parent module.
 
 use chrono::{DateTime, Utc};
-use dream_core::{CustomerId, Tenant};
+use dream_core::{CustomerId, Tenant, REQUESTS_METER};
 
 /// The keys of one tenant, all carrying the tenant's hash tag.
 pub(super) struct TenantKeys {
@@ -21,6 +21,36 @@ impl TenantKeys {
     /// Hash: customer id → units counted in the period starting at `start`.
     pub(super) fn usage(&self, start: DateTime<Utc>) -> String {
         format!("{}:usage:{}:{}", self.prefix, self.tag, instant(start))
+    }
+
+    /// Hash: customer id → units of `meter` counted in the period starting at
+    /// `start`. The `requests` meter keeps its original key ([`Self::usage`]),
+    /// so counts stored before meters existed stay valid; every other meter has
+    /// a key of its own with its name in it. Meter names are `[a-z0-9_]` and a
+    /// period start has no `:`, so two (meter, period) pairs never share a key.
+    pub(super) fn meter_usage(&self, meter: &str, start: DateTime<Utc>) -> String {
+        if meter == REQUESTS_METER {
+            self.usage(start)
+        } else {
+            format!(
+                "{}:meter:{}:{}:{}",
+                self.prefix,
+                self.tag,
+                meter,
+                instant(start)
+            )
+        }
+    }
+
+    /// Hash: meter → the customer's credit balance.
+    pub(super) fn credits(&self, customer: &CustomerId) -> String {
+        format!("{}:credits:{}:{}", self.prefix, self.tag, customer)
+    }
+
+    /// String: the balance the credit grant with this id produced. The id comes
+    /// last, so braces in it cannot move the hash tag.
+    pub(super) fn grant(&self, grant_id: &str) -> String {
+        format!("{}:grant:{}:{}", self.prefix, self.tag, grant_id)
     }
 
     /// String: the tenant's units in the period starting at `start`.
@@ -78,6 +108,9 @@ mod tests {
             keys.last(),
             keys.rate(&customer),
             keys.receipt("{evil}"),
+            keys.meter_usage("exports", start),
+            keys.credits(&customer),
+            keys.grant("{evil}"),
         ] {
             assert!(key.starts_with("dream:"), "{key}");
             let open = key.find('{').expect("a hash tag");
@@ -85,6 +118,11 @@ mod tests {
             assert_eq!(&key[open..=close], tag, "{key}");
         }
         assert_eq!(keys.usage(start), format!("dream:usage:{tag}:1772323200"));
+        assert_eq!(keys.meter_usage(REQUESTS_METER, start), keys.usage(start));
+        assert_eq!(
+            keys.meter_usage("exports", start),
+            format!("dream:meter:{tag}:exports:1772323200")
+        );
         let fractional = start + chrono::Duration::nanoseconds(5);
         assert_eq!(
             keys.total(fractional),

@@ -1,9 +1,12 @@
-//! Redis for usage counters and rate windows: [`RedisUsageStore`].
+//! Redis for usage counters, credit balances and rate windows: [`RedisUsageStore`].
 //!
 //! Only the usage port lives here; pair it with another store for everything else
-//! as the `usage` port of another backend's [`Stores`](dream_core::ports::Stores). `consume_usage` is one Lua script
-//! (`consume.lua`, sent as `EVALSHA` and loaded on `NOSCRIPT`), so the decision
-//! and all its writes happen inside Redis, atomically, in one round trip.
+//! as the `usage` port of another backend's [`Stores`](dream_core::ports::Stores).
+//! `consume_usage` is one Lua script (`consume.lua`, sent as `EVALSHA` and loaded
+//! on `NOSCRIPT`), so the decision
+//! and all its writes happen inside Redis, atomically, in one round trip; so are
+//! `grant_credits` (`grant.lua`) and `release_usage` (`release.lua`), and
+//! `read_meters` is one `MULTI`/`EXEC`.
 //!
 //! # Keys
 //!
@@ -14,14 +17,22 @@
 //! | key | type | holds | expires |
 //! | --- | --- | --- | --- |
 //! | `P:usage:{plt_…:test}:<period start>` | hash | customer id → units counted in the period | [`PERIOD_RETENTION`] after the period's end |
-//! | `P:total:{plt_…:test}:<period start>` | string | the tenant's units in the period | same |
+//! | `P:meter:{plt_…:test}:<meter>:<period start>` | hash | customer id → units of a meter other than `requests` counted in the period | [`PERIOD_RETENTION`] after the period's end; never for a lifetime meter (reset `never`) |
+//! | `P:total:{plt_…:test}:<period start>` | string | the tenant's `requests` units in the period | same as `P:usage` |
+//! | `P:credits:{plt_…:test}:<customer id>` | hash | meter → the customer's prepaid credit balance | never |
+//! | `P:grant:{plt_…:test}:<grant id>` | string | the balance the credit grant with this id produced | [`GRANT_ID_RETENTION`] (90 days) after the grant |
 //! | `P:last:{plt_…:test}` | hash | customer id → last accepted call (RFC 3339) | [`PERIOD_RETENTION`] after the end of the latest period counted |
 //! | `P:rate:{plt_…:test}:<customer id>` | string | GCRA theoretical arrival time, µs | 61 s after the last admitted call |
-//! | `P:receipt:{plt_…:test}:<receipt>` | string | `<used> <unix s> <ns>` of the accepted consume | [`RECEIPT_RETENTION_HOURS`](dream_core::RECEIPT_RETENTION_HOURS) + 1 h after it |
+//! | `P:receipt:{plt_…:test}:<receipt>` | string | `<used> <unix s> <ns> <credits spent>` of the accepted consume (receipts written before credits lack the last field: 0) | [`RECEIPT_RETENTION_HOURS`](dream_core::RECEIPT_RETENTION_HOURS) + 1 h after it |
 //!
+//! The `requests` meter keeps the `P:usage` keys it had before meters existed, so
+//! stored counts stay valid; `get_usage`, `active_customers` and `total_usage` read
+//! only it, and a consume on another meter never adds to `P:total`.
 //! `active_customers` is the usage hash's length, so it moves with the counters by
-//! construction. The period start is written as Unix seconds (with `.nnnnnnnnn`
-//! when it has a fraction). The prefix should not contain `{` or `}`, or Redis
+//! construction. Credits are read only when the allowance cannot hold a call, so a
+//! call within its allowance runs the commands it ran before credits existed. The
+//! period start is written as Unix seconds (with `.nnnnnnnnn` when it has a
+//! fraction; a lifetime meter's period starts at `0`). The prefix should not contain `{` or `}`, or Redis
 //! Cluster would hash on it instead of on the tenant.
 //!
 //! Expiries are relative TTLs computed from the time of the call as the caller's
@@ -29,15 +40,19 @@
 //! deployment that counts usage for old periods (or a test with a manual clock)
 //! still gets keys that live [`PERIOD_RETENTION`] from now at least. Counts older
 //! than that are gone: keep invoices and reports elsewhere if they must outlive
-//! it. Whether a receipt still replays, or a TAT still throttles, is decided by
-//! the times stored in them against the caller's clock; their TTLs only collect
-//! garbage, and assume that clock runs roughly with real time.
+//! it. Lifetime counters and credit balances never expire. A credit grant id is
+//! remembered for [`GRANT_ID_RETENTION`]: a grant repeated within it adds nothing,
+//! one repeated later adds again. Whether a receipt still replays, or a TAT still
+//! throttles, is decided by the times stored in them against the caller's clock;
+//! their TTLs only collect garbage, and assume that clock runs roughly with real
+//! time.
 //!
 //! # Running Redis for usage
 //!
 //! Usage is billable, so configure the server like a database: `maxmemory-policy
-//! noeviction` (every key here has a TTL, so any `volatile-*` or `allkeys-*`
-//! policy could evict live counters under memory pressure and undercount), and
+//! noeviction` (most keys here have a TTL, so any `volatile-*` or `allkeys-*`
+//! policy could evict live counters under memory pressure and undercount; the
+//! `allkeys-*` ones could also evict lifetime counters and credit balances), and
 //! AOF persistence (`appendonly yes`; `appendfsync everysec` loses at most about a
 //! second of counts in a crash).
 //!
@@ -45,10 +60,11 @@
 //!
 //! Lua computes in doubles. To stay exact the store keeps counters and period
 //! totals at most 2^51 (about 2.25 × 10^15 units; a call that would pass it fails
-//! with [`RedisUsageError::CounterOverflow`] and changes nothing) and accepts times
-//! within ±2^52 µs of the epoch (1827 to 2112; [`RedisUsageError::OutOfRange`]
+//! with [`RedisUsageError::CounterOverflow`] and changes nothing), credit balances
+//! at most [`MAX_CREDIT_BALANCE`](dream_core::MAX_CREDIT_BALANCE) (2^50), and
+//! accepts times within ±2^52 µs of the epoch (1827 to 2112; [`RedisUsageError::OutOfRange`]
 //! otherwise). Inside those ranges its answers are exactly
-//! [`within_limit`](dream_core::within_limit) and [`gcra`](dream_core::gcra).
+//! [`decide_usage`](dream_core::decide_usage) and [`gcra`](dream_core::gcra).
 
 mod keys;
 mod usage;
@@ -65,12 +81,19 @@ use tokio::sync::OnceCell;
 /// How long a period's counters outlive the period's end.
 pub const PERIOD_RETENTION: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
-/// Usage counters and GCRA rate windows in Redis: implements
+/// How long a credit grant id is remembered after its grant (90 days): the key
+/// holds the balance the grant produced, so a grant retried within this time
+/// (a retried request, a redelivered webhook) adds nothing and answers that
+/// balance; the same id sent later counts as a new grant.
+pub const GRANT_ID_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+
+/// Usage counters, credit balances and GCRA rate windows in Redis: implements
 /// [`UsageStore`](dream_core::ports::UsageStore) and nothing else.
 ///
 /// Cheap to clone; clones share the connection. Every operation is one round trip;
-/// `consume_usage` is one atomic Lua script. Connection, I/O and timeout failures
-/// are [`StoreError::Unavailable`], so usage fails closed.
+/// `consume_usage`, `grant_credits` and `release_usage` are each one atomic Lua
+/// script. Connection, I/O and timeout failures are [`StoreError::Unavailable`],
+/// so usage fails closed.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -235,7 +258,8 @@ pub enum RedisUsageError {
         /// Which kind of key.
         what: &'static str,
     },
-    /// The consume script answered something it never answers.
+    /// A script (consume, grant, release) or a read answered something it never
+    /// answers.
     UnexpectedReply,
 }
 
@@ -250,7 +274,7 @@ impl fmt::Display for RedisUsageError {
             }
             Self::CounterOverflow { max } => write!(f, "a usage counter would pass {max}"),
             Self::CorruptValue { what } => write!(f, "a stored {what} is not a value dream wrote"),
-            Self::UnexpectedReply => f.write_str("unexpected reply from the consume script"),
+            Self::UnexpectedReply => f.write_str("unexpected reply from a usage script or read"),
         }
     }
 }
