@@ -16,12 +16,18 @@ use world::World;
 ///
 /// Setup per case: platforms A and B; tenants A/test, A/live and B/test, each with
 /// tiers `free` (limit 3, the default plan), `pro` (limit 7) and `max`
-/// (unlimited) and two secret keys. Operations: track 1–4 units for customer
-/// `c0`/`c1`/`c2` after authenticating one of the tenant's keys, change a
-/// customer's plan, roll the clock into the next calendar month, revoke a key.
+/// (unlimited), each also with meters `exports` (daily: 2, 5, unlimited) and
+/// `seats` (never resets: 1, 3, unlimited), and two secret keys. Operations:
+/// track 1–4 units for customer `c0`/`c1`/`c2` after authenticating one of the
+/// tenant's keys, track -2..3 units of a meter (negative: give seats back; on
+/// other meters an error naming `/amount`), grant 1–4 credits of a meter under
+/// one of four grant ids (a repeated id adds nothing), change a customer's plan,
+/// roll the clock into the next UTC day or calendar month, revoke a key.
 ///
 /// Checked after every operation: accepted usage is exact and never exceeds the
-/// plan's limit; `Unlimited` never refuses; refused calls change nothing (beyond
+/// plan's limit unless credits paid for the excess, spending exactly what the
+/// allowance could not hold (all or nothing); `Unlimited` never refuses; every
+/// meter, its period and every credit balance match the model; refused calls change nothing (beyond
 /// creating the customer on first sight); every known customer's stored usage in
 /// the current period equals the model's, and other tenants see none of it;
 /// per-tenant totals and active counts match; a customer never tracked does not

@@ -1,27 +1,61 @@
 //! The system under test (a `Dream` over the backend) next to the reference model.
 
-use std::{
-    collections::{hash_map::Entry, HashMap},
-    sync::Arc,
-};
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::{prop_assert, prop_assert_eq, test_runner::TestCaseError};
 
 use dream_core::{
     ports::Stores, Clock, CoreError, CustomerId, CustomerPatch, Dream, Interval, KeyId,
-    ManualClock, Mode, Money, Period, SecretKey, StoreError, Tenant, Tier, TierKind,
+    ManualClock, MeterPeriod, MeterReset, MeterSpec, Mode, Money, Period, SecretKey, StoreError,
+    Tenant, Tier, TierKind,
 };
 
-use super::ops::{Op, Plan, CUSTOMERS, KEYS, TENANTS};
+use super::ops::{reference_decision, Meter, Op, Plan, CUSTOMERS, KEYS, TENANTS};
 
 /// A customer the model knows the backend has.
 #[derive(Debug)]
 struct Known {
     id: CustomerId,
     plan: Plan,
-    /// Usage counted in the current period.
+    /// `requests` counted in the current month.
     used: u64,
+    /// `exports` counted today and `seats` counted ever.
+    meters: HashMap<Meter, u64>,
+    /// Credit balances by meter.
+    credits: HashMap<Meter, u64>,
+}
+
+impl Known {
+    fn new(id: CustomerId) -> Self {
+        Self {
+            id,
+            plan: Plan::Free,
+            used: 0,
+            meters: HashMap::new(),
+            credits: HashMap::new(),
+        }
+    }
+
+    fn count(&self, meter: Meter) -> u64 {
+        match meter {
+            Meter::Requests => self.used,
+            other => self.meters.get(&other).copied().unwrap_or(0),
+        }
+    }
+
+    fn set_count(&mut self, meter: Meter, used: u64) {
+        match meter {
+            Meter::Requests => self.used = used,
+            other => {
+                self.meters.insert(other, used);
+            }
+        }
+    }
+
+    fn credit(&self, meter: Meter) -> u64 {
+        self.credits.get(&meter).copied().unwrap_or(0)
+    }
 }
 
 /// The reference model: plain maps.
@@ -31,6 +65,8 @@ struct Model {
     customers: HashMap<(usize, usize), Known>,
     /// First revocation time by (tenant index, key index).
     revoked: HashMap<(usize, usize), DateTime<Utc>>,
+    /// The balance each grant id's first grant produced, by (tenant, grant).
+    grants: HashMap<(usize, u8), u64>,
 }
 
 /// A `Dream` over the backend under test, its clock, and the model.
@@ -70,7 +106,20 @@ fn tiers() -> Vec<Tier> {
             features: vec![],
             flags: vec![],
             alerts: dream_core::DEFAULT_ALERTS.to_vec(),
-            meters: Default::default(),
+            meters: [
+                (Meter::Exports, MeterReset::Day),
+                (Meter::Seats, MeterReset::Never),
+            ]
+            .into_iter()
+            .map(|(meter, reset)| {
+                let spec = MeterSpec {
+                    limit: plan.meter_limit(meter),
+                    reset,
+                    alerts: vec![],
+                };
+                (meter.name().to_owned(), spec)
+            })
+            .collect(),
             archived: false,
         })
         .collect()
@@ -141,16 +190,186 @@ impl World {
                 customer,
                 plan,
             } => self.change_plan(tenant, customer, plan).await,
+            Op::TrackMeter {
+                tenant,
+                customer,
+                meter,
+                amount,
+            } => self.track_meter(tenant, customer, meter, amount).await,
+            Op::GrantCredits {
+                tenant,
+                customer,
+                meter,
+                amount,
+                grant,
+            } => self.grant(tenant, customer, meter, amount, grant).await,
             Op::Rollover => {
                 let next = Period::calendar_month(self.clock.now()).end;
-                self.clock.set(next + Duration::minutes(5));
-                for known in self.model.customers.values_mut() {
-                    known.used = 0;
-                }
+                self.move_clock(next + Duration::minutes(5));
+                Ok(())
+            }
+            Op::NextDay => {
+                let next = MeterReset::Day.period(self.clock.now()).end;
+                self.move_clock(next + Duration::minutes(5));
                 Ok(())
             }
             Op::RevokeKey { tenant, key } => self.revoke(tenant, key).await,
         }
+    }
+
+    /// Sets the clock; a new day starts `exports` again, a new month `requests`.
+    fn move_clock(&mut self, to: DateTime<Utc>) {
+        let month = Period::calendar_month(self.clock.now());
+        self.clock.set(to);
+        let new_month = Period::calendar_month(to) != month;
+        for known in self.model.customers.values_mut() {
+            known.meters.remove(&Meter::Exports);
+            if new_month {
+                known.used = 0;
+            }
+        }
+    }
+
+    /// The model's customer for (t, c), inserted with `id` on first sight.
+    fn known(&mut self, t: usize, c: usize, id: &CustomerId) -> Result<&mut Known, TestCaseError> {
+        let fresh = !self.model.customers.contains_key(&(t, c));
+        if fresh {
+            let same_id = self
+                .model
+                .customers
+                .values()
+                .filter(|known| &known.id == id)
+                .count();
+            prop_assert_eq!(same_id, 0, "a new customer got another's id: {:?}", id);
+        }
+        let known = self
+            .model
+            .customers
+            .entry((t, c))
+            .or_insert_with(|| Known::new(id.clone()));
+        prop_assert_eq!(&known.id, id, "a reference keeps naming one customer");
+        Ok(known)
+    }
+
+    async fn track_meter(
+        &mut self,
+        t: usize,
+        c: usize,
+        meter: Meter,
+        amount: i64,
+    ) -> Result<(), TestCaseError> {
+        let tenant = self.tenants[t].clone();
+        let reference = reference(c);
+        let (plan, used, credits) = self
+            .model
+            .customers
+            .get(&(t, c))
+            .map_or((Plan::Free, 0, 0), |k| {
+                (k.plan, k.count(meter), k.credit(meter))
+            });
+        let result = self
+            .dream
+            .track_meter(&tenant, &reference, None, meter.name(), amount, None)
+            .await;
+        // Every call names a customer, so it exists afterwards (first sight).
+        let id = self
+            .dream
+            .customer(&tenant, &reference)
+            .await
+            .map_err(|e| fail(format!("customer seen by track_meter is missing: {e:?}")))?
+            .id;
+        let known = self.known(t, c, &id)?;
+        if amount < 0 {
+            if meter != Meter::Seats {
+                prop_assert!(
+                    matches!(&result, Err(CoreError::InvalidInput { field, .. }) if field == "/amount"),
+                    "a negative amount on {:?} must be refused naming /amount, got {:?}",
+                    meter,
+                    result
+                );
+                return Ok(());
+            }
+            let after = used.saturating_sub(amount.unsigned_abs());
+            let outcome = result.map_err(|e| fail(format!("releasing seats failed: {e:?}")))?;
+            prop_assert_eq!(outcome.used, after, "a release answers the count after it");
+            prop_assert_eq!(outcome.credits_spent, 0);
+            known.set_count(meter, after);
+            return Ok(());
+        }
+        let amount = amount.unsigned_abs();
+        match (
+            reference_decision(plan.meter_limit(meter), used, amount, credits),
+            result,
+        ) {
+            (Some(spent), Ok(outcome)) => {
+                prop_assert_eq!(outcome.used, used + amount, "accepted usage is exact");
+                prop_assert_eq!(outcome.credits_spent, spent, "credits spent");
+                prop_assert_eq!(outcome.meter.as_str(), meter.name());
+                known.set_count(meter, used + amount);
+                known.credits.insert(meter, credits - spent);
+            }
+            (None, Err(CoreError::UsageLimitReached(refusal))) => {
+                prop_assert_eq!(refusal.used, used, "a refusal reports the unchanged usage");
+            }
+            (expected, got) => {
+                return Err(fail(format!(
+                    "tenant {t} {reference} {meter:?} +{amount} with {used} used and \
+                     {credits} credits on {plan:?}: expected {expected:?} credits spent, \
+                     got {got:?}"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    async fn grant(
+        &mut self,
+        t: usize,
+        c: usize,
+        meter: Meter,
+        amount: u64,
+        grant: u8,
+    ) -> Result<(), TestCaseError> {
+        let tenant = self.tenants[t].clone();
+        let grant_id = format!("g{grant}");
+        let result = self
+            .dream
+            .grant_credits(
+                &tenant,
+                &reference(c),
+                meter.name(),
+                amount,
+                "model",
+                Some(&grant_id),
+            )
+            .await;
+        let Some(known) = self.model.customers.get_mut(&(t, c)) else {
+            prop_assert!(
+                matches!(result, Err(CoreError::NotFound(_))),
+                "granting to a never-seen customer must be NotFound, got {:?}",
+                result
+            );
+            return Ok(());
+        };
+        let granted = result.map_err(|e| fail(format!("grant {grant_id} failed: {e:?}")))?;
+        match self.model.grants.get(&(t, grant)) {
+            Some(first_balance) => {
+                prop_assert!(granted.replayed, "a repeated grant id must replay");
+                prop_assert_eq!(
+                    granted.balance,
+                    *first_balance,
+                    "a replay answers the first balance"
+                );
+            }
+            None => {
+                prop_assert!(!granted.replayed, "a new grant id must add");
+                let balance = known.credit(meter) + amount;
+                prop_assert_eq!(granted.balance, balance, "balance after the grant");
+                known.credits.insert(meter, balance);
+                self.model.grants.insert((t, grant), balance);
+            }
+        }
+        Ok(())
     }
 
     async fn track(
@@ -182,12 +401,15 @@ impl World {
             "a key authenticates to its own tenant"
         );
 
-        let (plan, used) = self
+        let (plan, used, credits) = self
             .model
             .customers
             .get(&(t, c))
-            .map_or((Plan::Free, 0), |known| (known.plan, known.used));
-        let fits = plan.admits(used, amount);
+            .map_or((Plan::Free, 0, 0), |known| {
+                (known.plan, known.used, known.credit(Meter::Requests))
+            });
+        let decision = reference_decision(plan.limit(), used, amount, credits);
+        let fits = decision.is_some();
         let reference = reference(c);
         let (id, accepted) = match self
             .dream
@@ -205,7 +427,8 @@ impl World {
                     plan
                 );
                 prop_assert_eq!(outcome.used, used + amount, "accepted usage is exact");
-                if let Some(limit) = plan.limit().as_option() {
+                prop_assert_eq!(Some(outcome.credits_spent), decision, "credits spent");
+                if let (Some(limit), 0) = (plan.limit().as_option(), outcome.credits_spent) {
                     prop_assert!(
                         outcome.used <= limit,
                         "accepted usage {} exceeds the {:?} limit {}",
@@ -253,30 +476,12 @@ impl World {
                 )))
             }
         };
-        let now_used = if accepted { used + amount } else { used };
-        match self.model.customers.entry((t, c)) {
-            Entry::Occupied(mut entry) => {
-                prop_assert_eq!(
-                    &entry.get().id,
-                    &id,
-                    "a reference keeps naming one customer"
-                );
-                entry.get_mut().used = now_used;
-            }
-            Entry::Vacant(entry) => {
-                entry.insert(Known {
-                    id: id.clone(),
-                    plan: Plan::Free,
-                    used: now_used,
-                });
-                let same_id = self
-                    .model
-                    .customers
-                    .iter()
-                    .filter(|(_, known)| known.id == id)
-                    .count();
-                prop_assert_eq!(same_id, 1, "a new customer got another's id: {:?}", id);
-            }
+        let known = self.known(t, c, &id)?;
+        if accepted {
+            known.used = used + amount;
+            known
+                .credits
+                .insert(Meter::Requests, credits - decision.unwrap_or(0));
         }
         Ok(())
     }
@@ -376,6 +581,40 @@ impl World {
                         );
                         total += used;
                         active += u64::from(used > 0);
+                        let now = self.clock.now();
+                        let asked: Vec<MeterPeriod> = [
+                            (Meter::Exports, MeterReset::Day),
+                            (Meter::Seats, MeterReset::Never),
+                        ]
+                        .into_iter()
+                        .map(|(meter, reset)| MeterPeriod {
+                            meter: meter.name().to_owned(),
+                            period: reset.period(now),
+                        })
+                        .collect();
+                        let reading = self
+                            .store
+                            .usage
+                            .read_meters(tenant, &known.id, &asked)
+                            .await
+                            .map_err(|e| store_err("read_meters", e))?;
+                        prop_assert_eq!(
+                            &reading.used,
+                            &vec![known.count(Meter::Exports), known.count(Meter::Seats)],
+                            "tenant {} c{}: exports and seats",
+                            t,
+                            c
+                        );
+                        for meter in Meter::ALL {
+                            prop_assert_eq!(
+                                reading.credits.get(meter.name()).copied().unwrap_or(0),
+                                known.credit(meter),
+                                "tenant {} c{}: {:?} credits",
+                                t,
+                                c,
+                                meter
+                            );
+                        }
                         for (o, other) in self.tenants.iter().enumerate().filter(|(o, _)| *o != t) {
                             let leaked = self
                                 .store
