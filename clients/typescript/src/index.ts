@@ -32,6 +32,8 @@ export type TrackResult = Schemas["TrackResponse"];
 export type UsageReport = Schemas["UsageResponse"];
 /** What a customer's plan allows: flags and meters. */
 export type Entitlements = Schemas["EntitlementsResponse"];
+/** A grant of credits: the balance after it, and whether it was a replay. */
+export type CreditsGranted = Schemas["CreditsGrantedResponse"];
 /** The answer of {@link Usage.check}. */
 export type CheckResult = Schemas["CheckResponse"];
 /** Usage per hour or day over a range. */
@@ -111,8 +113,14 @@ export interface PostOptions {
 export interface TrackOptions extends PostOptions {
   /** Plan for a customer seen for the first time; ignored for known customers. */
   plan?: string;
-  /** Units to count (default 1). All or nothing. */
+  /**
+   * Units to count (default 1). All or nothing: the plan's allowance first, then the
+   * customer's credits for the meter. Negative on a meter that never resets gives
+   * units back (a seat freed).
+   */
   amount?: number;
+  /** The meter to count (default `requests`): one your tiers define in `meters`. */
+  meter?: string;
 }
 
 /** Options of {@link Usage.get}. */
@@ -311,6 +319,8 @@ export class CustomerKeys {
 export interface VerifyOptions extends PostOptions {
   /** Units to count against the key's customer's plan in the same call. */
   amount?: number;
+  /** The meter to read or count (default `requests`). */
+  meter?: string;
 }
 
 /** Verifying your customers' keys: `/api/keys/verify`. */
@@ -326,7 +336,11 @@ export class Keys {
     return unwrap(
       this.api.POST("/api/keys/verify", {
         params: { header: idempotency(options) },
-        body: options.amount === undefined ? { key } : { key, amount: options.amount },
+        body: {
+          key,
+          ...(options.amount === undefined ? {} : { amount: options.amount }),
+          ...(options.meter === undefined ? {} : { meter: options.meter }),
+        },
       }),
     );
   }
@@ -350,10 +364,32 @@ export class Usage {
       ...(options.plan === undefined ? {} : { "X-User-Plan": options.plan }),
       ...idempotency(options),
     };
+    const body = {
+      ...(options.amount === undefined ? {} : { amount: options.amount }),
+      ...(options.meter === undefined ? {} : { meter: options.meter }),
+    };
     return unwrap(
       this.api.POST("/api/data", {
         params: { header },
-        ...(options.amount === undefined ? {} : { body: { amount: options.amount } }),
+        ...(Object.keys(body).length === 0 ? {} : { body }),
+      }),
+    );
+  }
+
+  /**
+   * Grants `amount` credits of `meter` to a customer (`usr_…` or your external id).
+   * Tracks spend them after the plan's allowance. With `idempotencyKey` the grant
+   * happens once (a retry answers `replayed: true` and the first grant's balance).
+   */
+  grantCredits(
+    customerId: string,
+    grant: { meter: string; amount: number; reason?: string },
+    options: PostOptions = {},
+  ): Promise<CreditsGranted> {
+    return unwrap(
+      this.api.POST("/api/customers/{id}/credits", {
+        params: { path: { id: customerId }, header: idempotency(options) },
+        body: grant,
       }),
     );
   }

@@ -52,3 +52,58 @@ describe("entitlements", () => {
     );
   });
 });
+
+describe("meters and credits", () => {
+  let dream: Dream;
+
+  before(async () => {
+    const { secretKey } = await newTenant([
+      {
+        name: "team",
+        price: 0,
+        limit: 100,
+        meters: {
+          exports: { limit: 1, reset: "day" },
+          seats: { limit: 2, reset: "never" },
+        },
+      },
+    ]);
+    dream = new Dream({ secretKey, baseUrl });
+  });
+
+  it("counts meters apart, gives seats back and spends credits after the allowance", async () => {
+    const seat = await dream.usage.track("acme", { meter: "seats", amount: 2 });
+    assert.deepEqual([seat.usage.meter, seat.usage.count], ["seats", 2]);
+    const freed = await dream.usage.track("acme", { meter: "seats", amount: -1 });
+    assert.equal(freed.usage.count, 1);
+
+    await dream.usage.track("acme", { meter: "exports" });
+    await assert.rejects(
+      () => dream.usage.track("acme", { meter: "exports" }),
+      (err: unknown) => err instanceof DreamError && err.status === 429,
+    );
+    const granted = await dream.usage.grantCredits(
+      "acme",
+      { meter: "exports", amount: 3, reason: "bundle" },
+      { idempotencyKey: "bundle-1" },
+    );
+    assert.equal(granted.balance, 3);
+    const again = await dream.usage.grantCredits(
+      "acme",
+      { meter: "exports", amount: 3, reason: "bundle" },
+      { idempotencyKey: "bundle-1" },
+    );
+    assert.equal(again.balance, 3, "the same idempotency key grants once");
+    const paid = await dream.usage.track("acme", { meter: "exports", amount: 2 });
+    assert.equal(paid.usage.creditsSpent, 2);
+    const e = await dream.usage.entitlements("acme");
+    assert.deepEqual(
+      [e.meters["exports"]?.credits, e.meters["exports"]?.used, e.meters["seats"]?.reset],
+      [1, 3, "never"],
+    );
+    await assert.rejects(
+      () => dream.usage.track("acme", { meter: "uploads" }),
+      (err: unknown) => err instanceof DreamError && err.status === 400 && err.field === "/meter",
+    );
+  });
+});
