@@ -55,7 +55,7 @@ impl Granularity {
 /// What [`Dream::usage_history`] is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryQuery {
-    /// The meter (this release: `requests`).
+    /// The meter (the history covers `requests` only).
     pub meter: String,
     /// Start; rounded down to its bucket. Default: a day (hours) or 30 days
     /// (days) before `to`.
@@ -166,7 +166,7 @@ impl Dream {
             return Err(CoreError::invalid(
                 "meter",
                 format!(
-                    "unknown meter \"{}\"; this server meters \"{REQUESTS_METER}\"",
+                    "no history for meter \"{}\": the usage history covers \"{REQUESTS_METER}\" only",
                     query.meter
                 ),
             ));
