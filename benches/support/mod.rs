@@ -23,6 +23,7 @@ pub fn unlimited_tier() -> Tier {
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         meters: Default::default(),
+        grants: None,
         archived: false,
     }
 }

@@ -129,8 +129,9 @@ pub use signing::{
 };
 pub use tenant::{Mode, Tenant};
 pub use tier::{
-    crossed_thresholds, validate_flag_name, validate_tier_name, validate_tiers, Interval,
-    MeterRule, Money, Tier, TierConfig, TierKind, UsageLimit, DEFAULT_ALERTS, REQUESTS_METER,
+    crossed_thresholds, validate_flag_name, validate_tier_name, validate_tiers, CreditsPerUnit,
+    Interval, MeterRule, Money, Tier, TierConfig, TierKind, UsageLimit, DEFAULT_ALERTS,
+    REQUESTS_METER,
 };
 pub use usage::{
     gcra, within_limit, ConsumeOutcome, ConsumeRequest, Period, RECEIPT_RETENTION_HOURS,

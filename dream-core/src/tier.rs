@@ -176,8 +176,20 @@ pub struct Tier {
     /// limit and reset. Names follow [`crate::validate_meter_name`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meters: BTreeMap<String, MeterSpec>,
+    /// Credits a paid purchase of this one-off product grants the buyer, per unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<CreditsPerUnit>,
     /// No longer offered; customers already on it keep working.
     pub archived: bool,
+}
+
+/// Credits of one meter that each unit of a one-off product grants its buyer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditsPerUnit {
+    /// The meter credited.
+    pub meter: String,
+    /// Credits per unit bought (1 to [`crate::MAX_CREDIT_GRANT`]).
+    pub amount: u64,
 }
 
 /// Alert thresholds of a tier that names none: 80 % and 100 % of its limit.
@@ -451,6 +463,9 @@ pub fn validate_tiers(tiers: &[Tier]) -> Result<(), CoreError> {
             }
             validate_alerts(&spec.alerts, &format!("{field}/alerts"))?;
         }
+        if let Some(grants) = &tier.grants {
+            validate_grants(tiers, tier, grants, &format!("/tiers/{i}/grants"))?;
+        }
         if tier.rate_limit_per_minute == Some(0) || tier.rate_limit_per_minute > Some(60_000) {
             return Err(CoreError::invalid(
                 format!("/tiers/{i}/rateLimitPerMinute"),
@@ -462,6 +477,36 @@ pub fn validate_tiers(tiers: &[Tier]) -> Result<(), CoreError> {
         return Err(CoreError::invalid(
             "/tiers",
             "must include at least one recurring tier for customers to be on",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_grants(
+    tiers: &[Tier],
+    tier: &Tier,
+    grants: &CreditsPerUnit,
+    field: &str,
+) -> Result<(), CoreError> {
+    if tier.is_plan() {
+        return Err(CoreError::invalid(
+            field,
+            "only one_time products grant credits; plans carry their own meters",
+        ));
+    }
+    crate::validate_meter_name(&grants.meter, &format!("{field}/meter"))?;
+    let known = grants.meter == REQUESTS_METER
+        || tiers.iter().any(|t| t.meters.contains_key(&grants.meter));
+    if !known {
+        return Err(CoreError::invalid(
+            format!("{field}/meter"),
+            format!("no tier defines a meter \"{}\"", grants.meter),
+        ));
+    }
+    if !(1..=crate::MAX_CREDIT_GRANT).contains(&grants.amount) {
+        return Err(CoreError::invalid(
+            format!("{field}/amount"),
+            format!("must be between 1 and {}", crate::MAX_CREDIT_GRANT),
         ));
     }
     Ok(())
@@ -509,6 +554,7 @@ mod tests {
             flags: vec![],
             alerts: DEFAULT_ALERTS.to_vec(),
             meters: Default::default(),
+            grants: None,
             archived: false,
         }
     }

@@ -27,6 +27,7 @@ async fn a_receipt_replay_crosses_again_but_is_announced_once() {
         flags: vec![],
         alerts: vec![50],
         meters: Default::default(),
+        grants: None,
         archived: false,
     };
     dream
@@ -88,6 +89,7 @@ async fn a_receipt_replay_of_the_call_that_reached_the_limit_is_announced_once()
         flags: vec![],
         alerts: vec![],
         meters: Default::default(),
+        grants: None,
         archived: false,
     };
     dream

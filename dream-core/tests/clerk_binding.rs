@@ -77,6 +77,7 @@ async fn platform(dream: &Dream) -> (Tenant, String) {
                 flags: vec![],
                 alerts: dream_core::DEFAULT_ALERTS.to_vec(),
                 meters: Default::default(),
+                grants: None,
                 archived: false,
             }],
         )

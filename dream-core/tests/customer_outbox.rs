@@ -63,6 +63,7 @@ fn plan(name: &str, price: f64) -> Tier {
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         meters: Default::default(),
+        grants: None,
         archived: false,
     }
 }

@@ -79,6 +79,7 @@ fn free_tier(limit: u64) -> Tier {
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         meters: Default::default(),
+        grants: None,
         archived: false,
     }
 }
@@ -236,6 +237,7 @@ async fn accepted_calls_reach_the_chart_and_a_failed_flush_loses_nothing() {
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         meters: Default::default(),
+        grants: None,
         archived: false,
     };
     dream

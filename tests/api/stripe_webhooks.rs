@@ -633,3 +633,92 @@ async fn a_late_payment_is_recorded_and_reported_as_oversold() {
     .await;
     assert_eq!(events_of(&b, &sk, "inventory.oversold").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_cart_grants_the_credits_its_products_carry_once() {
+    let b = webhook_billing().await;
+    let platform_id = b.platform().await;
+    b.connect(&platform_id, "test").await;
+    let body = b
+        .create_products(
+            &platform_id,
+            "test",
+            json!([
+                { "name": "free", "price": 0, "limit": 2,
+                  "meters": { "exports": { "limit": 1, "reset": "day" } } },
+                { "name": "export_pack", "type": "one_time", "price": 5,
+                  "grants": { "meter": "exports", "amount": 100 } }
+            ]),
+        )
+        .await;
+    let sk = crate::support::creds(&body).secret_key;
+    let pack = price_of(&body, "export_pack");
+    b.server
+        .customer(&sk, json!({ "externalId": "buyer-1" }))
+        .await;
+    let tiers = b.server.get("/api/tiers", &sk).await;
+    assert_eq!(
+        tiers.json["tiers"][1]["grants"],
+        json!({ "meter": "exports", "amount": 100 }),
+        "{}",
+        tiers.text
+    );
+    let cart = b
+        .server
+        .send(
+            reqwest::Method::POST,
+            "/api/cart/checkout",
+            Some(&sk),
+            &[("X-User-Id", "buyer-1")],
+            Some(json!({
+                "items": [{ "priceId": pack, "quantity": 2 }],
+                "successUrl": "https://shop.example/thanks",
+                "cancelUrl": "https://shop.example/cart"
+            })),
+        )
+        .await;
+    assert_eq!(cart.status, 200, "{}", cart.text);
+    let mut paid = session(&b, &cart.json["sessionId"]);
+    paid["status"] = "complete".into();
+    paid["payment_status"] = "paid".into();
+    // Stripe may deliver the same fact twice, under two event ids.
+    for id in ["evt_pack_1", "evt_pack_2"] {
+        let reply = b
+            .send_event(&event(
+                id,
+                "checkout.session.completed",
+                now(),
+                AUTHORIZE_ACCOUNT,
+                paid.clone(),
+            ))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let e = b
+        .server
+        .send(
+            reqwest::Method::GET,
+            "/api/entitlements",
+            Some(&sk),
+            &[("X-User-Id", "buyer-1")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        e.json["meters"]["exports"]["credits"], 200,
+        "2 packs of 100, granted once: {}",
+        e.text
+    );
+    assert_eq!(events_of(&b, &sk, "credits.granted").await, 1);
+
+    let refused = b
+        .server
+        .create_products(
+            json!({ "platformId": platform_id, "mode": "test", "tiers": [
+                { "name": "free", "price": 0, "grants": { "meter": "requests", "amount": 1 } }
+            ]}),
+        )
+        .await;
+    refused.assert_error(400, "invalid_request");
+    assert_eq!(refused.json["field"], "/tiers/0/grants", "{}", refused.text);
+}

@@ -2105,6 +2105,19 @@ export interface components {
             replayed: boolean;
         };
         /**
+         * CreditsPerUnitDto
+         * @description Credits of one meter that each unit of a one-off product grants its buyer.
+         */
+        CreditsPerUnitDto: {
+            /** @description The meter credited (`requests` or one your tiers define). */
+            meter: string;
+            /**
+             * Format: uint64
+             * @description Credits per unit bought (1 to 1000000000).
+             */
+            amount: number;
+        };
+        /**
          * CustomerDto
          * @description An end customer.
          */
@@ -3032,6 +3045,8 @@ export interface components {
             meters: {
                 [key: string]: components["schemas"]["TierMeterDto"];
             };
+            /** @description Credits each unit of this one-off product grants its buyer. */
+            grants?: components["schemas"]["CreditsPerUnitDto"] & unknown;
             /**
              * Format: uint64
              * @description Units for sale (one-off products with limited stock).
@@ -3095,6 +3110,11 @@ export interface components {
             meters?: {
                 [key: string]: components["schemas"]["MeterInput"];
             };
+            /**
+             * @description `one_time` products only: credits each unit bought grants the buyer when
+             *     the payment succeeds (`{"meter": "exports", "amount": 100}`).
+             */
+            grants?: components["schemas"]["CreditsPerUnitDto"] & unknown;
         };
         /**
          * TierList

@@ -22,6 +22,7 @@ fn tier(name: &str, price_minor: i64, kind: TierKind, limit: UsageLimit) -> Tier
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         meters: Default::default(),
+        grants: None,
         archived: false,
     }
 }

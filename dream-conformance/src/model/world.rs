@@ -120,6 +120,7 @@ fn tiers() -> Vec<Tier> {
                 (meter.name().to_owned(), spec)
             })
             .collect(),
+            grants: None,
             archived: false,
         })
         .collect()

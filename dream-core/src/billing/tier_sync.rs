@@ -113,7 +113,7 @@ pub fn needs_stripe_price(tier: &Tier) -> bool {
 ///     price: Money::from_major(29.0, "usd").unwrap(),
 ///     kind: TierKind::Recurring { interval: Interval::Month },
 ///     limit: UsageLimit::Limited(1000), rate_limit_per_minute: None,
-///     features: vec![], flags: vec![], alerts: vec![80, 100], meters: Default::default(), archived: false,
+///     features: vec![], flags: vec![], alerts: vec![80, 100], meters: Default::default(), grants: None, archived: false,
 /// };
 /// assert_eq!(next_sync_step(&tier, &StripeTierRefs::default()), Some(SyncStep::CreateProduct));
 /// ```
@@ -208,6 +208,7 @@ mod tests {
             flags: vec![],
             alerts: crate::DEFAULT_ALERTS.to_vec(),
             meters: Default::default(),
+            grants: None,
             archived,
         }
     }

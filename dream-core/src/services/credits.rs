@@ -49,7 +49,7 @@ impl Dream {
     ///     price: Money::from_major(0.0, "usd")?,
     ///     kind: TierKind::Recurring { interval: Interval::Month },
     ///     limit: UsageLimit::Limited(10), rate_limit_per_minute: None,
-    ///     features: vec![], flags: vec![], alerts: vec![], meters: Default::default(),
+    ///     features: vec![], flags: vec![], alerts: vec![], meters: Default::default(), grants: None,
     ///     archived: false,
     /// }]).await?;
     /// let customer = dream.create_customer(&tenant, NewCustomer::default()).await?;

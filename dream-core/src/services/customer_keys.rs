@@ -56,7 +56,7 @@ impl Dream {
     ///     price: Money::from_major(0.0, "usd")?,
     ///     kind: TierKind::Recurring { interval: Interval::Month },
     ///     limit: UsageLimit::Limited(1), rate_limit_per_minute: None,
-    ///     features: vec![], flags: vec![], alerts: vec![], meters: Default::default(), archived: false,
+    ///     features: vec![], flags: vec![], alerts: vec![], meters: Default::default(), grants: None, archived: false,
     /// }]).await?;
     /// let customer = dream.create_customer(&tenant, NewCustomer::default()).await?;
     /// let issued = dream.issue_customer_key(&tenant, customer.id.as_str(), None, None).await?;

@@ -121,7 +121,7 @@ impl Dream {
     ///     kind: TierKind::Recurring { interval: Interval::Month },
     ///     limit: UsageLimit::Limited(100), rate_limit_per_minute: None,
     ///     features: vec![], flags: vec!["sso".into()], alerts: vec![80, 100],
-    ///     meters: Default::default(), archived: false,
+    ///     meters: Default::default(), grants: None, archived: false,
     /// }]).await?;
     /// dream.track(&tenant, "user-1", None, 3).await?;
     /// let e = dream.entitlements(&tenant, "user-1", None).await?;

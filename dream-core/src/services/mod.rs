@@ -15,7 +15,7 @@
 //!     price: Money::from_major(0.0, "usd")?,
 //!     kind: TierKind::Recurring { interval: Interval::Month },
 //!     limit: UsageLimit::Limited(2), rate_limit_per_minute: None,
-//!     features: vec![], flags: vec![], alerts: vec![80, 100], meters: Default::default(), archived: false,
+//!     features: vec![], flags: vec![], alerts: vec![80, 100], meters: Default::default(), grants: None, archived: false,
 //! }]).await?;
 //! assert_eq!(dream.track(&tenant, "user-1", None, 1).await?.used, 1);
 //! assert_eq!(dream.track(&tenant, "user-1", None, 1).await?.used, 2);

@@ -504,6 +504,8 @@ impl Dream {
         let customer = customer_ref(metadata);
         self.emit_oversold(ctx, customer.as_ref(), &commit.sold)
             .await;
+        self.grant_purchased_credits(tenant, customer.as_ref(), &reservation)
+            .await?;
         self.emit(
             tenant,
             EventKind::PaymentSucceeded,
@@ -512,6 +514,61 @@ impl Dream {
         )
         .await;
         self.emit_sold_out(tenant, &reservation).await
+    }
+
+    /// Grants the buyer the credits the cart's products carry (`grants` of a
+    /// one-off tier, per unit). Each grant's id names the reservation and the
+    /// product, so a redelivered webhook (or a retry after a failure here) grants
+    /// once; a failure fails the webhook, which Stripe then retries.
+    async fn grant_purchased_credits(
+        &self,
+        tenant: &Tenant,
+        customer: Option<&CustomerId>,
+        reservation: &ReservationId,
+    ) -> Result<(), CoreError> {
+        let config = self.tier_config(tenant).await?;
+        let Some(stored) = self
+            .stores
+            .inventory
+            .get_reservation(tenant, reservation)
+            .await?
+        else {
+            return Ok(());
+        };
+        for line in &stored.lines {
+            let Some(grants) = config.find(&line.product).and_then(|t| t.grants.as_ref()) else {
+                continue;
+            };
+            let Some(customer) = customer else {
+                tracing::warn!(%reservation, product = %line.product, "a paid cart with credits has no customer to grant them to");
+                continue;
+            };
+            let amount = grants
+                .amount
+                .saturating_mul(line.quantity)
+                .min(crate::MAX_CREDIT_GRANT);
+            let grant_id = format!("cart_{reservation}_{}", line.product);
+            let granted = self
+                .grant_credits(
+                    tenant,
+                    customer.as_str(),
+                    &grants.meter,
+                    amount,
+                    &format!("purchase of {} × {}", line.quantity, line.product),
+                    Some(&grant_id),
+                )
+                .await;
+            match granted {
+                Ok(_) => {}
+                // A customer deleted since, or a meter no tier defines any more:
+                // retrying cannot help, so the payment is still recorded.
+                Err(err @ (CoreError::NotFound(_) | CoreError::InvalidInput { .. })) => {
+                    tracing::warn!(%reservation, product = %line.product, error = %err, "could not grant the credits a paid cart carries");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
     }
 
     /// Emits `inventory.oversold` for each product this commit sold past its

@@ -24,6 +24,7 @@ fn tier(name: &str, price: f64, limit: Option<u64>) -> Tier {
         flags: vec![],
         alerts: dream_core::DEFAULT_ALERTS.to_vec(),
         meters: Default::default(),
+        grants: None,
         archived: false,
     }
 }

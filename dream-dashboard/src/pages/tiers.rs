@@ -156,7 +156,6 @@ impl TierRow {
             // New tiers start with the API's default thresholds; clearing the
             // field turns alerts off.
             alerts: "80, 100".to_owned(),
-            meters: Default::default(),
             ..Self::default()
         }
     }
@@ -227,6 +226,8 @@ impl TierRow {
             flags: comma_list(&self.flags).map(str::to_owned).collect(),
             alerts,
             meters: parse_meters(&self.meters)?,
+            // Not edited here: restored from the stored tier (`keep_stored_extras`).
+            grants: None,
             archived: false,
         })
     }
@@ -234,7 +235,7 @@ impl TierRow {
 
 /// The non-empty items of a comma-separated field.
 /// Meters as the editor writes them: `exports=50/day, seats=5/never`, a limit of
-/// `unlimited` for none. Alerts are the defaults; [`keep_meter_alerts`] restores
+/// `unlimited` for none. Alerts are the defaults; [`keep_stored_extras`] restores
 /// the stored ones.
 fn parse_meters(text: &str) -> Result<BTreeMap<String, MeterSpec>, String> {
     comma_list(text)
@@ -267,13 +268,16 @@ fn parse_meters(text: &str) -> Result<BTreeMap<String, MeterSpec>, String> {
         .collect()
 }
 
-/// The editor shows no per-meter alerts: a saved tier keeps the alerts its
-/// meters of the same name had.
-fn keep_meter_alerts(tiers: &mut [Tier], stored: &TierConfig) {
+/// The editor shows no per-meter alerts and no product grants: a saved tier
+/// keeps the alerts its meters of the same name had, and its grants.
+fn keep_stored_extras(tiers: &mut [Tier], stored: &TierConfig) {
     for tier in tiers {
         let Some(old) = stored.find(&tier.name) else {
             continue;
         };
+        if !tier.is_plan() {
+            tier.grants = old.grants.clone();
+        }
         for (name, spec) in &mut tier.meters {
             if let Some(old_spec) = old.meters.get(name) {
                 spec.alerts = old_spec.alerts.clone();
@@ -374,7 +378,7 @@ pub(crate) async fn save(
         let flash = Flash::error("Some tiers need fixing: see the messages below.");
         return page(dream, access, Some(flash), rows).await;
     }
-    keep_meter_alerts(&mut tiers, &dream.tier_config(&access.tenant).await?);
+    keep_stored_extras(&mut tiers, &dream.tier_config(&access.tenant).await?);
     match dream.replace_tiers(&access.tenant, tiers).await {
         Ok(config) => {
             let synced = dream.billing_connection(&access.tenant).await?.is_some();

@@ -125,6 +125,17 @@ fn parse_alerts(list: Option<Vec<u32>>, field: &str) -> Result<Vec<u8>, CoreErro
     }
 }
 
+/// Credits of one meter that each unit of a one-off product grants its buyer.
+#[derive(Object, Deserialize, Debug, Clone)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreditsPerUnitDto {
+    /// The meter credited (`requests` or one your tiers define).
+    pub meter: String,
+    /// Credits per unit bought (1 to 1000000000).
+    pub amount: u64,
+}
+
 /// A tier as configured through `/create-products`.
 #[derive(Object, Deserialize, Debug, Clone)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
@@ -180,6 +191,10 @@ pub struct TierInput {
     /// "never"}}`. A track names one with `meter`.
     #[serde(default, deserialize_with = "super::non_null")]
     pub meters: Option<BTreeMap<String, MeterInput>>,
+    /// `one_time` products only: credits each unit bought grants the buyer when
+    /// the payment succeeds (`{"meter": "exports", "amount": 100}`).
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub grants: Option<CreditsPerUnitDto>,
 }
 
 impl TierInput {
@@ -248,6 +263,10 @@ impl TierInput {
             flags: self.flags.unwrap_or_default(),
             alerts,
             meters,
+            grants: self.grants.map(|g| dream_core::CreditsPerUnit {
+                meter: g.meter,
+                amount: g.amount,
+            }),
             archived: false,
         })
     }
@@ -286,6 +305,9 @@ pub struct TierDto {
     pub alerts: Vec<u32>,
     /// Meters besides `requests`, by name.
     pub meters: BTreeMap<String, TierMeterDto>,
+    /// Credits each unit of this one-off product grants its buyer.
+    #[oai(skip_serializing_if_is_none)]
+    pub grants: Option<CreditsPerUnitDto>,
     /// Units for sale (one-off products with limited stock).
     #[oai(skip_serializing_if_is_none)]
     pub inventory: Option<u64>,
@@ -331,6 +353,10 @@ impl From<&Tier> for TierDto {
                     (name.clone(), dto)
                 })
                 .collect(),
+            grants: t.grants.as_ref().map(|g| CreditsPerUnitDto {
+                meter: g.meter.clone(),
+                amount: g.amount,
+            }),
             inventory,
             archived: t.archived,
         }
