@@ -245,7 +245,8 @@ mod tests {
             .map(str::to_owned)
     }
 
-    /// Object schemas reachable from `schema`, following `$ref`, properties and items.
+    /// Object schemas reachable from `schema`, following `$ref`, properties, items,
+    /// map values and compositions.
     fn reachable(spec: &Value, schema: &Value, seen: &mut BTreeSet<String>) {
         if let Some(name) = schema_name(schema) {
             let target = &spec["components"]["schemas"][&name];
@@ -262,6 +263,12 @@ mod tests {
         for key in ["items", "additionalProperties"] {
             if schema[key].is_object() {
                 reachable(spec, &schema[key], seen);
+            }
+        }
+        // A described reference is wrapped: `{"allOf": [{"$ref": …}], "description": …}`.
+        for key in ["allOf", "anyOf", "oneOf"] {
+            for part in schema[key].as_array().into_iter().flatten() {
+                reachable(spec, part, seen);
             }
         }
     }

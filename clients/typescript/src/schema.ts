@@ -2109,6 +2109,19 @@ export interface components {
          * @description Credits of one meter that each unit of a one-off product grants its buyer.
          */
         CreditsPerUnitDto: {
+            /** @description The meter credited. */
+            meter: string;
+            /**
+             * Format: uint64
+             * @description Credits per unit bought.
+             */
+            amount: number;
+        };
+        /**
+         * CreditsPerUnitInput
+         * @description Credits of one meter that each unit of a one-off product grants its buyer.
+         */
+        CreditsPerUnitInput: {
             /** @description The meter credited (`requests` or one your tiers define). */
             meter: string;
             /**
@@ -3114,7 +3127,7 @@ export interface components {
              * @description `one_time` products only: credits each unit bought grants the buyer when
              *     the payment succeeds (`{"meter": "exports", "amount": 100}`).
              */
-            grants?: components["schemas"]["CreditsPerUnitDto"] & unknown;
+            grants?: components["schemas"]["CreditsPerUnitInput"] & unknown;
         };
         /**
          * TierList

@@ -129,10 +129,20 @@ fn parse_alerts(list: Option<Vec<u32>>, field: &str) -> Result<Vec<u8>, CoreErro
 #[derive(Object, Deserialize, Debug, Clone)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreditsPerUnitDto {
+pub struct CreditsPerUnitInput {
     /// The meter credited (`requests` or one your tiers define).
     pub meter: String,
     /// Credits per unit bought (1 to 1000000000).
+    pub amount: u64,
+}
+
+/// Credits of one meter that each unit of a one-off product grants its buyer.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct CreditsPerUnitDto {
+    /// The meter credited.
+    pub meter: String,
+    /// Credits per unit bought.
     pub amount: u64,
 }
 
@@ -194,7 +204,7 @@ pub struct TierInput {
     /// `one_time` products only: credits each unit bought grants the buyer when
     /// the payment succeeds (`{"meter": "exports", "amount": 100}`).
     #[serde(default, deserialize_with = "super::non_null")]
-    pub grants: Option<CreditsPerUnitDto>,
+    pub grants: Option<CreditsPerUnitInput>,
 }
 
 impl TierInput {
