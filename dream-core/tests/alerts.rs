@@ -148,3 +148,111 @@ async fn a_receipt_replay_of_the_call_that_reached_the_limit_is_announced_once()
         "the new plan's limit is announced too: {reached:?}"
     );
 }
+
+/// Meters announce their own thresholds and limit, once per meter and period (a
+/// new day is a new period); credits spent are announced once per receipt.
+#[tokio::test]
+async fn meters_alert_per_meter_and_period_and_credits_are_announced_once() {
+    use dream_core::{ManualClock, MeterReset, MeterSpec};
+
+    let clock = Arc::new(ManualClock::new(
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 10, 12, 0, 0)
+            .single()
+            .expect("time"),
+    ));
+    let dream = Dream::with_clock(Arc::new(dream_store::MemoryStore::new()), clock.clone());
+    let tenant = Tenant::new(
+        dream.create_platform(None).await.expect("platform").id,
+        Mode::Test,
+    );
+    let exports = MeterSpec {
+        limit: UsageLimit::Limited(4),
+        reset: MeterReset::Day,
+        alerts: vec![50, 100],
+    };
+    let free = Tier {
+        name: "free".into(),
+        display_name: "Free".into(),
+        price: Money::from_major(0.0, "usd").expect("price"),
+        kind: TierKind::Recurring {
+            interval: Interval::Month,
+        },
+        limit: UsageLimit::Limited(100),
+        rate_limit_per_minute: None,
+        features: vec![],
+        flags: vec![],
+        alerts: vec![50],
+        meters: [("exports".to_owned(), exports)].into(),
+        grants: None,
+        archived: false,
+    };
+    dream
+        .configure_tiers(&tenant, vec![free])
+        .await
+        .expect("tiers");
+    for _ in 0..4 {
+        dream
+            .track_meter(&tenant, "a", None, "exports", 1, None)
+            .await
+            .expect("export");
+    }
+    // The next day starts the meter again: the thresholds are crossed anew.
+    clock.advance(chrono::Duration::days(1));
+    dream
+        .track_meter(&tenant, "a", None, "exports", 2, None)
+        .await
+        .expect("export on day 2");
+    dream
+        .grant_credits(&tenant, "a", "exports", 10, "pack", Some("g1"))
+        .await
+        .expect("grant");
+    let paid = dream
+        .track_meter(&tenant, "a", None, "exports", 5, Some("r-1"))
+        .await
+        .expect("paid by credits");
+    let replay = dream
+        .track_meter(&tenant, "a", None, "exports", 5, Some("r-1"))
+        .await
+        .expect("replay");
+    assert_eq!((paid.credits_spent, replay.credits_spent), (3, 3));
+
+    let events = dream
+        .list_events(&tenant, &PageRequest::first(100))
+        .await
+        .expect("events");
+    let of = |kind: EventKind| -> Vec<&dream_core::Event> {
+        events.data.iter().filter(|e| e.kind == kind).collect()
+    };
+    let mut crossed: Vec<(String, u64, u64)> = of(EventKind::UsageThresholdReached)
+        .iter()
+        .map(|e| {
+            (
+                e.data["meter"].as_str().unwrap_or_default().to_owned(),
+                e.data["percent"].as_u64().unwrap_or_default(),
+                e.data["used"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    crossed.sort();
+    assert_eq!(
+        crossed,
+        vec![
+            ("exports".into(), 50, 2),
+            ("exports".into(), 50, 2),
+            ("exports".into(), 100, 4),
+            ("exports".into(), 100, 7),
+        ],
+        "each day's thresholds once, the requests meter untouched"
+    );
+    let limits = of(EventKind::UsageLimitReached);
+    assert_eq!(limits.len(), 1, "day 1 reached 4 exactly: {limits:?}");
+    assert_eq!(limits[0].data["meter"], "exports");
+    let spent = of(EventKind::CreditsConsumed);
+    assert_eq!(
+        spent.len(),
+        1,
+        "the replay is not announced again: {spent:?}"
+    );
+    assert_eq!(spent[0].data["amount"], 3);
+    assert_eq!(of(EventKind::CreditsGranted).len(), 1);
+}
