@@ -5,6 +5,7 @@
 -- (one hot customer), else a number from 1 to BENCH_USERS drawn at random.
 -- With BENCH_CK also set, every request is instead `POST /api/keys/verify` of that
 -- customer key with `amount` 1 (verify and count, the customer-key hot path).
+-- With BENCH_METER set, each track counts that meter (`{"meter": …}` body).
 -- Without BENCH_SK, wrk's own request (GET of the URL) is sent.
 -- At the end one line is printed for the script to parse:
 --   BENCH rps=… p50_us=… p99_us=… requests=… non2xx=… errors=…
@@ -17,11 +18,24 @@ local ck = os.getenv("BENCH_CK")
 if ck == "" then
   ck = nil
 end
+local meter = os.getenv("BENCH_METER")
+if meter == "" then
+  meter = nil
+end
 local users = tonumber(os.getenv("BENCH_USERS") or "1")
 local prefix = os.getenv("BENCH_USER_PREFIX") or "bench-user-"
 local prepared = {}
 
 local function track_request(n)
+  if meter then
+    local body = '{"meter":"' .. meter .. '"}'
+    return wrk.format("POST", "/api/data", {
+      ["Authorization"] = "Bearer " .. sk,
+      ["X-User-Id"] = prefix .. n,
+      ["Content-Type"] = "application/json",
+      ["Content-Length"] = tostring(#body),
+    }, body)
+  end
   return wrk.format("POST", "/api/data", {
     ["Authorization"] = "Bearer " .. sk,
     ["X-User-Id"] = prefix .. n,
