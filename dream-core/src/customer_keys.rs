@@ -125,6 +125,9 @@ pub struct CustomerKeyRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The meter a verification with an amount counts when it names none
+    /// (`None`: `requests`).
+    pub meter: Option<String>,
 }
 
 impl CustomerKeyRecord {
@@ -163,6 +166,7 @@ impl IssuedCustomerKey {
             created_at: now,
             expires_at,
             revoked_at: None,
+            meter: None,
         };
         Self { record, secret }
     }

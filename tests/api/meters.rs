@@ -347,3 +347,67 @@ async fn a_hundred_concurrent_tracks_against_a_daily_limit_of_ten_accept_ten() {
     assert_eq!(counts, (1..=10).collect::<Vec<_>>());
     assert!(replies.iter().all(|r| r.status == 200 || r.status == 429));
 }
+
+#[tokio::test]
+async fn a_customer_key_counts_its_own_meter_unless_the_call_names_another() {
+    let server = TestServer::start().await;
+    let sk = priced(&server).await;
+    let customer = server
+        .customer(&sk, json!({ "externalId": "fay", "plan": "pro" }))
+        .await;
+    let issued = server
+        .post(
+            &format!("/api/customers/{customer}/keys"),
+            &sk,
+            json!({ "name": "exporter", "meter": "exports" }),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    assert_eq!(issued.json["key"]["meter"], "exports");
+    let key = issued.json["secret"].as_str().expect("secret").to_owned();
+    let counted = server
+        .post("/api/keys/verify", &sk, json!({ "key": key, "amount": 2 }))
+        .await;
+    assert_eq!(counted.json["code"], "VALID", "{}", counted.text);
+    let named = server
+        .post(
+            "/api/keys/verify",
+            &sk,
+            json!({ "key": key, "amount": 1, "meter": "requests" }),
+        )
+        .await;
+    assert_eq!(named.json["code"], "VALID", "{}", named.text);
+    let e = entitlements(&server, &sk, "fay").await;
+    assert_eq!(
+        (
+            &e["meters"]["exports"]["used"],
+            &e["meters"]["requests"]["used"]
+        ),
+        (&json!(2), &json!(1)),
+        "{e}"
+    );
+    let rolled = server
+        .post(
+            &format!(
+                "/api/customers/{customer}/keys/{}/roll",
+                issued.json["key"]["id"].as_str().expect("id")
+            ),
+            &sk,
+            json!({}),
+        )
+        .await;
+    assert_eq!(rolled.status, 201, "{}", rolled.text);
+    assert_eq!(
+        rolled.json["key"]["meter"], "exports",
+        "a rolled key keeps its meter"
+    );
+    let unknown = server
+        .post(
+            &format!("/api/customers/{customer}/keys"),
+            &sk,
+            json!({ "meter": "uploads" }),
+        )
+        .await;
+    unknown.assert_error(400, "invalid_request");
+    assert_eq!(unknown.json["field"], "/meter");
+}

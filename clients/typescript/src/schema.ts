@@ -1967,6 +1967,11 @@ export interface components {
              * @description When it stops working (in the future).
              */
             expiresAt?: string;
+            /**
+             * @description The meter `POST /api/keys/verify` counts for this key when the call
+             *     names none (default `requests`; one your tiers define).
+             */
+            meter?: string;
         };
         /**
          * CreateCustomerRequest
@@ -2193,6 +2198,8 @@ export interface components {
              * @description Revocation time.
              */
             revokedAt?: string;
+            /** @description The meter verifications count when they name none (absent: `requests`). */
+            meter?: string;
         };
         /**
          * CustomerKeyList

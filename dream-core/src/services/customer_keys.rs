@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::{
-    AuditAction, CoreError, Customer, CustomerKeyId, CustomerKeyRecord, CustomerKeySecret,
-    EventKind, IssuedCustomerKey, KeyDigest, Tenant, Verification, VerifyCode, VerifyUsage,
-    REQUESTS_METER,
+    validate_meter_name, AuditAction, CoreError, Customer, CustomerKeyId, CustomerKeyRecord,
+    CustomerKeySecret, EventKind, IssuedCustomerKey, KeyDigest, Tenant, Verification, VerifyCode,
+    VerifyUsage, REQUESTS_METER,
 };
 
 use super::{keys::MAX_ROLL_OVERLAP_SECS, usage::MAX_TRACK_AMOUNT, Dream};
@@ -75,14 +75,41 @@ impl Dream {
         name: Option<String>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<IssuedCustomerKey, CoreError> {
+        self.issue_metered_customer_key(tenant, reference, name, expires_at, None)
+            .await
+    }
+
+    /// [`Dream::issue_customer_key`] for a key whose verifications count `meter`
+    /// unless they name another (a meter some tier defines, or `requests`).
+    pub async fn issue_metered_customer_key(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        name: Option<String>,
+        expires_at: Option<DateTime<Utc>>,
+        meter: Option<String>,
+    ) -> Result<IssuedCustomerKey, CoreError> {
         check_name(&name)?;
+        if let Some(meter) = &meter {
+            validate_meter_name(meter, "/meter")?;
+            let config = self.tier_config(tenant).await?;
+            let known = meter == REQUESTS_METER
+                || config.tiers.iter().any(|t| t.meters.contains_key(meter));
+            if !known {
+                return Err(CoreError::invalid(
+                    "/meter",
+                    format!("unknown meter \"{meter}\": no tier defines it"),
+                ));
+            }
+        }
         let now = self.now();
         if expires_at.is_some_and(|at| at <= now) {
             return Err(CoreError::invalid("/expiresAt", "must be in the future"));
         }
         let customer = self.customer(tenant, reference).await?;
-        let issued =
+        let mut issued =
             IssuedCustomerKey::generate(tenant.clone(), customer.id, name, expires_at, now);
+        issued.record.meter = meter;
         self.stores
             .customer_keys
             .insert_customer_key(&issued.record)
@@ -218,13 +245,14 @@ impl Dream {
         }
         // The new key first: if expiring the old one then fails, both still work
         // and the caller can retry, rather than being left with neither.
-        let issued = IssuedCustomerKey::generate(
+        let mut issued = IssuedCustomerKey::generate(
             tenant.clone(),
             old.customer.clone(),
             old.name.clone(),
             old.expires_at,
             now,
         );
+        issued.record.meter = old.meter.clone();
         self.stores
             .customer_keys
             .insert_customer_key(&issued.record)
@@ -310,7 +338,7 @@ impl Dream {
         }
         let mut verdict = Verification::of_key(VerifyCode::Valid, Some(&key));
         let customer = key.customer.as_str();
-        let meter = meter.unwrap_or(REQUESTS_METER);
+        let meter = meter.or(key.meter.as_deref()).unwrap_or(REQUESTS_METER);
         let Some(amount) = amount else {
             let read = async {
                 let (customer, config) = self.customer_for_usage(tenant, customer, None).await?;

@@ -70,7 +70,7 @@ impl CustomerKeysApi {
         let req = body.0;
         let issued = auth
             .dream(&state)
-            .issue_customer_key(auth.tenant(), &id.0, req.name, req.expires_at)
+            .issue_metered_customer_key(auth.tenant(), &id.0, req.name, req.expires_at, req.meter)
             .await?;
         Ok(Issued::Created(Json(IssuedCustomerKeyDto {
             secret: issued.secret.expose_secret().to_owned(),

@@ -21,6 +21,11 @@ pub struct CreateCustomerKeyRequest {
     /// When it stops working (in the future).
     #[serde(default, deserialize_with = "super::non_null")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The meter `POST /api/keys/verify` counts for this key when the call
+    /// names none (default `requests`; one your tiers define).
+    #[oai(validator(pattern = r"^[a-z0-9_]{1,40}$"))]
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub meter: Option<String>,
 }
 
 /// A customer key record; the key itself is never shown again.
@@ -46,6 +51,9 @@ pub struct CustomerKeyDto {
     /// Revocation time.
     #[oai(skip_serializing_if_is_none)]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The meter verifications count when they name none (absent: `requests`).
+    #[oai(skip_serializing_if_is_none)]
+    pub meter: Option<String>,
 }
 
 impl From<CustomerKeyRecord> for CustomerKeyDto {
@@ -59,6 +67,7 @@ impl From<CustomerKeyRecord> for CustomerKeyDto {
             created_at: k.created_at,
             expires_at: k.expires_at,
             revoked_at: k.revoked_at,
+            meter: k.meter,
         }
     }
 }

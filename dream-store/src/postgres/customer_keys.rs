@@ -14,7 +14,7 @@ use crate::sql::{backend, classify, corrupt, digest, mode_str, parse_mode};
 macro_rules! columns {
     () => {
         "id, platform_id, mode, customer_id, name, digest, hint, created_at, expires_at, \
-         revoked_at"
+         revoked_at, meter"
     };
 }
 
@@ -40,6 +40,7 @@ fn from_row(row: &PgRow) -> Result<CustomerKeyRecord, StoreError> {
         created_at: row.try_get("created_at").map_err(backend)?,
         expires_at: row.try_get("expires_at").map_err(backend)?,
         revoked_at: row.try_get("revoked_at").map_err(backend)?,
+        meter: row.try_get("meter").map_err(backend)?,
     })
 }
 
@@ -49,7 +50,7 @@ impl CustomerKeyStore for PostgresStore {
         sqlx::query(concat!(
             "INSERT INTO customer_keys (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(key.id.as_str())
         .bind(key.tenant.platform.as_str())
@@ -61,6 +62,7 @@ impl CustomerKeyStore for PostgresStore {
         .bind(key.created_at)
         .bind(key.expires_at)
         .bind(key.revoked_at)
+        .bind(&key.meter)
         .execute(&self.pool)
         .await
         .map_err(|e| classify(e, "customer key exists"))?;
