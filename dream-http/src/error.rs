@@ -185,9 +185,10 @@ pub enum ApiError {
     #[oai(status = 429)]
     TooManyRequests(
         Json<ErrorBody>,
-        /// Seconds until a retry can succeed.
+        /// Seconds until a retry can succeed (absent when waiting cannot help: a
+        /// meter that never resets).
         #[oai(header = "Retry-After")]
-        u64,
+        Option<u64>,
     ),
     /// The card was declined, or the account's plan does not include this.
     #[oai(status = 402)]
@@ -315,18 +316,26 @@ impl From<CoreError> for ApiError {
                 ApiError::Conflict(Json(ErrorBody::new(ErrorCode::Conflict, "Conflict", message)))
             }
             CoreError::UsageLimitReached(reached) => {
-                let retry = (reached.period_end - Utc::now()).num_seconds().max(1) as u64;
+                // A lifetime meter (seats) never resets: no period end to wait for.
+                let resets = reached.period_end != dream_core::Period::lifetime().end;
+                let retry = resets
+                    .then(|| (reached.period_end - Utc::now()).num_seconds().max(1) as u64);
+                let message = if resets {
+                    "Please upgrade"
+                } else {
+                    "Please upgrade, or free some units: this meter never resets"
+                };
                 ApiError::TooManyRequests(
                     Json(ErrorBody {
                         plan: Some(reached.plan),
                         limit: Some(reached.limit),
                         used: Some(reached.used),
-                        period_end: Some(reached.period_end),
-                        retry_after: Some(retry),
+                        period_end: resets.then_some(reached.period_end),
+                        retry_after: retry,
                         ..ErrorBody::new(
                             ErrorCode::UsageLimitReached,
                             "Tier limit reached",
-                            "Please upgrade",
+                            message,
                         )
                     }),
                     retry,
@@ -347,7 +356,7 @@ impl From<CoreError> for ApiError {
                             format!("This plan allows {limit_per_minute} calls per minute; retry after {retry} s."),
                         )
                     }),
-                    retry,
+                    Some(retry),
                 )
             }
             CoreError::Busy { retry_after_secs } => {
@@ -429,7 +438,7 @@ impl From<CoreError> for ApiError {
                             format!("Too many failed logins for this email; retry after {retry} s."),
                         )
                     }),
-                    retry,
+                    Some(retry),
                 )
             }
             CoreError::InvalidCredentials => ApiError::Unauthorized(Json(ErrorBody::new(

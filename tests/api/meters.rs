@@ -101,9 +101,15 @@ async fn meters_count_apart_with_their_own_limits_and_seats_are_given_back() {
     )
     .await;
     assert_eq!(seats.status, 200, "{}", seats.text);
-    track(&server, &sk, "ada", json!({ "meter": "seats" }))
-        .await
-        .assert_error(429, "usage_limit_reached");
+    let full = track(&server, &sk, "ada", json!({ "meter": "seats" })).await;
+    full.assert_error(429, "usage_limit_reached");
+    assert!(
+        full.header("retry-after").is_none() && full.json.get("retryAfter").is_none(),
+        "waiting never frees a seat: {:?} {}",
+        full.header("retry-after"),
+        full.text
+    );
+    assert!(refused.header("retry-after").is_some(), "a daily meter resets");
     let freed = track(
         &server,
         &sk,

@@ -3678,8 +3678,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3826,8 +3829,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3969,8 +3975,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4112,8 +4121,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4259,8 +4271,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4420,8 +4435,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4568,8 +4586,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4716,8 +4737,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4868,8 +4892,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5017,8 +5044,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5168,8 +5198,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5311,8 +5344,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5465,8 +5501,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5610,8 +5649,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5766,8 +5808,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5916,8 +5961,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6060,8 +6108,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6204,8 +6255,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6348,8 +6402,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6491,8 +6548,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6637,8 +6697,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6777,8 +6840,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6928,8 +6994,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7077,8 +7146,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7226,8 +7298,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7377,8 +7452,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7526,8 +7604,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7672,8 +7753,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7835,8 +7919,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7975,8 +8062,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8122,8 +8212,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8267,8 +8360,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8410,8 +8506,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8550,8 +8649,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8698,8 +8800,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8841,8 +8946,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8984,8 +9092,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9131,8 +9242,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9274,8 +9388,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9422,8 +9539,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9565,8 +9685,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9712,8 +9835,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9859,8 +9985,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10006,8 +10135,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10147,8 +10279,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10287,8 +10422,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10430,8 +10568,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10574,8 +10715,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10714,8 +10858,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10859,8 +11006,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11002,8 +11152,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11145,8 +11298,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11292,8 +11448,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11438,8 +11597,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11588,8 +11750,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11734,8 +11899,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11885,8 +12053,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12035,8 +12206,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12180,8 +12354,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12326,8 +12503,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12472,8 +12652,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12619,8 +12802,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12766,8 +12952,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12912,8 +13101,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13063,8 +13255,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13206,8 +13401,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13357,8 +13555,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13498,8 +13699,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13646,8 +13850,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13793,8 +14000,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13943,8 +14153,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14089,8 +14302,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14236,8 +14452,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14382,8 +14601,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14528,8 +14750,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14674,8 +14899,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14879,8 +15107,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -15038,8 +15269,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -15189,8 +15423,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -15337,8 +15574,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -15485,8 +15725,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -15637,8 +15880,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -15790,8 +16036,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -15938,8 +16187,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -16091,8 +16343,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -16241,8 +16496,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -16396,8 +16654,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -16544,8 +16805,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -16690,8 +16954,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -16839,8 +17106,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -16991,8 +17261,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -17148,8 +17421,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -17296,8 +17572,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -17445,8 +17724,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -17591,8 +17873,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -17742,8 +18027,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -17890,8 +18178,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -18038,8 +18329,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -18190,8 +18484,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -18342,8 +18639,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -18490,8 +18790,11 @@ export interface operations {
             /** @description Usage limit reached or rate limited; nothing was counted. */
             429: {
                 headers: {
-                    /** @description Seconds until a retry can succeed. */
-                    "RETRY-AFTER": number;
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
