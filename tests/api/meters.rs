@@ -179,6 +179,7 @@ async fn bad_meters_and_amounts_are_refused_naming_the_field() {
         (json!({ "amount": 0 }), "/amount"),
         (json!({ "meter": "seats", "amount": 1_000_001 }), "/amount"),
         (json!({ "meter": null }), "/meter"),
+        (json!({ "meter": "" }), "/meter"),
     ] {
         let reply = track(&server, &sk, "bo", body.clone()).await;
         reply.assert_error(400, "invalid_request");
@@ -416,4 +417,14 @@ async fn a_customer_key_counts_its_own_meter_unless_the_call_names_another() {
         .await;
     unknown.assert_error(400, "invalid_request");
     assert_eq!(unknown.json["field"], "/meter");
+    // A malformed meter is the caller's mistake whatever the key.
+    let malformed = server
+        .post(
+            "/api/keys/verify",
+            &sk,
+            json!({ "key": "ck_test_unknown", "amount": 1, "meter": "" }),
+        )
+        .await;
+    malformed.assert_error(400, "invalid_request");
+    assert_eq!(malformed.json["field"], "/meter");
 }

@@ -311,6 +311,9 @@ impl Dream {
                 format!("must be between 1 and {MAX_TRACK_AMOUNT}"),
             ));
         }
+        if let Some(meter) = meter {
+            validate_meter_name(meter, "/meter")?;
+        }
         // The spec's bound: longer is malformed input, not an unknown key.
         if token.len() > MAX_PRESENTED_KEY_LEN {
             return Err(CoreError::invalid(

@@ -208,6 +208,8 @@ impl Dream {
                 format!("must be between 1 and {MAX_TRACK_AMOUNT} (or negative, down to -{MAX_TRACK_AMOUNT}, on a meter that never resets)"),
             ));
         }
+        // Malformed input creates no customer.
+        validate_meter_name(meter, "/meter")?;
         let (customer, config) = self
             .customer_for_usage(tenant, reference, plan_hint)
             .await?;
