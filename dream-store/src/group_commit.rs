@@ -724,7 +724,12 @@ mod tests {
 
         let mut a_exports = request("a", 10);
         a_exports.meter = std::borrow::Cow::Borrowed("exports");
-        for r in [request("a", 10), request("b", 10), a_exports, request("a", 10)] {
+        for r in [
+            request("a", 10),
+            request("b", 10),
+            a_exports,
+            request("a", 10),
+        ] {
             let (tx, _rx) = oneshot::channel();
             queue.push_back(Waiter {
                 request: r,

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::UsageStore, ConsumeOutcome, ConsumeRequest, CreditGrant, CreditGrantOutcome,
-    CustomerId, MeterPeriod, MetersReading, Period, StoreError, Tenant, CREDIT_BALANCE_FULL,
+    ports::UsageStore, ConsumeOutcome, ConsumeRequest, CreditGrant, CreditGrantOutcome, CustomerId,
+    MeterPeriod, MetersReading, Period, StoreError, Tenant, CREDIT_BALANCE_FULL,
     MAX_CREDIT_BALANCE, REQUESTS_METER,
 };
 use sqlx::PgPool;
@@ -295,9 +295,8 @@ impl UsageStore for PostgresStore {
         let names: Vec<&str> = meters.iter().map(|m| m.meter.as_str()).collect();
         let periods: Vec<DateTime<Utc>> = meters.iter().map(|m| m.period.start).collect();
         // One statement: every part of it reads the same snapshot.
-        let (used, credit_meters, balances): (Vec<i64>, Vec<String>, Vec<i64>) =
-            sqlx::query_as(
-                "SELECT \
+        let (used, credit_meters, balances): (Vec<i64>, Vec<String>, Vec<i64>) = sqlx::query_as(
+            "SELECT \
                    ARRAY(SELECT COALESCE(u.used, 0) \
                      FROM unnest($4::TEXT[], $5::TIMESTAMPTZ[]) WITH ORDINALITY \
                        AS m(meter, period_start, ord) \
@@ -311,17 +310,19 @@ impl UsageStore for PostgresStore {
                    ARRAY(SELECT b.balance FROM credit_balances b WHERE b.platform_id = $1 \
                      AND b.mode = $2 AND b.customer_id = $3 AND b.balance > 0 \
                      ORDER BY b.meter)",
-            )
-            .bind(tenant.platform.as_str())
-            .bind(mode_str(tenant.mode))
-            .bind(customer.as_str())
-            .bind(&names)
-            .bind(&periods)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(customer.as_str())
+        .bind(&names)
+        .bind(&periods)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
         if used.len() != meters.len() || credit_meters.len() != balances.len() {
-            return Err(corrupt("read_meters returned arrays of the wrong length".into()));
+            return Err(corrupt(
+                "read_meters returned arrays of the wrong length".into(),
+            ));
         }
         let used = used.into_iter().map(to_u64).collect::<Result<_, _>>()?;
         let credits = credit_meters
