@@ -121,7 +121,8 @@ struct Waiter {
     answer: oneshot::Sender<Answer>,
 }
 
-/// One customer's counter and rate window: what a consume locks.
+/// One customer: its counters (one per meter and period), credit balances and
+/// rate window, what a consume locks.
 type Counter = (Tenant, CustomerId);
 
 fn counter_of(request: &ConsumeRequest) -> Counter {
