@@ -123,6 +123,7 @@ macro_rules! __store_conformance_tests {
                 meters_daily_limit_exact_under_concurrency,
                 credits_exact_under_concurrency,
                 credits_concurrent_grants,
+                credits_and_meters_in_concurrent_batches,
                 rate_limit_gcra,
                 refused_requests_consume_nothing,
                 consume_receipts_replay,

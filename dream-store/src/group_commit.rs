@@ -11,9 +11,11 @@
 //!   `max_overflow` of them), so a queued call never waits much longer than the
 //!   window for a slow batch ahead of it.
 //! - A batch is decided in arrival order. It never holds one customer under two
-//!   periods or one receipt under two customers (the executor groups a batch by
-//!   counter, and those would then be decided out of order): such a call closes
-//!   the batch and leads the next one.
+//!   (meter, period) counters or one receipt under two customers (the executor
+//!   groups a batch by counter, and those would then be decided out of order; a
+//!   customer's rate window and credits are shared by its counters): such a call
+//!   closes the batch and leads the next one. So a batch locks at most one counter
+//!   per customer, and with it that customer's credit balance and rate window.
 //! - A call is answered only from a committed batch. A batch the database refused
 //!   as a whole (a deadlock, a serialization failure, one bad value) committed
 //!   nothing; its calls are then decided one by one on the single-call path, in
@@ -119,7 +121,8 @@ struct Waiter {
     answer: oneshot::Sender<Answer>,
 }
 
-/// One customer's counter and rate window: what a consume locks.
+/// One customer: its counters (one per meter and period), credit balances and
+/// rate window, what a consume locks.
 type Counter = (Tenant, CustomerId);
 
 fn counter_of(request: &ConsumeRequest) -> Counter {
@@ -368,7 +371,7 @@ fn spawn_timer<E: ConsumeExecutor>(shared: Arc<Shared<E>>) {
 
 /// The calls of the queue that one batch may decide in arrival order, and the
 /// counters they hold (now marked `busy`): at most `max` calls, none whose
-/// counter is `busy`, no customer under two periods, no receipt under two
+/// counter is `busy`, no customer under two (meter, period), no receipt under two
 /// customers. A call left behind keeps every later call of its counter and of its
 /// receipt behind too, so each counter's and each receipt's calls stay in
 /// arrival order; the rest of the queue keeps its order.
@@ -379,7 +382,7 @@ fn take_batch(
 ) -> (Vec<Waiter>, Vec<Counter>) {
     let mut held_back: HashSet<Counter> = HashSet::new();
     let mut held_back_receipts: HashSet<(Tenant, String)> = HashSet::new();
-    let mut periods: HashMap<Counter, chrono::DateTime<chrono::Utc>> = HashMap::new();
+    let mut periods: HashMap<Counter, (&str, chrono::DateTime<chrono::Utc>)> = HashMap::new();
     let mut receipts: HashMap<(Tenant, String), CustomerId> = HashMap::new();
     let mut taken = vec![false; queue.len()];
     let mut held: HashSet<Counter> = HashSet::new();
@@ -401,7 +404,8 @@ fn take_batch(
             held_back_receipts.extend(receipt);
             continue;
         }
-        if *periods.entry(counter.clone()).or_insert(r.period.start) != r.period.start {
+        let meter_period = (r.meter.as_ref(), r.period.start);
+        if *periods.entry(counter.clone()).or_insert(meter_period) != meter_period {
             break;
         }
         if let Some(receipt) = receipt {
@@ -689,7 +693,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_never_holds_a_customer_under_two_periods_or_a_receipt_twice_over() {
+    fn a_batch_never_holds_a_customer_under_two_counters_or_a_receipt_twice_over() {
         let (tx, _rx) = oneshot::channel();
         let mut queue = VecDeque::new();
         let a = request("a", 10);
@@ -715,6 +719,33 @@ mod tests {
             take_batch(&mut queue, &mut HashSet::new(), 10).0.len(),
             1,
             "a's next period alone"
+        );
+        assert_eq!(queue.len(), 1);
+        queue.clear();
+
+        let mut a_exports = request("a", 10);
+        a_exports.meter = std::borrow::Cow::Borrowed("exports");
+        for r in [
+            request("a", 10),
+            request("b", 10),
+            a_exports,
+            request("a", 10),
+        ] {
+            let (tx, _rx) = oneshot::channel();
+            queue.push_back(Waiter {
+                request: r,
+                answer: tx,
+            });
+        }
+        assert_eq!(
+            take_batch(&mut queue, &mut HashSet::new(), 10).0.len(),
+            2,
+            "stops at a's second meter"
+        );
+        assert_eq!(
+            take_batch(&mut queue, &mut HashSet::new(), 10).0.len(),
+            1,
+            "a's other meter alone"
         );
         assert_eq!(queue.len(), 1);
 

@@ -84,6 +84,12 @@ async fn single_calls_without_group_commit() {
     dream_conformance::consume_receipts_replay(off().await).await;
     dream_conformance::consume_batch_window_hot_customer(off().await).await;
     dream_conformance::consume_batch_mixes_receipts_and_rates(off().await).await;
+    dream_conformance::meters_are_separate_counters(off().await).await;
+    dream_conformance::meters_release_never_below_zero(off().await).await;
+    dream_conformance::credits_after_allowance_all_or_nothing(off().await).await;
+    dream_conformance::meters_daily_limit_exact_under_concurrency(off().await).await;
+    dream_conformance::credits_exact_under_concurrency(off().await).await;
+    dream_conformance::credits_and_meters_in_concurrent_batches(off().await).await;
 }
 
 dream_conformance::store_conformance_tests!(async fresh_store);

@@ -446,3 +446,105 @@ pub async fn credits_concurrent_grants(store: Stores) {
     let reading = read(&store, &test, &alice, &[]).await;
     assert_eq!(reading.credits.get("calls"), Some(&(10 * 5 + 7)));
 }
+
+/// Four customers, each with 10 credits and an allowance of 5 on `calls`, send
+/// 20 consumes of 1 on `calls` (each with its own receipt) and 10 on `requests`,
+/// all at once (the store may decide them together, several counters of one
+/// customer included): per customer exactly 15 `calls` are accepted, counted 1 to
+/// 15, those past 5 paying 1 credit each, and all 10 `requests`. Every receipt
+/// then replays its first answer and spends nothing more.
+pub async fn credits_and_meters_in_concurrent_batches(store: Stores) {
+    let (test, _) = new_tenants(&store).await;
+    let mut customers = Vec::new();
+    for i in 0..4 {
+        let c = new_customer(&store, &test).await;
+        give(
+            &store,
+            &grant(&test, &c, "calls", 10, &format!("g-batch-{i}")),
+        )
+        .await;
+        customers.push(c);
+    }
+    let mut requests = Vec::new();
+    for round in 0..20 {
+        for (i, c) in customers.iter().enumerate() {
+            let mut calls = metered(
+                &test,
+                c,
+                "calls",
+                MeterReset::Month,
+                1,
+                UsageLimit::Limited(5),
+                at(60),
+            );
+            calls.receipt = Some(format!("r-batch-{i}-{round}"));
+            requests.push(calls);
+            if round % 2 == 0 {
+                requests.push(metered(
+                    &test,
+                    c,
+                    REQUESTS_METER,
+                    MeterReset::Month,
+                    1,
+                    UsageLimit::Limited(100),
+                    at(60),
+                ));
+            }
+        }
+    }
+    let outcomes = all_at_once(std::slice::from_ref(&store), requests.clone()).await;
+    for c in &customers {
+        let mut calls: Vec<(u64, u64)> = Vec::new();
+        let mut counted_requests = 0;
+        for (req, outcome) in requests.iter().zip(&outcomes) {
+            if &req.customer != c {
+                continue;
+            }
+            match (req.meter.as_ref(), outcome) {
+                (
+                    "calls",
+                    ConsumeOutcome::Accepted {
+                        used,
+                        credits_spent,
+                    },
+                ) => calls.push((*used, *credits_spent)),
+                ("calls", ConsumeOutcome::LimitReached { used }) => {
+                    assert_eq!(
+                        *used, 15,
+                        "refused only once allowance and credits are gone"
+                    )
+                }
+                (_, ConsumeOutcome::Accepted { .. }) => counted_requests += 1,
+                (meter, other) => panic!("unexpected {other:?} on {meter}"),
+            }
+        }
+        calls.sort_unstable();
+        let expected: Vec<(u64, u64)> = (1..=15).map(|n| (n, u64::from(n > 5))).collect();
+        assert_eq!(calls, expected, "allowance first, then one credit each");
+        assert_eq!(counted_requests, 10, "requests is its own counter");
+        let month = Period::calendar_month(at(60));
+        let reading = read(
+            &store,
+            &test,
+            c,
+            &[("calls", month), (REQUESTS_METER, month)],
+        )
+        .await;
+        assert_eq!(reading.used, vec![15, 10]);
+        assert_eq!(reading.credits.get("calls").copied().unwrap_or(0), 0);
+    }
+    for (req, first) in requests.iter().zip(&outcomes) {
+        if req.receipt.is_some() && matches!(first, ConsumeOutcome::Accepted { .. }) {
+            assert_eq!(
+                &consume(&store, req).await,
+                first,
+                "a replay answers the first call's used and credits"
+            );
+        }
+    }
+    let month = Period::calendar_month(at(60));
+    for c in &customers {
+        let reading = read(&store, &test, c, &[("calls", month)]).await;
+        assert_eq!(reading.used, vec![15], "replays count nothing");
+    }
+}

@@ -101,8 +101,8 @@ pub use keys::{
     keys_revoke_keeps_first_time,
 };
 pub use meters::{
-    credits_after_allowance_all_or_nothing, credits_concurrent_grants,
-    credits_exact_under_concurrency, meters_are_separate_counters,
+    credits_after_allowance_all_or_nothing, credits_and_meters_in_concurrent_batches,
+    credits_concurrent_grants, credits_exact_under_concurrency, meters_are_separate_counters,
     meters_daily_limit_exact_under_concurrency, meters_release_never_below_zero,
 };
 pub use outbound::{

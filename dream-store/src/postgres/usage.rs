@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    ports::UsageStore, ConsumeOutcome, ConsumeRequest, CustomerId, Period, StoreError, Tenant,
+    ports::UsageStore, ConsumeOutcome, ConsumeRequest, CreditGrant, CreditGrantOutcome, CustomerId,
+    MeterPeriod, MetersReading, Period, StoreError, Tenant, CREDIT_BALANCE_FULL,
+    MAX_CREDIT_BALANCE, REQUESTS_METER,
 };
 use sqlx::PgPool;
 
@@ -21,10 +23,17 @@ pub(super) struct PgConsumer {
     pub(super) pool: PgPool,
 }
 
-fn decode(outcome: i16, used: i64, retry_after_ms: i64) -> Answer {
+/// One row of `dream_consume` / `dream_consume_batch`: outcome, used,
+/// retry_after_ms, credits_spent.
+type ConsumeRow = (i16, i64, i64, i64);
+
+fn decode((outcome, used, retry_after_ms, credits_spent): ConsumeRow) -> Answer {
     let used = to_u64(used)?;
     match outcome {
-        0 => Ok(ConsumeOutcome::accepted(used)),
+        0 => Ok(ConsumeOutcome::Accepted {
+            used,
+            credits_spent: to_u64(credits_spent)?,
+        }),
         1 => Ok(ConsumeOutcome::LimitReached { used }),
         2 => Ok(ConsumeOutcome::RateLimited {
             retry_after_ms: to_u64(retry_after_ms)?,
@@ -39,6 +48,7 @@ struct BatchArrays<'a> {
     platform: Vec<&'a str>,
     mode: Vec<&'a str>,
     customer: Vec<&'a str>,
+    meter: Vec<&'a str>,
     period: Vec<DateTime<Utc>>,
     amount: Vec<i64>,
     limit: Vec<Option<i64>>,
@@ -56,6 +66,7 @@ impl<'a> BatchArrays<'a> {
         self.platform.push(req.tenant.platform.as_str());
         self.mode.push(mode_str(req.tenant.mode));
         self.customer.push(req.customer.as_str());
+        self.meter.push(req.meter.as_ref());
         self.period.push(req.period.start);
         self.rate.push(req.rate_limit_per_minute.map(|r| r as i32));
         self.now.push(req.now);
@@ -68,12 +79,14 @@ impl<'a> BatchArrays<'a> {
 #[async_trait]
 impl ConsumeExecutor for PgConsumer {
     async fn consume_one(&self, req: &ConsumeRequest) -> Answer {
-        let (outcome, used, retry_after_ms): (i16, i64, i64) = sqlx::query_as(
-            "SELECT outcome, used, retry_after_ms FROM dream_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        let row: ConsumeRow = sqlx::query_as(
+            "SELECT outcome, used, retry_after_ms, credits_spent \
+             FROM dream_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(req.tenant.platform.as_str())
         .bind(mode_str(req.tenant.mode))
         .bind(req.customer.as_str())
+        .bind(req.meter.as_ref())
         .bind(req.period.start)
         .bind(to_i64(req.amount)?)
         .bind(req.limit.as_option().map(to_i64).transpose()?)
@@ -84,12 +97,15 @@ impl ConsumeExecutor for PgConsumer {
         .fetch_one(&self.pool)
         .await
         .map_err(backend)?;
-        decode(outcome, used, retry_after_ms)
+        decode(row)
     }
 
     /// One `dream_consume_batch` statement (autocommit: one transaction). The
-    /// consumes go sorted by counter, arrival order kept within one counter (a
-    /// stable sort), so every batch of every process locks rows in one order.
+    /// consumes go sorted by counter (platform, mode, customer, meter, period),
+    /// arrival order kept within one counter (a stable sort), so every batch of
+    /// every process locks rows in one order: per customer its one counter of the
+    /// batch (group commit sends no more), then its credit balance, then its rate
+    /// window.
     async fn consume_batch(&self, requests: &[ConsumeRequest]) -> Result<Vec<Answer>, BatchError> {
         let mut order: Vec<usize> = (0..requests.len()).collect();
         let key = |i: &usize| {
@@ -98,6 +114,7 @@ impl ConsumeExecutor for PgConsumer {
                 r.tenant.platform.as_str(),
                 mode_str(r.tenant.mode),
                 r.customer.as_str(),
+                r.meter.as_ref(),
                 r.period.start,
             )
         };
@@ -109,13 +126,14 @@ impl ConsumeExecutor for PgConsumer {
                 .push(&requests[i])
                 .map_err(|_| BatchError::RolledBack)?;
         }
-        let rows: Vec<(i16, i64, i64)> = sqlx::query_as(
-            "SELECT outcome, used, retry_after_ms \
-             FROM dream_consume_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        let rows: Vec<ConsumeRow> = sqlx::query_as(
+            "SELECT outcome, used, retry_after_ms, credits_spent \
+             FROM dream_consume_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&arrays.platform)
         .bind(&arrays.mode)
         .bind(&arrays.customer)
+        .bind(&arrays.meter)
         .bind(&arrays.period)
         .bind(&arrays.amount)
         .bind(&arrays.limit)
@@ -143,8 +161,8 @@ impl ConsumeExecutor for PgConsumer {
                 .collect());
         }
         let mut answers: Vec<Option<Answer>> = requests.iter().map(|_| None).collect();
-        for (&i, (outcome, used, retry_after_ms)) in order.iter().zip(rows) {
-            answers[i] = Some(decode(outcome, used, retry_after_ms));
+        for (&i, row) in order.iter().zip(rows) {
+            answers[i] = Some(decode(row));
         }
         Ok(answers
             .into_iter()
@@ -159,32 +177,160 @@ impl UsageStore for PostgresStore {
         self.consumes.consume(req).await
     }
 
-    // WIP-METERS: placeholder until the backend's meter and credit support lands.
     async fn release_usage(
         &self,
-        _tenant: &Tenant,
-        _customer: &CustomerId,
-        _meter: &str,
-        _period: &Period,
-        _amount: u64,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        meter: &str,
+        period: &Period,
+        amount: u64,
     ) -> Result<u64, StoreError> {
-        Err(StoreError::Conflict("WIP-METERS"))
+        // A count never passes i64::MAX, so a larger release empties it.
+        let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+        let used: Option<i64> = sqlx::query_scalar(
+            "UPDATE usage_counters u SET used = GREATEST(u.used - $6, 0) \
+             WHERE u.platform_id = $1 AND u.mode = $2 AND u.meter = $3 \
+             AND u.period_start = $4 AND u.customer_id = $5 RETURNING u.used",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(meter)
+        .bind(period.start)
+        .bind(customer.as_str())
+        .bind(amount)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        to_u64(used.unwrap_or(0))
     }
 
-    async fn grant_credits(
-        &self,
-        _grant: &dream_core::CreditGrant,
-    ) -> Result<dream_core::CreditGrantOutcome, StoreError> {
-        Err(StoreError::Conflict("WIP-METERS"))
+    async fn grant_credits(&self, grant: &CreditGrant) -> Result<CreditGrantOutcome, StoreError> {
+        let platform = grant.tenant.platform.as_str();
+        let mode = mode_str(grant.tenant.mode);
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The ledger row first: a concurrent grant of the same id waits on its key
+        // until this transaction ends, then inserts nothing and reads this one.
+        let inserted: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO credit_grants (platform_id, mode, grant_id, customer_id, meter, \
+               amount, balance_after, reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8) \
+             ON CONFLICT (platform_id, mode, grant_id) DO NOTHING RETURNING 1",
+        )
+        .bind(platform)
+        .bind(mode)
+        .bind(&grant.grant_id)
+        .bind(grant.customer.as_str())
+        .bind(&grant.meter)
+        .bind(i64::try_from(grant.amount).unwrap_or(i64::MAX))
+        .bind(&grant.reason)
+        .bind(grant.now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if inserted.is_none() {
+            let balance: i64 = sqlx::query_scalar(
+                "SELECT balance_after FROM credit_grants \
+                 WHERE platform_id = $1 AND mode = $2 AND grant_id = $3",
+            )
+            .bind(platform)
+            .bind(mode)
+            .bind(&grant.grant_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+            tx.rollback().await.map_err(backend)?;
+            return Ok(CreditGrantOutcome {
+                balance: to_u64(balance)?,
+                replayed: true,
+            });
+        }
+        // Past the maximum, the amount alone may not fit a BIGINT sum.
+        if grant.amount > MAX_CREDIT_BALANCE {
+            return Err(StoreError::Conflict(CREDIT_BALANCE_FULL));
+        }
+        let amount = to_i64(grant.amount)?;
+        let balance: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO credit_balances AS b (platform_id, mode, customer_id, meter, balance) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (platform_id, mode, customer_id, meter) \
+             DO UPDATE SET balance = b.balance + EXCLUDED.balance \
+             WHERE b.balance + EXCLUDED.balance <= $6 \
+             RETURNING b.balance",
+        )
+        .bind(platform)
+        .bind(mode)
+        .bind(grant.customer.as_str())
+        .bind(&grant.meter)
+        .bind(amount)
+        .bind(to_i64(MAX_CREDIT_BALANCE)?)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        // Dropping the transaction rolls the ledger row back.
+        let balance = balance.ok_or(StoreError::Conflict(CREDIT_BALANCE_FULL))?;
+        sqlx::query(
+            "UPDATE credit_grants SET balance_after = $4 \
+             WHERE platform_id = $1 AND mode = $2 AND grant_id = $3",
+        )
+        .bind(platform)
+        .bind(mode)
+        .bind(&grant.grant_id)
+        .bind(balance)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(CreditGrantOutcome {
+            balance: to_u64(balance)?,
+            replayed: false,
+        })
     }
 
     async fn read_meters(
         &self,
-        _tenant: &Tenant,
-        _customer: &CustomerId,
-        _meters: &[dream_core::MeterPeriod],
-    ) -> Result<dream_core::MetersReading, StoreError> {
-        Err(StoreError::Conflict("WIP-METERS"))
+        tenant: &Tenant,
+        customer: &CustomerId,
+        meters: &[MeterPeriod],
+    ) -> Result<MetersReading, StoreError> {
+        let names: Vec<&str> = meters.iter().map(|m| m.meter.as_str()).collect();
+        let periods: Vec<DateTime<Utc>> = meters.iter().map(|m| m.period.start).collect();
+        // One statement: every part of it reads the same snapshot.
+        let (used, credit_meters, balances): (Vec<i64>, Vec<String>, Vec<i64>) = sqlx::query_as(
+            "SELECT \
+                   ARRAY(SELECT COALESCE(u.used, 0) \
+                     FROM unnest($4::TEXT[], $5::TIMESTAMPTZ[]) WITH ORDINALITY \
+                       AS m(meter, period_start, ord) \
+                     LEFT JOIN usage_counters u ON u.platform_id = $1 AND u.mode = $2 \
+                       AND u.customer_id = $3 AND u.meter = m.meter \
+                       AND u.period_start = m.period_start \
+                     ORDER BY m.ord), \
+                   ARRAY(SELECT b.meter FROM credit_balances b WHERE b.platform_id = $1 \
+                     AND b.mode = $2 AND b.customer_id = $3 AND b.balance > 0 \
+                     ORDER BY b.meter), \
+                   ARRAY(SELECT b.balance FROM credit_balances b WHERE b.platform_id = $1 \
+                     AND b.mode = $2 AND b.customer_id = $3 AND b.balance > 0 \
+                     ORDER BY b.meter)",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(customer.as_str())
+        .bind(&names)
+        .bind(&periods)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        if used.len() != meters.len() || credit_meters.len() != balances.len() {
+            return Err(corrupt(
+                "read_meters returned arrays of the wrong length".into(),
+            ));
+        }
+        let used = used.into_iter().map(to_u64).collect::<Result<_, _>>()?;
+        let credits = credit_meters
+            .into_iter()
+            .zip(balances)
+            .map(|(meter, balance)| Ok((meter, to_u64(balance)?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(MetersReading { used, credits })
     }
 
     async fn get_usage(
@@ -195,10 +341,11 @@ impl UsageStore for PostgresStore {
     ) -> Result<u64, StoreError> {
         let used: Option<i64> = sqlx::query_scalar(
             "SELECT used FROM usage_counters WHERE platform_id = $1 AND mode = $2 \
-             AND period_start = $3 AND customer_id = $4",
+             AND meter = $3 AND period_start = $4 AND customer_id = $5",
         )
         .bind(tenant.platform.as_str())
         .bind(mode_str(tenant.mode))
+        .bind(REQUESTS_METER)
         .bind(period.start)
         .bind(customer.as_str())
         .fetch_optional(&self.pool)
@@ -227,10 +374,11 @@ impl UsageStore for PostgresStore {
     async fn active_customers(&self, tenant: &Tenant, period: &Period) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM usage_counters WHERE platform_id = $1 AND mode = $2 \
-             AND period_start = $3 AND used > 0",
+             AND meter = $3 AND period_start = $4 AND used > 0",
         )
         .bind(tenant.platform.as_str())
         .bind(mode_str(tenant.mode))
+        .bind(REQUESTS_METER)
         .bind(period.start)
         .fetch_one(&self.pool)
         .await
@@ -241,10 +389,11 @@ impl UsageStore for PostgresStore {
     async fn total_usage(&self, tenant: &Tenant, period: &Period) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COALESCE(sum(used), 0)::BIGINT FROM usage_counters \
-             WHERE platform_id = $1 AND mode = $2 AND period_start = $3",
+             WHERE platform_id = $1 AND mode = $2 AND meter = $3 AND period_start = $4",
         )
         .bind(tenant.platform.as_str())
         .bind(mode_str(tenant.mode))
+        .bind(REQUESTS_METER)
         .bind(period.start)
         .fetch_one(&self.pool)
         .await

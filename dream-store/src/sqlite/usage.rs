@@ -5,8 +5,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dream_core::{
-    gcra, ports::UsageStore, within_limit, ConsumeOutcome, ConsumeRequest, CustomerId, Period,
-    StoreError, Tenant, UsageLimit, RECEIPT_RETENTION_HOURS,
+    decide_usage, gcra, ports::UsageStore, within_limit, ConsumeOutcome, ConsumeRequest,
+    CreditGrant, CreditGrantOutcome, CustomerId, MeterPeriod, MetersReading, Period, StoreError,
+    Tenant, UsageLimit, CREDIT_BALANCE_FULL, MAX_CREDIT_BALANCE, RECEIPT_RETENTION_HOURS,
+    REQUESTS_METER,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -43,58 +45,87 @@ pub(super) struct SqliteConsumer {
 
 /// A consume without receipt or rate limit: the limit check and the increment
 /// are one conditional upsert, atomic under SQLite's write lock, instead of the
-/// four statements of [`decide`] (each a hop to the connection's worker thread).
-/// Only a refusal reads the count again, on the same connection.
+/// statements of [`decide`] (each a hop to the connection's worker thread).
+/// `None` when the allowance refused: credits may still pay, which the caller
+/// decides with [`decide`] (or [`refused_without_credits`] first).
 async fn consume_counter_only(
     conn: &mut SqliteConnection,
     req: &ConsumeRequest,
     limit: Option<i64>,
-) -> Result<ConsumeOutcome, StoreError> {
-    let platform = req.tenant.platform.as_str();
-    let mode = mode_str(req.tenant.mode);
-    let customer = req.customer.as_str();
-    let period = ts(req.period.start);
+) -> Result<Option<ConsumeOutcome>, StoreError> {
     let counted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO usage_counters \
-           (platform_id, mode, period_start, customer_id, used, updated_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?7 IS NULL OR ?5 <= ?7 \
-         ON CONFLICT (platform_id, mode, period_start, customer_id) \
+           (platform_id, mode, meter, period_start, customer_id, used, updated_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ?8 IS NULL OR ?6 <= ?8 \
+         ON CONFLICT (platform_id, mode, meter, period_start, customer_id) \
          DO UPDATE SET used = used + excluded.used, updated_at = excluded.updated_at \
-         WHERE ?7 IS NULL OR usage_counters.used + excluded.used <= ?7 \
+         WHERE ?8 IS NULL OR usage_counters.used + excluded.used <= ?8 \
          RETURNING used",
     )
-    .bind(platform)
-    .bind(mode)
-    .bind(period)
-    .bind(customer)
+    .bind(req.tenant.platform.as_str())
+    .bind(mode_str(req.tenant.mode))
+    .bind(req.meter.as_ref())
+    .bind(ts(req.period.start))
+    .bind(req.customer.as_str())
     .bind(to_i64(req.amount)?)
     .bind(ts(req.now))
     .bind(limit)
     .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?;
-    if let Some(used) = counted {
-        return Ok(ConsumeOutcome::accepted(to_u64(used)?));
-    }
-    Ok(ConsumeOutcome::LimitReached {
-        used: counted_so_far(&mut *conn, &req.tenant, &req.customer, &req.period).await?,
-    })
+    counted
+        .map(|used| Ok(ConsumeOutcome::accepted(to_u64(used)?)))
+        .transpose()
 }
 
-/// The customer's count in the period (0 before the first), on the pool or on
-/// a connection inside a consume's transaction.
+/// After the one-statement path refused: the refusal, when the count and the
+/// credit balance (read by one statement, so at one instant) cannot pay for the
+/// amount; `None` when credits may pay, for [`decide`] to settle under the write
+/// lock. Most refusals so cost two statements and no transaction.
+async fn refused_without_credits(
+    conn: &mut SqliteConnection,
+    req: &ConsumeRequest,
+) -> Result<Option<ConsumeOutcome>, StoreError> {
+    let (used, balance): (i64, i64) = sqlx::query_as(
+        "SELECT \
+           COALESCE((SELECT used FROM usage_counters WHERE platform_id = ?1 AND mode = ?2 \
+             AND meter = ?3 AND period_start = ?4 AND customer_id = ?5), 0), \
+           COALESCE((SELECT balance FROM credit_balances WHERE platform_id = ?1 \
+             AND mode = ?2 AND customer_id = ?5 AND meter = ?3), 0)",
+    )
+    .bind(req.tenant.platform.as_str())
+    .bind(mode_str(req.tenant.mode))
+    .bind(req.meter.as_ref())
+    .bind(ts(req.period.start))
+    .bind(req.customer.as_str())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let used = to_u64(used)?;
+    Ok(
+        match decide_usage(used, req.amount, req.limit, to_u64(balance)?) {
+            None => Some(ConsumeOutcome::LimitReached { used }),
+            Some(_) => None,
+        },
+    )
+}
+
+/// The customer's count of a meter in the period (0 before the first), on the
+/// pool or on a connection inside a transaction.
 async fn counted_so_far<'e>(
     executor: impl sqlx::SqliteExecutor<'e>,
     tenant: &Tenant,
     customer: &CustomerId,
+    meter: &str,
     period: &Period,
 ) -> Result<u64, StoreError> {
     let used: Option<i64> = sqlx::query_scalar(
         "SELECT used FROM usage_counters WHERE platform_id = ?1 AND mode = ?2 \
-         AND period_start = ?3 AND customer_id = ?4",
+         AND meter = ?3 AND period_start = ?4 AND customer_id = ?5",
     )
     .bind(tenant.platform.as_str())
     .bind(mode_str(tenant.mode))
+    .bind(meter)
     .bind(ts(period.start))
     .bind(customer.as_str())
     .fetch_optional(executor)
@@ -103,9 +134,31 @@ async fn counted_so_far<'e>(
     to_u64(used.unwrap_or(0))
 }
 
+/// The customer's credit balance for a meter (0 without a row).
+async fn credit_balance<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    tenant: &Tenant,
+    customer: &CustomerId,
+    meter: &str,
+) -> Result<u64, StoreError> {
+    let balance: Option<i64> = sqlx::query_scalar(
+        "SELECT balance FROM credit_balances WHERE platform_id = ?1 AND mode = ?2 \
+         AND customer_id = ?3 AND meter = ?4",
+    )
+    .bind(tenant.platform.as_str())
+    .bind(mode_str(tenant.mode))
+    .bind(customer.as_str())
+    .bind(meter)
+    .fetch_optional(executor)
+    .await
+    .map_err(backend)?;
+    to_u64(balance.unwrap_or(0))
+}
+
 /// Decides one consume on a connection inside a `BEGIN IMMEDIATE` transaction:
 /// SQLite's write lock is held from the first read to the commit, so no other
-/// writer can interleave. A refusal writes nothing.
+/// writer can interleave. A refusal writes nothing. The credit balance is read
+/// only when the allowance cannot hold the amount.
 async fn decide(
     conn: &mut SqliteConnection,
     req: &ConsumeRequest,
@@ -113,12 +166,12 @@ async fn decide(
     let platform = req.tenant.platform.as_str();
     let mode = mode_str(req.tenant.mode);
     let customer = req.customer.as_str();
-    let period = ts(req.period.start);
+    let meter = req.meter.as_ref();
     let cutoff = ts(req.now - chrono::Duration::hours(RECEIPT_RETENTION_HOURS));
     if let Some(receipt) = &req.receipt {
-        let replay: Option<i64> = sqlx::query_scalar(
-            "SELECT used FROM usage_receipts WHERE platform_id = ?1 AND mode = ?2 \
-             AND receipt = ?3 AND created_at > ?4",
+        let replay: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT used, credits_spent FROM usage_receipts WHERE platform_id = ?1 \
+             AND mode = ?2 AND receipt = ?3 AND created_at > ?4",
         )
         .bind(platform)
         .bind(mode)
@@ -127,14 +180,23 @@ async fn decide(
         .fetch_optional(&mut *conn)
         .await
         .map_err(backend)?;
-        if let Some(used) = replay {
-            return Ok(ConsumeOutcome::accepted(to_u64(used)?));
+        if let Some((used, credits_spent)) = replay {
+            return Ok(ConsumeOutcome::Accepted {
+                used: to_u64(used)?,
+                credits_spent: to_u64(credits_spent)?,
+            });
         }
     }
-    let used = counted_so_far(&mut *conn, &req.tenant, &req.customer, &req.period).await?;
-    if !within_limit(used, req.amount, req.limit) {
-        return Ok(ConsumeOutcome::LimitReached { used });
-    }
+    let used = counted_so_far(&mut *conn, &req.tenant, &req.customer, meter, &req.period).await?;
+    let credits_spent = if within_limit(used, req.amount, req.limit) {
+        0
+    } else {
+        let balance = credit_balance(&mut *conn, &req.tenant, &req.customer, meter).await?;
+        match decide_usage(used, req.amount, req.limit, balance) {
+            Some(spent) => spent,
+            None => return Ok(ConsumeOutcome::LimitReached { used }),
+        }
+    };
     if let Some(rate) = req.rate_limit_per_minute {
         let tat: Option<i64> = sqlx::query_scalar(
             "SELECT tat_us FROM rate_windows WHERE platform_id = ?1 AND mode = ?2 \
@@ -166,21 +228,36 @@ async fn decide(
     }
     let used: i64 = sqlx::query_scalar(
         "INSERT INTO usage_counters \
-           (platform_id, mode, period_start, customer_id, used, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT (platform_id, mode, period_start, customer_id) \
+           (platform_id, mode, meter, period_start, customer_id, used, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (platform_id, mode, meter, period_start, customer_id) \
          DO UPDATE SET used = used + excluded.used, updated_at = excluded.updated_at \
          RETURNING used",
     )
     .bind(platform)
     .bind(mode)
-    .bind(period)
+    .bind(meter)
+    .bind(ts(req.period.start))
     .bind(customer)
     .bind(to_i64(req.amount)?)
     .bind(ts(req.now))
     .fetch_one(&mut *conn)
     .await
     .map_err(backend)?;
+    if credits_spent > 0 {
+        sqlx::query(
+            "UPDATE credit_balances SET balance = balance - ?5 WHERE platform_id = ?1 \
+             AND mode = ?2 AND customer_id = ?3 AND meter = ?4",
+        )
+        .bind(platform)
+        .bind(mode)
+        .bind(customer)
+        .bind(meter)
+        .bind(to_i64(credits_spent)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    }
     if let Some(receipt) = &req.receipt {
         sqlx::query(
             "DELETE FROM usage_receipts WHERE platform_id = ?1 AND mode = ?2 \
@@ -193,31 +270,31 @@ async fn decide(
         .await
         .map_err(backend)?;
         sqlx::query(
-            "INSERT INTO usage_receipts (platform_id, mode, receipt, used, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (platform_id, mode, receipt) \
-             DO UPDATE SET used = excluded.used, created_at = excluded.created_at",
+            "INSERT INTO usage_receipts \
+               (platform_id, mode, receipt, used, credits_spent, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (platform_id, mode, receipt) \
+             DO UPDATE SET used = excluded.used, credits_spent = excluded.credits_spent, \
+               created_at = excluded.created_at",
         )
         .bind(platform)
         .bind(mode)
         .bind(receipt)
         .bind(used)
+        .bind(to_i64(credits_spent)?)
         .bind(ts(req.now))
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
     }
-    Ok(ConsumeOutcome::accepted(to_u64(used)?))
+    Ok(ConsumeOutcome::Accepted {
+        used: to_u64(used)?,
+        credits_spent,
+    })
 }
 
-#[async_trait]
-impl ConsumeExecutor for SqliteConsumer {
-    /// A consume without receipt or rate limit is one statement (its own
-    /// transaction); any other is [`decide`] in a `BEGIN IMMEDIATE` transaction.
-    async fn consume_one(&self, req: &ConsumeRequest) -> Answer {
-        if let Some(limit) = counter_only_limit(req) {
-            let mut conn = self.writer.acquire().await.map_err(backend)?;
-            return consume_counter_only(&mut conn, req, limit).await;
-        }
+impl SqliteConsumer {
+    /// [`decide`] in its own `BEGIN IMMEDIATE` transaction.
+    async fn decide_alone(&self, req: &ConsumeRequest) -> Answer {
         let mut tx = self
             .writer
             .begin_with("BEGIN IMMEDIATE")
@@ -231,6 +308,25 @@ impl ConsumeExecutor for SqliteConsumer {
             tx.rollback().await.map_err(backend)?;
         }
         Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl ConsumeExecutor for SqliteConsumer {
+    /// A consume without receipt or rate limit is one statement (its own
+    /// transaction) while the allowance holds it; any other is [`decide`] in a
+    /// `BEGIN IMMEDIATE` transaction.
+    async fn consume_one(&self, req: &ConsumeRequest) -> Answer {
+        if let Some(limit) = counter_only_limit(req) {
+            let mut conn = self.writer.acquire().await.map_err(backend)?;
+            if let Some(outcome) = consume_counter_only(&mut conn, req, limit).await? {
+                return Ok(outcome);
+            }
+            if let Some(refused) = refused_without_credits(&mut conn, req).await? {
+                return Ok(refused);
+            }
+        }
+        self.decide_alone(req).await
     }
 
     /// Every consume of the batch, in order, in one `BEGIN IMMEDIATE` transaction
@@ -247,12 +343,20 @@ impl ConsumeExecutor for SqliteConsumer {
             .map_err(|e| failed(backend(e)))?;
         let mut answers = Vec::with_capacity(requests.len());
         for req in requests {
-            let outcome = match counter_only_limit(req) {
-                Some(limit) => consume_counter_only(&mut tx, req, limit).await,
-                None => decide(&mut tx, req).await,
+            let fast = match counter_only_limit(req) {
+                Some(limit) => consume_counter_only(&mut tx, req, limit)
+                    .await
+                    .map_err(failed)?,
+                None => None,
+            };
+            let outcome = match fast {
+                Some(outcome) => outcome,
+                // Refused by the allowance (credits may pay) or not a counter-only
+                // consume: the write lock is held, so decide settles it.
+                None => decide(&mut tx, req).await.map_err(failed)?,
             };
             // Dropping the transaction rolls it back.
-            answers.push(Ok(outcome.map_err(failed)?));
+            answers.push(Ok(outcome));
         }
         tx.commit().await.map_err(|e| failed(backend(e)))?;
         Ok(answers)
@@ -265,32 +369,131 @@ impl UsageStore for SqliteStore {
         self.consumes.consume(req).await
     }
 
-    // WIP-METERS: placeholder until the backend's meter and credit support lands.
     async fn release_usage(
         &self,
-        _tenant: &Tenant,
-        _customer: &CustomerId,
-        _meter: &str,
-        _period: &Period,
-        _amount: u64,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        meter: &str,
+        period: &Period,
+        amount: u64,
     ) -> Result<u64, StoreError> {
-        Err(StoreError::Conflict("WIP-METERS"))
+        // A count never passes i64::MAX, so a larger release empties it.
+        let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+        let used: Option<i64> = sqlx::query_scalar(
+            "UPDATE usage_counters SET used = max(used - ?6, 0) WHERE platform_id = ?1 \
+             AND mode = ?2 AND meter = ?3 AND period_start = ?4 AND customer_id = ?5 \
+             RETURNING used",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(meter)
+        .bind(ts(period.start))
+        .bind(customer.as_str())
+        .bind(amount)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(backend)?;
+        to_u64(used.unwrap_or(0))
     }
 
-    async fn grant_credits(
-        &self,
-        _grant: &dream_core::CreditGrant,
-    ) -> Result<dream_core::CreditGrantOutcome, StoreError> {
-        Err(StoreError::Conflict("WIP-METERS"))
+    async fn grant_credits(&self, grant: &CreditGrant) -> Result<CreditGrantOutcome, StoreError> {
+        let platform = grant.tenant.platform.as_str();
+        let mode = mode_str(grant.tenant.mode);
+        // The write lock from the first read: a concurrent grant of the same id
+        // waits and then finds this one in the ledger.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let replay: Option<i64> = sqlx::query_scalar(
+            "SELECT balance_after FROM credit_grants WHERE platform_id = ?1 AND mode = ?2 \
+             AND grant_id = ?3",
+        )
+        .bind(platform)
+        .bind(mode)
+        .bind(&grant.grant_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if let Some(balance) = replay {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(CreditGrantOutcome {
+                balance: to_u64(balance)?,
+                replayed: true,
+            });
+        }
+        let balance = credit_balance(&mut *tx, &grant.tenant, &grant.customer, &grant.meter)
+            .await?
+            .checked_add(grant.amount)
+            .filter(|b| *b <= MAX_CREDIT_BALANCE)
+            .ok_or(StoreError::Conflict(CREDIT_BALANCE_FULL))?;
+        sqlx::query(
+            "INSERT INTO credit_balances (platform_id, mode, customer_id, meter, balance) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (platform_id, mode, customer_id, meter) \
+             DO UPDATE SET balance = excluded.balance",
+        )
+        .bind(platform)
+        .bind(mode)
+        .bind(grant.customer.as_str())
+        .bind(&grant.meter)
+        .bind(to_i64(balance)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO credit_grants (platform_id, mode, grant_id, customer_id, meter, \
+               amount, balance_after, reason, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(platform)
+        .bind(mode)
+        .bind(&grant.grant_id)
+        .bind(grant.customer.as_str())
+        .bind(&grant.meter)
+        .bind(to_i64(grant.amount)?)
+        .bind(to_i64(balance)?)
+        .bind(&grant.reason)
+        .bind(ts(grant.now))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(CreditGrantOutcome {
+            balance,
+            replayed: false,
+        })
     }
 
     async fn read_meters(
         &self,
-        _tenant: &Tenant,
-        _customer: &CustomerId,
-        _meters: &[dream_core::MeterPeriod],
-    ) -> Result<dream_core::MetersReading, StoreError> {
-        Err(StoreError::Conflict("WIP-METERS"))
+        tenant: &Tenant,
+        customer: &CustomerId,
+        meters: &[MeterPeriod],
+    ) -> Result<MetersReading, StoreError> {
+        // One read transaction: WAL gives every statement of it the same snapshot.
+        let mut tx = self.reader.begin().await.map_err(backend)?;
+        let mut used = Vec::with_capacity(meters.len());
+        for m in meters {
+            used.push(counted_so_far(&mut *tx, tenant, customer, &m.meter, &m.period).await?);
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT meter, balance FROM credit_balances WHERE platform_id = ?1 AND mode = ?2 \
+             AND customer_id = ?3 AND balance > 0",
+        )
+        .bind(tenant.platform.as_str())
+        .bind(mode_str(tenant.mode))
+        .bind(customer.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        let credits = rows
+            .into_iter()
+            .map(|(meter, balance)| Ok((meter, to_u64(balance)?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(MetersReading { used, credits })
     }
 
     async fn get_usage(
@@ -299,7 +502,7 @@ impl UsageStore for SqliteStore {
         customer: &CustomerId,
         period: &Period,
     ) -> Result<u64, StoreError> {
-        counted_so_far(&self.reader, tenant, customer, period).await
+        counted_so_far(&self.reader, tenant, customer, REQUESTS_METER, period).await
     }
 
     async fn last_consumed_at(
@@ -323,10 +526,11 @@ impl UsageStore for SqliteStore {
     async fn active_customers(&self, tenant: &Tenant, period: &Period) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM usage_counters WHERE platform_id = ?1 AND mode = ?2 \
-             AND period_start = ?3 AND used > 0",
+             AND meter = ?3 AND period_start = ?4 AND used > 0",
         )
         .bind(tenant.platform.as_str())
         .bind(mode_str(tenant.mode))
+        .bind(REQUESTS_METER)
         .bind(ts(period.start))
         .fetch_one(&self.reader)
         .await
@@ -337,10 +541,11 @@ impl UsageStore for SqliteStore {
     async fn total_usage(&self, tenant: &Tenant, period: &Period) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COALESCE(sum(used), 0) FROM usage_counters \
-             WHERE platform_id = ?1 AND mode = ?2 AND period_start = ?3",
+             WHERE platform_id = ?1 AND mode = ?2 AND meter = ?3 AND period_start = ?4",
         )
         .bind(tenant.platform.as_str())
         .bind(mode_str(tenant.mode))
+        .bind(REQUESTS_METER)
         .bind(ts(period.start))
         .fetch_one(&self.reader)
         .await
