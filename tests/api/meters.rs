@@ -109,7 +109,10 @@ async fn meters_count_apart_with_their_own_limits_and_seats_are_given_back() {
         full.header("retry-after"),
         full.text
     );
-    assert!(refused.header("retry-after").is_some(), "a daily meter resets");
+    assert!(
+        refused.header("retry-after").is_some(),
+        "a daily meter resets"
+    );
     let freed = track(
         &server,
         &sk,
