@@ -137,6 +137,7 @@ mod tests {
         let now = Utc::now();
         let row = |days_ago: i64| dream_core::HourlyUsage {
             tenant: tenant.clone(),
+            meter: "requests".into(),
             hour: dream_core::hour_start(now - Span::days(days_ago)),
             amount: 3,
         };
@@ -150,7 +151,12 @@ mod tests {
         let left = dream
             .stores()
             .history
-            .hourly_usage(&tenant, now - Span::days(30), now + Span::days(1))
+            .hourly_usage(
+                &tenant,
+                "requests",
+                now - Span::days(30),
+                now + Span::days(1),
+            )
             .await
             .expect("history read");
         assert_eq!(left, vec![(dream_core::hour_start(now - Span::days(1)), 3)]);

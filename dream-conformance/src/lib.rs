@@ -133,6 +133,7 @@ macro_rules! __store_conformance_tests {
                 usage_history_adds_and_ranges,
                 usage_history_concurrent_batches_sum_exactly,
                 usage_history_hours_sum_to_days,
+                usage_history_meters_kept_apart,
                 usage_history_concurrent_hourly_batches_sum_exactly,
                 usage_history_purge_before_cutoff,
                 events_append_and_list,

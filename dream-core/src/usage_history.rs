@@ -21,6 +21,8 @@ use crate::Tenant;
 pub struct HourlyUsage {
     /// Whose.
     pub tenant: Tenant,
+    /// The meter counted (`requests` or one of the tenant's meters).
+    pub meter: String,
     /// The start of the hour (minutes and seconds zero).
     pub hour: DateTime<Utc>,
     /// Units counted.
@@ -55,24 +57,28 @@ fn from_hour_index(index: i64) -> DateTime<Utc> {
 pub struct DailyUsage {
     /// Whose.
     pub tenant: Tenant,
+    /// The meter counted.
+    pub meter: String,
     /// The UTC day.
     pub day: NaiveDate,
     /// Units counted.
     pub amount: u64,
 }
 
-/// Accepted usage not yet written to the store, per tenant and UTC hour (the
-/// daily totals are sums of the hours, written in the same batch).
+/// Accepted usage not yet written to the store, per tenant, meter and UTC hour
+/// (the daily totals are sums of the hours, written in the same batch).
 ///
 /// ```
 /// use dream_core::{Mode, PlatformId, Tenant, UsageTally};
 /// let tally = UsageTally::default();
 /// let tenant = Tenant::new(PlatformId::generate(), Mode::Test);
 /// let now = chrono::Utc::now();
-/// tally.add(&tenant, now, 2);
-/// tally.add(&tenant, now, 3);
-/// assert_eq!(tally.pending(&tenant, now.date_naive()), 5);
-/// let drained = tally.drain();
+/// tally.add(&tenant, "requests", now, 2);
+/// tally.add(&tenant, "requests", now, 3);
+/// tally.add(&tenant, "exports", now, 1);
+/// assert_eq!(tally.pending(&tenant, "requests", now.date_naive()), 5);
+/// let mut drained = tally.drain();
+/// drained.retain(|row| row.meter == "requests");
 /// assert_eq!(drained.len(), 1);
 /// assert_eq!(drained[0].amount, 5);
 /// assert_eq!(drained[0].hour, dream_core::hour_start(now));
@@ -80,36 +86,46 @@ pub struct DailyUsage {
 /// ```
 #[derive(Debug, Default)]
 pub struct UsageTally {
-    /// Keyed by tenant first, so the hot path finds its entry by reference and
-    /// allocates only for a tenant's first call since the last flush.
-    pending: Mutex<HashMap<Tenant, HashMap<i64, u64>>>,
+    /// Keyed by tenant, then meter, so the hot path finds its entry by reference
+    /// and allocates only for a (tenant, meter)'s first call since the last flush.
+    pending: Mutex<Pending>,
 }
 
+type Pending = HashMap<Tenant, HashMap<String, HashMap<i64, u64>>>;
+
 impl UsageTally {
-    /// Adds `amount` units used at `at`.
-    pub fn add(&self, tenant: &Tenant, at: DateTime<Utc>, amount: u64) {
+    /// Adds `amount` units of `meter` used at `at`.
+    pub fn add(&self, tenant: &Tenant, meter: &str, at: DateTime<Utc>, amount: u64) {
         let hour = hour_index(at);
         let mut pending = self.lock();
-        if let Some(hours) = pending.get_mut(tenant) {
-            let slot = hours.entry(hour).or_default();
-            *slot = slot.saturating_add(amount);
-        } else {
-            pending.insert(tenant.clone(), HashMap::from([(hour, amount)]));
-        }
+        let meters = match pending.get_mut(tenant) {
+            Some(meters) => meters,
+            None => pending.entry(tenant.clone()).or_default(),
+        };
+        let hours = match meters.get_mut(meter) {
+            Some(hours) => hours,
+            None => meters.entry(meter.to_owned()).or_default(),
+        };
+        let slot = hours.entry(hour).or_default();
+        *slot = slot.saturating_add(amount);
     }
 
     /// Takes everything pending, leaving the tally empty.
     pub fn drain(&self) -> Vec<HourlyUsage> {
-        self.lock()
-            .drain()
-            .flat_map(|(tenant, hours)| {
-                hours.into_iter().map(move |(hour, amount)| HourlyUsage {
-                    tenant: tenant.clone(),
-                    hour: from_hour_index(hour),
-                    amount,
-                })
-            })
-            .collect()
+        let mut rows = Vec::new();
+        for (tenant, meters) in self.lock().drain() {
+            for (meter, hours) in meters {
+                for (hour, amount) in hours {
+                    rows.push(HourlyUsage {
+                        tenant: tenant.clone(),
+                        meter: meter.clone(),
+                        hour: from_hour_index(hour),
+                        amount,
+                    });
+                }
+            }
+        }
+        rows
     }
 
     /// Puts back what could not be written, to be tried again with the next batch.
@@ -119,33 +135,39 @@ impl UsageTally {
             let slot = pending
                 .entry(row.tenant)
                 .or_default()
+                .entry(row.meter)
+                .or_default()
                 .entry(hour_index(row.hour))
                 .or_default();
             *slot = slot.saturating_add(row.amount);
         }
     }
 
-    /// What is pending for `tenant` on `day` (so a chart includes this process's
-    /// latest calls before they are written).
-    pub fn pending(&self, tenant: &Tenant, day: NaiveDate) -> u64 {
-        self.lock().get(tenant).map_or(0, |hours| {
-            hours
-                .iter()
-                .filter(|(hour, _)| from_hour_index(**hour).date_naive() == day)
-                .fold(0u64, |sum, (_, amount)| sum.saturating_add(*amount))
-        })
-    }
-
-    /// What is pending for `tenant` in the hour starting at `hour`.
-    pub fn pending_hour(&self, tenant: &Tenant, hour: DateTime<Utc>) -> u64 {
+    /// What is pending for `tenant`'s `meter` on `day` (so a chart includes this
+    /// process's latest calls before they are written).
+    pub fn pending(&self, tenant: &Tenant, meter: &str, day: NaiveDate) -> u64 {
         self.lock()
             .get(tenant)
+            .and_then(|meters| meters.get(meter))
+            .map_or(0, |hours| {
+                hours
+                    .iter()
+                    .filter(|(hour, _)| from_hour_index(**hour).date_naive() == day)
+                    .fold(0u64, |sum, (_, amount)| sum.saturating_add(*amount))
+            })
+    }
+
+    /// What is pending for `tenant`'s `meter` in the hour starting at `hour`.
+    pub fn pending_hour(&self, tenant: &Tenant, meter: &str, hour: DateTime<Utc>) -> u64 {
+        self.lock()
+            .get(tenant)
+            .and_then(|meters| meters.get(meter))
             .and_then(|hours| hours.get(&hour_index(hour)))
             .copied()
             .unwrap_or(0)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Tenant, HashMap<i64, u64>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         // A panic while holding this lock cannot leave the map half-updated (each
         // operation is one insert or drain), so a poisoned lock is still usable.
         self.pending

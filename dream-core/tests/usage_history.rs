@@ -41,10 +41,11 @@ impl UsageHistoryStore for FlakyHistory {
     async fn hourly_usage(
         &self,
         tenant: &Tenant,
+        meter: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
-        self.inner.hourly_usage(tenant, from, to).await
+        self.inner.hourly_usage(tenant, meter, from, to).await
     }
 
     async fn purge_usage_history(
@@ -58,10 +59,11 @@ impl UsageHistoryStore for FlakyHistory {
     async fn daily_usage(
         &self,
         tenant: &Tenant,
+        meter: &str,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, u64)>, StoreError> {
-        self.inner.daily_usage(tenant, from, to).await
+        self.inner.daily_usage(tenant, meter, from, to).await
     }
 }
 
@@ -192,6 +194,7 @@ async fn history_ranges_are_bounded_and_retention_is_swept() {
 
     let row = |days_ago: i64| HourlyUsage {
         tenant: tenant.clone(),
+        meter: "requests".into(),
         hour: dream_core::hour_start(now - Duration::days(days_ago)),
         amount: 1,
     };
@@ -205,12 +208,17 @@ async fn history_ranges_are_bounded_and_retention_is_swept() {
         "two hours and their two days"
     );
     let left = store
-        .hourly_usage(&tenant, now - Duration::days(400), now + Duration::days(1))
+        .hourly_usage(
+            &tenant,
+            "requests",
+            now - Duration::days(400),
+            now + Duration::days(1),
+        )
         .await
         .expect("hours");
     assert_eq!(left.len(), 2);
     let days = store
-        .daily_usage(&tenant, NaiveDate::MIN, NaiveDate::MAX)
+        .daily_usage(&tenant, "requests", NaiveDate::MIN, NaiveDate::MAX)
         .await
         .expect("days");
     assert_eq!(days.len(), 2);
@@ -271,7 +279,7 @@ async fn accepted_calls_reach_the_chart_and_a_failed_flush_loses_nothing() {
     assert_eq!(dream.flush_usage_history().await.expect("flush"), 1);
     assert_eq!(dream.flush_usage_history().await.expect("nothing left"), 0);
     let stored = history
-        .daily_usage(&tenant, NaiveDate::MIN, NaiveDate::MAX)
+        .daily_usage(&tenant, "requests", NaiveDate::MIN, NaiveDate::MAX)
         .await
         .expect("stored");
     assert_eq!(stored.len(), 1);

@@ -431,3 +431,38 @@ async fn a_customer_key_counts_its_own_meter_unless_the_call_names_another() {
     malformed.assert_error(400, "invalid_request");
     assert_eq!(malformed.json["field"], "/meter");
 }
+
+#[tokio::test]
+async fn the_usage_history_is_kept_per_meter() {
+    let server = TestServer::start().await;
+    let sk = priced(&server).await;
+    track(
+        &server,
+        &sk,
+        "gus",
+        json!({ "meter": "exports", "amount": 2 }),
+    )
+    .await;
+    track(&server, &sk, "gus", json!({})).await;
+    let history = |meter: &str| {
+        let server = &server;
+        let sk = sk.clone();
+        let path = format!("/api/usage/history?granularity=hour&meter={meter}");
+        async move { server.get(&path, &sk).await }
+    };
+    let exports = history("exports").await;
+    assert_eq!(exports.status, 200, "{}", exports.text);
+    assert_eq!(
+        (exports.json["meter"].clone(), exports.json["total"].clone()),
+        (json!("exports"), json!(2))
+    );
+    assert_eq!(history("requests").await.json["total"], 1);
+    assert_eq!(
+        history("seats").await.json["total"],
+        0,
+        "defined, never counted"
+    );
+    let unknown = history("uploads").await;
+    unknown.assert_error(400, "invalid_request");
+    assert_eq!(unknown.json["field"], "meter");
+}

@@ -131,5 +131,5 @@ pub use usage::{consume_exact_sequential, consume_is_exact_under_concurrency};
 pub use usage_history::{
     usage_history_adds_and_ranges, usage_history_concurrent_batches_sum_exactly,
     usage_history_concurrent_hourly_batches_sum_exactly, usage_history_hours_sum_to_days,
-    usage_history_purge_before_cutoff,
+    usage_history_meters_kept_apart, usage_history_purge_before_cutoff,
 };

@@ -14,6 +14,7 @@ fn day(offset: i64) -> NaiveDate {
 fn row(tenant: &Tenant, offset: i64, amount: u64) -> DailyUsage {
     DailyUsage {
         tenant: tenant.clone(),
+        meter: "requests".into(),
         day: day(offset),
         amount,
     }
@@ -35,7 +36,7 @@ pub async fn usage_history_adds_and_ranges(store: Stores) {
     history.add_daily_usage(&[]).await.expect("an empty batch");
     assert_eq!(
         history
-            .daily_usage(&test, day(0), day(2))
+            .daily_usage(&test, "requests", day(0), day(2))
             .await
             .expect("range"),
         vec![(day(0), 8), (day(2), 7)],
@@ -43,14 +44,14 @@ pub async fn usage_history_adds_and_ranges(store: Stores) {
     );
     assert_eq!(
         history
-            .daily_usage(&live, day(-5), day(5))
+            .daily_usage(&live, "requests", day(-5), day(5))
             .await
             .expect("live"),
         vec![(day(0), 100)],
         "the other mode is another tenant"
     );
     assert!(history
-        .daily_usage(&test, day(2), day(1))
+        .daily_usage(&test, "requests", day(2), day(1))
         .await
         .expect("empty range")
         .is_empty());
@@ -86,7 +87,7 @@ pub async fn usage_history_concurrent_batches_sum_exactly(store: Stores) {
     assert_eq!(
         store
             .history
-            .daily_usage(&test, day(0), day(1))
+            .daily_usage(&test, "requests", day(0), day(1))
             .await
             .expect("test totals"),
         vec![(day(0), 16 * 50), (day(1), 16 * 50 * 3)]
@@ -94,7 +95,7 @@ pub async fn usage_history_concurrent_batches_sum_exactly(store: Stores) {
     assert_eq!(
         store
             .history
-            .daily_usage(&live, day(0), day(1))
+            .daily_usage(&live, "requests", day(0), day(1))
             .await
             .expect("live totals"),
         vec![(day(1), 16 * 50 * 2)]
@@ -108,6 +109,7 @@ fn hour(offset_hours: i64) -> DateTime<Utc> {
 fn hourly(tenant: &Tenant, offset_hours: i64, amount: u64) -> HourlyUsage {
     HourlyUsage {
         tenant: tenant.clone(),
+        meter: "requests".into(),
         hour: hour(offset_hours),
         amount,
     }
@@ -136,7 +138,7 @@ pub async fn usage_history_hours_sum_to_days(store: Stores) {
     history.add_usage(&[]).await.expect("an empty batch");
     assert_eq!(
         history
-            .hourly_usage(&test, hour(0), hour(13))
+            .hourly_usage(&test, "requests", hour(0), hour(13))
             .await
             .expect("hours"),
         vec![(hour(0), 6), (hour(2), 10)],
@@ -144,14 +146,14 @@ pub async fn usage_history_hours_sum_to_days(store: Stores) {
     );
     assert_eq!(
         history
-            .hourly_usage(&test, hour(1), hour(14))
+            .hourly_usage(&test, "requests", hour(1), hour(14))
             .await
             .expect("hours"),
         vec![(hour(2), 10), (hour(13), 4)]
     );
     assert_eq!(
         history
-            .daily_usage(&test, day(0), day(1))
+            .daily_usage(&test, "requests", day(0), day(1))
             .await
             .expect("days"),
         vec![(day(0), 16), (day(1), 4)],
@@ -159,14 +161,14 @@ pub async fn usage_history_hours_sum_to_days(store: Stores) {
     );
     assert_eq!(
         history
-            .hourly_usage(&live, hour(-24), hour(24))
+            .hourly_usage(&live, "requests", hour(-24), hour(24))
             .await
             .expect("live"),
         vec![(hour(0), 100)],
         "the other mode is another tenant"
     );
     assert!(history
-        .hourly_usage(&test, hour(2), hour(2))
+        .hourly_usage(&test, "requests", hour(2), hour(2))
         .await
         .expect("empty range")
         .is_empty());
@@ -208,21 +210,21 @@ pub async fn usage_history_concurrent_hourly_batches_sum_exactly(store: Stores) 
     let history = &store.history;
     assert_eq!(
         history
-            .hourly_usage(&test, hour(0), hour(2))
+            .hourly_usage(&test, "requests", hour(0), hour(2))
             .await
             .expect("test hours"),
         vec![(hour(0), 16 * 30), (hour(1), 16 * 30 * 3)]
     );
     assert_eq!(
         history
-            .daily_usage(&test, day(0), day(0))
+            .daily_usage(&test, "requests", day(0), day(0))
             .await
             .expect("test day"),
         vec![(day(0), 16 * 30 * 4)]
     );
     assert_eq!(
         history
-            .daily_usage(&live, day(0), day(0))
+            .daily_usage(&live, "requests", day(0), day(0))
             .await
             .expect("live day"),
         vec![(day(0), 16 * 30 * 2)]
@@ -266,21 +268,90 @@ pub async fn usage_history_purge_before_cutoff(store: Stores) {
     );
     assert_eq!(
         history
-            .hourly_usage(&test, hour(-100), hour(100))
+            .hourly_usage(&test, "requests", hour(-100), hour(100))
             .await
             .expect("test hours"),
         vec![(hour(-1), 1), (hour(0), 1)]
     );
     assert!(history
-        .hourly_usage(&live, hour(-100), hour(100))
+        .hourly_usage(&live, "requests", hour(-100), hour(100))
         .await
         .expect("live hours")
         .is_empty());
     assert_eq!(
         history
-            .daily_usage(&test, day(-10), day(10))
+            .daily_usage(&test, "requests", day(-10), day(10))
             .await
             .expect("test days"),
         vec![(day(0), 2)]
     );
+}
+
+/// Each meter has its own hours and days: a batch holding two meters of one
+/// tenant and hour adds to each apart, reads name their meter, and the retention
+/// sweep removes every meter's old rows.
+pub async fn usage_history_meters_kept_apart(store: Stores) {
+    let (test, _) = new_tenants(&store).await;
+    let history = &store.history;
+    let exports = |offset: i64, amount: u64| HourlyUsage {
+        meter: "exports".into(),
+        ..hourly(&test, offset, amount)
+    };
+    history
+        .add_usage(&[
+            hourly(&test, 0, 5),
+            exports(0, 2),
+            exports(0, 1),
+            exports(13, 4),
+        ])
+        .await
+        .expect("batch of two meters");
+    history
+        .add_daily_usage(&[DailyUsage {
+            tenant: test.clone(),
+            meter: "exports".into(),
+            day: day(0),
+            amount: 10,
+        }])
+        .await
+        .expect("daily batch");
+    assert_eq!(
+        history
+            .hourly_usage(&test, "requests", hour(0), hour(24))
+            .await
+            .expect("requests hours"),
+        vec![(hour(0), 5)]
+    );
+    assert_eq!(
+        history
+            .hourly_usage(&test, "exports", hour(0), hour(24))
+            .await
+            .expect("exports hours"),
+        vec![(hour(0), 3), (hour(13), 4)]
+    );
+    assert_eq!(
+        history
+            .daily_usage(&test, "exports", day(0), day(1))
+            .await
+            .expect("exports days"),
+        vec![(day(0), 13), (day(1), 4)],
+        "the hours of a day sum to the meter's day, next to its daily rows"
+    );
+    assert_eq!(
+        history
+            .daily_usage(&test, "seats", day(0), day(1))
+            .await
+            .expect("a meter never counted"),
+        vec![]
+    );
+    let purged = history
+        .purge_usage_history(hour(48), 100)
+        .await
+        .expect("purge");
+    assert_eq!(purged, 3 + 3, "three hours and three days, of both meters");
+    assert!(history
+        .hourly_usage(&test, "exports", hour(0), hour(24))
+        .await
+        .expect("exports hours")
+        .is_empty());
 }

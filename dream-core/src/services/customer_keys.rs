@@ -61,9 +61,9 @@ impl Dream {
     /// let customer = dream.create_customer(&tenant, NewCustomer::default()).await?;
     /// let issued = dream.issue_customer_key(&tenant, customer.id.as_str(), None, None).await?;
     /// let key = issued.secret.expose_secret();
-    /// let first = dream.verify_customer_key(&tenant, key, Some(1), None).await?;
+    /// let first = dream.verify_customer_key(&tenant, key, None, Some(1), None).await?;
     /// assert_eq!(first.code, VerifyCode::Valid);
-    /// let second = dream.verify_customer_key(&tenant, key, Some(1), None).await?;
+    /// let second = dream.verify_customer_key(&tenant, key, None, Some(1), None).await?;
     /// assert_eq!(second.code, VerifyCode::UsageExceeded);
     /// # Ok(())
     /// # }

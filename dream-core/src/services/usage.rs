@@ -184,7 +184,7 @@ impl Dream {
     ///     kind: TierKind::Recurring { interval: Interval::Month },
     ///     limit: UsageLimit::Unlimited, rate_limit_per_minute: None,
     ///     features: vec![], flags: vec![], alerts: vec![],
-    ///     meters: BTreeMap::from([("seats".to_owned(), seats)]), archived: false,
+    ///     meters: BTreeMap::from([("seats".to_owned(), seats)]), grants: None, archived: false,
     /// }]).await?;
     /// assert_eq!(dream.track_meter(&tenant, "acme", None, "seats", 2, None).await?.used, 2);
     /// assert!(dream.track_meter(&tenant, "acme", None, "seats", 1, None).await.is_err());
@@ -263,9 +263,7 @@ impl Dream {
                 used,
                 credits_spent,
             } => {
-                if is_requests {
-                    self.usage_tally.add(tenant, now, amount);
-                }
+                self.usage_tally.add(tenant, meter, now, amount);
                 let counted = Counted {
                     tenant,
                     customer: &customer,

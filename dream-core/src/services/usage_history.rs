@@ -111,7 +111,7 @@ impl Dream {
         }
     }
 
-    /// Usage per UTC day over the last `days` days up to today, oldest first, one
+    /// `requests` per UTC day over the last `days` days up to today, oldest first, one
     /// entry per day (zero when nothing was used), including this process's calls
     /// not yet flushed.
     pub async fn daily_usage(
@@ -121,7 +121,11 @@ impl Dream {
     ) -> Result<Vec<(NaiveDate, u64)>, CoreError> {
         let today = self.now().date_naive();
         let from = today - Duration::days(i64::from(days.max(1)) - 1);
-        let stored = self.stores.history.daily_usage(tenant, from, today).await?;
+        let stored = self
+            .stores
+            .history
+            .daily_usage(tenant, REQUESTS_METER, from, today)
+            .await?;
         let mut series = Vec::with_capacity(days as usize);
         let mut day = from;
         while day <= today {
@@ -131,7 +135,7 @@ impl Dream {
                 .map_or(0, |(_, amount)| *amount);
             series.push((
                 day,
-                stored_amount.saturating_add(self.usage_tally.pending(tenant, day)),
+                stored_amount.saturating_add(self.usage_tally.pending(tenant, REQUESTS_METER, day)),
             ));
             day += Duration::days(1);
         }
@@ -162,14 +166,16 @@ impl Dream {
         tenant: &Tenant,
         query: &HistoryQuery,
     ) -> Result<UsageHistory, CoreError> {
-        if query.meter != REQUESTS_METER {
-            return Err(CoreError::invalid(
-                "meter",
-                format!(
-                    "no history for meter \"{}\": the usage history covers \"{REQUESTS_METER}\" only",
-                    query.meter
-                ),
-            ));
+        let meter = query.meter.as_str();
+        crate::validate_meter_name(meter, "meter")?;
+        if meter != REQUESTS_METER {
+            let config = self.tier_config(tenant).await?;
+            if !config.tiers.iter().any(|t| t.meters.contains_key(meter)) {
+                return Err(CoreError::invalid(
+                    "meter",
+                    format!("unknown meter \"{meter}\": no tier defines it"),
+                ));
+            }
         }
         let granularity = query.granularity;
         let to = granularity.ceil(query.to.unwrap_or_else(|| self.now()));
@@ -192,9 +198,13 @@ impl Dream {
         }
         let buckets = match granularity {
             Granularity::Hour => {
-                let stored = self.stores.history.hourly_usage(tenant, from, to).await?;
+                let stored = self
+                    .stores
+                    .history
+                    .hourly_usage(tenant, meter, from, to)
+                    .await?;
                 fill(from, to, granularity, &stored, |hour| {
-                    self.usage_tally.pending_hour(tenant, hour)
+                    self.usage_tally.pending_hour(tenant, meter, hour)
                 })
             }
             Granularity::Day => {
@@ -202,13 +212,13 @@ impl Dream {
                 let stored: Vec<(DateTime<Utc>, u64)> = self
                     .stores
                     .history
-                    .daily_usage(tenant, from.date_naive(), last)
+                    .daily_usage(tenant, meter, from.date_naive(), last)
                     .await?
                     .into_iter()
                     .map(|(day, amount)| (granularity.floor(day_start(day)), amount))
                     .collect();
                 fill(from, to, granularity, &stored, |start| {
-                    self.usage_tally.pending(tenant, start.date_naive())
+                    self.usage_tally.pending(tenant, meter, start.date_naive())
                 })
             }
         };

@@ -1,4 +1,4 @@
-//! Hourly and daily usage per tenant in memory.
+//! Hourly and daily usage per tenant and meter in memory.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +10,8 @@ use super::{lock, MemoryStore};
 
 #[derive(Debug, Default)]
 pub(super) struct History {
-    days: BTreeMap<(Tenant, NaiveDate), u64>,
-    hours: BTreeMap<(Tenant, DateTime<Utc>), u64>,
+    days: BTreeMap<(Tenant, String, NaiveDate), u64>,
+    hours: BTreeMap<(Tenant, String, DateTime<Utc>), u64>,
 }
 
 fn add<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, amount: u64) {
@@ -24,7 +24,8 @@ impl UsageHistoryStore for MemoryStore {
     async fn add_daily_usage(&self, rows: &[DailyUsage]) -> Result<(), StoreError> {
         let mut history = lock(&self.history);
         for row in rows {
-            add(&mut history.days, (row.tenant.clone(), row.day), row.amount);
+            let key = (row.tenant.clone(), row.meter.clone(), row.day);
+            add(&mut history.days, key, row.amount);
         }
         Ok(())
     }
@@ -32,13 +33,10 @@ impl UsageHistoryStore for MemoryStore {
     async fn add_usage(&self, rows: &[HourlyUsage]) -> Result<(), StoreError> {
         let mut history = lock(&self.history);
         for row in rows {
-            add(
-                &mut history.hours,
-                (row.tenant.clone(), row.hour),
-                row.amount,
-            );
-            let day = row.hour.date_naive();
-            add(&mut history.days, (row.tenant.clone(), day), row.amount);
+            let hour = (row.tenant.clone(), row.meter.clone(), row.hour);
+            add(&mut history.hours, hour, row.amount);
+            let day = (row.tenant.clone(), row.meter.clone(), row.hour.date_naive());
+            add(&mut history.days, day, row.amount);
         }
         Ok(())
     }
@@ -46,6 +44,7 @@ impl UsageHistoryStore for MemoryStore {
     async fn daily_usage(
         &self,
         tenant: &Tenant,
+        meter: &str,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, u64)>, StoreError> {
@@ -55,14 +54,17 @@ impl UsageHistoryStore for MemoryStore {
         let history = lock(&self.history);
         Ok(history
             .days
-            .range((tenant.clone(), from)..=(tenant.clone(), to))
-            .map(|((_, day), amount)| (*day, *amount))
+            .range(
+                (tenant.clone(), meter.to_owned(), from)..=(tenant.clone(), meter.to_owned(), to),
+            )
+            .map(|((_, _, day), amount)| (*day, *amount))
             .collect())
     }
 
     async fn hourly_usage(
         &self,
         tenant: &Tenant,
+        meter: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
@@ -72,8 +74,8 @@ impl UsageHistoryStore for MemoryStore {
         let history = lock(&self.history);
         Ok(history
             .hours
-            .range((tenant.clone(), from)..(tenant.clone(), to))
-            .map(|((_, hour), amount)| (*hour, *amount))
+            .range((tenant.clone(), meter.to_owned(), from)..(tenant.clone(), meter.to_owned(), to))
+            .map(|((_, _, hour), amount)| (*hour, *amount))
             .collect())
     }
 
@@ -86,7 +88,7 @@ impl UsageHistoryStore for MemoryStore {
         let hours: Vec<_> = history
             .hours
             .keys()
-            .filter(|(_, hour)| *hour < before)
+            .filter(|(_, _, hour)| *hour < before)
             .take(limit)
             .cloned()
             .collect();
@@ -94,7 +96,7 @@ impl UsageHistoryStore for MemoryStore {
         let days: Vec<_> = history
             .days
             .keys()
-            .filter(|(_, d)| *d < day)
+            .filter(|(_, _, d)| *d < day)
             .take(limit)
             .cloned()
             .collect();

@@ -1,4 +1,4 @@
-//! Hourly and daily usage per tenant on PostgreSQL: one statement adds a whole batch.
+//! Hourly and daily usage per tenant and meter on PostgreSQL: one statement adds a whole batch.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -15,26 +15,31 @@ impl UsageHistoryStore for PostgresStore {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut sorted: Vec<&DailyUsage> = rows.iter().collect();
-        sorted.sort_by(|a, b| (&a.tenant, a.day).cmp(&(&b.tenant, b.day)));
-        let mut platforms = Vec::with_capacity(sorted.len());
-        let mut modes = Vec::with_capacity(sorted.len());
-        let mut days = Vec::with_capacity(sorted.len());
-        let mut amounts = Vec::with_capacity(sorted.len());
-        for row in merged(&sorted) {
-            platforms.push(row.0.platform.as_str().to_owned());
-            modes.push(mode_str(row.0.mode).to_owned());
-            days.push(row.1);
-            amounts.push(to_i64(row.2)?);
+        let mut days: Vec<(&Tenant, (&str, NaiveDate), u64)> = rows
+            .iter()
+            .map(|r| (&r.tenant, (r.meter.as_str(), r.day), r.amount))
+            .collect();
+        days.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let days = merge(days);
+        let (mut platforms, mut modes, mut meters, mut day_list, mut amounts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (tenant, (meter, day), amount) in &days {
+            platforms.push(tenant.platform.as_str().to_owned());
+            modes.push(mode_str(tenant.mode).to_owned());
+            meters.push((*meter).to_owned());
+            day_list.push(*day);
+            amounts.push(to_i64(*amount)?);
         }
         sqlx::query(
-            "INSERT INTO usage_daily (platform_id, mode, day, amount) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[]) \
-             ON CONFLICT (platform_id, mode, day) DO UPDATE SET amount = usage_daily.amount + excluded.amount",
+            "INSERT INTO usage_daily (platform_id, mode, meter, day, amount) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::bigint[]) \
+             ON CONFLICT (platform_id, mode, meter, day) \
+             DO UPDATE SET amount = usage_daily.amount + excluded.amount",
         )
         .bind(&platforms)
         .bind(&modes)
-        .bind(&days)
+        .bind(&meters)
+        .bind(&day_list)
         .bind(&amounts)
         .execute(&self.pool)
         .await
@@ -48,49 +53,58 @@ impl UsageHistoryStore for PostgresStore {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut hours: Vec<(&Tenant, DateTime<Utc>, u64)> =
-            rows.iter().map(|r| (&r.tenant, r.hour, r.amount)).collect();
+        let mut hours: Vec<(&Tenant, (&str, DateTime<Utc>), u64)> = rows
+            .iter()
+            .map(|r| (&r.tenant, (r.meter.as_str(), r.hour), r.amount))
+            .collect();
         hours.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         let hours = merge(hours);
         let days = merge(
             hours
                 .iter()
-                .map(|(tenant, hour, amount)| (*tenant, hour.date_naive(), *amount))
+                .map(|(tenant, (meter, hour), amount)| {
+                    (*tenant, (*meter, hour.date_naive()), *amount)
+                })
                 .collect(),
         );
-        let (mut h_platforms, mut h_modes, mut h_hours, mut h_amounts) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (tenant, hour, amount) in &hours {
+        let (mut h_platforms, mut h_modes, mut h_meters, mut h_hours, mut h_amounts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (tenant, (meter, hour), amount) in &hours {
             h_platforms.push(tenant.platform.as_str().to_owned());
             h_modes.push(mode_str(tenant.mode).to_owned());
+            h_meters.push((*meter).to_owned());
             h_hours.push(*hour);
             h_amounts.push(to_i64(*amount)?);
         }
-        let (mut d_platforms, mut d_modes, mut d_days, mut d_amounts) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (tenant, day, amount) in &days {
+        let (mut d_platforms, mut d_modes, mut d_meters, mut d_days, mut d_amounts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (tenant, (meter, day), amount) in &days {
             d_platforms.push(tenant.platform.as_str().to_owned());
             d_modes.push(mode_str(tenant.mode).to_owned());
+            d_meters.push((*meter).to_owned());
             d_days.push(*day);
             d_amounts.push(to_i64(*amount)?);
         }
         sqlx::query(
             "WITH hourly AS ( \
-               INSERT INTO usage_hourly (platform_id, mode, hour, amount) \
-               SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) \
-               ON CONFLICT (platform_id, mode, hour) \
+               INSERT INTO usage_hourly (platform_id, mode, meter, hour, amount) \
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[]) \
+               ON CONFLICT (platform_id, mode, meter, hour) \
                DO UPDATE SET amount = usage_hourly.amount + excluded.amount \
                RETURNING 1) \
-             INSERT INTO usage_daily (platform_id, mode, day, amount) \
-             SELECT * FROM unnest($5::text[], $6::text[], $7::date[], $8::bigint[]) \
-             ON CONFLICT (platform_id, mode, day) DO UPDATE SET amount = usage_daily.amount + excluded.amount",
+             INSERT INTO usage_daily (platform_id, mode, meter, day, amount) \
+             SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::date[], $10::bigint[]) \
+             ON CONFLICT (platform_id, mode, meter, day) \
+             DO UPDATE SET amount = usage_daily.amount + excluded.amount",
         )
         .bind(&h_platforms)
         .bind(&h_modes)
+        .bind(&h_meters)
         .bind(&h_hours)
         .bind(&h_amounts)
         .bind(&d_platforms)
         .bind(&d_modes)
+        .bind(&d_meters)
         .bind(&d_days)
         .bind(&d_amounts)
         .execute(&self.pool)
@@ -102,17 +116,19 @@ impl UsageHistoryStore for PostgresStore {
     async fn hourly_usage(
         &self,
         tenant: &Tenant,
+        meter: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
         let rows: Vec<(DateTime<Utc>, i64)> = sqlx::query_as(
             "SELECT hour, amount FROM usage_hourly WHERE platform_id = $1 AND mode = $2 \
-             AND hour >= $3 AND hour < $4 ORDER BY hour",
+             AND meter = $5 AND hour >= $3 AND hour < $4 ORDER BY hour",
         )
         .bind(tenant.platform.as_str())
         .bind(mode_str(tenant.mode))
         .bind(from)
         .bind(to)
+        .bind(meter)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
@@ -148,17 +164,19 @@ impl UsageHistoryStore for PostgresStore {
     async fn daily_usage(
         &self,
         tenant: &Tenant,
+        meter: &str,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, u64)>, StoreError> {
         let rows: Vec<(NaiveDate, i64)> = sqlx::query_as(
             "SELECT day, amount FROM usage_daily WHERE platform_id = $1 AND mode = $2 \
-             AND day BETWEEN $3 AND $4 ORDER BY day",
+             AND meter = $5 AND day BETWEEN $3 AND $4 ORDER BY day",
         )
         .bind(tenant.platform.as_str())
         .bind(mode_str(tenant.mode))
         .bind(from)
         .bind(to)
+        .bind(meter)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
@@ -168,7 +186,8 @@ impl UsageHistoryStore for PostgresStore {
     }
 }
 
-/// Sorted `(tenant, key, amount)` with duplicates of one (tenant, key) summed:
+/// Sorted `(tenant, key, amount)` with duplicates of one (tenant, key) summed
+/// (the key: meter and hour or day):
 /// `ON CONFLICT DO UPDATE` may not touch one row twice in a statement.
 fn merge<K: PartialEq>(sorted: Vec<(&Tenant, K, u64)>) -> Vec<(&Tenant, K, u64)> {
     let mut out: Vec<(&Tenant, K, u64)> = Vec::with_capacity(sorted.len());
@@ -178,21 +197,6 @@ fn merge<K: PartialEq>(sorted: Vec<(&Tenant, K, u64)>) -> Vec<(&Tenant, K, u64)>
                 last.2 = last.2.saturating_add(row.2);
             }
             _ => out.push(row),
-        }
-    }
-    out
-}
-
-/// Sorted rows with duplicates of one (tenant, day) summed: `ON CONFLICT DO
-/// UPDATE` may not touch one row twice in a statement.
-fn merged<'a>(sorted: &[&'a DailyUsage]) -> Vec<(&'a Tenant, NaiveDate, u64)> {
-    let mut out: Vec<(&Tenant, NaiveDate, u64)> = Vec::with_capacity(sorted.len());
-    for row in sorted {
-        match out.last_mut() {
-            Some(last) if last.0 == &row.tenant && last.1 == row.day => {
-                last.2 = last.2.saturating_add(row.amount);
-            }
-            _ => out.push((&row.tenant, row.day, row.amount)),
         }
     }
     out
