@@ -8,12 +8,6 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use dream_bin::{bootstrap, config::Config, Application};
 
-// A request allocates and frees dozens of small objects (headers, strings, boxed
-// futures); mimalloc's thread-local free lists serve them faster than glibc's
-// malloc (issue #13's profile: malloc/free were a tenth of a track).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "dream",
