@@ -380,6 +380,10 @@ impl<D: poem::Endpoint, A: poem::Endpoint> poem::Endpoint for Front<D, A> {
     async fn call(&self, req: poem::Request) -> poem::Result<poem::Response> {
         use poem::IntoResponse;
         let path = req.uri().path();
+        if !path.starts_with('/') {
+            // `OPTIONS *`: no route, as the router nesting both answered.
+            return Err(poem::error::NotFoundError.into());
+        }
         if path == "/" || path == "/dashboard" || path.starts_with("/dashboard/") {
             self.dashboard
                 .call(req)

@@ -146,7 +146,12 @@ impl<A: Endpoint, O: Endpoint> Endpoint for Dispatch<A, O> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let result = if is_outside_spec(req.uri().path()) {
+        let path = req.uri().path();
+        // As the router level above both did: a request no route matched has the
+        // empty template (its metric label); that level matched every path
+        // starting with `/`, and nothing else (`OPTIONS *`).
+        let nested = path.starts_with('/');
+        let result = if is_outside_spec(path) {
             self.outside
                 .call(req)
                 .await
@@ -154,17 +159,15 @@ impl<A: Endpoint, O: Endpoint> Endpoint for Dispatch<A, O> {
         } else {
             self.api.call(req).await.map(IntoResponse::into_response)
         };
-        // As the router level above both did: a request no route matched has the
-        // empty template (its metric label).
         match result {
             Ok(mut resp) => {
-                if resp.data::<PathPattern>().is_none() {
+                if nested && resp.data::<PathPattern>().is_none() {
                     resp.set_data(PathPattern("".into()));
                 }
                 Ok(resp)
             }
             Err(mut err) => {
-                if err.data::<PathPattern>().is_none() {
+                if nested && err.data::<PathPattern>().is_none() {
                     err.set_data(PathPattern("".into()));
                 }
                 Err(err)
