@@ -349,7 +349,7 @@ impl Application {
 /// The whole server: the dashboard at `/dashboard` (and `/` leads there), the API
 /// and everything else of `dream_http::app`.
 fn endpoint(state: dream_http::AppState) -> impl poem::Endpoint {
-    poem::Route::new()
+    let dashboard = poem::Route::new()
         .nest("/dashboard", dream_dashboard::dashboard(state.clone()))
         .at(
             "/",
@@ -359,8 +359,40 @@ fn endpoint(state: dream_http::AppState) -> impl poem::Endpoint {
                     .header("Location", "/dashboard")
                     .finish()
             }),
-        )
-        .nest("/", dream_http::app(state))
+        );
+    Front {
+        dashboard,
+        app: dream_http::app(state),
+    }
+}
+
+/// The dashboard's paths go to its router, every other path straight to the
+/// API, as a router nesting both at `/` would send them, without that router's
+/// copy of the path and extra boxed future on every API call.
+struct Front<D, A> {
+    dashboard: D,
+    app: A,
+}
+
+impl<D: poem::Endpoint, A: poem::Endpoint> poem::Endpoint for Front<D, A> {
+    type Output = poem::Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<poem::Response> {
+        use poem::IntoResponse;
+        let path = req.uri().path();
+        if !path.starts_with('/') {
+            // `OPTIONS *`: no route, as the router nesting both answered.
+            return Err(poem::error::NotFoundError.into());
+        }
+        if path == "/" || path == "/dashboard" || path.starts_with("/dashboard/") {
+            self.dashboard
+                .call(req)
+                .await
+                .map(IntoResponse::into_response)
+        } else {
+            self.app.call(req).await.map(IntoResponse::into_response)
+        }
+    }
 }
 
 /// How often a server writes its tally of accepted usage to the usage history

@@ -7,7 +7,7 @@
 //! pipe (a third of a bare `/health`'s cost). The queue blocks rather than drops
 //! when full, and [`Telemetry::shutdown`] drains it.
 
-use std::time::Duration;
+use std::{io::IsTerminal, time::Duration};
 
 use dream_bin::{Config, LogFormat};
 use opentelemetry::trace::TracerProvider as _;
@@ -62,16 +62,27 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     let otel = traces
         .as_ref()
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("dream")));
+    // The writer thread writes the lines queued since its last pass in one
+    // system call (it flushes whenever the queue is empty), not one per line.
     let (writer, log_writer) = NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("dream-log-writer")
-        .finish(std::io::stdout());
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
+    // Colours only for a terminal: in a file or a pipe the escape codes are noise
+    // (and styling every field was a tenth of a logged request's cost).
+    let ansi = std::io::stdout().is_terminal();
     let logs = match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_writer(writer)
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .boxed(),
     };
     tracing_subscriber::registry()
         .with(filter)

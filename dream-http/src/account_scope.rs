@@ -200,11 +200,17 @@ async fn app_scope(state: &AppState, req: &Request, raw_id: &str) -> Result<AppS
 }
 
 /// The layer: see the module doc.
-pub async fn account_scope<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
-    let path = req.uri().path().to_owned();
+pub async fn account_scope<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path();
     if path != "/account" && !path.starts_with("/account/") {
         return ep.call(req).await.map(IntoResponse::into_response);
     }
+    // Boxed: the account checks' state stays out of every other request's future.
+    Box::pin(account_request(ep, req)).await
+}
+
+async fn account_request<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
     let state = req
         .data::<AppState>()
         .cloned()

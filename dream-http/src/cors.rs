@@ -99,6 +99,12 @@ pub async fn preflight<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respons
     if !(sign_in && req.method() == Method::POST) {
         return Ok(ep.call(req).await?.into_response());
     }
+    // Boxed: the sign-in path's state stays out of every other request's future.
+    Box::pin(sign_in_request(ep, req)).await
+}
+
+/// A sign-in `POST`: the answer, errors included, with the platform's CORS headers.
+async fn sign_in_request<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
     let allowed = sign_in_origin(&req).await;
     let path = req.uri().path().to_owned();
     // Errors become their (JSON) responses here, so that they carry the headers too.

@@ -176,13 +176,19 @@ fn replay(stored: StoredResponse) -> Response {
 }
 
 /// The idempotency layer; a no-op unless the request is a POST with the header.
-pub async fn idempotent<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
+pub async fn idempotent<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    if req.method() != Method::POST || !req.headers().contains_key(HEADER) {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    }
+    // Boxed: the claim's state stays out of the future of requests without a key.
+    Box::pin(with_key(ep, req)).await
+}
+
+/// A POST with an `Idempotency-Key`: claim, run once, store or replay.
+async fn with_key<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
     let Some(key) = req.headers().get(HEADER).cloned() else {
         return ep.call(req).await.map(IntoResponse::into_response);
     };
-    if req.method() != Method::POST {
-        return ep.call(req).await.map(IntoResponse::into_response);
-    }
     let key = match key.to_str() {
         Ok(k) if !k.is_empty() && k.len() <= 255 => k.to_owned(),
         _ => {

@@ -3,13 +3,18 @@
 //! included).
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
+    collections::HashSet,
+    fmt::{self, Write as _},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, PoisonError,
+    },
     time::Instant,
 };
 
 use poem::{
     error::{MethodNotAllowedError, NotFoundError},
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderValue, Method, StatusCode},
     Endpoint, IntoResponse, PathPattern, Request, Response,
 };
 use poem_openapi::{
@@ -26,18 +31,49 @@ pub struct RequestId(pub String);
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn next_request_id() -> String {
-    // Unique, not secret: process start time plus a counter.
-    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let start = START.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64)
-    });
-    format!(
-        "req_{start:x}{:06x}",
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+/// A request id, formatted on the stack: the request's copies (extension, header)
+/// are made from it, and the span and the access log borrow it.
+struct RequestIdBuf {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl RequestIdBuf {
+    fn next() -> Self {
+        // Unique, not secret: process start time plus a counter.
+        static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let start = START.get_or_init(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64)
+        });
+        let mut id = Self {
+            buf: [0; 40],
+            len: 0,
+        };
+        // At most 4 + 16 + 16 bytes: always fits.
+        let _ = write!(
+            id,
+            "req_{start:x}{:06x}",
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        id
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `str`s are ever written (see `write_str`).
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for RequestIdBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let dest = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dest.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 fn code_for(status: StatusCode) -> (ErrorCode, &'static str) {
@@ -156,34 +192,62 @@ async fn finish_error(mut resp: Response, request_id: &str) -> Response {
 /// What a request is, for metric labels and spans: the spec's operation id, else
 /// the route template of a route outside the spec (webhooks), else `unmatched`.
 /// Never the raw path: its ids would make a series per object.
-fn operation(spec_operation: Option<&str>, pattern: Option<&PathPattern>) -> String {
-    spec_operation
-        .map(str::to_owned)
-        .or_else(|| pattern.map(|p| p.0.to_string()))
-        .unwrap_or_else(|| "unmatched".to_owned())
+fn operation(spec_operation: Option<&'static str>, pattern: Option<&PathPattern>) -> &'static str {
+    match (spec_operation, pattern) {
+        (Some(op), _) => op,
+        (None, Some(pattern)) => intern(&pattern.0),
+        (None, None) => "unmatched",
+    }
+}
+
+/// A route template as a `&'static str`: the templates are the routes' own, a
+/// fixed set, so each is leaked once and the metric labels borrow it.
+fn intern(template: &str) -> &'static str {
+    static TEMPLATES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut templates = TEMPLATES.lock().unwrap_or_else(PoisonError::into_inner);
+    let templates = templates.get_or_insert_with(HashSet::new);
+    if let Some(&known) = templates.get(template) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(template.into());
+    templates.insert(leaked);
+    leaked
+}
+
+/// The span's `otel.name`: `METHOD operationId` (the method alone outside the
+/// spec), written into the span without an intermediate string.
+struct SpanName<'a>(&'a Method, Option<&'static str>);
+
+impl fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Some(op) => write!(f, "{} {op}", self.0),
+            None => write!(f, "{}", self.0),
+        }
+    }
 }
 
 /// The outermost layer of the API: request id, span, error shape, access log,
 /// metrics.
 pub async fn observe<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
-    let request_id = next_request_id();
-    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let id = RequestIdBuf::next();
+    let request_id = id.as_str();
+    req.extensions_mut()
+        .insert(RequestId(request_id.to_owned()));
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let spec_operation = crate::spec::operation_id(method.as_str(), &path);
+    // A clone shares the request line's bytes: no copy of the path.
+    let uri = req.uri().clone();
+    let path = uri.path();
+    let spec_operation = crate::spec::operation_id(method.as_str(), path);
     // `otel.*` fields shape the span when it is exported (OTLP). Its name cannot
     // change once the span has started, so it comes from the spec up front.
-    let span_name = match spec_operation {
-        Some(op) => format!("{method} {op}"),
-        None => method.to_string(),
-    };
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         method = %method,
         operation = Empty,
         status = Empty,
-        otel.name = %span_name,
+        otel.name = %SpanName(&method, spec_operation),
         otel.kind = "server",
         otel.status_code = Empty,
     );
@@ -196,23 +260,26 @@ pub async fn observe<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
         }
         Err(err) => {
             let pattern = err.data::<PathPattern>().cloned();
-            (error_response(err, &path), pattern)
+            (error_response(err, path), pattern)
         }
     };
     if resp.status().is_client_error() || resp.status().is_server_error() {
-        resp = finish_error(resp, &request_id).await;
+        // Boxed: the error path's state stays out of every request's future.
+        resp = Box::pin(finish_error(resp, request_id)).await;
     }
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
         resp.headers_mut().insert("x-request-id", value);
     }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     let operation = operation(spec_operation, pattern.as_ref());
-    crate::metrics::observe_request(&operation, status, elapsed.as_secs_f64());
-    span.record("operation", operation.as_str());
-    span.record("status", status);
-    if resp.status().is_server_error() {
-        span.record("otel.status_code", "ERROR");
+    crate::metrics::observe_request(operation, status, elapsed.as_secs_f64());
+    if !span.is_disabled() {
+        span.record("operation", operation);
+        span.record("status", status);
+        if resp.status().is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
     }
     // Never the query string or headers: they may carry keys.
     span.in_scope(|| {

@@ -2,7 +2,7 @@
 //! the route table derived from it (for `Allow` on 405 answers, and the operation
 //! id that labels a request's metrics and span).
 
-use std::sync::OnceLock;
+use std::{collections::HashMap, sync::OnceLock};
 
 use serde_json::{json, Map, Value};
 
@@ -147,16 +147,24 @@ struct PathMethods {
     operations: Vec<(String, String)>,
 }
 
-fn routes() -> &'static [PathMethods] {
-    static ROUTES: OnceLock<Vec<PathMethods>> = OnceLock::new();
+/// The spec's paths, in the spec's order, and the answer of [`scan`] for each
+/// path without parameters (most hot paths: `/api/data`, `/health`), so those
+/// are found without scanning.
+struct Routes {
+    all: Vec<PathMethods>,
+    literal: HashMap<String, usize>,
+}
+
+fn routes() -> &'static Routes {
+    static ROUTES: OnceLock<Routes> = OnceLock::new();
     ROUTES.get_or_init(|| {
         let spec: serde_json::Value =
             serde_json::from_str(&crate::openapi_json()).unwrap_or_default();
-        let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) else {
-            return Vec::new();
-        };
-        paths
-            .iter()
+        let all: Vec<PathMethods> = spec
+            .get("paths")
+            .and_then(|p| p.as_object())
+            .into_iter()
+            .flatten()
             .map(|(path, item)| {
                 let mut methods: Vec<String> = item
                     .as_object()
@@ -187,25 +195,52 @@ fn routes() -> &'static [PathMethods] {
                     allow: methods.join(", "),
                 }
             })
-            .collect()
+            .collect();
+        // Whatever the scan answers for a literal path, the map answers the same
+        // (an earlier templated path may match it too).
+        let literal = all
+            .iter()
+            .filter(|route| route.segments.iter().all(Option::is_some))
+            .filter_map(|route| {
+                let path: Vec<&str> = route
+                    .segments
+                    .iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                let path = format!("/{}", path.join("/"));
+                let found = scan(&all, &path)?;
+                Some((path, found))
+            })
+            .collect();
+        Routes { all, literal }
     })
 }
 
-fn route(path: &str) -> Option<&'static PathMethods> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    routes()
-        .iter()
-        .filter(|route| route.segments.len() == segments.len())
-        .find(|route| {
-            route
+/// The first of `all` whose template matches `path`, segment by segment.
+fn scan(all: &[PathMethods], path: &str) -> Option<usize> {
+    let path = path.trim_start_matches('/');
+    let count = path.split('/').count();
+    all.iter().position(|route| {
+        route.segments.len() == count
+            && route
                 .segments
                 .iter()
-                .zip(&segments)
+                .zip(path.split('/'))
                 .all(|(want, got)| match want {
                     Some(literal) => literal == got,
                     None => !got.is_empty(),
                 })
-        })
+    })
+}
+
+fn route(path: &str) -> Option<&'static PathMethods> {
+    let routes = routes();
+    let index = match routes.literal.get(path) {
+        Some(&index) => Some(index),
+        None => scan(&routes.all, path),
+    };
+    index.map(|index| &routes.all[index])
 }
 
 /// The `Allow` value for a request path, if the path is one of the API's.

@@ -1,6 +1,9 @@
 //! What every handler can reach.
 
-use std::sync::Arc;
+use std::{
+    ops::{Deref, DerefMut},
+    sync::Arc,
+};
 
 use dream_core::Dream;
 use sha2::{Digest, Sha256};
@@ -8,9 +11,33 @@ use subtle::ConstantTimeEq;
 
 use crate::ReadinessProbe;
 
-/// Shared state: the services and the server's settings.
+/// Shared state: the services and the server's settings, behind one `Arc`.
+///
+/// Every request gets its own copy (poem's `.data`), so a clone must be cheap: one
+/// reference count instead of the dozens of counts and the settings' strings a
+/// copy of the fields would take. Read the fields through `Deref`; setting one
+/// (`state.body_limit = …`, while the server is built) copies them first if the
+/// state is shared.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppSettings>);
+
+impl Deref for AppState {
+    type Target = AppSettings;
+
+    fn deref(&self) -> &AppSettings {
+        &self.0
+    }
+}
+
+impl DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut AppSettings {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// What [`AppState`] holds: the services and the server's settings.
+#[derive(Clone)]
+pub struct AppSettings {
     /// The services.
     pub dream: Dream,
     /// SHA-256 of the operator's admin token; `None` disables the admin API.
@@ -74,7 +101,7 @@ impl AppState {
 
     /// State over `dream`, with the admin API enabled when `admin_token` is given.
     pub fn new(dream: Dream, admin_token: Option<&str>) -> Self {
-        Self {
+        Self(Arc::new(AppSettings {
             dream,
             admin_token_digest: admin_token
                 .filter(|t| !t.is_empty())
@@ -86,7 +113,7 @@ impl AppState {
             readiness: Vec::new(),
             readiness_timeout: Self::DEFAULT_READINESS_TIMEOUT,
             account_door: AccountDoor::default(),
-        }
+        }))
     }
 }
 
