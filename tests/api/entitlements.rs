@@ -38,7 +38,8 @@ async fn get_as(server: &TestServer, path: &str, sk: &str, user: &str, plan: &st
         .await
 }
 
-async fn events_of(server: &TestServer, sk: &str, kind: &str) -> Vec<Value> {
+/// The tenant's last 100 events of one kind, newest first.
+pub(crate) async fn events_of(server: &TestServer, sk: &str, kind: &str) -> Vec<Value> {
     let reply = server.get("/api/events?limit=100", sk).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     reply.json["data"]

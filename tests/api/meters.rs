@@ -7,7 +7,10 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::support::{creds, Reply, TestServer};
+use crate::{
+    entitlements::events_of,
+    support::{creds, Reply, TestServer},
+};
 
 fn pricing() -> Value {
     json!([
@@ -53,18 +56,6 @@ async fn entitlements(server: &TestServer, sk: &str, user: &str) -> Value {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     reply.json
-}
-
-async fn events_of(server: &TestServer, sk: &str, kind: &str) -> Vec<Value> {
-    let reply = server.get("/api/events?limit=100", sk).await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    reply.json["data"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["type"] == kind)
-        .cloned()
-        .collect()
 }
 
 #[tokio::test]
