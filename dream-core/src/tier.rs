@@ -352,6 +352,19 @@ pub struct TierConfig {
 }
 
 impl TierConfig {
+    /// Checks that `meter` is [`REQUESTS_METER`] or a meter one of the tiers
+    /// (archived ones included) defines; the error names `field`.
+    ///
+    /// ```
+    /// use dream_core::TierConfig;
+    /// let none = TierConfig::default();
+    /// assert!(none.require_meter("requests", "/meter").is_ok());
+    /// assert!(none.require_meter("exports", "/meter").is_err());
+    /// ```
+    pub fn require_meter(&self, meter: &str, field: &str) -> Result<(), CoreError> {
+        require_meter(&self.tiers, meter, field)
+    }
+
     /// The tier called `name`, archived or not.
     pub fn find(&self, name: &str) -> Option<&Tier> {
         self.tiers.iter().find(|t| t.name == name)
@@ -494,15 +507,7 @@ fn validate_grants(
             "only one_time products grant credits; plans carry their own meters",
         ));
     }
-    crate::validate_meter_name(&grants.meter, &format!("{field}/meter"))?;
-    let known = grants.meter == REQUESTS_METER
-        || tiers.iter().any(|t| t.meters.contains_key(&grants.meter));
-    if !known {
-        return Err(CoreError::invalid(
-            format!("{field}/meter"),
-            format!("no tier defines a meter \"{}\"", grants.meter),
-        ));
-    }
+    require_meter(tiers, &grants.meter, &format!("{field}/meter"))?;
     if !(1..=crate::MAX_CREDIT_GRANT).contains(&grants.amount) {
         return Err(CoreError::invalid(
             format!("{field}/amount"),
@@ -510,6 +515,20 @@ fn validate_grants(
         ));
     }
     Ok(())
+}
+
+/// Checks that `meter` is a well-formed meter name that is [`REQUESTS_METER`] or
+/// a meter one of `tiers` defines; the error names `field`.
+fn require_meter(tiers: &[Tier], meter: &str, field: &str) -> Result<(), CoreError> {
+    crate::validate_meter_name(meter, field)?;
+    if meter == REQUESTS_METER || tiers.iter().any(|t| t.meters.contains_key(meter)) {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            field,
+            format!("unknown meter \"{meter}\": no tier defines it"),
+        ))
+    }
 }
 
 fn validate_alerts(alerts: &[u8], field: &str) -> Result<(), CoreError> {

@@ -305,7 +305,7 @@ impl World {
             (Some(spent), Ok(outcome)) => {
                 prop_assert_eq!(outcome.used, used + amount, "accepted usage is exact");
                 prop_assert_eq!(outcome.credits_spent, spent, "credits spent");
-                prop_assert_eq!(outcome.meter.as_str(), meter.name());
+                prop_assert_eq!(outcome.meter.as_ref(), meter.name());
                 known.set_count(meter, used + amount);
                 known.credits.insert(meter, credits - spent);
             }

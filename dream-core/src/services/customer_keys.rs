@@ -91,16 +91,9 @@ impl Dream {
     ) -> Result<IssuedCustomerKey, CoreError> {
         check_name(&name)?;
         if let Some(meter) = &meter {
-            validate_meter_name(meter, "/meter")?;
-            let config = self.tier_config(tenant).await?;
-            let known = meter == REQUESTS_METER
-                || config.tiers.iter().any(|t| t.meters.contains_key(meter));
-            if !known {
-                return Err(CoreError::invalid(
-                    "/meter",
-                    format!("unknown meter \"{meter}\": no tier defines it"),
-                ));
-            }
+            self.tier_config(tenant)
+                .await?
+                .require_meter(meter, "/meter")?;
         }
         let now = self.now();
         if expires_at.is_some_and(|at| at <= now) {

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use crate::{
     decide_usage, validate_flag_name, validate_meter_name, CoreError, Customer, MeterPeriod,
-    MeterReset, Period, Tenant, Tier, TierConfig, REQUESTS_METER,
+    MeterReset, Period, Tenant, TierConfig, REQUESTS_METER,
 };
 
 use super::{
-    usage::{meter_rule, MAX_TRACK_AMOUNT},
+    usage::{meter_rule, plan_of, MAX_TRACK_AMOUNT},
     Dream,
 };
 
@@ -79,15 +79,6 @@ pub struct CheckOutcome {
 
 /// Every flag named by any tier of the tenant, archived ones included (a
 /// customer may still be on one), each `true` when `plan` has it.
-fn plan_tier<'a>(config: &'a TierConfig, customer: &Customer) -> Result<&'a Tier, CoreError> {
-    config.find(&customer.plan).ok_or_else(|| {
-        CoreError::Conflict(format!(
-            "the customer's plan \"{}\" is not among this tenant's tiers",
-            customer.plan
-        ))
-    })
-}
-
 fn flag_map(config: &TierConfig, plan: &str) -> BTreeMap<String, bool> {
     let mut flags = BTreeMap::new();
     for tier in &config.tiers {
@@ -141,7 +132,7 @@ impl Dream {
         let (customer, config) = self
             .customer_for_usage(tenant, reference, plan_hint)
             .await?;
-        let tier = plan_tier(&config, &customer)?;
+        let tier = plan_of(&config, &customer)?;
         let now = self.now();
         // Every meter any tier defines, so that one read also covers a meter only
         // other tiers define that the customer holds credits for or counted on.
@@ -201,7 +192,7 @@ impl Dream {
         config: &TierConfig,
         meter: &str,
     ) -> Result<MeterState, CoreError> {
-        let tier = plan_tier(config, customer)?;
+        let tier = plan_of(config, customer)?;
         let rule = meter_rule(config, tier, meter)?;
         let period = rule.reset.period(self.now());
         let asked = [MeterPeriod {

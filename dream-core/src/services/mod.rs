@@ -73,8 +73,8 @@ pub use usage_history::{
 
 use crate::{
     ports::{BillingProvider, InlinePasswordHasher, PasswordHasher, Stores},
-    AuditContext, Clock, CustomerId, EndpointPolicy, Event, EventKind, MasterKey, RevealedSecret,
-    SealedSecret, SystemClock, Tenant,
+    AuditContext, Clock, CustomerId, EndpointPolicy, Event, EventId, EventKind, MasterKey,
+    RevealedSecret, SealedSecret, StoreError, SystemClock, Tenant,
 };
 
 /// The service facade over the store ports and a clock. Cheap to clone.
@@ -187,6 +187,35 @@ impl Dream {
         let event = Event::new(tenant.clone(), kind, customer.cloned(), data, self.now());
         if let Err(err) = self.stores.events.append_event(&event).await {
             tracing::warn!(error = %err, kind = kind.as_str(), "could not append to the event log");
+        }
+    }
+}
+
+impl Dream {
+    /// Appends an event whose id is derived from `key`, so that the same fact
+    /// announced again (a replay, a redelivered webhook, another process) is
+    /// refused by the event log's unique id instead of being delivered twice.
+    async fn emit_once(
+        &self,
+        key: &str,
+        tenant: &Tenant,
+        kind: EventKind,
+        customer: &CustomerId,
+        data: serde_json::Value,
+    ) {
+        let event = Event {
+            id: EventId::derived(key),
+            tenant: tenant.clone(),
+            kind,
+            customer: Some(customer.clone()),
+            data,
+            created_at: self.now(),
+        };
+        match self.stores.events.append_event(&event).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, kind = kind.as_str(), "could not append to the event log");
+            }
         }
     }
 }

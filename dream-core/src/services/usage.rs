@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::{
     crossed_thresholds, validate_meter_name, ConsumeOutcome, ConsumeRequest, CoreError, Customer,
-    CustomerId, Event, EventId, EventKind, LimitReached, MeterReset, MeterRule, Period, StoreError,
-    Tenant, Tier, TierConfig, UsageLimit, REQUESTS_METER,
+    EventKind, LimitReached, MeterReset, MeterRule, Period, Tenant, Tier, TierConfig, UsageLimit,
+    REQUESTS_METER,
 };
 
 use super::Dream;
@@ -29,7 +29,7 @@ pub struct TrackOutcome {
     /// The period counted in.
     pub period: Period,
     /// The meter counted.
-    pub meter: String,
+    pub meter: Cow<'static, str>,
     /// Credits this call took (0 when the allowance held it).
     pub credits_spent: u64,
 }
@@ -77,12 +77,12 @@ struct Counted<'a> {
 /// The rule `meter` follows for a customer on `tier`: the tier's own, or, for a
 /// meter only other tiers of the tenant define, an allowance of 0 (credits may
 /// still pay) with that meter's reset. A meter no tier defines is an error.
+/// Callers pass a well-formed name (checked where it entered).
 pub(super) fn meter_rule<'a>(
     config: &'a TierConfig,
     tier: &'a Tier,
     meter: &str,
 ) -> Result<MeterRule<'a>, CoreError> {
-    validate_meter_name(meter, "/meter")?;
     if let Some(rule) = tier.meter(meter) {
         return Ok(rule);
     }
@@ -114,7 +114,10 @@ pub(super) fn meter_rule<'a>(
     ))
 }
 
-fn plan_of<'a>(config: &'a TierConfig, customer: &Customer) -> Result<&'a Tier, CoreError> {
+pub(super) fn plan_of<'a>(
+    config: &'a TierConfig,
+    customer: &Customer,
+) -> Result<&'a Tier, CoreError> {
     config.find(&customer.plan).ok_or_else(|| {
         CoreError::Conflict(format!(
             "the customer's plan \"{}\" is not among this tenant's tiers",
@@ -286,7 +289,7 @@ impl Dream {
                 Ok(TrackOutcome {
                     plan: tier.name.clone(),
                     limit: rule.limit.as_option(),
-                    meter: meter.to_owned(),
+                    meter: request.meter,
                     credits_spent,
                     customer,
                     used,
@@ -337,7 +340,7 @@ impl Dream {
         Ok(TrackOutcome {
             plan: tier.name.clone(),
             limit: rule.limit.as_option(),
-            meter: meter.to_owned(),
+            meter: Cow::Owned(meter.to_owned()),
             credits_spent: 0,
             customer,
             used,
@@ -364,7 +367,7 @@ impl Dream {
             period.start.timestamp(),
             counted.tier.name,
         );
-        self.append_once(
+        self.emit_once(
             &key,
             tenant,
             EventKind::UsageLimitReached,
@@ -384,6 +387,7 @@ impl Dream {
         receipt: Option<&str>,
     ) {
         let tenant = counted.tenant;
+        let customer = &counted.customer.id;
         let data = json!({ "meter": counted.meter, "amount": credits_spent,
                            "used": counted.used, "plan": counted.tier.name });
         match receipt {
@@ -393,27 +397,12 @@ impl Dream {
                     tenant.platform,
                     tenant.mode.as_str()
                 );
-                self.append_once(
-                    &key,
-                    tenant,
-                    EventKind::CreditsConsumed,
-                    &counted.customer.id,
-                    data,
-                )
-                .await;
+                self.emit_once(&key, tenant, EventKind::CreditsConsumed, customer, data)
+                    .await;
             }
             None => {
-                let event = Event {
-                    id: EventId::generate(),
-                    tenant: tenant.clone(),
-                    kind: EventKind::CreditsConsumed,
-                    customer: Some(counted.customer.id.clone()),
-                    data,
-                    created_at: self.now(),
-                };
-                if let Err(err) = self.stores.events.append_event(&event).await {
-                    tracing::warn!(error = %err, "could not append credits.consumed");
-                }
+                self.emit(tenant, EventKind::CreditsConsumed, Some(customer), data)
+                    .await;
             }
         }
     }
@@ -434,7 +423,7 @@ impl Dream {
                 counted.meter,
                 period.start.timestamp(),
             );
-            self.append_once(
+            self.emit_once(
                 &key,
                 tenant,
                 EventKind::UsageThresholdReached,
@@ -444,33 +433,6 @@ impl Dream {
                         "periodStart": period.start, "periodEnd": period.end }),
             )
             .await;
-        }
-    }
-
-    /// Appends an event whose id is derived from `key`, so that the same fact
-    /// announced again (a replay, another process) is refused by the event log's
-    /// unique id instead of being delivered twice.
-    async fn append_once(
-        &self,
-        key: &str,
-        tenant: &Tenant,
-        kind: EventKind,
-        customer: &CustomerId,
-        data: serde_json::Value,
-    ) {
-        let event = Event {
-            id: EventId::derived(key),
-            tenant: tenant.clone(),
-            kind,
-            customer: Some(customer.clone()),
-            data,
-            created_at: self.now(),
-        };
-        match self.stores.events.append_event(&event).await {
-            Ok(()) | Err(StoreError::Conflict(_)) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, kind = kind.as_str(), "could not append a usage event");
-            }
         }
     }
 

@@ -167,15 +167,10 @@ impl Dream {
         query: &HistoryQuery,
     ) -> Result<UsageHistory, CoreError> {
         let meter = query.meter.as_str();
-        crate::validate_meter_name(meter, "meter")?;
         if meter != REQUESTS_METER {
-            let config = self.tier_config(tenant).await?;
-            if !config.tiers.iter().any(|t| t.meters.contains_key(meter)) {
-                return Err(CoreError::invalid(
-                    "meter",
-                    format!("unknown meter \"{meter}\": no tier defines it"),
-                ));
-            }
+            self.tier_config(tenant)
+                .await?
+                .require_meter(meter, "meter")?;
         }
         let granularity = query.granularity;
         let to = granularity.ceil(query.to.unwrap_or_else(|| self.now()));

@@ -60,7 +60,7 @@ impl Tracked {
                     limit: outcome.limit.into(),
                     remaining: remaining.into(),
                     period_end: outcome.period.end,
-                    meter: outcome.meter,
+                    meter: outcome.meter.into_owned(),
                     credits_spent: outcome.credits_spent,
                 },
                 plan: outcome.plan,
