@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use crate::{
-    validate_meter_name, AuditAction, CoreError, CreditGrant, CustomerId, Event, EventId,
-    EventKind, StoreError, Tenant, CREDIT_BALANCE_FULL, MAX_CREDIT_GRANT, REQUESTS_METER,
+    AuditAction, CoreError, CreditGrant, CustomerId, EventId, EventKind, StoreError, Tenant,
+    CREDIT_BALANCE_FULL, MAX_CREDIT_GRANT,
 };
 
 use super::Dream;
@@ -74,28 +74,37 @@ impl Dream {
         reason: &str,
         grant_id: Option<&str>,
     ) -> Result<CreditsGranted, CoreError> {
-        validate_meter_name(meter, "/meter")?;
         if !(1..=MAX_CREDIT_GRANT).contains(&amount) {
             return Err(CoreError::invalid(
                 "/amount",
                 format!("must be between 1 and {MAX_CREDIT_GRANT}"),
             ));
         }
+        self.grant_any_amount(tenant, reference, meter, amount, reason, grant_id)
+            .await
+    }
+
+    /// [`Dream::grant_credits`] without the bound on one grant's amount, for
+    /// grants whose amount dream computed (a purchase: credits per unit ×
+    /// quantity); the store still refuses a balance past its maximum.
+    pub(super) async fn grant_any_amount(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        meter: &str,
+        amount: u64,
+        reason: &str,
+        grant_id: Option<&str>,
+    ) -> Result<CreditsGranted, CoreError> {
         if reason.chars().count() > MAX_REASON_CHARS {
             return Err(CoreError::invalid(
                 "/reason",
                 format!("at most {MAX_REASON_CHARS} characters"),
             ));
         }
-        let config = self.tier_config(tenant).await?;
-        let known =
-            meter == REQUESTS_METER || config.tiers.iter().any(|t| t.meters.contains_key(meter));
-        if !known {
-            return Err(CoreError::invalid(
-                "/meter",
-                format!("unknown meter \"{meter}\": no tier defines it"),
-            ));
-        }
+        self.tier_config(tenant)
+            .await?
+            .require_meter(meter, "/meter")?;
         let customer = self.customer(tenant, reference).await?;
         let grant_id = grant_id.map_or_else(
             || {
@@ -156,18 +165,15 @@ impl Dream {
             grant.tenant.mode.as_str(),
             grant.grant_id
         );
-        let event = Event {
-            id: EventId::derived(&key),
-            tenant: grant.tenant.clone(),
-            kind: EventKind::CreditsGranted,
-            customer: Some(grant.customer.clone()),
-            data: json!({ "meter": grant.meter, "amount": grant.amount, "balance": balance,
-                          "reason": grant.reason, "grantId": grant.grant_id }),
-            created_at: grant.now,
-        };
-        match self.stores.events.append_event(&event).await {
-            Ok(()) | Err(StoreError::Conflict(_)) => {}
-            Err(err) => tracing::warn!(error = %err, "could not append credits.granted"),
-        }
+        let data = json!({ "meter": grant.meter, "amount": grant.amount, "balance": balance,
+                           "reason": grant.reason, "grantId": grant.grant_id });
+        self.emit_once(
+            &key,
+            &grant.tenant,
+            EventKind::CreditsGranted,
+            &grant.customer,
+            data,
+        )
+        .await;
     }
 }

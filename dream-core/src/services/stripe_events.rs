@@ -543,13 +543,10 @@ impl Dream {
                 tracing::warn!(%reservation, product = %line.product, "a paid cart with credits has no customer to grant them to");
                 continue;
             };
-            let amount = grants
-                .amount
-                .saturating_mul(line.quantity)
-                .min(crate::MAX_CREDIT_GRANT);
+            let amount = grants.amount.saturating_mul(line.quantity);
             let grant_id = format!("cart_{reservation}_{}", line.product);
             let granted = self
-                .grant_credits(
+                .grant_any_amount(
                     tenant,
                     customer.as_str(),
                     &grants.meter,
