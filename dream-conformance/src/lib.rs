@@ -126,6 +126,8 @@ macro_rules! __store_conformance_tests {
                 credits_and_meters_in_concurrent_batches,
                 rate_limit_gcra,
                 refused_requests_consume_nothing,
+                key_rate_windows,
+                key_rate_exact_under_concurrency,
                 consume_receipts_replay,
                 consume_receipts_under_concurrency,
                 consume_batch_window_hot_customer,

@@ -128,7 +128,28 @@ pub struct CustomerKeyRecord {
     /// The meter a verification with an amount counts when it names none
     /// (`None`: `requests`).
     pub meter: Option<String>,
+    /// The key's own rate limit: requests per minute over all of its counted
+    /// verifications (`None`: only the plan's rate limit applies).
+    #[serde(default)]
+    pub rate_per_minute: Option<u32>,
 }
+
+/// What a new customer key carries besides its customer (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewCustomerKey {
+    /// The developer's name for it (at most 100 characters).
+    pub name: Option<String>,
+    /// When it stops working (in the future), if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The meter its verifications count when they name none: `requests` or a
+    /// meter one of the tenant's tiers defines.
+    pub meter: Option<String>,
+    /// Its own rate limit, 1 to [`MAX_KEY_RATE_PER_MINUTE`] requests per minute.
+    pub rate_per_minute: Option<u32>,
+}
+
+/// The largest `ratePerMinute` of a customer key, as for a tier's rate limit.
+pub const MAX_KEY_RATE_PER_MINUTE: u32 = 60_000;
 
 impl CustomerKeyRecord {
     /// Whether the key verifies at `now`.
@@ -167,6 +188,7 @@ impl IssuedCustomerKey {
             expires_at,
             revoked_at: None,
             meter: None,
+            rate_per_minute: None,
         };
         Self { record, secret }
     }

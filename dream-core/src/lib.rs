@@ -74,8 +74,8 @@ pub use customer::{
     Customer, CustomerPatch, CustomerQuery, HashMemory, Metadata, NewCustomer, PasswordHash,
 };
 pub use customer_keys::{
-    CustomerKeyId, CustomerKeyRecord, CustomerKeySecret, IssuedCustomerKey, Verification,
-    VerifyCode, VerifyUsage,
+    CustomerKeyId, CustomerKeyRecord, CustomerKeySecret, IssuedCustomerKey, NewCustomerKey,
+    Verification, VerifyCode, VerifyUsage, MAX_KEY_RATE_PER_MINUTE,
 };
 pub use error::{BoxError, CoreError, LimitReached, StoreError};
 pub use event::{Event, EventKind};
@@ -134,7 +134,7 @@ pub use tier::{
     REQUESTS_METER,
 };
 pub use usage::{
-    gcra, within_limit, ConsumeOutcome, ConsumeRequest, Period, RECEIPT_RETENTION_HOURS,
+    gcra, within_limit, ConsumeOutcome, ConsumeRequest, KeyRate, Period, RECEIPT_RETENTION_HOURS,
 };
 pub use usage_history::{hour_start, DailyUsage, HourlyUsage, UsageTally};
 

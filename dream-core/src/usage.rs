@@ -50,8 +50,8 @@ impl Period {
 
 /// One atomic decision for a store: check the meter's limit (spending the
 /// customer's credits for the meter on what the allowance cannot hold, see
-/// [`crate::decide_usage`]) and the rate window, and either count `amount` in both
-/// (and take the credits) or change nothing.
+/// [`crate::decide_usage`]), the customer's rate window and the key's, and either
+/// count `amount` in all of them (and take the credits) or change nothing.
 #[derive(Debug, Clone)]
 pub struct ConsumeRequest {
     /// Tenant.
@@ -71,6 +71,10 @@ pub struct ConsumeRequest {
     pub limit: UsageLimit,
     /// The plan's per-minute rate limit, if any.
     pub rate_limit_per_minute: Option<u32>,
+    /// The rate limit of the customer key the call came with, if it has one: a
+    /// second GCRA window, decided after the customer's and written only if both
+    /// admit the call.
+    pub key_rate: Option<KeyRate>,
     /// The time of the call.
     pub now: DateTime<Utc>,
     /// An idempotency receipt (scoped to the tenant). If a consume with the same
@@ -79,6 +83,18 @@ pub struct ConsumeRequest {
     /// first attempt was counted but never answered, is not counted twice. Refusals
     /// leave no receipt. Receipts are kept at least [`RECEIPT_RETENTION_HOURS`].
     pub receipt: Option<String>,
+}
+
+/// A customer key's own rate window (see [`ConsumeRequest::key_rate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyRate {
+    /// The window's id: the key's id (`ckey_…`), which no customer id can equal.
+    pub window: String,
+    /// Calls admitted per minute (GCRA, as [`gcra`]).
+    pub per_minute: u32,
+    /// What this call costs in the window: its amount on the `requests` meter,
+    /// one call on any other meter.
+    pub cost: u64,
 }
 
 /// How long stores keep consume receipts, at least (as long as idempotency keys).

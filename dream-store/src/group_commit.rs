@@ -11,11 +11,14 @@
 //!   `max_overflow` of them), so a queued call never waits much longer than the
 //!   window for a slow batch ahead of it.
 //! - A batch is decided in arrival order. It never holds one customer under two
-//!   (meter, period) counters or one receipt under two customers (the executor
-//!   groups a batch by counter, and those would then be decided out of order; a
-//!   customer's rate window and credits are shared by its counters): such a call
-//!   closes the batch and leads the next one. So a batch locks at most one counter
-//!   per customer, and with it that customer's credit balance and rate window.
+//!   (meter, period) counters or two customer-key rate windows (a key and no key
+//!   count as two), nor one receipt under two customers (the executor groups a
+//!   batch by counter, and those would then be decided out of order; a customer's
+//!   rate window and credits are shared by its counters): such a call closes the
+//!   batch and leads the next one. So a batch locks at most one counter per
+//!   customer, and with it that customer's credit balance, rate window and at
+//!   most one key's window (a key belongs to one customer, so no two batches in
+//!   flight share a key window).
 //! - A call is answered only from a committed batch. A batch the database refused
 //!   as a whole (a deadlock, a serialization failure, one bad value) committed
 //!   nothing; its calls are then decided one by one on the single-call path, in
@@ -371,7 +374,7 @@ fn spawn_timer<E: ConsumeExecutor>(shared: Arc<Shared<E>>) {
 
 /// The calls of the queue that one batch may decide in arrival order, and the
 /// counters they hold (now marked `busy`): at most `max` calls, none whose
-/// counter is `busy`, no customer under two (meter, period), no receipt under two
+/// counter is `busy`, no customer under two (meter, period, key window), no receipt under two
 /// customers. A call left behind keeps every later call of its counter and of its
 /// receipt behind too, so each counter's and each receipt's calls stay in
 /// arrival order; the rest of the queue keeps its order.
@@ -382,7 +385,8 @@ fn take_batch(
 ) -> (Vec<Waiter>, Vec<Counter>) {
     let mut held_back: HashSet<Counter> = HashSet::new();
     let mut held_back_receipts: HashSet<(Tenant, String)> = HashSet::new();
-    let mut periods: HashMap<Counter, (&str, chrono::DateTime<chrono::Utc>)> = HashMap::new();
+    let mut periods: HashMap<Counter, (&str, chrono::DateTime<chrono::Utc>, Option<&str>)> =
+        HashMap::new();
     let mut receipts: HashMap<(Tenant, String), CustomerId> = HashMap::new();
     let mut taken = vec![false; queue.len()];
     let mut held: HashSet<Counter> = HashSet::new();
@@ -404,7 +408,11 @@ fn take_batch(
             held_back_receipts.extend(receipt);
             continue;
         }
-        let meter_period = (r.meter.as_ref(), r.period.start);
+        let meter_period = (
+            r.meter.as_ref(),
+            r.period.start,
+            r.key_rate.as_ref().map(|k| k.window.as_str()),
+        );
         if *periods.entry(counter.clone()).or_insert(meter_period) != meter_period {
             break;
         }
@@ -603,6 +611,7 @@ mod tests {
             amount: 1,
             limit: UsageLimit::Limited(limit),
             rate_limit_per_minute: None,
+            key_rate: None,
             now,
             receipt: None,
         }

@@ -98,6 +98,7 @@ fn request(
         amount,
         limit,
         rate_limit_per_minute,
+        key_rate: None,
         now,
         receipt: None,
     }

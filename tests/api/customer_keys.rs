@@ -277,7 +277,10 @@ async fn create_refuses_unknown_fields_and_bad_values() {
     let path = format!("/api/customers/{customer}/keys");
     for body in [
         json!({ "meter": "tokens" }),
-        json!({ "ratePerMinute": 10 }),
+        json!({ "ratePerMinute": 0 }),
+        json!({ "ratePerMinute": 60_001 }),
+        json!({ "ratePerMinute": "10" }),
+        json!({ "rateLimit": 10 }),
         json!({ "expiresAt": "2001-01-01T00:00:00Z" }),
         json!({ "name": "a\u{7}b" }),
         json!({ "name": null }),
@@ -301,6 +304,77 @@ async fn create_refuses_unknown_fields_and_bad_values() {
         )
         .await;
     revoke_unknown.assert_error(404, "not_found");
+}
+
+/// A key's own `ratePerMinute`, on top of the plan: of 20 concurrent counted
+/// verifications at 5/min exactly 5 are VALID and the rest RATE_LIMITED (with a
+/// wait, counting nothing); reading is not limited; another key of the same
+/// customer has its own window; a roll keeps the rate; an amount above the
+/// rate is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_rate_limit_admits_exactly_its_rate_under_concurrency() {
+    let server = TestServer::start().await;
+    let creds = tenant(&server, 1_000).await;
+    let sk = creds.secret_key.as_str();
+    let customer = server.customer(sk, json!({})).await;
+    let reply = server
+        .post(
+            &format!("/api/customers/{customer}/keys"),
+            sk,
+            json!({ "ratePerMinute": 5 }),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(reply.json["key"]["ratePerMinute"], 5, "{}", reply.text);
+    let key_id = reply.json["key"]["id"].as_str().expect("id").to_owned();
+    let key = reply.json["secret"].as_str().expect("secret").to_owned();
+
+    let verdicts = join_all((0..20).map(|_| verify(&server, sk, &key, Some(1)))).await;
+    let valid = verdicts.iter().filter(|v| v["code"] == "VALID").count();
+    assert_eq!(valid, 5, "exactly the key's rate: {verdicts:?}");
+    for limited in verdicts.iter().filter(|v| v["code"] != "VALID") {
+        assert_eq!(limited["code"], "RATE_LIMITED", "{limited}");
+        let wait = limited["retryAfter"].as_u64().expect("retryAfter");
+        assert!(
+            (1..=12).contains(&wait),
+            "one emission interval (12 s) at most: {limited}"
+        );
+        assert_eq!(limited["customerId"], customer.as_str(), "{limited}");
+    }
+    let usage = server.usage(sk, &customer).await;
+    assert_eq!(
+        usage.json["usageCount"], 5,
+        "refusals count nothing: {}",
+        usage.text
+    );
+    let read = verify(&server, sk, &key, None).await;
+    assert_eq!(read["code"], "VALID", "reading is not rate limited: {read}");
+
+    let (_, other) = issue(&server, sk, &customer, json!({})).await;
+    assert_eq!(
+        verify(&server, sk, &other, Some(1)).await["code"],
+        "VALID",
+        "a key without a rate of the same customer is not limited by this one"
+    );
+    let too_much = server
+        .post("/api/keys/verify", sk, json!({ "key": key, "amount": 6 }))
+        .await;
+    too_much.assert_error(400, "invalid_request");
+    assert!(too_much.text.contains("/amount"), "{}", too_much.text);
+
+    let rolled = server
+        .post(
+            &format!("/api/customers/{customer}/keys/{key_id}/roll"),
+            sk,
+            json!({ "overlapSeconds": 0 }),
+        )
+        .await;
+    assert_eq!(rolled.status, 201, "{}", rolled.text);
+    assert_eq!(
+        rolled.json["key"]["ratePerMinute"], 5,
+        "a rolled key keeps its rate: {}",
+        rolled.text
+    );
 }
 
 /// An expiring key stops at its expiry; a roll keeps the old key working for the

@@ -1955,9 +1955,9 @@ export interface components {
         };
         /**
          * CreateCustomerKeyRequest
-         * @description Issue an API key to a customer. Per-key meters and rate windows are not
-         *     offered yet: a key counts against its customer's plan, whose limit and rate
-         *     limit apply.
+         * @description Issue an API key to a customer. A key counts against its customer's plan,
+         *     whose limits and rate limit apply; `meter` picks what its verifications count
+         *     by default and `ratePerMinute` adds the key's own rate limit.
          */
         CreateCustomerKeyRequest: {
             /** @description Your name for it ("production"), at most 100 characters, no control characters. */
@@ -1972,6 +1972,14 @@ export interface components {
              *     names none (default `requests`; one your tiers define).
              */
             meter?: string;
+            /**
+             * Format: uint32
+             * @description The key's own rate limit, in requests per minute (1 to 60000), on top of
+             *     the plan's: a verification with an `amount` on the `requests` meter costs
+             *     `amount`, one on another meter costs 1. Over it, verification answers
+             *     `RATE_LIMITED` and counts nothing.
+             */
+            ratePerMinute?: number;
         };
         /**
          * CreateCustomerRequest
@@ -2198,6 +2206,11 @@ export interface components {
              * @description Revocation time.
              */
             revokedAt?: string;
+            /**
+             * Format: uint32
+             * @description The key's own rate limit in requests per minute (absent: none).
+             */
+            ratePerMinute?: number;
             /** @description The meter verifications count when they name none (absent: `requests`). */
             meter?: string;
         };

@@ -1,5 +1,5 @@
 // Customer API keys through the SDK, against a real `dream serve`: issue, verify
-// and count to the limit, list, roll, revoke.
+// and count to the limit, list, roll, revoke, a key's own rate limit.
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 
@@ -51,5 +51,17 @@ describe("customer keys", () => {
     }
     const unknown = await dream.keys.verify(`ck_test_${"x".repeat(44)}`);
     assert.deepEqual([unknown.valid, unknown.code, unknown.customerId], [false, "NOT_FOUND", null]);
+  });
+
+  it("gives a key its own rate limit", async () => {
+    // A fresh customer: the plan's limit (3) leaves room for the key's rate (2).
+    const fresh = (await dream.customers.create({})).id;
+    const issued = await dream.customerKeys.create(fresh, { ratePerMinute: 2 });
+    assert.equal(issued.key.ratePerMinute, 2);
+    const codes: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      codes.push((await dream.keys.verify(issued.secret, { amount: 1 })).code);
+    }
+    assert.deepEqual(codes, ["VALID", "VALID", "RATE_LIMITED"]);
   });
 });

@@ -40,7 +40,7 @@ async fn get(store: &Stores, tenant: &Tenant, id: &CustomerKeyId) -> Option<Cust
         .expect("get_customer_key")
 }
 
-/// A stored key (its meter included) is found unchanged by digest (in any
+/// A stored key (its meter and rate included) is found unchanged by digest (in any
 /// tenant) and by id in its tenant; the other mode, another platform, unknown digests and ids give `None`.
 pub async fn customer_keys_insert_and_find(store: Stores) {
     let (test, live) = new_tenants(&store).await;
@@ -48,6 +48,7 @@ pub async fn customer_keys_insert_and_find(store: Stores) {
     let customer = CustomerId::generate();
     let mut record = customer_key(&test, &customer, t0(), Some(at(86_400)));
     record.meter = Some("exports".into());
+    record.rate_per_minute = Some(120);
     let mut unnamed = customer_key(&test, &customer, at(1), None);
     unnamed.name = None;
     insert(&store, &record, "named, expiring").await;

@@ -35,6 +35,7 @@ fn metered(
         amount,
         limit,
         rate_limit_per_minute: None,
+        key_rate: None,
         now,
         receipt: None,
     }

@@ -21,6 +21,7 @@ mod idempotency;
 mod identity;
 mod inventory;
 mod inventory_races;
+mod key_rate;
 mod keys;
 mod meters;
 mod outbound;
@@ -95,6 +96,7 @@ pub use inventory_races::{
     inventory_last_unit_concurrent_carts, inventory_reserve_is_exact_under_concurrency,
     inventory_settle_under_concurrency,
 };
+pub use key_rate::{key_rate_exact_under_concurrency, key_rate_windows};
 pub use keys::{
     keys_count_active, keys_duplicates_conflict, keys_expire_concurrent_earliest_wins,
     keys_expire_keeps_earlier, keys_insert_and_find, keys_list_order_and_filters,

@@ -27,6 +27,7 @@ pub(super) fn request(
         amount,
         limit,
         rate_limit_per_minute,
+        key_rate: None,
         now,
         receipt: None,
     }

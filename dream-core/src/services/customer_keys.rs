@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::{
     validate_meter_name, AuditAction, CoreError, Customer, CustomerKeyId, CustomerKeyRecord,
-    CustomerKeySecret, EventKind, IssuedCustomerKey, KeyDigest, Tenant, Verification, VerifyCode,
-    VerifyUsage, REQUESTS_METER,
+    CustomerKeySecret, EventKind, IssuedCustomerKey, KeyDigest, KeyRate, NewCustomerKey, Tenant,
+    Verification, VerifyCode, VerifyUsage, MAX_KEY_RATE_PER_MINUTE, REQUESTS_METER,
 };
 
 use super::{keys::MAX_ROLL_OVERLAP_SECS, usage::MAX_TRACK_AMOUNT, Dream};
@@ -75,34 +75,81 @@ impl Dream {
         name: Option<String>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<IssuedCustomerKey, CoreError> {
-        self.issue_metered_customer_key(tenant, reference, name, expires_at, None)
+        let options = NewCustomerKey {
+            name,
+            expires_at,
+            ..NewCustomerKey::default()
+        };
+        self.issue_customer_key_with(tenant, reference, options)
             .await
     }
 
-    /// [`Dream::issue_customer_key`] for a key whose verifications count `meter`
-    /// unless they name another (a meter some tier defines, or `requests`).
-    pub async fn issue_metered_customer_key(
+    /// [`Dream::issue_customer_key`] with every option: the meter its
+    /// verifications count unless they name another, and its own rate limit,
+    /// enforced in the same atomic decision as the plan's limits.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), dream_core::CoreError> {
+    /// use std::sync::Arc;
+    /// use dream_core::{Dream, Mode, NewCustomer, NewCustomerKey, Tenant, Tier, TierKind,
+    ///     Interval, Money, UsageLimit, VerifyCode};
+    /// let dream = Dream::new(Arc::new(dream_store::MemoryStore::new()));
+    /// let platform = dream.create_platform(None).await?;
+    /// let tenant = Tenant::new(platform.id, Mode::Test);
+    /// dream.configure_tiers(&tenant, vec![Tier {
+    ///     name: "free".into(), display_name: "Free".into(),
+    ///     price: Money::from_major(0.0, "usd")?,
+    ///     kind: TierKind::Recurring { interval: Interval::Month },
+    ///     limit: UsageLimit::Limited(100), rate_limit_per_minute: None,
+    ///     features: vec![], flags: vec![], alerts: vec![], meters: Default::default(), grants: None, archived: false,
+    /// }]).await?;
+    /// let customer = dream.create_customer(&tenant, NewCustomer::default()).await?;
+    /// let options = NewCustomerKey { rate_per_minute: Some(1), ..Default::default() };
+    /// let issued = dream.issue_customer_key_with(&tenant, customer.id.as_str(), options).await?;
+    /// let key = issued.secret.expose_secret();
+    /// let first = dream.verify_customer_key(&tenant, key, None, Some(1), None).await?;
+    /// assert_eq!(first.code, VerifyCode::Valid);
+    /// let second = dream.verify_customer_key(&tenant, key, None, Some(1), None).await?;
+    /// assert_eq!(second.code, VerifyCode::RateLimited);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn issue_customer_key_with(
         &self,
         tenant: &Tenant,
         reference: &str,
-        name: Option<String>,
-        expires_at: Option<DateTime<Utc>>,
-        meter: Option<String>,
+        options: NewCustomerKey,
     ) -> Result<IssuedCustomerKey, CoreError> {
-        check_name(&name)?;
-        if let Some(meter) = &meter {
+        check_name(&options.name)?;
+        if let Some(meter) = &options.meter {
             self.tier_config(tenant)
                 .await?
                 .require_meter(meter, "/meter")?;
         }
+        if options
+            .rate_per_minute
+            .is_some_and(|rate| !(1..=MAX_KEY_RATE_PER_MINUTE).contains(&rate))
+        {
+            return Err(CoreError::invalid(
+                "/ratePerMinute",
+                format!("must be between 1 and {MAX_KEY_RATE_PER_MINUTE}"),
+            ));
+        }
         let now = self.now();
-        if expires_at.is_some_and(|at| at <= now) {
+        if options.expires_at.is_some_and(|at| at <= now) {
             return Err(CoreError::invalid("/expiresAt", "must be in the future"));
         }
         let customer = self.customer(tenant, reference).await?;
-        let mut issued =
-            IssuedCustomerKey::generate(tenant.clone(), customer.id, name, expires_at, now);
-        issued.record.meter = meter;
+        let mut issued = IssuedCustomerKey::generate(
+            tenant.clone(),
+            customer.id,
+            options.name,
+            options.expires_at,
+            now,
+        );
+        issued.record.meter = options.meter;
+        issued.record.rate_per_minute = options.rate_per_minute;
         self.stores
             .customer_keys
             .insert_customer_key(&issued.record)
@@ -130,7 +177,8 @@ impl Dream {
                 AuditAction::CustomerKeyCreated,
                 Some(key.id.to_string()),
                 json!({ "customerId": key.customer, "name": key.name,
-                        "expiresAt": key.expires_at }),
+                        "expiresAt": key.expires_at, "meter": key.meter,
+                        "ratePerMinute": key.rate_per_minute }),
             )
             .await;
         }
@@ -246,6 +294,7 @@ impl Dream {
             now,
         );
         issued.record.meter = old.meter.clone();
+        issued.record.rate_per_minute = old.rate_per_minute;
         self.stores
             .customer_keys
             .insert_customer_key(&issued.record)
@@ -273,8 +322,9 @@ impl Dream {
 
     /// Verifies a customer key presented to the developer's API and, with
     /// `amount`, counts it against the customer's plan through the same atomic
-    /// decision as [`Dream::track`] (limit, rate limit, receipts): one call
-    /// answers whether to serve the request.
+    /// decision as [`Dream::track`] (limit, credits, the plan's rate limit, the
+    /// key's own `rate_per_minute`, receipts): one call answers whether to serve
+    /// the request.
     ///
     /// Verdicts are answers, not errors: a malformed or unknown key, another
     /// tenant's or the other mode's key, and a key whose customer was deleted are
@@ -367,9 +417,21 @@ impl Dream {
                 )
             }
         });
+        let key_rate = key.rate_per_minute.map(|per_minute| KeyRate {
+            window: key.id.to_string(),
+            per_minute,
+            cost: if meter == REQUESTS_METER { amount } else { 1 },
+        });
         let amount = i64::try_from(amount).unwrap_or(i64::MAX);
         match self
-            .track_meter(tenant, customer, None, meter, amount, receipt.as_deref())
+            .track_with_key(
+                tenant,
+                customer,
+                meter,
+                amount,
+                receipt.as_deref(),
+                key_rate,
+            )
             .await
         {
             Ok(outcome) => {

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::{
     crossed_thresholds, validate_meter_name, ConsumeOutcome, ConsumeRequest, CoreError, Customer,
-    EventKind, LimitReached, MeterReset, MeterRule, Period, Tenant, Tier, TierConfig, UsageLimit,
-    REQUESTS_METER,
+    EventKind, KeyRate, LimitReached, MeterReset, MeterRule, Period, Tenant, Tier, TierConfig,
+    UsageLimit, REQUESTS_METER,
 };
 
 use super::Dream;
@@ -204,6 +204,36 @@ impl Dream {
         amount: i64,
         receipt: Option<&str>,
     ) -> Result<TrackOutcome, CoreError> {
+        self.count_meter(tenant, reference, plan_hint, meter, amount, receipt, None)
+            .await
+    }
+
+    /// [`Dream::track_meter`] for a call made with a customer key that has its
+    /// own rate limit: the key's window is decided with the plan's in one consume.
+    pub(crate) async fn track_with_key(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        meter: &str,
+        amount: i64,
+        receipt: Option<&str>,
+        key_rate: Option<KeyRate>,
+    ) -> Result<TrackOutcome, CoreError> {
+        self.count_meter(tenant, reference, None, meter, amount, receipt, key_rate)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn count_meter(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+        plan_hint: Option<&str>,
+        meter: &str,
+        amount: i64,
+        receipt: Option<&str>,
+        key_rate: Option<KeyRate>,
+    ) -> Result<TrackOutcome, CoreError> {
         let max = i64::try_from(MAX_TRACK_AMOUNT).unwrap_or(i64::MAX);
         if amount == 0 || !(-max..=max).contains(&amount) {
             return Err(CoreError::invalid(
@@ -246,6 +276,17 @@ impl Dream {
                 ));
             }
         }
+        if let Some(key_rate) = &key_rate {
+            if key_rate.cost > u64::from(key_rate.per_minute) {
+                return Err(CoreError::invalid(
+                    "/amount",
+                    format!(
+                        "exceeds the key's rate limit of {} per minute",
+                        key_rate.per_minute
+                    ),
+                ));
+            }
+        }
         let request = ConsumeRequest {
             tenant: tenant.clone(),
             customer: customer.id.clone(),
@@ -258,6 +299,7 @@ impl Dream {
             amount,
             limit: rule.limit,
             rate_limit_per_minute: rate_limit,
+            key_rate,
             now,
             receipt: receipt.map(str::to_owned),
         };
@@ -305,7 +347,11 @@ impl Dream {
                 }))
             }
             ConsumeOutcome::RateLimited { retry_after_ms } => Err(CoreError::RateLimited {
-                limit_per_minute: tier.rate_limit_per_minute.unwrap_or(0),
+                // The plan's limit when it applies, else the key's: the only other
+                // window a consume has.
+                limit_per_minute: rate_limit
+                    .or(request.key_rate.as_ref().map(|k| k.per_minute))
+                    .unwrap_or(0),
                 retry_after_ms,
             }),
         }

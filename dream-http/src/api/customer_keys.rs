@@ -1,7 +1,7 @@
 //! Customer key routes: issue, list, revoke and roll a customer's `ck_…` keys,
 //! and verify one (`POST /api/keys/verify`), counting it against the plan.
 
-use dream_core::CustomerKeyId;
+use dream_core::{CustomerKeyId, NewCustomerKey};
 use poem::web::Data;
 use poem_openapi::{
     param::{Header, Path},
@@ -70,7 +70,16 @@ impl CustomerKeysApi {
         let req = body.0;
         let issued = auth
             .dream(&state)
-            .issue_metered_customer_key(auth.tenant(), &id.0, req.name, req.expires_at, req.meter)
+            .issue_customer_key_with(
+                auth.tenant(),
+                &id.0,
+                NewCustomerKey {
+                    name: req.name,
+                    expires_at: req.expires_at,
+                    meter: req.meter,
+                    rate_per_minute: req.rate_per_minute,
+                },
+            )
             .await?;
         Ok(Issued::Created(Json(IssuedCustomerKeyDto {
             secret: issued.secret.expose_secret().to_owned(),

@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use super::{ModeDto, Nullable};
 
-/// Issue an API key to a customer. Per-key meters and rate windows are not
-/// offered yet: a key counts against its customer's plan, whose limit and rate
-/// limit apply.
+/// Issue an API key to a customer. A key counts against its customer's plan,
+/// whose limits and rate limit apply; `meter` picks what its verifications count
+/// by default and `ratePerMinute` adds the key's own rate limit.
 #[derive(Object, Deserialize, Debug, Default)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -26,6 +26,13 @@ pub struct CreateCustomerKeyRequest {
     #[oai(validator(pattern = r"^[a-z0-9_]{1,40}$"))]
     #[serde(default, deserialize_with = "super::non_null")]
     pub meter: Option<String>,
+    /// The key's own rate limit, in requests per minute (1 to 60000), on top of
+    /// the plan's: a verification with an `amount` on the `requests` meter costs
+    /// `amount`, one on another meter costs 1. Over it, verification answers
+    /// `RATE_LIMITED` and counts nothing.
+    #[oai(validator(minimum(value = "1"), maximum(value = "60000")))]
+    #[serde(default, deserialize_with = "super::non_null")]
+    pub rate_per_minute: Option<u32>,
 }
 
 /// A customer key record; the key itself is never shown again.
@@ -51,6 +58,9 @@ pub struct CustomerKeyDto {
     /// Revocation time.
     #[oai(skip_serializing_if_is_none)]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The key's own rate limit in requests per minute (absent: none).
+    #[oai(skip_serializing_if_is_none)]
+    pub rate_per_minute: Option<u32>,
     /// The meter verifications count when they name none (absent: `requests`).
     #[oai(skip_serializing_if_is_none)]
     pub meter: Option<String>,
@@ -68,6 +78,7 @@ impl From<CustomerKeyRecord> for CustomerKeyDto {
             expires_at: k.expires_at,
             revoked_at: k.revoked_at,
             meter: k.meter,
+            rate_per_minute: k.rate_per_minute,
         }
     }
 }

@@ -29,6 +29,8 @@ pub(super) struct Usage {
     /// Grants by (tenant, grant id): the balance the grant produced.
     grants: HashMap<(Tenant, String), u64>,
     rate_tat_us: HashMap<CustomerKey, i64>,
+    /// Customer keys' own rate windows by (tenant, window id).
+    key_tat_us: HashMap<(Tenant, String), i64>,
     last_consumed: HashMap<CustomerKey, DateTime<Utc>>,
     /// Accepted consumes by receipt: the usage they produced, the credits they
     /// took, and when.
@@ -103,14 +105,38 @@ impl UsageStore for MemoryStore {
             return Ok(ConsumeOutcome::LimitReached { used });
         };
         let customer_key = (req.tenant.clone(), req.customer.clone());
-        if let Some(rate) = req.rate_limit_per_minute {
-            let tat = u.rate_tat_us.get(&customer_key).copied();
-            match gcra(tat, req.now.timestamp_micros(), rate, req.amount) {
-                Ok(new_tat) => {
-                    u.rate_tat_us.insert(customer_key.clone(), new_tat);
+        let now_us = req.now.timestamp_micros();
+        // Both windows decide before either is written: a refusal changes nothing.
+        let customer_tat = match req.rate_limit_per_minute {
+            Some(rate) => {
+                let tat = u.rate_tat_us.get(&customer_key).copied();
+                match gcra(tat, now_us, rate, req.amount) {
+                    Ok(new_tat) => Some(new_tat),
+                    Err(retry_after_ms) => {
+                        return Ok(ConsumeOutcome::RateLimited { retry_after_ms })
+                    }
                 }
-                Err(retry_after_ms) => return Ok(ConsumeOutcome::RateLimited { retry_after_ms }),
             }
+            None => None,
+        };
+        let key_tat = match &req.key_rate {
+            Some(key) => {
+                let window = (req.tenant.clone(), key.window.clone());
+                let tat = u.key_tat_us.get(&window).copied();
+                match gcra(tat, now_us, key.per_minute, key.cost) {
+                    Ok(new_tat) => Some((window, new_tat)),
+                    Err(retry_after_ms) => {
+                        return Ok(ConsumeOutcome::RateLimited { retry_after_ms })
+                    }
+                }
+            }
+            None => None,
+        };
+        if let Some(new_tat) = customer_tat {
+            u.rate_tat_us.insert(customer_key.clone(), new_tat);
+        }
+        if let Some((window, new_tat)) = key_tat {
+            u.key_tat_us.insert(window, new_tat);
         }
         let used = used + req.amount;
         u.set_count(&req.tenant, &req.customer, &req.meter, &req.period, used);

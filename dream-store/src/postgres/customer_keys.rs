@@ -14,7 +14,7 @@ use crate::sql::{backend, classify, corrupt, digest, mode_str, parse_mode};
 macro_rules! columns {
     () => {
         "id, platform_id, mode, customer_id, name, digest, hint, created_at, expires_at, \
-         revoked_at, meter"
+         revoked_at, meter, rate_per_minute"
     };
 }
 
@@ -41,6 +41,11 @@ fn from_row(row: &PgRow) -> Result<CustomerKeyRecord, StoreError> {
         expires_at: row.try_get("expires_at").map_err(backend)?,
         revoked_at: row.try_get("revoked_at").map_err(backend)?,
         meter: row.try_get("meter").map_err(backend)?,
+        rate_per_minute: row
+            .try_get::<Option<i32>, _>("rate_per_minute")
+            .map_err(backend)?
+            .map(|rate| u32::try_from(rate).map_err(|_| corrupt(format!("bad key rate {rate}"))))
+            .transpose()?,
     })
 }
 
@@ -50,7 +55,7 @@ impl CustomerKeyStore for PostgresStore {
         sqlx::query(concat!(
             "INSERT INTO customer_keys (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(key.id.as_str())
         .bind(key.tenant.platform.as_str())
@@ -63,6 +68,10 @@ impl CustomerKeyStore for PostgresStore {
         .bind(key.expires_at)
         .bind(key.revoked_at)
         .bind(&key.meter)
+        .bind(
+            key.rate_per_minute
+                .and_then(|rate| i32::try_from(rate).ok()),
+        )
         .execute(&self.pool)
         .await
         .map_err(|e| classify(e, "customer key exists"))?;

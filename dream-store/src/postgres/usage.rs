@@ -56,6 +56,9 @@ struct BatchArrays<'a> {
     now: Vec<DateTime<Utc>>,
     now_us: Vec<i64>,
     receipt: Vec<Option<&'a str>>,
+    key: Vec<Option<&'a str>>,
+    key_rate: Vec<Option<i32>>,
+    key_cost: Vec<Option<i64>>,
 }
 
 impl<'a> BatchArrays<'a> {
@@ -72,6 +75,10 @@ impl<'a> BatchArrays<'a> {
         self.now.push(req.now);
         self.now_us.push(req.now.timestamp_micros());
         self.receipt.push(req.receipt.as_deref());
+        let key = req.key_rate.as_ref();
+        self.key.push(key.map(|k| k.window.as_str()));
+        self.key_rate.push(key.map(|k| k.per_minute as i32));
+        self.key_cost.push(key.map(|k| to_i64(k.cost)).transpose()?);
         Ok(())
     }
 }
@@ -81,7 +88,7 @@ impl ConsumeExecutor for PgConsumer {
     async fn consume_one(&self, req: &ConsumeRequest) -> Answer {
         let row: ConsumeRow = sqlx::query_as(
             "SELECT outcome, used, retry_after_ms, credits_spent \
-             FROM dream_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             FROM dream_consume($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(req.tenant.platform.as_str())
         .bind(mode_str(req.tenant.mode))
@@ -94,6 +101,9 @@ impl ConsumeExecutor for PgConsumer {
         .bind(req.now)
         .bind(req.now.timestamp_micros())
         .bind(&req.receipt)
+        .bind(req.key_rate.as_ref().map(|k| k.window.as_str()))
+        .bind(req.key_rate.as_ref().map(|k| k.per_minute as i32))
+        .bind(req.key_rate.as_ref().map(|k| to_i64(k.cost)).transpose()?)
         .fetch_one(&self.pool)
         .await
         .map_err(backend)?;
@@ -105,7 +115,7 @@ impl ConsumeExecutor for PgConsumer {
     /// arrival order kept within one counter (a stable sort), so every batch of
     /// every process locks rows in one order: per customer its one counter of the
     /// batch (group commit sends no more), then its credit balance, then its rate
-    /// window.
+    /// window, then its one key's window.
     async fn consume_batch(&self, requests: &[ConsumeRequest]) -> Result<Vec<Answer>, BatchError> {
         let mut order: Vec<usize> = (0..requests.len()).collect();
         let key = |i: &usize| {
@@ -128,7 +138,7 @@ impl ConsumeExecutor for PgConsumer {
         }
         let rows: Vec<ConsumeRow> = sqlx::query_as(
             "SELECT outcome, used, retry_after_ms, credits_spent \
-             FROM dream_consume_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             FROM dream_consume_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&arrays.platform)
         .bind(&arrays.mode)
@@ -141,6 +151,9 @@ impl ConsumeExecutor for PgConsumer {
         .bind(&arrays.now)
         .bind(&arrays.now_us)
         .bind(&arrays.receipt)
+        .bind(&arrays.key)
+        .bind(&arrays.key_rate)
+        .bind(&arrays.key_cost)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| match e {

@@ -10,7 +10,9 @@
 -- KEYS[4]  last-consumed hash of the tenant: customer id -> RFC 3339 time
 -- KEYS[5]  credits hash of the customer: meter -> balance (only read when the
 --          allowance cannot hold the amount)
--- KEYS[6]  (only when the call has a receipt) the receipt:
+-- KEYS[6]  the customer key's GCRA TAT, microseconds (only read or written when
+--          ARGV[18] > 0; the caller passes a placeholder otherwise)
+-- KEYS[7]  (only when the call has a receipt) the receipt:
 --          "<used> <unix seconds> <nanoseconds> <credits spent>" of the consume
 --          that wrote it (receipts written before credits have no 4th field: 0)
 -- ARGV[1]  customer id
@@ -30,6 +32,8 @@
 -- ARGV[15] TTL (ms) of the last-consumed hash
 -- ARGV[16] the meter's name: the field of KEYS[5]
 -- ARGV[17] MAX_CREDIT_BALANCE = 2^50, the largest balance a grant writes
+-- ARGV[18] the customer key's rate per minute (>= 1), or 0 for no key window
+-- ARGV[19] what the call costs in the key's window (>= 1, <= 2^31)
 --
 -- Returns {status, value, credits}:
 --   {0, used, spent}  accepted; used includes this call, spent is the credits it
@@ -38,6 +42,7 @@
 --   {1, used, 0}      usage limit reached (credits too few); nothing written
 --   {2, start, 0}     rate limited; nothing written; start = max(TAT, now), from
 --                     which the caller derives retry_after_ms with dream_core::gcra
+--   {5, start, 0}     the same for the customer key's window
 --   {3, 0, 0}         the counter or the period total would pass MAX; nothing
 --                     written
 --   {4, 0, 0}         a stored value is not one this script writes; nothing
@@ -95,8 +100,8 @@ local counts_total = ARGV[14] == '1'
 
 -- 0. Receipt: replay while (written + retention) is later than now.
 local raw
-if KEYS[6] then
-  raw = redis.call('GET', KEYS[6])
+if KEYS[7] then
+  raw = redis.call('GET', KEYS[7])
   if raw then
     local r_used, r_secs, r_nanos, r_credits =
       string.match(raw, '^(%d+) (%-?%d+) (%d+) (%d+)$')
@@ -151,23 +156,40 @@ if used + amount > max or total + amount > max then
   return {3, 0, 0}
 end
 
--- 2. Rate: gcra(tat, now, rate, amount).
-local new_tat = nil
-if rate > 0 then
+-- 2. Rate: gcra(tat, now, rate, cost) for the customer's window, then the key's.
+-- Returns the new TAT, or nil and the start to answer with.
+local function gcra(key, per_minute, cost)
   local tat = now
-  raw = redis.call('GET', KEYS[3])
-  if raw then
-    tat = int(raw)
-    if not tat then return {4, 0, 0} end
+  local stored = redis.call('GET', key)
+  if stored then
+    tat = int(stored)
+    if not tat then return nil, nil end
   end
   local start = math.max(tat, now)
   -- Integer division: exact, since a quotient just below an integer is at least
   -- 1/rate below it, far more than a double's rounding.
-  local interval = math.floor(WINDOW_US / rate)
-  new_tat = start + interval * amount
-  if new_tat - WINDOW_US > now then
-    return {2, start, 0}
+  local interval = math.floor(WINDOW_US / per_minute)
+  local next_tat = start + interval * cost
+  if next_tat - WINDOW_US > now then
+    return nil, start
   end
+  return next_tat, nil
+end
+
+local new_tat = nil
+if rate > 0 then
+  local start
+  new_tat, start = gcra(KEYS[3], rate, amount)
+  if start then return {2, start, 0} end
+  if not new_tat then return {4, 0, 0} end
+end
+local key_rate = tonumber(ARGV[18])
+local new_key_tat = nil
+if key_rate > 0 then
+  local start
+  new_key_tat, start = gcra(KEYS[6], key_rate, tonumber(ARGV[19]))
+  if start then return {5, start, 0} end
+  if not new_key_tat then return {4, 0, 0} end
 end
 
 -- 3. Commit.
@@ -182,8 +204,11 @@ end
 if new_tat then
   redis.call('SET', KEYS[3], string.format('%.0f', new_tat), 'PX', ARGV[8])
 end
-if KEYS[6] then
-  redis.call('SET', KEYS[6],
+if new_key_tat then
+  redis.call('SET', KEYS[6], string.format('%.0f', new_key_tat), 'PX', ARGV[8])
+end
+if KEYS[7] then
+  redis.call('SET', KEYS[7],
     string.format('%.0f', new_used) .. ' ' .. ARGV[10] .. ' ' .. ARGV[11]
       .. ' ' .. string.format('%.0f', spend),
     'PX', ARGV[13])

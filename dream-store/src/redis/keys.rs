@@ -68,6 +68,11 @@ impl TenantKeys {
         format!("{}:rate:{}:{}", self.prefix, self.tag, customer)
     }
 
+    /// String: a customer key's GCRA theoretical arrival time, by key id.
+    pub(super) fn key_rate(&self, key: &str) -> String {
+        format!("{}:keyrate:{}:{}", self.prefix, self.tag, key)
+    }
+
     /// String: what an accepted consume with this receipt answered, and when.
     /// The receipt comes last, so braces in it cannot move the hash tag.
     pub(super) fn receipt(&self, receipt: &str) -> String {

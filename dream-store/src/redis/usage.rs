@@ -52,6 +52,7 @@ const LIMIT_REACHED: i64 = 1;
 const RATE_LIMITED: i64 = 2;
 const OVERFLOW: i64 = 3;
 const CORRUPT: i64 = 4;
+const KEY_RATE_LIMITED: i64 = 5;
 
 /// The grant script's answers.
 const GRANTED: i64 = 0;
@@ -88,7 +89,9 @@ impl UsageStore for RedisUsageStore {
             .key(keys.total(req.period.start))
             .key(keys.rate(&req.customer))
             .key(keys.last())
-            .key(keys.credits(&req.customer));
+            .key(keys.credits(&req.customer))
+            // A placeholder without a key window: the script never touches it.
+            .key(keys.key_rate(req.key_rate.as_ref().map_or("-", |k| k.window.as_str())));
         if let Some(receipt) = &req.receipt {
             invocation.key(keys.receipt(receipt));
         }
@@ -109,7 +112,9 @@ impl UsageStore for RedisUsageStore {
             .arg(u8::from(requests))
             .arg(last_ttl_ms(&req.period, req.now))
             .arg(req.meter.as_ref())
-            .arg(MAX_CREDIT_BALANCE);
+            .arg(MAX_CREDIT_BALANCE)
+            .arg(req.key_rate.as_ref().map_or(0, |k| k.per_minute.max(1)))
+            .arg(req.key_rate.as_ref().map_or(0, |k| k.cost));
         let mut conn = self.conn().await?;
         let (status, value, spent): (i64, i64, i64) = invocation
             .invoke_async(&mut conn)
@@ -129,6 +134,14 @@ impl UsageStore for RedisUsageStore {
             RATE_LIMITED => match req
                 .rate_limit_per_minute
                 .map(|rate| gcra(Some(value), now_us, rate, req.amount))
+            {
+                Some(Err(retry_after_ms)) => Ok(ConsumeOutcome::RateLimited { retry_after_ms }),
+                Some(Ok(_)) | None => Err(RedisUsageError::UnexpectedReply.into()),
+            },
+            KEY_RATE_LIMITED => match req
+                .key_rate
+                .as_ref()
+                .map(|k| gcra(Some(value), now_us, k.per_minute, k.cost))
             {
                 Some(Err(retry_after_ms)) => Ok(ConsumeOutcome::RateLimited { retry_after_ms }),
                 Some(Ok(_)) | None => Err(RedisUsageError::UnexpectedReply.into()),

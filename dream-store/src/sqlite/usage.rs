@@ -29,7 +29,7 @@ fn sql_limit(limit: UsageLimit) -> Option<Option<i64>> {
 
 /// The limit for the one-statement path, when the consume can take it.
 fn counter_only_limit(req: &ConsumeRequest) -> Option<Option<i64>> {
-    if req.receipt.is_none() && req.rate_limit_per_minute.is_none() {
+    if req.receipt.is_none() && req.rate_limit_per_minute.is_none() && req.key_rate.is_none() {
         sql_limit(req.limit)
     } else {
         None
@@ -155,6 +155,25 @@ async fn credit_balance<'e>(
     to_u64(balance.unwrap_or(0))
 }
 
+/// A rate window's theoretical arrival time: a customer's (by customer id) or a
+/// customer key's (by key id, in the same table: `ckey_…` is never a customer id).
+async fn rate_window(
+    conn: &mut SqliteConnection,
+    tenant: &Tenant,
+    window: &str,
+) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT tat_us FROM rate_windows WHERE platform_id = ?1 AND mode = ?2 \
+         AND customer_id = ?3",
+    )
+    .bind(tenant.platform.as_str())
+    .bind(mode_str(tenant.mode))
+    .bind(window)
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)
+}
+
 /// Decides one consume on a connection inside a `BEGIN IMMEDIATE` transaction:
 /// SQLite's write lock is held from the first read to the commit, so no other
 /// writer can interleave. A refusal writes nothing. The credit balance is read
@@ -197,34 +216,36 @@ async fn decide(
             None => return Ok(ConsumeOutcome::LimitReached { used }),
         }
     };
+    // Both windows decide before either is written: a refusal changes nothing.
+    let now_us = req.now.timestamp_micros();
+    let mut windows: Vec<(&str, i64)> = Vec::with_capacity(2);
     if let Some(rate) = req.rate_limit_per_minute {
-        let tat: Option<i64> = sqlx::query_scalar(
-            "SELECT tat_us FROM rate_windows WHERE platform_id = ?1 AND mode = ?2 \
-             AND customer_id = ?3",
+        let tat = rate_window(&mut *conn, &req.tenant, customer).await?;
+        match gcra(tat, now_us, rate, req.amount) {
+            Ok(new_tat) => windows.push((customer, new_tat)),
+            Err(retry_after_ms) => return Ok(ConsumeOutcome::RateLimited { retry_after_ms }),
+        }
+    }
+    if let Some(key) = &req.key_rate {
+        let tat = rate_window(&mut *conn, &req.tenant, &key.window).await?;
+        match gcra(tat, now_us, key.per_minute, key.cost) {
+            Ok(new_tat) => windows.push((&key.window, new_tat)),
+            Err(retry_after_ms) => return Ok(ConsumeOutcome::RateLimited { retry_after_ms }),
+        }
+    }
+    for (window, new_tat) in windows {
+        sqlx::query(
+            "INSERT INTO rate_windows (platform_id, mode, customer_id, tat_us) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (platform_id, mode, customer_id) \
+             DO UPDATE SET tat_us = excluded.tat_us",
         )
         .bind(platform)
         .bind(mode)
-        .bind(customer)
-        .fetch_optional(&mut *conn)
+        .bind(window)
+        .bind(new_tat)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
-        match gcra(tat, req.now.timestamp_micros(), rate, req.amount) {
-            Ok(new_tat) => {
-                sqlx::query(
-                    "INSERT INTO rate_windows (platform_id, mode, customer_id, tat_us) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (platform_id, mode, customer_id) \
-                     DO UPDATE SET tat_us = excluded.tat_us",
-                )
-                .bind(platform)
-                .bind(mode)
-                .bind(customer)
-                .bind(new_tat)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-            }
-            Err(retry_after_ms) => return Ok(ConsumeOutcome::RateLimited { retry_after_ms }),
-        }
     }
     let used: i64 = sqlx::query_scalar(
         "INSERT INTO usage_counters \
