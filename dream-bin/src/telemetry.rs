@@ -14,7 +14,12 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{trace::SdkTracerProvider, Resource};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
+use tracing_subscriber::{
+    filter::{filter_fn, FilterExt},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+    EnvFilter, Layer,
+};
 
 /// How long one export may take; also bounds the flush at shutdown.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,15 +58,21 @@ impl Telemetry {
 
 /// Installs the subscriber for `config`: logs always, OTLP traces when configured.
 pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let traces = config
         .otel_exporter_otlp_endpoint
         .as_deref()
         .map(|endpoint| tracer_provider(endpoint, &config.otel_service_name))
         .transpose()?;
-    let otel = traces
-        .as_ref()
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("dream")));
+    // Traces also get the `store` spans (debug level, one per store call): they
+    // show where a request spent its time, but the log layer would format them
+    // on every request for lines that never print them.
+    let otel = traces.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("dream"))
+            .with_filter(log_filter().or(filter_fn(|meta| {
+                meta.is_span() && meta.target() == "dream_store::observed"
+            })))
+    });
     // The writer thread writes the lines queued since its last pass in one
     // system call (it flushes whenever the queue is empty), not one per line.
     let (writer, log_writer) = NonBlockingBuilder::default()
@@ -85,15 +96,19 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
             .boxed(),
     };
     tracing_subscriber::registry()
-        .with(filter)
         .with(otel)
-        .with(logs)
+        .with(logs.with_filter(log_filter()))
         .try_init()?;
     // Not the endpoint itself: a URL may carry credentials.
     if traces.is_some() {
         tracing::info!(service = %config.otel_service_name, "exporting traces over OTLP/HTTP");
     }
     Ok(Telemetry { traces, log_writer })
+}
+
+/// `RUST_LOG`, `info` by default.
+fn log_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 fn tracer_provider(endpoint: &str, service: &str) -> Result<SdkTracerProvider, TelemetryError> {

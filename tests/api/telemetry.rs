@@ -133,13 +133,15 @@ async fn request_spans_reach_an_otlp_collector_by_shutdown() {
     };
     assert!(!exports.is_empty(), "no OTLP export arrived\n{logs}");
     let all: Vec<u8> = exports.concat();
-    // service.name, the span of an operation, and a request id attribute.
+    // service.name, the span of an operation, a request id attribute, and the
+    // store spans (debug level: exported, though the logs at info omit them).
     for needle in [
         "service.name",
         "dream",
         "GET getHealth",
         "listTiers",
         "req_",
+        "dream_store::observed",
     ] {
         assert!(
             contains(&all, needle),
