@@ -144,12 +144,9 @@ pub struct NewCustomerKey {
     /// The meter its verifications count when they name none: `requests` or a
     /// meter one of the tenant's tiers defines.
     pub meter: Option<String>,
-    /// Its own rate limit, 1 to [`MAX_KEY_RATE_PER_MINUTE`] requests per minute.
+    /// Its own rate limit, 1 to [`crate::MAX_RATE_PER_MINUTE`] requests per minute.
     pub rate_per_minute: Option<u32>,
 }
-
-/// The largest `ratePerMinute` of a customer key, as for a tier's rate limit.
-pub const MAX_KEY_RATE_PER_MINUTE: u32 = 60_000;
 
 impl CustomerKeyRecord {
     /// Whether the key verifies at `now`.

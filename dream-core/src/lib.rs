@@ -75,7 +75,7 @@ pub use customer::{
 };
 pub use customer_keys::{
     CustomerKeyId, CustomerKeyRecord, CustomerKeySecret, IssuedCustomerKey, NewCustomerKey,
-    Verification, VerifyCode, VerifyUsage, MAX_KEY_RATE_PER_MINUTE,
+    Verification, VerifyCode, VerifyUsage,
 };
 pub use error::{BoxError, CoreError, LimitReached, StoreError};
 pub use event::{Event, EventKind};
@@ -134,7 +134,8 @@ pub use tier::{
     REQUESTS_METER,
 };
 pub use usage::{
-    gcra, within_limit, ConsumeOutcome, ConsumeRequest, KeyRate, Period, RECEIPT_RETENTION_HOURS,
+    gcra, within_limit, ConsumeOutcome, ConsumeRequest, KeyRate, Period, MAX_RATE_PER_MINUTE,
+    RECEIPT_RETENTION_HOURS,
 };
 pub use usage_history::{hour_start, DailyUsage, HourlyUsage, UsageTally};
 

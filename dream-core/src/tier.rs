@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, MeterReset, MeterSpec, StripeTierRefs, MAX_METERS_PER_TIER};
+use crate::{
+    CoreError, MeterReset, MeterSpec, StripeTierRefs, MAX_METERS_PER_TIER, MAX_RATE_PER_MINUTE,
+};
 
 /// An amount in integer minor units of a currency. Money is never a float.
 ///
@@ -479,10 +481,13 @@ pub fn validate_tiers(tiers: &[Tier]) -> Result<(), CoreError> {
         if let Some(grants) = &tier.grants {
             validate_grants(tiers, tier, grants, &format!("/tiers/{i}/grants"))?;
         }
-        if tier.rate_limit_per_minute == Some(0) || tier.rate_limit_per_minute > Some(60_000) {
+        if tier
+            .rate_limit_per_minute
+            .is_some_and(|rate| !(1..=MAX_RATE_PER_MINUTE).contains(&rate))
+        {
             return Err(CoreError::invalid(
                 format!("/tiers/{i}/rateLimitPerMinute"),
-                "must be between 1 and 60000",
+                format!("must be between 1 and {MAX_RATE_PER_MINUTE}"),
             ));
         }
     }

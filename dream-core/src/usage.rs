@@ -141,6 +141,10 @@ pub fn within_limit(used: u64, amount: u64, limit: UsageLimit) -> bool {
     }
 }
 
+/// The largest per-minute rate limit, a plan's (`rateLimitPerMinute`) or a
+/// customer key's (`ratePerMinute`): one call a millisecond.
+pub const MAX_RATE_PER_MINUTE: u32 = 60_000;
+
 /// GCRA (generic cell rate algorithm) for a per-minute limit.
 ///
 /// `rate` calls per minute are admitted as a burst, then one per `60 s / rate`: the

@@ -703,22 +703,10 @@ mod tests {
 
     #[test]
     fn a_batch_never_holds_a_customer_under_two_counters_or_a_receipt_twice_over() {
-        let (tx, _rx) = oneshot::channel();
-        let mut queue = VecDeque::new();
         let a = request("a", 10);
         let mut a_next = request("a", 10);
         a_next.period = Period::calendar_month(a.now + chrono::Duration::days(40));
-        queue.push_back(Waiter {
-            request: a.clone(),
-            answer: tx,
-        });
-        for r in [request("b", 10), a_next, a.clone()] {
-            let (tx, _rx) = oneshot::channel();
-            queue.push_back(Waiter {
-                request: r,
-                answer: tx,
-            });
-        }
+        let mut queue = queued([a.clone(), request("b", 10), a_next, a]);
         assert_eq!(
             take_batch(&mut queue, &mut HashSet::new(), 10).0.len(),
             2,
@@ -730,22 +718,15 @@ mod tests {
             "a's next period alone"
         );
         assert_eq!(queue.len(), 1);
-        queue.clear();
 
         let mut a_exports = request("a", 10);
         a_exports.meter = std::borrow::Cow::Borrowed("exports");
-        for r in [
+        let mut queue = queued([
             request("a", 10),
             request("b", 10),
             a_exports,
             request("a", 10),
-        ] {
-            let (tx, _rx) = oneshot::channel();
-            queue.push_back(Waiter {
-                request: r,
-                answer: tx,
-            });
-        }
+        ]);
         assert_eq!(
             take_batch(&mut queue, &mut HashSet::new(), 10).0.len(),
             2,
@@ -758,18 +739,17 @@ mod tests {
         );
         assert_eq!(queue.len(), 1);
 
-        let mut with_receipt = |customer: &str| {
+        let with_receipt = |customer: &str| {
             let mut r = request(customer, 10);
             r.receipt = Some("same".into());
-            let (tx, _rx) = oneshot::channel();
-            queue.push_back(Waiter {
-                request: r,
-                answer: tx,
-            });
+            r
         };
-        with_receipt("a");
-        with_receipt("a");
-        with_receipt("b");
+        // Behind the call the meter case left: a's plain call, then the retries.
+        queue.extend(queued([
+            with_receipt("a"),
+            with_receipt("a"),
+            with_receipt("b"),
+        ]));
         assert_eq!(
             take_batch(&mut queue, &mut HashSet::new(), 10).0.len(),
             3,

@@ -25,10 +25,6 @@ fn keyed(mut request: ConsumeRequest, window: &str, per_minute: u32, cost: u64) 
     request
 }
 
-fn accepted(used: u64) -> ConsumeOutcome {
-    ConsumeOutcome::accepted(used)
-}
-
 fn assert_rate_limited(outcome: ConsumeOutcome, expected_ms: u64, what: &str) {
     match outcome {
         ConsumeOutcome::RateLimited { retry_after_ms }
@@ -59,8 +55,16 @@ pub async fn key_rate_windows(store: Stores) {
     insert_customer(store, &c, "key-limited").await;
     let plain = request(&test, &c.id, 1, limit, Some(3), now);
     let with_a = keyed(plain.clone(), &key_a, 2, 1);
-    assert_eq!(consume(store, &with_a).await, accepted(1), "first call");
-    assert_eq!(consume(store, &with_a).await, accepted(2), "second call");
+    assert_eq!(
+        consume(store, &with_a).await,
+        ConsumeOutcome::accepted(1),
+        "first call"
+    );
+    assert_eq!(
+        consume(store, &with_a).await,
+        ConsumeOutcome::accepted(2),
+        "second call"
+    );
     assert_rate_limited(
         consume(store, &with_a).await,
         30_000,
@@ -73,7 +77,7 @@ pub async fn key_rate_windows(store: Stores) {
     );
     assert_eq!(
         consume(store, &plain).await,
-        accepted(3),
+        ConsumeOutcome::accepted(3),
         "a key's refusal must not spend the customer's window"
     );
     assert_rate_limited(
@@ -91,14 +95,14 @@ pub async fn key_rate_windows(store: Stores) {
     let no_customer_rate = request(&test, &c.id, 1, limit, None, now);
     assert_eq!(
         consume(store, &keyed(no_customer_rate.clone(), &key_b, 2, 1)).await,
-        accepted(4),
+        ConsumeOutcome::accepted(4),
         "another key of the customer must have its own window"
     );
     // The same window id in another tenant is another window.
     let elsewhere = request(&live, &c.id, 1, limit, None, now);
     assert_eq!(
         consume(store, &keyed(elsewhere, &key_a, 2, 1)).await,
-        accepted(1),
+        ConsumeOutcome::accepted(1),
         "the same key window id in another tenant must be separate"
     );
 
@@ -114,7 +118,7 @@ pub async fn key_rate_windows(store: Stores) {
     );
     assert_eq!(
         consume(store, &tight).await,
-        accepted(1),
+        ConsumeOutcome::accepted(1),
         "within the limit"
     );
     assert_eq!(
@@ -125,7 +129,7 @@ pub async fn key_rate_windows(store: Stores) {
     let roomy = keyed(request(&test, &d.id, 1, limit, None, now), &key_d, 2, 1);
     assert_eq!(
         consume(store, &roomy).await,
-        accepted(2),
+        ConsumeOutcome::accepted(2),
         "a LimitReached call must not spend the key's window"
     );
     assert_rate_limited(
@@ -139,7 +143,11 @@ pub async fn key_rate_windows(store: Stores) {
     insert_customer(store, &e, "customer window first").await;
     let key_e = CustomerKeyId::generate().to_string();
     let strict = keyed(request(&test, &e.id, 1, limit, Some(1), now), &key_e, 2, 1);
-    assert_eq!(consume(store, &strict).await, accepted(1), "first call");
+    assert_eq!(
+        consume(store, &strict).await,
+        ConsumeOutcome::accepted(1),
+        "first call"
+    );
     assert_rate_limited(
         consume(store, &strict).await,
         60_000,
@@ -148,7 +156,7 @@ pub async fn key_rate_windows(store: Stores) {
     let key_only = keyed(request(&test, &e.id, 1, limit, None, now), &key_e, 2, 1);
     assert_eq!(
         consume(store, &key_only).await,
-        accepted(2),
+        ConsumeOutcome::accepted(2),
         "a call the customer's window refused must not spend the key's window"
     );
 
@@ -159,7 +167,7 @@ pub async fn key_rate_windows(store: Stores) {
     let bulk = request(&test, &f.id, 5, limit, None, now);
     assert_eq!(
         consume(store, &keyed(bulk, &key_f, 5, 5)).await,
-        accepted(5),
+        ConsumeOutcome::accepted(5),
         "a cost of 5 at 5/min must fit the burst"
     );
     let single = request(&test, &f.id, 1, limit, None, now);
@@ -171,7 +179,7 @@ pub async fn key_rate_windows(store: Stores) {
     let later = request(&test, &f.id, 1, limit, None, now + Duration::seconds(12));
     assert_eq!(
         consume(store, &keyed(later, &key_f, 5, 1)).await,
-        accepted(6),
+        ConsumeOutcome::accepted(6),
         "one emission interval later the key admits one more call"
     );
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::{
     validate_meter_name, AuditAction, CoreError, Customer, CustomerKeyId, CustomerKeyRecord,
     CustomerKeySecret, EventKind, IssuedCustomerKey, KeyDigest, KeyRate, NewCustomerKey, Tenant,
-    Verification, VerifyCode, VerifyUsage, MAX_KEY_RATE_PER_MINUTE, REQUESTS_METER,
+    Verification, VerifyCode, VerifyUsage, MAX_RATE_PER_MINUTE, REQUESTS_METER,
 };
 
 use super::{keys::MAX_ROLL_OVERLAP_SECS, usage::MAX_TRACK_AMOUNT, Dream};
@@ -129,11 +129,11 @@ impl Dream {
         }
         if options
             .rate_per_minute
-            .is_some_and(|rate| !(1..=MAX_KEY_RATE_PER_MINUTE).contains(&rate))
+            .is_some_and(|rate| !(1..=MAX_RATE_PER_MINUTE).contains(&rate))
         {
             return Err(CoreError::invalid(
                 "/ratePerMinute",
-                format!("must be between 1 and {MAX_KEY_RATE_PER_MINUTE}"),
+                format!("must be between 1 and {MAX_RATE_PER_MINUTE}"),
             ));
         }
         let now = self.now();

@@ -70,7 +70,11 @@ impl CustomerKeyStore for PostgresStore {
         .bind(&key.meter)
         .bind(
             key.rate_per_minute
-                .and_then(|rate| i32::try_from(rate).ok()),
+                .map(|rate| {
+                    i32::try_from(rate)
+                        .map_err(|_| StoreError::Backend("key rate exceeds INTEGER".into()))
+                })
+                .transpose()?,
         )
         .execute(&self.pool)
         .await

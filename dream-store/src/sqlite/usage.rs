@@ -174,6 +174,27 @@ async fn rate_window(
     .map_err(backend)
 }
 
+async fn save_rate_window(
+    conn: &mut SqliteConnection,
+    tenant: &Tenant,
+    window: &str,
+    tat_us: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO rate_windows (platform_id, mode, customer_id, tat_us) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (platform_id, mode, customer_id) \
+         DO UPDATE SET tat_us = excluded.tat_us",
+    )
+    .bind(tenant.platform.as_str())
+    .bind(mode_str(tenant.mode))
+    .bind(window)
+    .bind(tat_us)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 /// Decides one consume on a connection inside a `BEGIN IMMEDIATE` transaction:
 /// SQLite's write lock is held from the first read to the commit, so no other
 /// writer can interleave. A refusal writes nothing. The credit balance is read
@@ -218,34 +239,27 @@ async fn decide(
     };
     // Both windows decide before either is written: a refusal changes nothing.
     let now_us = req.now.timestamp_micros();
-    let mut windows: Vec<(&str, i64)> = Vec::with_capacity(2);
+    let mut customer_tat = None;
     if let Some(rate) = req.rate_limit_per_minute {
         let tat = rate_window(&mut *conn, &req.tenant, customer).await?;
         match gcra(tat, now_us, rate, req.amount) {
-            Ok(new_tat) => windows.push((customer, new_tat)),
+            Ok(new_tat) => customer_tat = Some(new_tat),
             Err(retry_after_ms) => return Ok(ConsumeOutcome::RateLimited { retry_after_ms }),
         }
     }
+    let mut key_tat = None;
     if let Some(key) = &req.key_rate {
         let tat = rate_window(&mut *conn, &req.tenant, &key.window).await?;
         match gcra(tat, now_us, key.per_minute, key.cost) {
-            Ok(new_tat) => windows.push((&key.window, new_tat)),
+            Ok(new_tat) => key_tat = Some((key.window.as_str(), new_tat)),
             Err(retry_after_ms) => return Ok(ConsumeOutcome::RateLimited { retry_after_ms }),
         }
     }
-    for (window, new_tat) in windows {
-        sqlx::query(
-            "INSERT INTO rate_windows (platform_id, mode, customer_id, tat_us) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (platform_id, mode, customer_id) \
-             DO UPDATE SET tat_us = excluded.tat_us",
-        )
-        .bind(platform)
-        .bind(mode)
-        .bind(window)
-        .bind(new_tat)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
+    if let Some(new_tat) = customer_tat {
+        save_rate_window(&mut *conn, &req.tenant, customer, new_tat).await?;
+    }
+    if let Some((window, new_tat)) = key_tat {
+        save_rate_window(&mut *conn, &req.tenant, window, new_tat).await?;
     }
     let used: i64 = sqlx::query_scalar(
         "INSERT INTO usage_counters \
