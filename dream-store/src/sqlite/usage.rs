@@ -53,6 +53,31 @@ async fn consume_counter_only(
     req: &ConsumeRequest,
     limit: Option<i64>,
 ) -> Result<Option<ConsumeOutcome>, StoreError> {
+    Ok(consume_counter_run(conn, std::slice::from_ref(req), limit)
+        .await?
+        .and_then(|mut outcomes| outcomes.pop()))
+}
+
+/// Consecutive counter-only consumes of one counter (see [`counter_run`]) as one
+/// conditional upsert of their sum: when the sum fits the allowance, so does
+/// every prefix of it (amounts are never negative here), so each is accepted in
+/// arrival order with the count its place gives it. `None`, having written
+/// nothing, when the sum does not fit: the caller then decides them one by one.
+/// A hot customer's N waiting consumes so cost one statement, not N.
+async fn consume_counter_run(
+    conn: &mut SqliteConnection,
+    run: &[ConsumeRequest],
+    limit: Option<i64>,
+) -> Result<Option<Vec<ConsumeOutcome>>, StoreError> {
+    let (Some(first), Some(last)) = (run.first(), run.last()) else {
+        return Ok(Some(Vec::new()));
+    };
+    let Some(total) = run
+        .iter()
+        .try_fold(0u64, |sum, req| sum.checked_add(req.amount))
+    else {
+        return Ok(None);
+    };
     let counted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO usage_counters \
            (platform_id, mode, meter, period_start, customer_id, used, updated_at) \
@@ -62,20 +87,56 @@ async fn consume_counter_only(
          WHERE ?8 IS NULL OR usage_counters.used + excluded.used <= ?8 \
          RETURNING used",
     )
-    .bind(req.tenant.platform.as_str())
-    .bind(mode_str(req.tenant.mode))
-    .bind(req.meter.as_ref())
-    .bind(ts(req.period.start))
-    .bind(req.customer.as_str())
-    .bind(to_i64(req.amount)?)
-    .bind(ts(req.now))
+    .bind(first.tenant.platform.as_str())
+    .bind(mode_str(first.tenant.mode))
+    .bind(first.meter.as_ref())
+    .bind(ts(first.period.start))
+    .bind(first.customer.as_str())
+    .bind(to_i64(total)?)
+    .bind(ts(last.now))
     .bind(limit)
     .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?;
-    counted
-        .map(|used| Ok(ConsumeOutcome::accepted(to_u64(used)?)))
-        .transpose()
+    let Some(counted) = counted else {
+        return Ok(None);
+    };
+    // The count before the run, then each consume's count in order.
+    let mut used = to_u64(counted)?
+        .checked_sub(total)
+        .ok_or_else(|| StoreError::Backend("usage counter below the amount just added".into()))?;
+    Ok(Some(
+        run.iter()
+            .map(|req| {
+                used += req.amount;
+                ConsumeOutcome::accepted(used)
+            })
+            .collect(),
+    ))
+}
+
+/// The length of the run at the start of `requests` that [`consume_counter_run`]
+/// can count as one: counter-only consumes of the first one's counter, under the
+/// same limit. 0 when the first is not counter-only.
+fn counter_run(requests: &[ConsumeRequest]) -> (usize, Option<i64>) {
+    let Some((first, rest)) = requests.split_first() else {
+        return (0, None);
+    };
+    let Some(limit) = counter_only_limit(first) else {
+        return (0, None);
+    };
+    let same_counter = |req: &ConsumeRequest| {
+        counter_only_limit(req).is_some()
+            && req.limit == first.limit
+            && req.customer == first.customer
+            && req.tenant == first.tenant
+            && req.meter == first.meter
+            && req.period.start == first.period.start
+    };
+    (
+        1 + rest.iter().take_while(|req| same_counter(req)).count(),
+        limit,
+    )
 }
 
 /// After the one-statement path refused: the refusal, when the count and the
@@ -365,33 +426,72 @@ impl ConsumeExecutor for SqliteConsumer {
     }
 
     /// Every consume of the batch, in order, in one `BEGIN IMMEDIATE` transaction
-    /// with one commit (one WAL append instead of one per consume).
+    /// with one commit (one WAL append instead of one per consume). A run of
+    /// counter-only consumes of one counter is one statement
+    /// ([`consume_counter_run`]); a batch that is only such a run (a hot
+    /// customer) is that one statement, without `BEGIN` and `COMMIT`.
     async fn consume_batch(&self, requests: &[ConsumeRequest]) -> Result<Vec<Answer>, BatchError> {
         let failed = |e: StoreError| match e {
             StoreError::Unavailable(_) => BatchError::Failed(e),
             _ => BatchError::RolledBack,
         };
+        let (whole, limit) = counter_run(requests);
+        let one_run = whole == requests.len() && whole > 1;
+        if one_run {
+            let mut conn = self
+                .writer
+                .acquire()
+                .await
+                .map_err(|e| failed(backend(e)))?;
+            // One statement is its own transaction: committed when it answers.
+            if let Some(outcomes) = consume_counter_run(&mut conn, requests, limit)
+                .await
+                .map_err(failed)?
+            {
+                return Ok(outcomes.into_iter().map(Ok).collect());
+            }
+        }
         let mut tx = self
             .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| failed(backend(e)))?;
         let mut answers = Vec::with_capacity(requests.len());
-        for req in requests {
-            let fast = match counter_only_limit(req) {
-                Some(limit) => consume_counter_only(&mut tx, req, limit)
+        let mut rest = requests;
+        while !rest.is_empty() {
+            let (run, limit) = counter_run(rest);
+            // The whole batch's run already failed to fit above.
+            if run > 1 && !one_run {
+                if let Some(outcomes) = consume_counter_run(&mut tx, &rest[..run], limit)
                     .await
-                    .map_err(failed)?,
-                None => None,
-            };
-            let outcome = match fast {
-                Some(outcome) => outcome,
-                // Refused by the allowance (credits may pay) or not a counter-only
-                // consume: the write lock is held, so decide settles it.
-                None => decide(&mut tx, req).await.map_err(failed)?,
-            };
-            // Dropping the transaction rolls it back.
-            answers.push(Ok(outcome));
+                    .map_err(failed)?
+                {
+                    answers.extend(outcomes.into_iter().map(Ok));
+                    rest = &rest[run..];
+                    continue;
+                }
+            }
+            // The run's sum did not fit the allowance (or it is one consume):
+            // each of its consumes is decided alone, in order.
+            let (alone, later) = rest.split_at(run.max(1));
+            for req in alone {
+                let fast = match counter_only_limit(req) {
+                    Some(limit) => consume_counter_only(&mut tx, req, limit)
+                        .await
+                        .map_err(failed)?,
+                    None => None,
+                };
+                let outcome = match fast {
+                    Some(outcome) => outcome,
+                    // Refused by the allowance (credits may pay) or not a
+                    // counter-only consume: the write lock is held, so decide
+                    // settles it.
+                    None => decide(&mut tx, req).await.map_err(failed)?,
+                };
+                // Dropping the transaction rolls it back.
+                answers.push(Ok(outcome));
+            }
+            rest = later;
         }
         tx.commit().await.map_err(|e| failed(backend(e)))?;
         Ok(answers)
@@ -586,5 +686,149 @@ impl UsageStore for SqliteStore {
         .await
         .map_err(backend)?;
         to_u64(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use chrono::TimeZone;
+    use dream_core::{Mode, PlatformId};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn request(customer: &str, amount: u64, limit: UsageLimit) -> ConsumeRequest {
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
+            .single()
+            .expect("time");
+        ConsumeRequest {
+            tenant: Tenant {
+                platform: PlatformId::parse("plt_runs").expect("platform"),
+                mode: Mode::Test,
+            },
+            customer: CustomerId::parse(&format!("usr_{customer}")).expect("customer"),
+            meter: std::borrow::Cow::Borrowed(REQUESTS_METER),
+            period: Period::calendar_month(now),
+            amount,
+            limit,
+            rate_limit_per_minute: None,
+            key_rate: None,
+            now,
+            receipt: None,
+        }
+    }
+
+    async fn consumer() -> SqliteConsumer {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "dream-sqlite-runs-{}-{}.sqlite3",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let store = SqliteStore::open(&path).await.expect("open");
+        SqliteConsumer {
+            writer: store.writer.clone(),
+        }
+    }
+
+    /// Each consume decided alone, in order: what a batch must answer.
+    async fn one_by_one(requests: &[ConsumeRequest]) -> Vec<ConsumeOutcome> {
+        let alone = consumer().await;
+        let mut outcomes = Vec::new();
+        for req in requests {
+            outcomes.push(alone.consume_one(req).await.expect("consume"));
+        }
+        outcomes
+    }
+
+    async fn batched(requests: &[ConsumeRequest]) -> Vec<ConsumeOutcome> {
+        let Ok(answers) = consumer().await.consume_batch(requests).await else {
+            panic!("the batch was not committed");
+        };
+        answers.into_iter().map(|a| a.expect("answer")).collect()
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn a_run_over_the_limit_is_decided_one_by_one_up_to_the_limit() {
+        let limit = UsageLimit::Limited(3);
+        let run: Vec<_> = (0..5).map(|_| request("hot", 1, limit)).collect();
+        let outcomes = runtime().block_on(batched(&run));
+        assert_eq!(
+            outcomes,
+            [
+                ConsumeOutcome::accepted(1),
+                ConsumeOutcome::accepted(2),
+                ConsumeOutcome::accepted(3),
+                ConsumeOutcome::LimitReached { used: 3 },
+                ConsumeOutcome::LimitReached { used: 3 },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_within_the_limit_gives_each_consume_its_place_in_the_count() {
+        let limit = UsageLimit::Limited(100);
+        let run = [
+            request("hot", 2, limit),
+            request("hot", 0, limit),
+            request("hot", 5, limit),
+        ];
+        let outcomes = runtime().block_on(batched(&run));
+        assert_eq!(
+            outcomes,
+            [
+                ConsumeOutcome::accepted(2),
+                ConsumeOutcome::accepted(2),
+                ConsumeOutcome::accepted(7),
+            ]
+        );
+    }
+
+    fn limits() -> impl Strategy<Value = UsageLimit> {
+        prop_oneof![
+            (0u64..12).prop_map(UsageLimit::Limited),
+            Just(UsageLimit::Unlimited),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// A batch (runs of one counter counted as one statement, the rest one by
+        /// one) answers exactly what deciding each consume alone in order answers.
+        #[test]
+        fn a_batch_answers_as_its_consumes_one_by_one(
+            limit_a in limits(),
+            limit_b in limits(),
+            only_a in any::<bool>(),
+            steps in prop::collection::vec((0u8..4, 0u64..4, 0u8..8), 1..24),
+        ) {
+            // Mostly customer a under one limit, so runs form; now and then its
+            // plan changes (another limit) mid-batch.
+            let requests: Vec<_> = steps
+                .iter()
+                .map(|&(who, amount, plan)| {
+                    if only_a || who < 3 {
+                        let limit = if plan == 0 { limit_b } else { limit_a };
+                        request("a", amount, limit)
+                    } else {
+                        request("b", amount, limit_b)
+                    }
+                })
+                .collect();
+            let rt = runtime();
+            let expected = rt.block_on(one_by_one(&requests));
+            prop_assert_eq!(rt.block_on(batched(&requests)), expected);
+        }
     }
 }
