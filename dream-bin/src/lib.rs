@@ -264,6 +264,8 @@ impl Application {
         );
         state.body_limit = config.max_body_bytes;
         state.readiness = probes;
+        // The exporter is the only reader of the spans' other fields.
+        state.trace_spans = config.otel_exporter_otlp_endpoint.is_some();
         state.idempotency_lock_timeout = Duration::from_secs(config.idempotency_lock_secs);
         state.billing = dream_http::BillingSettings {
             checkout_success_url: config.checkout_success_url.clone(),

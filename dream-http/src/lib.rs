@@ -189,7 +189,7 @@ impl<E: Endpoint> Endpoint for Layers<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         req.extensions_mut().insert(self.state.clone());
-        middleware::observe(Idempotent(&self.inner), req).await
+        middleware::observe(Idempotent(&self.inner), req, self.state.trace_spans).await
     }
 }
 

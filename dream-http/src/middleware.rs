@@ -229,7 +229,11 @@ impl fmt::Display for SpanName<'_> {
 
 /// The outermost layer of the API: request id, span, error shape, access log,
 /// metrics.
-pub async fn observe<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
+pub async fn observe<E: Endpoint>(
+    ep: E,
+    mut req: Request,
+    trace_spans: bool,
+) -> poem::Result<Response> {
     let id = RequestIdBuf::next();
     let request_id = id.as_str();
     req.extensions_mut()
@@ -239,18 +243,24 @@ pub async fn observe<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
     let uri = req.uri().clone();
     let path = uri.path();
     let spec_operation = crate::spec::operation_id(method.as_str(), path);
-    // `otel.*` fields shape the span when it is exported (OTLP). Its name cannot
-    // change once the span has started, so it comes from the spec up front.
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %method,
-        operation = Empty,
-        status = Empty,
-        otel.name = %SpanName(&method, spec_operation),
-        otel.kind = "server",
-        otel.status_code = Empty,
-    );
+    let span = if trace_spans {
+        // `otel.*` fields shape the span when it is exported (OTLP). Its name
+        // cannot change once the span has started, so it comes from the spec up
+        // front.
+        tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %method,
+            operation = Empty,
+            status = Empty,
+            otel.name = %SpanName(&method, spec_operation),
+            otel.kind = "server",
+            otel.status_code = Empty,
+        )
+    } else {
+        // For the log alone: every line inside the request names it.
+        tracing::info_span!("request", request_id = %request_id)
+    };
     let started = Instant::now();
     let (mut resp, pattern) = match ep.call(req).instrument(span.clone()).await {
         Ok(resp) => {
@@ -274,7 +284,7 @@ pub async fn observe<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
     let elapsed = started.elapsed();
     let operation = operation(spec_operation, pattern.as_ref());
     crate::metrics::observe_request(operation, status, elapsed.as_secs_f64());
-    if !span.is_disabled() {
+    if trace_spans && !span.is_disabled() {
         span.record("operation", operation);
         span.record("status", status);
         if resp.status().is_server_error() {

@@ -55,6 +55,11 @@ pub struct AppSettings {
     pub readiness_timeout: std::time::Duration,
     /// Origins and cookie flags of the account front door.
     pub account_door: AccountDoor,
+    /// Whether request spans carry the fields a trace exporter needs (method,
+    /// operation, status, `otel.*`). Without an exporter only `request_id` is
+    /// worth its cost: the log formats a span's fields when it opens and again on
+    /// every record, and the access line carries the rest. On by default.
+    pub trace_spans: bool,
 }
 
 /// Settings of the account front door (`/account/…`, session cookies).
@@ -113,6 +118,7 @@ impl AppState {
             readiness: Vec::new(),
             readiness_timeout: Self::DEFAULT_READINESS_TIMEOUT,
             account_door: AccountDoor::default(),
+            trace_spans: true,
         }))
     }
 }
