@@ -59,7 +59,7 @@ impl PostgresStore {
         // of the pool stays free for the other statements of a request.
         let slots = (pool.options().get_max_connections() as usize / 4).clamp(1, 4);
         let consumes = GroupCommit::new(
-            usage::PgConsumer { pool: pool.clone() },
+            usage::PgConsumer::new(pool.clone(), slots),
             GroupCommitConfig::default(),
             slots,
             slots,
