@@ -117,19 +117,19 @@ impl CustomerStore for PostgresStore {
         tenant: &Tenant,
         id: &CustomerId,
     ) -> Result<Option<Customer>, StoreError> {
-        sqlx::query(concat!(
+        let query = sqlx::query(concat!(
             "SELECT ",
             columns!(),
             " FROM customers WHERE platform_id = $1 AND mode = $2 AND id = $3"
         ))
         .bind(tenant.platform.as_str())
         .bind(mode_str(tenant.mode))
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .map(|row| customer_from_row(tenant, &row))
-        .transpose()
+        .bind(id.as_str());
+        // A cached customer's reload, on the hot path: a kept connection.
+        let mut conn = self.held.take().await.map_err(backend)?;
+        let row = query.fetch_optional(&mut *conn).await.map_err(backend)?;
+        self.held.keep(conn);
+        row.map(|row| customer_from_row(tenant, &row)).transpose()
     }
 
     async fn find_customer_by_external_id(
@@ -137,7 +137,7 @@ impl CustomerStore for PostgresStore {
         tenant: &Tenant,
         external_id: &str,
     ) -> Result<Option<Customer>, StoreError> {
-        sqlx::query(concat!(
+        let query = sqlx::query(concat!(
             "SELECT ",
             columns!(),
             " FROM customers \
@@ -145,12 +145,12 @@ impl CustomerStore for PostgresStore {
         ))
         .bind(tenant.platform.as_str())
         .bind(mode_str(tenant.mode))
-        .bind(external_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .map(|row| customer_from_row(tenant, &row))
-        .transpose()
+        .bind(external_id);
+        // A cached customer's reload, on the hot path: a kept connection.
+        let mut conn = self.held.take().await.map_err(backend)?;
+        let row = query.fetch_optional(&mut *conn).await.map_err(backend)?;
+        self.held.keep(conn);
+        row.map(|row| customer_from_row(tenant, &row)).transpose()
     }
 
     async fn update_customer(&self, c: &Customer) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@ mod billing;
 mod customer_keys;
 mod customers;
 mod events;
+mod held;
 mod idempotency;
 mod identity;
 mod inventory;
@@ -19,7 +20,7 @@ mod tokens;
 mod usage;
 mod usage_history;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use dream_core::StoreError;
 use sqlx::{
@@ -46,6 +47,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Connections the hot path keeps out of the pool (see [`held`]).
+    held: Arc<held::HeldConnections>,
     consumes: GroupCommit<usage::PgConsumer>,
 }
 
@@ -58,13 +61,22 @@ impl PostgresStore {
         // most four), as many again when a queue has waited the window: the rest
         // of the pool stays free for the other statements of a request.
         let slots = (pool.options().get_max_connections() as usize / 4).clamp(1, 4);
+        // As many kept connections as batch slots: the batches in flight and the
+        // customer lookups of the requests they answer.
+        let held = Arc::new(held::HeldConnections::new(pool.clone(), slots));
         let consumes = GroupCommit::new(
-            usage::PgConsumer::new(pool.clone(), slots),
+            usage::PgConsumer {
+                connections: held.clone(),
+            },
             GroupCommitConfig::default(),
             slots,
             slots,
         );
-        Self { pool, consumes }
+        Self {
+            pool,
+            held,
+            consumes,
+        }
     }
 
     /// The same store with other group-commit settings
@@ -72,7 +84,7 @@ impl PostgresStore {
     pub fn with_group_commit(self, config: GroupCommitConfig) -> Self {
         Self {
             consumes: self.consumes.reconfigured(config),
-            pool: self.pool,
+            ..self
         }
     }
 

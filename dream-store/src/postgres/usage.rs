@@ -9,11 +9,9 @@ use dream_core::{
     MeterPeriod, MetersReading, Period, StoreError, Tenant, CREDIT_BALANCE_FULL,
     MAX_CREDIT_BALANCE, REQUESTS_METER,
 };
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use sqlx::{pool::PoolConnection, PgPool, Postgres};
-
-use super::PostgresStore;
+use super::{held::HeldConnections, PostgresStore};
 use crate::{
     group_commit::{Answer, BatchError, ConsumeExecutor},
     sql::{backend, corrupt, mode_str, to_i64, to_u64},
@@ -22,56 +20,7 @@ use crate::{
 /// The consume paths of one pool, for [`crate::group_commit::GroupCommit`].
 #[derive(Debug, Clone)]
 pub(super) struct PgConsumer {
-    connections: Arc<HeldConnections>,
-}
-
-impl PgConsumer {
-    /// Consumes on `pool`, keeping up to `held` connections checked out between
-    /// them (one per batch slot).
-    pub(super) fn new(pool: PgPool, held: usize) -> Self {
-        Self {
-            connections: Arc::new(HeldConnections {
-                pool,
-                idle: Mutex::new(Vec::with_capacity(held)),
-                max: held,
-            }),
-        }
-    }
-}
-
-/// Connections the consumes keep between them instead of handing them back to
-/// the pool: sqlx pings a connection on its way back (a `Sync` round trip to
-/// the server after every statement, about a tenth of a track's CPU on each
-/// side). Only a connection whose statement completed comes back here, so it is
-/// idle and ready; one whose statement failed (or was dropped midway) goes back
-/// to the pool, whose ping closes it if it is broken.
-#[derive(Debug)]
-struct HeldConnections {
-    pool: PgPool,
-    idle: Mutex<Vec<PoolConnection<Postgres>>>,
-    max: usize,
-}
-
-impl HeldConnections {
-    async fn take(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
-        let held = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        match held {
-            Some(conn) => Ok(conn),
-            None => self.pool.acquire().await,
-        }
-    }
-
-    /// Keeps `conn` after a completed statement; beyond `max`, the pool gets it.
-    fn keep(&self, conn: PoolConnection<Postgres>) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.max {
-            idle.push(conn);
-        }
-    }
+    pub(super) connections: Arc<HeldConnections>,
 }
 
 /// One row of `dream_consume` / `dream_consume_batch`: outcome, used,
