@@ -23,6 +23,11 @@ async fn fresh_postgres() -> PostgresStore {
 
 /// A store in a fresh schema, and the options that connect to that schema.
 async fn fresh_schema() -> (PostgresStore, PgConnectOptions) {
+    fresh_schema_on(8).await
+}
+
+/// [`fresh_schema`] with a pool of `connections`.
+async fn fresh_schema_on(connections: u32) -> (PostgresStore, PgConnectOptions) {
     let url = support::env_url("DREAM_TEST_DATABASE_URL");
     let schema = support::unique_name("t");
     let admin = PgPoolOptions::new()
@@ -39,7 +44,8 @@ async fn fresh_schema() -> (PostgresStore, PgConnectOptions) {
         .expect("url")
         .options([("search_path", schema.as_str())]);
     let pool = PgPoolOptions::new()
-        .max_connections(8)
+        .max_connections(connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
         .connect_with(options.clone())
         .await
         .expect("connect");
@@ -90,6 +96,23 @@ async fn single_calls_without_group_commit() {
     dream_conformance::meters_daily_limit_exact_under_concurrency(off().await).await;
     dream_conformance::credits_exact_under_concurrency(off().await).await;
     dream_conformance::credits_and_meters_in_concurrent_batches(off().await).await;
+}
+
+/// The hot path keeps connections out of the pool between statements; on a
+/// pool of one or two it must still leave one for every other statement (a
+/// starved statement would fail after the 5 s acquire timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_small_pool_is_never_starved_by_kept_connections() {
+    for connections in [1, 2] {
+        let stores = || async {
+            let (store, _) = fresh_schema_on(connections).await;
+            let store: Arc<dyn Store> = Arc::new(store);
+            dream_core::ports::Stores::from(store)
+        };
+        dream_conformance::consume_exact_sequential(stores().await).await;
+        dream_conformance::customers_cap_sequential(stores().await).await;
+        dream_conformance::consume_receipts_replay(stores().await).await;
+    }
 }
 
 dream_conformance::store_conformance_tests!(async fresh_store);
