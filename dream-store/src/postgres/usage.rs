@@ -417,3 +417,156 @@ impl UsageStore for PostgresStore {
         to_u64(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use chrono::TimeZone;
+    use dream_core::{Mode, PlatformId, UsageLimit};
+    use proptest::{prelude::*, test_runner::TestRunner};
+    use sqlx::{postgres::PgPoolOptions, Executor};
+
+    use super::*;
+
+    fn request(customer: &str, amount: u64, limit: UsageLimit) -> ConsumeRequest {
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
+            .single()
+            .expect("time");
+        ConsumeRequest {
+            tenant: Tenant {
+                platform: PlatformId::parse("plt_batches").expect("platform"),
+                mode: Mode::Test,
+            },
+            customer: CustomerId::parse(&format!("usr_{customer}")).expect("customer"),
+            meter: std::borrow::Cow::Borrowed(REQUESTS_METER),
+            period: Period::calendar_month(now),
+            amount,
+            limit,
+            rate_limit_per_minute: None,
+            key_rate: None,
+            now,
+            receipt: None,
+        }
+    }
+
+    /// A consumer on a fresh, migrated schema of the test server
+    /// (`DREAM_TEST_DATABASE_URL`, set by `./scripts/test`).
+    async fn consumer() -> PgConsumer {
+        let url = std::env::var("DREAM_TEST_DATABASE_URL").unwrap_or_else(|_| {
+            panic!(
+                "DREAM_TEST_DATABASE_URL is not set: run ./scripts/test, which starts PostgreSQL"
+            )
+        });
+        static SCHEMA: AtomicU64 = AtomicU64::new(0);
+        let schema = format!(
+            "batches_{}_{}",
+            std::process::id(),
+            SCHEMA.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("connect");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            )))
+            .await
+            .expect("schema");
+        let options = url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .expect("url")
+            .options([("search_path", schema.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .expect("connect");
+        let store = PostgresStore::new(pool.clone());
+        store.migrate().await.expect("migrate");
+        PgConsumer {
+            connections: Arc::new(HeldConnections::new(pool, 1)),
+        }
+    }
+
+    fn limits() -> impl Strategy<Value = UsageLimit> {
+        prop_oneof![
+            (0u64..12).prop_map(UsageLimit::Limited),
+            Just(UsageLimit::Unlimited),
+        ]
+    }
+
+    /// `dream_consume_batch` (its plain groups one UPDATE of their sum, the rest
+    /// the general path) answers exactly what `dream_consume` answers for each
+    /// consume alone, in order. Each case counts for customers of its own.
+    #[test]
+    fn a_batch_answers_as_its_consumes_one_by_one() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // Dropped kept connections go back to the pool on a task: also when a
+        // failed case unwinds.
+        let _context = rt.enter();
+        let consumer = rt.block_on(consumer());
+        static CASE: AtomicU64 = AtomicU64::new(0);
+        let strategy = (
+            limits(),
+            limits(),
+            any::<bool>(),
+            prop::collection::vec((0u8..4, 0u64..4, 0u8..8), 1..24),
+            prop::option::of(0u64..8),
+        );
+        TestRunner::new(ProptestConfig::with_cases(64))
+            .run(&strategy, |(limit_a, limit_b, only_a, steps, counted)| {
+                let case = CASE.fetch_add(1, Ordering::Relaxed);
+                let requests = |side: &str| -> Vec<ConsumeRequest> {
+                    steps
+                        .iter()
+                        .map(|&(who, amount, plan)| {
+                            if only_a || who < 3 {
+                                let limit = if plan == 0 { limit_b } else { limit_a };
+                                request(&format!("{side}{case}a"), amount, limit)
+                            } else {
+                                request(&format!("{side}{case}b"), amount, limit_b)
+                            }
+                        })
+                        .collect()
+                };
+                // Customers count apart, so each one's consumes, in order, are
+                // all that decides its answers on either side.
+                let batch = requests("batch");
+                let alone = requests("alone");
+                let (batched, one_by_one) = rt.block_on(async {
+                    // Counted before (a row exists, as for any known customer)
+                    // or not (the batch creates it).
+                    if let Some(counted) = counted {
+                        for side in ["batch", "alone"] {
+                            for who in ["a", "b"] {
+                                let customer = format!("{side}{case}{who}");
+                                let warm = request(&customer, counted, UsageLimit::Unlimited);
+                                consumer.consume_one(&warm).await.expect("warm up");
+                            }
+                        }
+                    }
+                    let Ok(answers) = consumer.consume_batch(&batch).await else {
+                        panic!("the batch was not committed");
+                    };
+                    let mut singles = Vec::new();
+                    for req in &alone {
+                        singles.push(consumer.consume_one(req).await);
+                    }
+                    (answers, singles)
+                });
+                let batched: Vec<_> = batched.into_iter().map(|a| a.expect("answer")).collect();
+                let one_by_one: Vec<_> =
+                    one_by_one.into_iter().map(|a| a.expect("answer")).collect();
+                prop_assert_eq!(batched, one_by_one);
+                Ok(())
+            })
+            .expect("property");
+    }
+}
