@@ -515,8 +515,7 @@ impl std::error::Error for SharedError {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use chrono::{TimeZone, Utc};
-    use dream_core::{Mode, Period, PlatformId, UsageLimit};
+    use dream_core::{Period, UsageLimit};
 
     use super::*;
 
@@ -596,25 +595,7 @@ mod tests {
     }
 
     fn request(customer: &str, limit: u64) -> ConsumeRequest {
-        let now = Utc
-            .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
-            .single()
-            .expect("time");
-        ConsumeRequest {
-            tenant: Tenant {
-                platform: PlatformId::parse("plt_gc").expect("platform"),
-                mode: Mode::Test,
-            },
-            customer: CustomerId::parse(&format!("usr_{customer}")).expect("customer"),
-            meter: std::borrow::Cow::Borrowed(dream_core::REQUESTS_METER),
-            period: Period::calendar_month(now),
-            amount: 1,
-            limit: UsageLimit::Limited(limit),
-            rate_limit_per_minute: None,
-            key_rate: None,
-            now,
-            receipt: None,
-        }
+        crate::test_requests::consume(customer, 1, UsageLimit::Limited(limit))
     }
 
     async fn hammer(executor: Arc<Counting>, calls: usize, limit: u64) -> Vec<ConsumeOutcome> {

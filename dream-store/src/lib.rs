@@ -47,6 +47,8 @@ mod redis;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+mod test_requests;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisUsageError, RedisUsageStore, GRANT_ID_RETENTION, PERIOD_RETENTION};

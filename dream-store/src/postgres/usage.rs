@@ -422,34 +422,13 @@ impl UsageStore for PostgresStore {
 mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use chrono::TimeZone;
-    use dream_core::{Mode, PlatformId, UsageLimit};
+    use dream_core::UsageLimit;
     use proptest::{prelude::*, test_runner::TestRunner};
     use sqlx::{postgres::PgPoolOptions, Executor};
 
     use super::*;
 
-    fn request(customer: &str, amount: u64, limit: UsageLimit) -> ConsumeRequest {
-        let now = Utc
-            .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
-            .single()
-            .expect("time");
-        ConsumeRequest {
-            tenant: Tenant {
-                platform: PlatformId::parse("plt_batches").expect("platform"),
-                mode: Mode::Test,
-            },
-            customer: CustomerId::parse(&format!("usr_{customer}")).expect("customer"),
-            meter: std::borrow::Cow::Borrowed(REQUESTS_METER),
-            period: Period::calendar_month(now),
-            amount,
-            limit,
-            rate_limit_per_minute: None,
-            key_rate: None,
-            now,
-            receipt: None,
-        }
-    }
+    use crate::test_requests::{consume as request, limits};
 
     /// A consumer on a fresh, migrated schema of the test server
     /// (`DREAM_TEST_DATABASE_URL`, set by `./scripts/test`).
@@ -490,13 +469,6 @@ mod tests {
         PgConsumer {
             connections: Arc::new(HeldConnections::new(pool, 1)),
         }
-    }
-
-    fn limits() -> impl Strategy<Value = UsageLimit> {
-        prop_oneof![
-            (0u64..12).prop_map(UsageLimit::Limited),
-            Just(UsageLimit::Unlimited),
-        ]
     }
 
     /// `dream_consume_batch` (its plain groups one UPDATE of their sum, the rest

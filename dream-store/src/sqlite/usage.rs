@@ -693,33 +693,11 @@ impl UsageStore for SqliteStore {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use chrono::TimeZone;
-    use dream_core::{Mode, PlatformId};
     use proptest::prelude::*;
 
     use super::*;
 
-    fn request(customer: &str, amount: u64, limit: UsageLimit) -> ConsumeRequest {
-        let now = Utc
-            .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
-            .single()
-            .expect("time");
-        ConsumeRequest {
-            tenant: Tenant {
-                platform: PlatformId::parse("plt_runs").expect("platform"),
-                mode: Mode::Test,
-            },
-            customer: CustomerId::parse(&format!("usr_{customer}")).expect("customer"),
-            meter: std::borrow::Cow::Borrowed(REQUESTS_METER),
-            period: Period::calendar_month(now),
-            amount,
-            limit,
-            rate_limit_per_minute: None,
-            key_rate: None,
-            now,
-            receipt: None,
-        }
-    }
+    use crate::test_requests::{consume as request, limits};
 
     async fn consumer() -> SqliteConsumer {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -792,13 +770,6 @@ mod tests {
                 ConsumeOutcome::accepted(7),
             ]
         );
-    }
-
-    fn limits() -> impl Strategy<Value = UsageLimit> {
-        prop_oneof![
-            (0u64..12).prop_map(UsageLimit::Limited),
-            Just(UsageLimit::Unlimited),
-        ]
     }
 
     proptest! {
