@@ -464,10 +464,10 @@ mod tests {
             .connect_with(options)
             .await
             .expect("connect");
-        let store = PostgresStore::new(pool.clone());
+        let store = PostgresStore::new(pool);
         store.migrate().await.expect("migrate");
         PgConsumer {
-            connections: Arc::new(HeldConnections::new(pool, 1)),
+            connections: store.held.clone(),
         }
     }
 

@@ -10,7 +10,7 @@ use dream_core::{
     Tenant, UsageLimit, CREDIT_BALANCE_FULL, MAX_CREDIT_BALANCE, RECEIPT_RETENTION_HOURS,
     REQUESTS_METER,
 };
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use super::{from_opt_ts, ts, SqliteStore};
 use crate::{
@@ -435,14 +435,15 @@ impl ConsumeExecutor for SqliteConsumer {
             StoreError::Unavailable(_) => BatchError::Failed(e),
             _ => BatchError::RolledBack,
         };
+        // One checkout of the writer for the whole batch, whichever way it goes.
+        let mut conn = self
+            .writer
+            .acquire()
+            .await
+            .map_err(|e| failed(backend(e)))?;
         let (whole, limit) = counter_run(requests);
         let one_run = whole == requests.len() && whole > 1;
         if one_run {
-            let mut conn = self
-                .writer
-                .acquire()
-                .await
-                .map_err(|e| failed(backend(e)))?;
             // One statement is its own transaction: committed when it answers.
             if let Some(outcomes) = consume_counter_run(&mut conn, requests, limit)
                 .await
@@ -451,8 +452,7 @@ impl ConsumeExecutor for SqliteConsumer {
                 return Ok(outcomes.into_iter().map(Ok).collect());
             }
         }
-        let mut tx = self
-            .writer
+        let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| failed(backend(e)))?;
