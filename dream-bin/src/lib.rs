@@ -18,8 +18,8 @@ use dream_core::{
     Dream, EndpointPolicy, StoreError, TenantLimits,
 };
 use dream_store::{
-    cached_with, observed, GroupCommitConfig, MemoryStore, PostgresStore, RedisUsageStore,
-    SqliteStore, StoreObserver,
+    cached_with, cached_with_changes, observed, GroupCommitConfig, MemoryStore, PostgresStore,
+    RedisUsageStore, SqliteStore, StoreObserver,
 };
 use poem::{listener::TcpAcceptor, Server};
 use tokio::net::TcpListener as TokioListener;
@@ -108,12 +108,17 @@ pub async fn migrate(config: &Config) -> Result<usize, AppError> {
 /// The composition root: every `Arc<dyn …>` the server uses is created here.
 ///
 /// main store (memory | SQLite | PostgreSQL) for every port → optionally the
-/// usage port from Redis → caches in front of the key and tier ports. Each
-/// database it opens adds its readiness probe to `probes`.
+/// usage port from Redis → caches in front of the key, tier and customer ports,
+/// the customer cache fed by PostgreSQL's change notifications when the main
+/// store is PostgreSQL. Each database it opens adds its readiness probe to
+/// `probes`.
 pub async fn build_stores(
     config: &Config,
     probes: &mut readiness::Probes,
 ) -> Result<Stores, AppError> {
+    // The PostgreSQL store, when there is one, feeds the customer cache with
+    // the changes other processes make.
+    let mut follow: Option<PostgresStore> = None;
     let main: Arc<dyn Store> = match config.store_kind() {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         StoreKind::Sqlite => {
@@ -146,6 +151,7 @@ pub async fn build_stores(
             }
             tracing::info!("store: PostgreSQL");
             probes.push(readiness::postgres(&store));
+            follow = Some(store.clone());
             Arc::new(store)
         }
     };
@@ -165,11 +171,15 @@ pub async fn build_stores(
     // Observed inside the caches: the latency histogram shows store round trips,
     // not cache hits.
     let stores = observed(stores, Arc::new(StoreCallMetrics));
-    Ok(cached_with(
-        stores,
-        Duration::from_millis(config.cache_ttl_ms),
-        config.customer_cache_mb.saturating_mul(1024 * 1024),
-    ))
+    let ttl = Duration::from_millis(config.cache_ttl_ms);
+    let customer_bytes = config.customer_cache_mb.saturating_mul(1024 * 1024);
+    // Without a feed (memory, SQLite) cached customers live `cache_ttl_ms`.
+    let Some(store) = follow else {
+        return Ok(cached_with(stores, ttl, customer_bytes));
+    };
+    let (stores, changes) = cached_with_changes(stores, ttl, customer_bytes);
+    store.follow_customer_changes(changes);
+    Ok(stores)
 }
 
 /// Store call latency into `dream_store_call_duration_seconds{port,method}`.

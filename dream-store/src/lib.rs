@@ -54,8 +54,9 @@ mod test_requests;
 pub use self::redis::{RedisUsageError, RedisUsageStore, GRANT_ID_RETENTION, PERIOD_RETENTION};
 #[cfg(feature = "cache")]
 pub use cache::{
-    cached, cached_with, customer_weight, CachedCustomerKeys, CachedCustomers, CachedKeys,
-    CachedSubscriptions, CachedTiers, DEFAULT_CUSTOMER_CACHE_BYTES,
+    cached, cached_with, cached_with_changes, customer_weight, Applied, CachedCustomerKeys,
+    CachedCustomers, CachedKeys, CachedSubscriptions, CachedTiers, CustomerChanges,
+    DEFAULT_CUSTOMER_CACHE_BYTES,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use group_commit::GroupCommitConfig;
@@ -64,5 +65,7 @@ pub use memory::MemoryStore;
 pub use observed::{observed, Observed, StoreObserver};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(all(feature = "postgres", feature = "cache"))]
+pub use postgres::LISTENER_APPLICATION_NAME;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

@@ -5,7 +5,8 @@
 //! [`CachedSubscriptions`] (the only two ports that write it), and both forget
 //! the customer at once, so the process that changes a plan sees it on its next
 //! call. Another process keeps its entry until it expires (`ttl`, 1 s by default):
-//! the same bound as for revoked keys.
+//! the same bound as for revoked keys. With a change feed (see [`super::changes`])
+//! an entry lives on while the feed proves it current, within the same bound.
 //!
 //! A lookup that misses reads the store and then fills the cache, but only if no
 //! customer was forgotten since the read began: otherwise a read that raced a plan
@@ -30,6 +31,8 @@ use dream_core::{
 };
 use moka::sync::Cache;
 
+use super::changes::{Freshness, ReadMark};
+
 /// Default memory budget of the customer cache: about 85,000 typical customers.
 pub const DEFAULT_CUSTOMER_CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
@@ -45,38 +48,67 @@ const PASSWORD_HASH_BYTES: usize = 100;
 /// A `BTreeMap` node's share per metadata entry, on top of its strings.
 const METADATA_ENTRY_OVERHEAD: usize = 64;
 
+/// How long an entry may live when a change feed keeps it current: a backstop
+/// that reloads every customer now and then even if the feed had a flaw.
+const FED_ENTRY_CEILING: Duration = Duration::from_secs(300);
+
 type IdKey = (Tenant, CustomerId);
 type ExternalKey = (Tenant, String);
 
+/// A cached customer and when its store read began.
+#[derive(Clone)]
+struct Entry {
+    customer: Customer,
+    read: ReadMark,
+}
+
+/// Where a store read starts from: pass it to [`CustomerCache::fill`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadStart {
+    forgets: u64,
+    mark: ReadMark,
+}
+
 /// Customers by id and by external id, shared by the two ports that write them.
 pub(crate) struct CustomerCache {
-    by_id: Cache<IdKey, Customer>,
+    by_id: Cache<IdKey, Entry>,
     /// Points at `by_id`: a customer's external id may change, so a hit here is
     /// trusted only if the customer it names still has that external id.
     by_external: Cache<ExternalKey, CustomerId>,
     /// Bumped by every forget; fills compare it under the same lock.
     forgets: Mutex<u64>,
+    freshness: Freshness,
 }
 
 impl CustomerCache {
-    pub(crate) fn new(ttl: Duration, budget_bytes: u64) -> Self {
+    /// A cache whose entries live `ttl` from their read, or, when `fed` (a
+    /// change feed will drive it), as long as the feed proves them current.
+    pub(crate) fn new(ttl: Duration, budget_bytes: u64, fed: bool) -> Self {
+        // Entries past `ttl` are refused on lookup (`Freshness::is_current`);
+        // moka's own expiry only frees their memory.
+        let lifetime = if fed { FED_ENTRY_CEILING.max(ttl) } else { ttl };
         // Most of the budget for the records; an external-id entry is small.
         let id_budget = budget_bytes / 4 * 3;
         let by_id = Cache::builder()
             .max_capacity(id_budget)
-            .weigher(|_key: &IdKey, customer: &Customer| record_weight(customer))
-            .time_to_live(ttl)
+            .weigher(|_key: &IdKey, entry: &Entry| record_weight(&entry.customer))
+            .time_to_live(lifetime)
             .build();
         let by_external = Cache::builder()
             .max_capacity(budget_bytes - id_budget)
             .weigher(|key: &ExternalKey, id: &CustomerId| external_weight(&key.1, id))
-            .time_to_live(ttl)
+            .time_to_live(lifetime)
             .build();
         Self {
             by_id,
             by_external,
             forgets: Mutex::new(0),
+            freshness: Freshness::new(ttl),
         }
+    }
+
+    pub(crate) fn freshness(&self) -> &Freshness {
+        &self.freshness
     }
 
     fn forgets(&self) -> std::sync::MutexGuard<'_, u64> {
@@ -85,12 +117,19 @@ impl CustomerCache {
     }
 
     /// The point a store read starts from: pass it to [`Self::fill`].
-    fn generation(&self) -> u64 {
-        *self.forgets()
+    fn read_start(&self) -> ReadStart {
+        let forgets = self.forgets();
+        ReadStart {
+            forgets: *forgets,
+            mark: self.freshness.mark(),
+        }
     }
 
     fn by_id(&self, tenant: &Tenant, id: &CustomerId) -> Option<Customer> {
-        self.by_id.get(&(tenant.clone(), id.clone()))
+        self.by_id
+            .get(&(tenant.clone(), id.clone()))
+            .filter(|entry| self.freshness.is_current(entry.read))
+            .map(|entry| entry.customer)
     }
 
     fn by_external(&self, tenant: &Tenant, external_id: &str) -> Option<Customer> {
@@ -102,15 +141,20 @@ impl CustomerCache {
     }
 
     /// Caches what a store read returned, unless a customer was forgotten since
-    /// `generation` (the read may have seen the row before that write).
-    fn fill(&self, generation: u64, customer: &Customer) {
+    /// `start` (the read may have seen the row before that write).
+    fn fill(&self, start: ReadStart, customer: &Customer) {
         let forgets = self.forgets();
-        if *forgets != generation {
+        if *forgets != start.forgets {
             return;
         }
         let tenant = customer.tenant.clone();
-        self.by_id
-            .insert((tenant.clone(), customer.id.clone()), customer.clone());
+        self.by_id.insert(
+            (tenant.clone(), customer.id.clone()),
+            Entry {
+                customer: customer.clone(),
+                read: start.mark,
+            },
+        );
         if let Some(external_id) = &customer.external_id {
             self.by_external
                 .insert((tenant, external_id.clone()), customer.id.clone());
@@ -119,10 +163,17 @@ impl CustomerCache {
 
     /// Drops the customer after a write of its row (whether or not the write
     /// succeeded: a failed write may still have committed).
-    fn forget(&self, tenant: &Tenant, id: &CustomerId) {
+    pub(crate) fn forget(&self, tenant: &Tenant, id: &CustomerId) {
         let mut forgets = self.forgets();
         *forgets += 1;
         self.by_id.invalidate(&(tenant.clone(), id.clone()));
+    }
+
+    /// Drops every customer (a change the feed could not name).
+    pub(crate) fn forget_all(&self) {
+        let mut forgets = self.forgets();
+        *forgets += 1;
+        self.by_id.invalidate_all();
     }
 }
 
@@ -247,10 +298,10 @@ impl CustomerStore for CachedCustomers {
         if let Some(hit) = self.cache.by_id(tenant, id) {
             return Ok(Some(hit));
         }
-        let generation = self.cache.generation();
+        let start = self.cache.read_start();
         let found = self.inner.get_customer(tenant, id).await?;
         if let Some(customer) = &found {
-            self.cache.fill(generation, customer);
+            self.cache.fill(start, customer);
         }
         Ok(found)
     }
@@ -263,13 +314,13 @@ impl CustomerStore for CachedCustomers {
         if let Some(hit) = self.cache.by_external(tenant, external_id) {
             return Ok(Some(hit));
         }
-        let generation = self.cache.generation();
+        let start = self.cache.read_start();
         let found = self
             .inner
             .find_customer_by_external_id(tenant, external_id)
             .await?;
         if let Some(customer) = &found {
-            self.cache.fill(generation, customer);
+            self.cache.fill(start, customer);
         }
         Ok(found)
     }
@@ -354,6 +405,7 @@ mod tests {
     use dream_core::{Mode, PlatformId};
 
     use super::*;
+    use crate::cache::{Applied, CustomerChanges};
 
     fn customer(tenant: &Tenant, external_id: &str, plan: &str) -> Customer {
         let now = Utc::now();
@@ -378,39 +430,145 @@ mod tests {
 
     #[test]
     fn a_fill_that_raced_a_forget_is_dropped() {
-        let cache = CustomerCache::new(Duration::from_secs(60), DEFAULT_CUSTOMER_CACHE_BYTES);
+        let cache =
+            CustomerCache::new(Duration::from_secs(60), DEFAULT_CUSTOMER_CACHE_BYTES, false);
         let tenant = tenant();
         let old = customer(&tenant, "u", "free");
-        let generation = cache.generation();
+        let start = cache.read_start();
         // A plan change commits and forgets while the read above is in flight.
         cache.forget(&tenant, &old.id);
-        cache.fill(generation, &old);
+        cache.fill(start, &old);
         assert_eq!(cache.by_id(&tenant, &old.id), None);
         assert_eq!(cache.by_external(&tenant, "u"), None);
     }
 
+    fn fed_cache(ttl: Duration) -> (Arc<CustomerCache>, CustomerChanges) {
+        let cache = Arc::new(CustomerCache::new(ttl, DEFAULT_CUSTOMER_CACHE_BYTES, true));
+        let changes = CustomerChanges::new(&cache, ttl);
+        (cache, changes)
+    }
+
+    fn change_of(customer: &Customer) -> String {
+        format!(
+            "c {} {} {}",
+            customer.tenant.platform.as_str(),
+            customer.tenant.mode.as_str(),
+            customer.id.as_str()
+        )
+    }
+
+    #[test]
+    fn a_change_notice_forgets_that_customer_only() {
+        let (cache, changes) = fed_cache(Duration::from_secs(60));
+        let tenant = tenant();
+        let (changed, other) = (
+            customer(&tenant, "a", "free"),
+            customer(&tenant, "b", "free"),
+        );
+        cache.fill(cache.read_start(), &changed);
+        cache.fill(cache.read_start(), &other);
+        assert_eq!(changes.apply(&change_of(&changed)), Applied::Forgot);
+        assert_eq!(cache.by_id(&tenant, &changed.id), None);
+        assert_eq!(cache.by_external(&tenant, "a"), None);
+        assert_eq!(cache.by_id(&tenant, &other.id), Some(other));
+    }
+
+    #[test]
+    fn a_change_notice_during_a_read_drops_its_fill() {
+        let (cache, changes) = fed_cache(Duration::from_secs(60));
+        let old = customer(&tenant(), "u", "free");
+        let start = cache.read_start();
+        changes.apply(&change_of(&old));
+        cache.fill(start, &old);
+        assert_eq!(cache.by_id(&old.tenant, &old.id), None);
+    }
+
+    #[test]
+    fn a_notice_naming_an_unknown_id_shape_forgets_everyone() {
+        let (cache, changes) = fed_cache(Duration::from_secs(60));
+        let kept = customer(&tenant(), "u", "free");
+        cache.fill(cache.read_start(), &kept);
+        let platform = kept.tenant.platform.as_str();
+        assert_eq!(
+            changes.apply(&format!("c {platform} test legacy-id")),
+            Applied::Forgot
+        );
+        assert_eq!(cache.by_id(&kept.tenant, &kept.id), None);
+    }
+
+    #[test]
+    fn only_this_caches_heartbeats_make_the_feed_live() {
+        let (cache, changes) = fed_cache(Duration::from_secs(60));
+        let (_their_cache, someone_else) = fed_cache(Duration::from_secs(60));
+        assert!(changes.reconnected());
+        assert!(!changes.is_live());
+        let theirs = someone_else.heartbeat_payload().expect("open");
+        assert_eq!(changes.apply(&theirs), Applied::Ignored);
+        assert!(!changes.is_live());
+        let ours = changes.heartbeat_payload().expect("open");
+        assert_eq!(changes.apply(&ours), Applied::Heartbeat);
+        assert!(changes.is_live());
+        for junk in ["", "h", "x y z", "h token", "c a b"] {
+            assert_eq!(changes.apply(junk), Applied::Ignored, "{junk:?}");
+        }
+        drop(cache);
+        assert_eq!(changes.apply(&ours), Applied::Closed);
+        assert!(!changes.is_open() && !changes.is_live() && !changes.reconnected());
+        assert_eq!(changes.heartbeat_payload(), None);
+    }
+
+    #[test]
+    fn a_live_feed_keeps_entries_past_the_bound() {
+        let ttl = Duration::from_millis(30);
+        let (cache, changes) = fed_cache(ttl);
+        let (fed, unfed) = (
+            customer(&tenant(), "a", "free"),
+            customer(&tenant(), "b", "free"),
+        );
+        cache.fill(cache.read_start(), &unfed);
+        changes.reconnected();
+        cache.fill(cache.read_start(), &fed);
+        std::thread::sleep(ttl * 2);
+        let heartbeat = changes.heartbeat_payload().expect("open");
+        changes.apply(&heartbeat);
+        assert_eq!(cache.by_id(&fed.tenant, &fed.id).as_ref(), Some(&fed));
+        assert_eq!(
+            cache.by_id(&unfed.tenant, &unfed.id),
+            None,
+            "read before the feed listened"
+        );
+        std::thread::sleep(ttl * 2);
+        assert_eq!(
+            cache.by_id(&fed.tenant, &fed.id),
+            None,
+            "no heartbeat within the bound"
+        );
+    }
+
     #[test]
     fn an_external_id_entry_is_trusted_only_while_the_customer_still_has_it() {
-        let cache = CustomerCache::new(Duration::from_secs(60), DEFAULT_CUSTOMER_CACHE_BYTES);
+        let cache =
+            CustomerCache::new(Duration::from_secs(60), DEFAULT_CUSTOMER_CACHE_BYTES, false);
         let tenant = tenant();
         let mut renamed = customer(&tenant, "old-name", "free");
-        cache.fill(cache.generation(), &renamed);
+        cache.fill(cache.read_start(), &renamed);
         assert_eq!(
             cache.by_external(&tenant, "old-name").as_ref(),
             Some(&renamed)
         );
         renamed.external_id = Some("new-name".into());
-        cache.fill(cache.generation(), &renamed);
+        cache.fill(cache.read_start(), &renamed);
         assert_eq!(cache.by_external(&tenant, "old-name"), None);
         assert_eq!(cache.by_external(&tenant, "new-name"), Some(renamed));
     }
 
     #[test]
     fn entries_are_per_tenant() {
-        let cache = CustomerCache::new(Duration::from_secs(60), DEFAULT_CUSTOMER_CACHE_BYTES);
+        let cache =
+            CustomerCache::new(Duration::from_secs(60), DEFAULT_CUSTOMER_CACHE_BYTES, false);
         let (a, b) = (tenant(), tenant());
         let in_a = customer(&a, "u", "free");
-        cache.fill(cache.generation(), &in_a);
+        cache.fill(cache.read_start(), &in_a);
         assert_eq!(cache.by_external(&b, "u"), None);
         assert_eq!(cache.by_id(&b, &in_a.id), None);
     }
@@ -418,11 +576,11 @@ mod tests {
     #[test]
     fn the_budget_bounds_the_bytes_held() {
         let budget = 200_000;
-        let cache = CustomerCache::new(Duration::from_secs(60), budget);
+        let cache = CustomerCache::new(Duration::from_secs(60), budget, false);
         let tenant = tenant();
         for i in 0..5_000 {
             cache.fill(
-                cache.generation(),
+                cache.read_start(),
                 &customer(&tenant, &format!("user-{i}"), "free"),
             );
         }

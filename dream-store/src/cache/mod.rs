@@ -14,11 +14,14 @@
 //! Another process sees the change when its entry expires, so **`ttl` is the
 //! bound** on how long another process may still accept a revoked key, keep a
 //! rolled key past its new expiry, or apply old tiers, origins or a customer's old
-//! plan (default 1 s). Only found records are cached: unknown keys and customers
-//! always reach the store.
+//! plan (default 1 s). With a change feed ([`cached_with_changes`]), customers
+//! live on while the feed proves them current, within that same bound. Only
+//! found records are cached: unknown keys and customers always reach the store.
 
+mod changes;
 mod customers;
 
+pub use changes::{Applied, CustomerChanges};
 pub use customers::{
     customer_weight, CachedCustomers, CachedSubscriptions, DEFAULT_CUSTOMER_CACHE_BYTES,
 };
@@ -52,14 +55,52 @@ pub fn cached(stores: Stores, ttl: Duration) -> Stores {
 
 /// [`cached`] with the customer cache bounded to `customer_bytes` (weighed by
 /// [`customer_weight`]; 0 caches no customer).
-pub fn cached_with(mut stores: Stores, ttl: Duration, customer_bytes: u64) -> Stores {
+pub fn cached_with(stores: Stores, ttl: Duration, customer_bytes: u64) -> Stores {
+    with_caches(stores, ttl, customer_bytes, false).0
+}
+
+/// [`cached_with`], plus the handle a feed of customer changes made by other
+/// processes drives (`PostgresStore::follow_customer_changes`). While the feed
+/// runs, a cached customer is reloaded only when it changed, not every `ttl`,
+/// and a change made elsewhere still applies here within `ttl`; when the feed
+/// is down, entries expire after `ttl` as with [`cached_with`].
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use dream_core::ports::Stores;
+/// use dream_store::{cached_with_changes, MemoryStore, DEFAULT_CUSTOMER_CACHE_BYTES};
+///
+/// let (stores, changes) = cached_with_changes(
+///     Stores::new(Arc::new(MemoryStore::new())),
+///     Duration::from_secs(1),
+///     DEFAULT_CUSTOMER_CACHE_BYTES,
+/// );
+/// assert!(changes.is_open());
+/// drop(stores);
+/// assert!(!changes.is_open(), "the feed learns that the cache is gone");
+/// ```
+pub fn cached_with_changes(
+    stores: Stores,
+    ttl: Duration,
+    customer_bytes: u64,
+) -> (Stores, CustomerChanges) {
+    with_caches(stores, ttl, customer_bytes, true)
+}
+
+fn with_caches(
+    mut stores: Stores,
+    ttl: Duration,
+    customer_bytes: u64,
+    fed: bool,
+) -> (Stores, CustomerChanges) {
     stores.keys = Arc::new(CachedKeys::new(stores.keys, ttl));
     stores.platforms = Arc::new(CachedTiers::new(stores.platforms, ttl));
     stores.customer_keys = Arc::new(CachedCustomerKeys::new(stores.customer_keys, ttl));
-    let customers = Arc::new(customers::CustomerCache::new(ttl, customer_bytes));
+    let customers = Arc::new(customers::CustomerCache::new(ttl, customer_bytes, fed));
+    let changes = CustomerChanges::new(&customers, ttl);
     stores.customers = Arc::new(CachedCustomers::new(stores.customers, customers.clone()));
     stores.subscriptions = Arc::new(CachedSubscriptions::new(stores.subscriptions, customers));
-    stores
+    (stores, changes)
 }
 
 /// A [`CustomerKeyStore`] whose lookups by digest (verification, the hot path)

@@ -5,6 +5,8 @@
 mod accounts;
 mod audit;
 mod billing;
+#[cfg(feature = "cache")]
+mod customer_changes;
 mod customer_keys;
 mod customers;
 mod events;
@@ -21,6 +23,9 @@ mod usage;
 mod usage_history;
 
 use std::{sync::Arc, time::Duration};
+
+#[cfg(feature = "cache")]
+pub use customer_changes::LISTENER_APPLICATION_NAME;
 
 use dream_core::StoreError;
 use sqlx::{
