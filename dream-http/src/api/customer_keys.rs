@@ -14,8 +14,9 @@ use crate::{
     auth::SecretKeyAuth,
     body::{JsonBody, OptionalJsonBody},
     dto::{
-        CreateCustomerKeyRequest, CustomerKeyDto, CustomerKeyList, IssuedCustomerKeyDto,
-        RollKeyRequest, RolledCustomerKeyDto, VerifyKeyRequest, VerifyKeyResponse,
+        CreateCustomerKeyRequest, CustomerKeyDto, CustomerKeyList, DirectJson,
+        IssuedCustomerKeyDto, RollKeyRequest, RolledCustomerKeyDto, VerifyKeyRequest,
+        VerifyKeyResponse,
     },
     error::{ApiError, ApiResult},
     header_token::IdempotencyKeyHeader,
@@ -189,7 +190,7 @@ impl CustomerKeysApi {
         /// counted once.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<IdempotencyKeyHeader>>,
-    ) -> ApiResult<Json<VerifyKeyResponse>> {
+    ) -> ApiResult<DirectJson<VerifyKeyResponse>> {
         let req = body.0;
         let verdict = state
             .dream
@@ -201,6 +202,6 @@ impl CustomerKeysApi {
                 idempotency_key.0.as_ref().map(|k| k.0.as_str()),
             )
             .await?;
-        Ok(Json(verdict.into()))
+        Ok(DirectJson(verdict.into()))
     }
 }

@@ -18,8 +18,9 @@ use crate::{
     auth::SecretKeyAuth,
     body::OptionalJsonBody,
     dto::{
-        CheckResponse, EntitlementsResponse, HistoryGranularity, MeterDto, TrackRequest,
-        TrackResponse, UsageBucketDto, UsageCounts, UsageHistoryResponse, UsageResponse,
+        CheckResponse, DirectJson, EntitlementsResponse, HistoryGranularity, MeterDto,
+        TrackRequest, TrackResponse, UsageBucketDto, UsageCounts, UsageHistoryResponse,
+        UsageResponse,
     },
     error::{ApiError, ApiResult},
     state::AppState,
@@ -34,7 +35,7 @@ enum Tracked {
     /// Counted.
     #[oai(status = 200)]
     Ok(
-        Json<TrackResponse>,
+        DirectJson<TrackResponse>,
         /// The plan's limit for the period (absent when unlimited).
         #[oai(header = "RateLimit-Limit")]
         Option<u64>,
@@ -52,7 +53,7 @@ impl Tracked {
         let reset = outcome.period.seconds_until_end(now);
         let remaining = outcome.remaining();
         Tracked::Ok(
-            Json(TrackResponse {
+            DirectJson(TrackResponse {
                 success: true,
                 customer_id: outcome.customer.id.to_string(),
                 usage: UsageCounts {

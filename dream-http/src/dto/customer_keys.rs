@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use dream_core::{CustomerKeyRecord, Verification};
 use poem_openapi::{Enum, Object};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ModeDto, Nullable};
 
@@ -169,8 +169,9 @@ impl std::fmt::Debug for VerifyKeyRequest {
 }
 
 /// The verdict of a verification.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerifyCodeDto {
     /// The key is active (and `amount`, if given, was counted).
     Valid,
@@ -202,8 +203,9 @@ impl From<dream_core::VerifyCode> for VerifyCodeDto {
 }
 
 /// Usage of the key's customer in the current period.
-#[derive(Object, Debug)]
+#[derive(Object, Serialize, Debug)]
 #[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct VerifyUsageDto {
     /// Units counted in the period (including this call when it was counted).
     pub count: u64,
@@ -212,12 +214,14 @@ pub struct VerifyUsageDto {
     /// Units left; null when unlimited.
     pub remaining: Nullable<u64>,
     /// When the period ends.
+    #[serde(serialize_with = "super::rfc3339")]
     pub period_end: DateTime<Utc>,
 }
 
 /// The answer of `POST /api/keys/verify`: always HTTP 200; branch on `valid`.
-#[derive(Object, Debug)]
+#[derive(Object, Serialize, Debug)]
 #[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct VerifyKeyResponse {
     /// Whether to serve the request (`code` is `VALID`).
     pub valid: bool,
@@ -233,6 +237,7 @@ pub struct VerifyKeyResponse {
     pub usage: Nullable<VerifyUsageDto>,
     /// For `RATE_LIMITED`: seconds until the amount could be admitted.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
 }
 

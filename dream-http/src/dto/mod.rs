@@ -25,6 +25,7 @@ mod billing;
 mod customer;
 mod customer_keys;
 mod dashboard;
+mod direct_json;
 mod keys;
 mod redact;
 mod sign_in;
@@ -38,6 +39,7 @@ pub use billing::*;
 pub use customer::*;
 pub use customer_keys::*;
 pub use dashboard::*;
+pub use direct_json::{rfc3339, DirectJson};
 pub use keys::*;
 pub use sign_in::*;
 pub use tier::*;
@@ -201,6 +203,13 @@ pub struct Ready {
 /// `nullable` in the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Nullable<T>(pub Option<T>);
+
+/// `null` or the value, as its `ToJSON` writes it.
+impl<T: serde::Serialize> serde::Serialize for Nullable<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
 
 impl<T> From<Option<T>> for Nullable<T> {
     fn from(value: Option<T>) -> Self {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 
 use super::Nullable;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Optional body of a track call.
 #[derive(Object, Deserialize, Debug, Default)]
@@ -28,8 +28,9 @@ pub struct TrackRequest {
 }
 
 /// Counters after a track call.
-#[derive(Object, Debug)]
+#[derive(Object, Serialize, Debug)]
 #[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct UsageCounts {
     /// Usage in the period including this call.
     pub count: u64,
@@ -38,6 +39,7 @@ pub struct UsageCounts {
     /// Units left; null when unlimited.
     pub remaining: Nullable<u64>,
     /// When the period ends.
+    #[serde(serialize_with = "super::rfc3339")]
     pub period_end: DateTime<Utc>,
     /// The meter counted.
     pub meter: String,
@@ -46,8 +48,9 @@ pub struct UsageCounts {
 }
 
 /// A counted call.
-#[derive(Object, Debug)]
+#[derive(Object, Serialize, Debug)]
 #[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct TrackResponse {
     /// Always true.
     pub success: bool,
