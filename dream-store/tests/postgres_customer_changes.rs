@@ -262,3 +262,59 @@ async fn a_lost_listener_distrusts_what_it_may_have_missed_and_recovers() {
     }
     assert_eq!(reads.count(), settled, "no reload while the feed is live");
 }
+
+/// Resumes a stopped server process when dropped, even if the test fails, so
+/// the test server can shut down.
+struct Stopped(i32);
+
+impl Stopped {
+    fn stop(pid: i32) -> Self {
+        signal("-STOP", pid);
+        Self(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal("-CONT", self.0);
+    }
+}
+
+fn signal(which: &str, pid: i32) {
+    let status = std::process::Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(
+        status.success(),
+        "kill {which} {pid}: the test needs to signal the test server's processes (run it as ./scripts/test does)"
+    );
+}
+
+/// A listener connection that goes silent without closing (its backend
+/// stopped, as on a failover that sent no reset): the feed stops being live,
+/// presumes the connection dead after its silence limit and listens again on a
+/// new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_listener_connection_is_replaced() {
+    let (options, application) = fresh_schema().await;
+    let (_cache, changes, _) = following_process(&options, Duration::from_secs(1)).await;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone().application_name("feed-admin"))
+        .await
+        .expect("admin");
+    let listener_name = format!("{application} {LISTENER_APPLICATION_NAME}");
+    let listener_pid = || {
+        sqlx::query_scalar::<_, i32>("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
+            .bind(listener_name.clone())
+            .fetch_optional(&admin)
+    };
+    let old_pid = listener_pid().await.expect("query").expect("a listener");
+    let stopped = Stopped::stop(old_pid);
+    wait_for("the feed to notice the silence", || !changes.is_live()).await;
+    wait_for("the feed to listen again", || changes.is_live()).await;
+    drop(stopped);
+    let new_pid = listener_pid().await.expect("query").expect("a listener");
+    assert_ne!(new_pid, old_pid, "listening on a new connection");
+}

@@ -18,6 +18,9 @@ pub(crate) const CHANNEL: &str = "dream_customers";
 /// The pause before the listener connects again after losing its connection.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
+/// How long a heartbeat may take before the next one is sent instead.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What the listener's connection shows as `application_name` in
 /// `pg_stat_activity`, after the pool's own application name if it has one.
 pub const LISTENER_APPLICATION_NAME: &str = "dream-customer-changes";
@@ -101,8 +104,20 @@ async fn follow(
         tracing::info!("following customer changes on PostgreSQL");
         *was_listening = true;
     }
+    // This process's own heartbeats arrive a few times a second, so a long
+    // silence means a connection that died without a word (a failover, a
+    // dropped route): reconnect rather than wait for TCP to notice, hours later.
+    let silence = silence_limit(changes.heartbeat_every());
     loop {
-        match listener.try_recv().await? {
+        let received = tokio::time::timeout(silence, listener.try_recv())
+            .await
+            .map_err(|_| {
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("nothing received for {silence:?}, not even this process's heartbeats"),
+                ))
+            })?;
+        match received? {
             Some(notification) => {
                 if changes.apply(notification.payload()) == Applied::Closed {
                     return Ok(());
@@ -118,6 +133,14 @@ async fn follow(
     }
 }
 
+/// How long the listener waits for anything before it presumes its connection
+/// dead: twenty heartbeats, and at least 5 s.
+fn silence_limit(heartbeat_every: Duration) -> Duration {
+    heartbeat_every
+        .saturating_mul(20)
+        .max(Duration::from_secs(5))
+}
+
 /// Sends a heartbeat every [`CustomerChanges::heartbeat_every`] until the cache
 /// is gone, then stops the listener too.
 async fn send_heartbeats(pool: PgPool, changes: CustomerChanges, listener: JoinHandle<()>) {
@@ -129,14 +152,16 @@ async fn send_heartbeats(pool: PgPool, changes: CustomerChanges, listener: JoinH
             listener.abort();
             return;
         };
-        // A lost heartbeat only lets cached customers expire after the bound.
-        if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
+        // A lost heartbeat only lets cached customers expire after the bound;
+        // one stuck on a dead connection must not hold up the next.
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(payload)
-            .execute(&pool)
-            .await
-        {
-            tracing::debug!(error = %error, "a customer-feed heartbeat failed");
+            .execute(&pool);
+        match tokio::time::timeout(HEARTBEAT_TIMEOUT, sent).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::debug!(error = %error, "a customer-feed heartbeat failed"),
+            Err(_) => tracing::debug!("a customer-feed heartbeat timed out"),
         }
     }
 }
