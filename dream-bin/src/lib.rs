@@ -18,8 +18,8 @@ use dream_core::{
     Dream, EndpointPolicy, StoreError, TenantLimits,
 };
 use dream_store::{
-    cached_with, cached_with_changes, observed, GroupCommitConfig, MemoryStore, PostgresStore,
-    RedisUsageStore, SqliteStore, StoreObserver,
+    cached_with, cached_with_changes, observed, CustomerChanges, GroupCommitConfig, MemoryStore,
+    PostgresStore, RedisUsageStore, SqliteStore, StoreObserver,
 };
 use poem::{listener::TcpAcceptor, Server};
 use tokio::net::TcpListener as TokioListener;
@@ -178,8 +178,19 @@ pub async fn build_stores(
         return Ok(cached_with(stores, ttl, customer_bytes));
     };
     let (stores, changes) = cached_with_changes(stores, ttl, customer_bytes);
-    store.follow_customer_changes(changes);
+    store.follow_customer_changes(changes.clone());
+    tokio::spawn(report_customer_feed(changes));
     Ok(stores)
+}
+
+/// Samples the customer change feed into `dream_customer_feed_live` every
+/// second, until the cache it feeds is gone.
+async fn report_customer_feed(changes: CustomerChanges) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    while changes.is_open() {
+        tick.tick().await;
+        dream_http::metrics::set_customer_feed_live("postgres", changes.is_live());
+    }
 }
 
 /// Store call latency into `dream_store_call_duration_seconds{port,method}`.

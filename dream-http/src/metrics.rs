@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use dream_core::DeliveryPass;
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -45,6 +45,11 @@ struct LatencyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FeedLabels {
+    store: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StoreCallLabels {
     port: &'static str,
     method: &'static str,
@@ -75,6 +80,7 @@ struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_seconds: Latencies<LatencyLabels>,
     store_call_seconds: Latencies<StoreCallLabels>,
+    customer_feed_live: Family<FeedLabels, Gauge>,
     stripe: Inbound,
     clerk: Inbound,
     outbound: Outbound,
@@ -100,6 +106,13 @@ impl Metrics {
             "dream_store_call_duration_seconds",
             "Duration of store calls, by port (store trait) and method",
             store_call_seconds.clone(),
+        );
+
+        let customer_feed_live = Family::<FeedLabels, Gauge>::default();
+        registry.register(
+            "dream_customer_feed_live",
+            "1 while the store's change feed keeps cached customers current past the cache bound, 0 while they expire after it (only with PostgreSQL)",
+            customer_feed_live.clone(),
         );
 
         let mut by_source = |name: &str, help: &str| {
@@ -177,6 +190,7 @@ impl Metrics {
             requests,
             request_seconds,
             store_call_seconds,
+            customer_feed_live,
             stripe,
             clerk,
             outbound,
@@ -213,6 +227,15 @@ pub fn observe_store_call(port: &'static str, method: &'static str, seconds: f64
         .store_call_seconds
         .get_or_create(&StoreCallLabels { port, method })
         .observe(seconds);
+}
+
+/// Sets `dream_customer_feed_live{store}`: whether `store`'s customer change
+/// feed is live (the server samples it every second).
+pub fn set_customer_feed_live(store: &'static str, live: bool) {
+    METRICS
+        .customer_feed_live
+        .get_or_create(&FeedLabels { store })
+        .set(i64::from(live));
 }
 
 /// Records one answered HTTP request (the request middleware calls this).

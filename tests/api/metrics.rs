@@ -205,3 +205,22 @@ async fn metrics_need_the_admin_token() {
         .await
         .assert_error(401, "invalid_api_key");
 }
+
+/// On PostgreSQL the customer cache follows the change feed, and the server
+/// reports the feed live once its first heartbeat comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_server_reports_its_customer_feed_live() {
+    let server = TestServer::start_postgres().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let all = scrape(&server).await;
+        if value(&all, "dream_customer_feed_live", &[("store", "postgres")]) == 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the customer feed never reported itself live"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
