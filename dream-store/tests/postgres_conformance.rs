@@ -3,14 +3,11 @@
 
 mod support;
 
-use std::{str::FromStr, sync::Arc};
+use std::sync::Arc;
 
 use dream_core::ports::Store;
 use dream_store::PostgresStore;
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    Executor,
-};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 async fn fresh_store() -> Arc<dyn Store> {
     Arc::new(fresh_postgres().await)
@@ -28,21 +25,7 @@ async fn fresh_schema() -> (PostgresStore, PgConnectOptions) {
 
 /// [`fresh_schema`] with a pool of `connections`.
 async fn fresh_schema_on(connections: u32) -> (PostgresStore, PgConnectOptions) {
-    let url = support::env_url("DREAM_TEST_DATABASE_URL");
-    let schema = support::unique_name("t");
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .expect("connect to the test server");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .await
-        .expect("create schema");
-    admin.close().await;
-    let options = PgConnectOptions::from_str(&url)
-        .expect("url")
-        .options([("search_path", schema.as_str())]);
+    let (options, _) = support::fresh_schema_options("t").await;
     let pool = PgPoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(std::time::Duration::from_secs(5))

@@ -6,7 +6,6 @@ mod support;
 
 use std::{
     collections::BTreeMap,
-    str::FromStr,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -23,31 +22,44 @@ use dream_store::{
     cached_with_changes, observed, CustomerChanges, PostgresStore, StoreObserver,
     DEFAULT_CUSTOMER_CACHE_BYTES, LISTENER_APPLICATION_NAME,
 };
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    Executor,
-};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 /// Options for a fresh, migrated schema, under a unique application name.
 async fn fresh_schema() -> (PgConnectOptions, String) {
-    let url = support::env_url("DREAM_TEST_DATABASE_URL");
-    let schema = support::unique_name("feed");
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .expect("connect to the test server");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .await
-        .expect("create schema");
-    admin.close().await;
-    let options = PgConnectOptions::from_str(&url)
-        .expect("url")
-        .options([("search_path", schema.as_str())])
-        .application_name(&schema);
+    let (options, schema) = support::fresh_schema_options("feed").await;
+    let options = options.application_name(&schema);
     store_on(&options).await.migrate().await.expect("migrate");
     (options, schema)
+}
+
+/// Finds the listener connection of the process whose pool is named
+/// `application`, through a connection of its own.
+struct Listeners {
+    admin: PgPool,
+    name: String,
+}
+
+impl Listeners {
+    async fn of(options: &PgConnectOptions, application: &str) -> Self {
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone().application_name("feed-admin"))
+            .await
+            .expect("admin");
+        Self {
+            admin,
+            name: format!("{application} {LISTENER_APPLICATION_NAME}"),
+        }
+    }
+
+    /// The backend process of the listener, if it is connected.
+    async fn pid(&self) -> Option<i32> {
+        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
+            .bind(&self.name)
+            .fetch_optional(&self.admin)
+            .await
+            .expect("query")
+    }
 }
 
 /// A store on its own pool: one server process.
@@ -213,21 +225,11 @@ async fn a_lost_listener_distrusts_what_it_may_have_missed_and_recovers() {
     assert_eq!(plan_seen(&*cache, &c).await.as_deref(), Some("free"));
     assert_eq!(reads.count(), 1);
 
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone().application_name("feed-admin"))
-        .await
-        .expect("admin");
-    let listener_name = format!("{application} {LISTENER_APPLICATION_NAME}");
-    let listener_pid = || {
-        sqlx::query_scalar::<_, i32>("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
-            .bind(listener_name.clone())
-            .fetch_optional(&admin)
-    };
-    let old_pid = listener_pid().await.expect("query").expect("a listener");
+    let listeners = Listeners::of(&options, &application).await;
+    let old_pid = listeners.pid().await.expect("a listener");
     let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
         .bind(old_pid)
-        .fetch_one(&admin)
+        .fetch_one(&listeners.admin)
         .await
         .expect("terminate");
     assert!(killed);
@@ -242,7 +244,7 @@ async fn a_lost_listener_distrusts_what_it_may_have_missed_and_recovers() {
 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(pid) = listener_pid().await.expect("query") {
+        if let Some(pid) = listeners.pid().await {
             if pid != old_pid {
                 break;
             }
@@ -299,22 +301,12 @@ fn signal(which: &str, pid: i32) {
 async fn a_silent_listener_connection_is_replaced() {
     let (options, application) = fresh_schema().await;
     let (_cache, changes, _) = following_process(&options, Duration::from_secs(1)).await;
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone().application_name("feed-admin"))
-        .await
-        .expect("admin");
-    let listener_name = format!("{application} {LISTENER_APPLICATION_NAME}");
-    let listener_pid = || {
-        sqlx::query_scalar::<_, i32>("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
-            .bind(listener_name.clone())
-            .fetch_optional(&admin)
-    };
-    let old_pid = listener_pid().await.expect("query").expect("a listener");
+    let listeners = Listeners::of(&options, &application).await;
+    let old_pid = listeners.pid().await.expect("a listener");
     let stopped = Stopped::stop(old_pid);
     wait_for("the feed to notice the silence", || !changes.is_live()).await;
     wait_for("the feed to listen again", || changes.is_live()).await;
     drop(stopped);
-    let new_pid = listener_pid().await.expect("query").expect("a listener");
+    let new_pid = listeners.pid().await.expect("a listener");
     assert_ne!(new_pid, old_pid, "listening on a new connection");
 }

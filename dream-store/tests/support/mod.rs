@@ -27,3 +27,28 @@ pub fn unique_name(prefix: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A fresh, empty schema on the test PostgreSQL server: options that connect to
+/// it (as `search_path`), and its name.
+pub async fn fresh_schema_options(prefix: &str) -> (sqlx::postgres::PgConnectOptions, String) {
+    use std::str::FromStr;
+
+    use sqlx::Executor;
+
+    let url = env_url("DREAM_TEST_DATABASE_URL");
+    let schema = unique_name(prefix);
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .expect("connect to the test server");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .await
+        .expect("create schema");
+    admin.close().await;
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+        .expect("url")
+        .options([("search_path", schema.as_str())]);
+    (options, schema)
+}
