@@ -211,7 +211,7 @@ fn record_weight(customer: &Customer) -> u32 {
             .iter()
             .map(|(k, v)| k.len() + v.len() + METADATA_ENTRY_OVERHEAD)
             .sum::<usize>();
-    let bytes = ENTRY_OVERHEAD + size_of::<IdKey>() + size_of::<Customer>() + heap;
+    let bytes = ENTRY_OVERHEAD + size_of::<IdKey>() + size_of::<Entry>() + heap;
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
