@@ -283,10 +283,11 @@ impl Drop for Stopped {
 }
 
 fn signal(which: &str, pid: i32) {
-    let status = std::process::Command::new("kill")
-        .args([which, &pid.to_string()])
+    // The shell's own `kill`: a minimal Debian has no /bin/kill (procps).
+    let status = std::process::Command::new("sh")
+        .args(["-c", r#"kill "$1" "$2""#, "sh", which, &pid.to_string()])
         .status()
-        .expect("run kill");
+        .expect("run sh");
     assert!(
         status.success(),
         "kill {which} {pid}: the test needs to signal the test server's processes (run it as ./scripts/test does)"
