@@ -64,11 +64,7 @@ impl Freshness {
     }
 
     fn now_ms(&self) -> u64 {
-        self.ms_at(Instant::now())
-    }
-
-    fn ms_at(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Where a store read starting now stands.
@@ -85,14 +81,19 @@ impl Freshness {
         if now.saturating_sub(read.at_ms) < self.ttl_ms {
             return true;
         }
-        read.epoch != 0 && read.epoch == self.epoch.load(Ordering::Acquire) && self.is_live()
+        read.epoch != 0
+            && read.epoch == self.epoch.load(Ordering::Acquire)
+            && self.heard_within_bound(now)
     }
 
     fn is_live(&self) -> bool {
+        self.epoch.load(Ordering::Acquire) != 0 && self.heard_within_bound(self.now_ms())
+    }
+
+    /// Whether a heartbeat sent less than the bound before `now` came back.
+    fn heard_within_bound(&self, now: u64) -> bool {
         let heard = self.heard.load(Ordering::Acquire);
-        self.epoch.load(Ordering::Acquire) != 0
-            && heard != 0
-            && self.now_ms().saturating_sub(heard - 1) < self.ttl_ms
+        heard != 0 && now.saturating_sub(heard - 1) < self.ttl_ms
     }
 
     fn reconnected(&self) {

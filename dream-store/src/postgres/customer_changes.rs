@@ -18,6 +18,10 @@ pub(crate) const CHANNEL: &str = "dream_customers";
 /// The pause before the listener connects again after losing its connection.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
+/// How long the listener waits for anything before it presumes its connection
+/// dead: twenty heartbeats at their longest interval (250 ms).
+const SILENCE_LIMIT: Duration = Duration::from_secs(5);
+
 /// How long a heartbeat may take before the next one is sent instead.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -107,14 +111,13 @@ async fn follow(
     // This process's own heartbeats arrive a few times a second, so a long
     // silence means a connection that died without a word (a failover, a
     // dropped route): reconnect rather than wait for TCP to notice, hours later.
-    let silence = silence_limit(changes.heartbeat_every());
     loop {
-        let received = tokio::time::timeout(silence, listener.try_recv())
+        let received = tokio::time::timeout(SILENCE_LIMIT, listener.try_recv())
             .await
             .map_err(|_| {
                 sqlx::Error::Io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
-                    format!("nothing received for {silence:?}, not even this process's heartbeats"),
+                    format!("nothing received for {SILENCE_LIMIT:?}, not even this process's heartbeats"),
                 ))
             })?;
         match received? {
@@ -131,14 +134,6 @@ async fn follow(
             }
         }
     }
-}
-
-/// How long the listener waits for anything before it presumes its connection
-/// dead: twenty heartbeats, and at least 5 s.
-fn silence_limit(heartbeat_every: Duration) -> Duration {
-    heartbeat_every
-        .saturating_mul(20)
-        .max(Duration::from_secs(5))
 }
 
 /// Sends a heartbeat every [`CustomerChanges::heartbeat_every`] until the cache
