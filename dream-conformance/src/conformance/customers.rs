@@ -5,20 +5,45 @@ use dream_core::{ports::Stores, Customer, CustomerId, PageRequest, StoreError, T
 
 use super::fixtures::{at, customer, insert_customer, new_tenants, t0};
 
+/// `get_customer`'s answer, checked against `get_shared_customer`'s.
 async fn get(store: &Stores, tenant: &Tenant, id: &CustomerId) -> Option<Customer> {
-    store
+    let found = store
         .customers
         .get_customer(tenant, id)
         .await
-        .expect("get_customer must succeed")
+        .expect("get_customer must succeed");
+    let shared = store
+        .customers
+        .get_shared_customer(tenant, id)
+        .await
+        .expect("get_shared_customer must succeed");
+    assert_eq!(
+        shared.as_deref(),
+        found.as_ref(),
+        "get_shared_customer must answer what get_customer answers"
+    );
+    found
 }
 
+/// `find_customer_by_external_id`'s answer, checked against
+/// `find_shared_customer_by_external_id`'s.
 async fn find(store: &Stores, tenant: &Tenant, external_id: &str) -> Option<Customer> {
-    store
+    let found = store
         .customers
         .find_customer_by_external_id(tenant, external_id)
         .await
-        .expect("find_customer_by_external_id must succeed")
+        .expect("find_customer_by_external_id must succeed");
+    let shared = store
+        .customers
+        .find_shared_customer_by_external_id(tenant, external_id)
+        .await
+        .expect("find_shared_customer_by_external_id must succeed");
+    assert_eq!(
+        shared.as_deref(),
+        found.as_ref(),
+        "find_shared_customer_by_external_id must answer what find_customer_by_external_id answers"
+    );
+    found
 }
 
 /// A customer round-trips unchanged through `get_customer` and

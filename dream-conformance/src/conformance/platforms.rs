@@ -141,6 +141,16 @@ pub async fn platforms_and_tier_configs(store: Stores) {
     assert_eq!(
         store
             .platforms
+            .get_shared_tier_config(&test)
+            .await
+            .expect("get_shared_tier_config")
+            .as_deref(),
+        Some(&test_cfg),
+        "get_shared_tier_config must return what was put"
+    );
+    assert_eq!(
+        store
+            .platforms
             .get_tier_config(&live)
             .await
             .expect("get_tier_config"),
@@ -184,6 +194,16 @@ pub async fn platforms_and_tier_configs(store: Stores) {
             .expect("get_tier_config"),
         Some(live_cfg.clone()),
         "get_tier_config (live) must return what was put"
+    );
+    assert_eq!(
+        store
+            .platforms
+            .get_shared_tier_config(&live)
+            .await
+            .expect("get_shared_tier_config")
+            .as_deref(),
+        Some(&live_cfg),
+        "get_shared_tier_config (live) must return what was put"
     );
     assert_eq!(
         store

@@ -444,7 +444,7 @@ impl World {
                     "the stored plan applies"
                 );
                 prop_assert_eq!(&outcome.customer.tenant, &tenant, "customer of the tenant");
-                (outcome.customer.id, true)
+                (outcome.customer.id.clone(), true)
             }
             Err(CoreError::UsageLimitReached(refusal)) => {
                 prop_assert!(plan != Plan::Max, "Unlimited refused a call: {:?}", refusal);

@@ -1,6 +1,6 @@
 //! The customer port: end customers of a tenant, unique by external id.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -50,6 +50,30 @@ pub trait CustomerStore: Send + Sync {
         tenant: &Tenant,
         external_id: &str,
     ) -> Result<Option<Customer>, StoreError>;
+
+    /// [`get_customer`](Self::get_customer) behind a shared pointer, for the hot
+    /// path: a cache hands out its entry instead of a copy of the record. The
+    /// default wraps `get_customer`'s answer.
+    async fn get_shared_customer(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+    ) -> Result<Option<Arc<Customer>>, StoreError> {
+        Ok(self.get_customer(tenant, id).await?.map(Arc::new))
+    }
+
+    /// [`find_customer_by_external_id`](Self::find_customer_by_external_id)
+    /// behind a shared pointer, as [`get_shared_customer`](Self::get_shared_customer).
+    async fn find_shared_customer_by_external_id(
+        &self,
+        tenant: &Tenant,
+        external_id: &str,
+    ) -> Result<Option<Arc<Customer>>, StoreError> {
+        Ok(self
+            .find_customer_by_external_id(tenant, external_id)
+            .await?
+            .map(Arc::new))
+    }
 
     /// Replaces a stored customer's profile (matched by tenant and id): every field
     /// except `plan` and `created_at`, which it never writes, so a profile read

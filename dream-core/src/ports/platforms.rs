@@ -1,5 +1,7 @@
 //! The platform port: platforms and each tenant's tier configuration.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::{AccountId, Platform, PlatformId, StoreError, Tenant, TierConfig};
@@ -27,6 +29,16 @@ pub trait PlatformStore: Send + Sync {
 
     /// The tenant's tier configuration, if one was ever stored.
     async fn get_tier_config(&self, tenant: &Tenant) -> Result<Option<TierConfig>, StoreError>;
+
+    /// [`get_tier_config`](Self::get_tier_config) behind a shared pointer, for the
+    /// hot path: a cache hands out its entry instead of a copy of every tier,
+    /// feature and meter. The default wraps `get_tier_config`'s answer.
+    async fn get_shared_tier_config(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Option<Arc<TierConfig>>, StoreError> {
+        Ok(self.get_tier_config(tenant).await?.map(Arc::new))
+    }
 
     /// Replaces the browser origins allowed to read the platform's public
     /// (publishable-key) endpoints. `false` if no such platform exists.

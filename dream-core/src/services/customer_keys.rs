@@ -389,7 +389,7 @@ impl Dream {
             let read = async {
                 let (customer, config) = self.customer_for_usage(tenant, customer, None).await?;
                 let state = self.meter_state(tenant, &customer, &config, meter).await?;
-                Ok::<_, CoreError>((customer.plan, state))
+                Ok::<_, CoreError>((customer.plan.clone(), state))
             };
             return match read.await {
                 Ok((plan, state)) => {

@@ -1,5 +1,7 @@
 //! Customers: create, read, update, delete, list, and find-or-create on first sight.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::{
@@ -163,6 +165,30 @@ impl Dream {
             .stores
             .customers
             .find_customer_by_external_id(tenant, reference)
+            .await?)
+    }
+
+    /// [`find_customer`](Self::find_customer), shared with the store's cache
+    /// rather than copied: what the hot path reads on every call.
+    async fn find_shared_customer(
+        &self,
+        tenant: &Tenant,
+        reference: &str,
+    ) -> Result<Option<Arc<Customer>>, CoreError> {
+        if let Some(id) = CustomerId::parse(reference) {
+            if let Some(found) = self
+                .stores
+                .customers
+                .get_shared_customer(tenant, &id)
+                .await?
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(self
+            .stores
+            .customers
+            .find_shared_customer_by_external_id(tenant, reference)
             .await?)
     }
 
@@ -359,10 +385,10 @@ impl Dream {
         tenant: &Tenant,
         reference: &str,
         plan_hint: Option<&str>,
-    ) -> Result<(Customer, TierConfig), CoreError> {
+    ) -> Result<(Arc<Customer>, Arc<TierConfig>), CoreError> {
         validate_external_id(reference, "X-User-Id")?;
-        let config = self.tier_config(tenant).await?;
-        if let Some(found) = self.find_customer(tenant, reference).await? {
+        let config = self.shared_tier_config(tenant).await?;
+        if let Some(found) = self.find_shared_customer(tenant, reference).await? {
             return Ok((found, config));
         }
         if CustomerId::parse(reference).is_some() {
@@ -381,10 +407,13 @@ impl Dream {
             ..NewCustomer::default()
         };
         match self.add_customer(tenant, new).await {
-            Ok(created) => Ok((created, config)),
+            Ok(created) => Ok((Arc::new(created), config)),
             // Another request created it first: use theirs.
             Err(CoreError::Conflict(_)) => {
-                let found = self.customer(tenant, reference).await?;
+                let found = self
+                    .find_shared_customer(tenant, reference)
+                    .await?
+                    .ok_or(CoreError::NotFound("customer"))?;
                 Ok((found, config))
             }
             Err(err) => Err(err),

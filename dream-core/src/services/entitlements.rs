@@ -1,7 +1,7 @@
 //! Entitlements: what a customer's plan allows (flags and meters), read without
 //! consuming anything.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use crate::{
     decide_usage, validate_flag_name, validate_meter_name, CoreError, Customer, MeterPeriod,
@@ -39,8 +39,9 @@ impl MeterState {
 /// What a customer's plan allows now.
 #[derive(Debug, Clone)]
 pub struct Entitlements {
-    /// The customer (possibly created by this read).
-    pub customer: Customer,
+    /// The customer (possibly created by this read), shared with the store's
+    /// cache.
+    pub customer: Arc<Customer>,
     /// The plan that applies.
     pub plan: String,
     /// Every flag any of the tenant's tiers names, `true` when the plan has it.
@@ -67,8 +68,9 @@ pub enum CheckQuery {
 /// The answer of [`Dream::check`].
 #[derive(Debug, Clone)]
 pub struct CheckOutcome {
-    /// The customer (possibly created by this read).
-    pub customer: Customer,
+    /// The customer (possibly created by this read), shared with the store's
+    /// cache.
+    pub customer: Arc<Customer>,
     /// The plan that applies.
     pub plan: String,
     /// Whether the flag is on, or the amount would be accepted by the usage limit.

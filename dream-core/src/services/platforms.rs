@@ -1,6 +1,8 @@
 //! Platforms and tier configuration, and `/create-products`: a platform's tiers
 //! configured, synced to Stripe and its first key pair issued in one call.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::{
@@ -171,6 +173,20 @@ impl Dream {
             .stores
             .platforms
             .get_tier_config(tenant)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// [`tier_config`](Self::tier_config), shared with the store's cache rather
+    /// than copied: what the hot path reads on every call.
+    pub(crate) async fn shared_tier_config(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Arc<TierConfig>, CoreError> {
+        Ok(self
+            .stores
+            .platforms
+            .get_shared_tier_config(tenant)
             .await?
             .unwrap_or_default())
     }

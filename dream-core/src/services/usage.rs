@@ -1,6 +1,6 @@
 //! Tracking and reading usage: the hot path.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc};
 
 use serde_json::json;
 
@@ -18,8 +18,9 @@ pub const MAX_TRACK_AMOUNT: u64 = 1_000_000;
 /// A counted call.
 #[derive(Debug, Clone)]
 pub struct TrackOutcome {
-    /// The customer (possibly created by this call).
-    pub customer: Customer,
+    /// The customer (possibly created by this call), shared with the store's
+    /// cache.
+    pub customer: Arc<Customer>,
     /// The plan that applied.
     pub plan: String,
     /// Usage in the period including this call.
@@ -44,8 +45,8 @@ impl TrackOutcome {
 /// A customer's usage in the current period.
 #[derive(Debug, Clone)]
 pub struct UsageReport {
-    /// The customer.
-    pub customer: Customer,
+    /// The customer, shared with the store's cache.
+    pub customer: Arc<Customer>,
     /// The plan that applies.
     pub plan: String,
     /// Usage counted so far.
@@ -362,7 +363,7 @@ impl Dream {
     async fn release(
         &self,
         tenant: &Tenant,
-        customer: Customer,
+        customer: Arc<Customer>,
         tier: &Tier,
         meter: &str,
         rule: MeterRule<'_>,

@@ -58,7 +58,7 @@ type ExternalKey = (Tenant, String);
 /// A cached customer and when its store read began.
 #[derive(Clone)]
 struct Entry {
-    customer: Customer,
+    customer: Arc<Customer>,
     read: ReadMark,
 }
 
@@ -125,14 +125,14 @@ impl CustomerCache {
         }
     }
 
-    fn by_id(&self, tenant: &Tenant, id: &CustomerId) -> Option<Customer> {
+    fn by_id(&self, tenant: &Tenant, id: &CustomerId) -> Option<Arc<Customer>> {
         self.by_id
             .get(&(tenant.clone(), id.clone()))
             .filter(|entry| self.freshness.is_current(entry.read))
             .map(|entry| entry.customer)
     }
 
-    fn by_external(&self, tenant: &Tenant, external_id: &str) -> Option<Customer> {
+    fn by_external(&self, tenant: &Tenant, external_id: &str) -> Option<Arc<Customer>> {
         let id = self
             .by_external
             .get(&(tenant.clone(), external_id.to_owned()))?;
@@ -142,7 +142,7 @@ impl CustomerCache {
 
     /// Caches what a store read returned, unless a customer was forgotten since
     /// `start` (the read may have seen the row before that write).
-    fn fill(&self, start: ReadStart, customer: &Customer) {
+    fn fill(&self, start: ReadStart, customer: &Arc<Customer>) {
         let forgets = self.forgets();
         if *forgets != start.forgets {
             return;
@@ -151,7 +151,7 @@ impl CustomerCache {
         self.by_id.insert(
             (tenant.clone(), customer.id.clone()),
             Entry {
-                customer: customer.clone(),
+                customer: Arc::clone(customer),
                 read: start.mark,
             },
         );
@@ -295,15 +295,10 @@ impl CustomerStore for CachedCustomers {
         tenant: &Tenant,
         id: &CustomerId,
     ) -> Result<Option<Customer>, StoreError> {
-        if let Some(hit) = self.cache.by_id(tenant, id) {
-            return Ok(Some(hit));
-        }
-        let start = self.cache.read_start();
-        let found = self.inner.get_customer(tenant, id).await?;
-        if let Some(customer) = &found {
-            self.cache.fill(start, customer);
-        }
-        Ok(found)
+        Ok(self
+            .get_shared_customer(tenant, id)
+            .await?
+            .map(Arc::unwrap_or_clone))
     }
 
     async fn find_customer_by_external_id(
@@ -311,13 +306,40 @@ impl CustomerStore for CachedCustomers {
         tenant: &Tenant,
         external_id: &str,
     ) -> Result<Option<Customer>, StoreError> {
+        Ok(self
+            .find_shared_customer_by_external_id(tenant, external_id)
+            .await?
+            .map(Arc::unwrap_or_clone))
+    }
+
+    async fn get_shared_customer(
+        &self,
+        tenant: &Tenant,
+        id: &CustomerId,
+    ) -> Result<Option<Arc<Customer>>, StoreError> {
+        if let Some(hit) = self.cache.by_id(tenant, id) {
+            return Ok(Some(hit));
+        }
+        let start = self.cache.read_start();
+        let found = self.inner.get_shared_customer(tenant, id).await?;
+        if let Some(customer) = &found {
+            self.cache.fill(start, customer);
+        }
+        Ok(found)
+    }
+
+    async fn find_shared_customer_by_external_id(
+        &self,
+        tenant: &Tenant,
+        external_id: &str,
+    ) -> Result<Option<Arc<Customer>>, StoreError> {
         if let Some(hit) = self.cache.by_external(tenant, external_id) {
             return Ok(Some(hit));
         }
         let start = self.cache.read_start();
         let found = self
             .inner
-            .find_customer_by_external_id(tenant, external_id)
+            .find_shared_customer_by_external_id(tenant, external_id)
             .await?;
         if let Some(customer) = &found {
             self.cache.fill(start, customer);
@@ -407,9 +429,9 @@ mod tests {
     use super::*;
     use crate::cache::{Applied, CustomerChanges};
 
-    fn customer(tenant: &Tenant, external_id: &str, plan: &str) -> Customer {
+    fn customer(tenant: &Tenant, external_id: &str, plan: &str) -> Arc<Customer> {
         let now = Utc::now();
-        Customer {
+        Arc::new(Customer {
             id: CustomerId::generate(),
             tenant: tenant.clone(),
             external_id: Some(external_id.to_owned()),
@@ -421,7 +443,7 @@ mod tests {
             metadata: BTreeMap::new(),
             created_at: now,
             updated_at: now,
-        }
+        })
     }
 
     fn tenant() -> Tenant {
@@ -550,13 +572,16 @@ mod tests {
         let cache =
             CustomerCache::new(Duration::from_secs(60), DEFAULT_CUSTOMER_CACHE_BYTES, false);
         let tenant = tenant();
-        let mut renamed = customer(&tenant, "old-name", "free");
-        cache.fill(cache.read_start(), &renamed);
+        let first = customer(&tenant, "old-name", "free");
+        cache.fill(cache.read_start(), &first);
         assert_eq!(
             cache.by_external(&tenant, "old-name").as_ref(),
-            Some(&renamed)
+            Some(&first)
         );
-        renamed.external_id = Some("new-name".into());
+        let renamed = Arc::new(Customer {
+            external_id: Some("new-name".into()),
+            ..(*first).clone()
+        });
         cache.fill(cache.read_start(), &renamed);
         assert_eq!(cache.by_external(&tenant, "old-name"), None);
         assert_eq!(cache.by_external(&tenant, "new-name"), Some(renamed));
@@ -601,7 +626,7 @@ mod tests {
     fn weight_grows_with_metadata() {
         let tenant = tenant();
         let plain = customer(&tenant, "u", "free");
-        let mut rich = plain.clone();
+        let mut rich = (*plain).clone();
         rich.metadata.insert("note".into(), "x".repeat(10_000));
         assert!(customer_weight(&rich) >= customer_weight(&plain) + 10_000);
         assert!(

@@ -217,7 +217,7 @@ impl CachedKeys {
 /// replacing either through it forgets the old one at once.
 pub struct CachedTiers {
     inner: Arc<dyn PlatformStore>,
-    tiers: Cache<Tenant, TierConfig>,
+    tiers: Cache<Tenant, Arc<TierConfig>>,
     origins: Cache<PlatformId, Vec<String>>,
 }
 
@@ -287,10 +287,20 @@ impl PlatformStore for CachedTiers {
     }
 
     async fn get_tier_config(&self, tenant: &Tenant) -> Result<Option<TierConfig>, StoreError> {
+        Ok(self
+            .get_shared_tier_config(tenant)
+            .await?
+            .map(Arc::unwrap_or_clone))
+    }
+
+    async fn get_shared_tier_config(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Option<Arc<TierConfig>>, StoreError> {
         if let Some(hit) = self.tiers.get(tenant).await {
             return Ok(Some(hit));
         }
-        let found = self.inner.get_tier_config(tenant).await?;
+        let found = self.inner.get_shared_tier_config(tenant).await?;
         if let Some(config) = &found {
             self.tiers.insert(tenant.clone(), config.clone()).await;
         }
