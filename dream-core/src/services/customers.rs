@@ -156,16 +156,10 @@ impl Dream {
         tenant: &Tenant,
         reference: &str,
     ) -> Result<Option<Customer>, CoreError> {
-        if let Some(id) = CustomerId::parse(reference) {
-            if let Some(found) = self.stores.customers.get_customer(tenant, &id).await? {
-                return Ok(Some(found));
-            }
-        }
         Ok(self
-            .stores
-            .customers
-            .find_customer_by_external_id(tenant, reference)
-            .await?)
+            .find_shared_customer(tenant, reference)
+            .await?
+            .map(Arc::unwrap_or_clone))
     }
 
     /// [`find_customer`](Self::find_customer), shared with the store's cache
