@@ -162,8 +162,8 @@ impl Dream {
             .map(Arc::unwrap_or_clone))
     }
 
-    /// [`find_customer`](Self::find_customer), shared with the store's cache
-    /// rather than copied: what the hot path reads on every call.
+    /// The customer as the store's cache holds it, shared rather than copied:
+    /// what the hot path reads on every call.
     async fn find_shared_customer(
         &self,
         tenant: &Tenant,

@@ -169,16 +169,11 @@ impl Dream {
 
     /// The tenant's tiers (empty when none were configured).
     pub async fn tier_config(&self, tenant: &Tenant) -> Result<TierConfig, CoreError> {
-        Ok(self
-            .stores
-            .platforms
-            .get_tier_config(tenant)
-            .await?
-            .unwrap_or_default())
+        Ok(Arc::unwrap_or_clone(self.shared_tier_config(tenant).await?))
     }
 
-    /// [`tier_config`](Self::tier_config), shared with the store's cache rather
-    /// than copied: what the hot path reads on every call.
+    /// The tenant's tiers as the store's cache holds them, shared rather than
+    /// copied: what the hot path reads on every call.
     pub(crate) async fn shared_tier_config(
         &self,
         tenant: &Tenant,
