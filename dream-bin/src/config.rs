@@ -9,6 +9,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use dream_core::{ClerkEndpoint, PlatformId, SigningSecret};
+use dream_http::AccessLog;
 use figment::{
     providers::Serialized,
     value::{Dict, Map, Value},
@@ -90,7 +91,7 @@ pub trait SettingType {
 macro_rules! setting_types {
     ($kind:ident: $($ty:ty),*) => { $(impl SettingType for $ty { const KIND: Kind = Kind::$kind; })* };
 }
-setting_types!(Text: String, PathBuf, SocketAddr, StoreKind, LogFormat);
+setting_types!(Text: String, PathBuf, SocketAddr, StoreKind, LogFormat, AccessLog);
 setting_types!(Number: u64, u32, usize);
 setting_types!(Flag: bool);
 setting_types!(Numbers: Vec<u64>);
@@ -251,6 +252,9 @@ settings! {
     max_body_bytes: usize = "1048576", env "DREAM_MAX_BODY_BYTES";
     /// Log format, `pretty` or `json`; filter with `RUST_LOG`.
     log_format: LogFormat = "pretty", env "DREAM_LOG_FORMAT";
+    /// Which requests get an access log line: `all`, `errors` (status 400 and
+    /// above) or `off`. Other log lines are written either way.
+    access_log: AccessLog = "all", env "DREAM_ACCESS_LOG";
     /// Seconds to let in-flight requests finish on SIGTERM.
     shutdown_grace_secs: u64 = "10", env "DREAM_SHUTDOWN_GRACE_SECS";
     /// OTLP/HTTP collector base URL (`/v1/traces` is appended); set, request spans

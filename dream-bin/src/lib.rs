@@ -287,6 +287,7 @@ impl Application {
         state.readiness = probes;
         // The exporter is the only reader of the spans' other fields.
         state.trace_spans = config.otel_exporter_otlp_endpoint.is_some();
+        state.access_log = config.access_log;
         state.idempotency_lock_timeout = Duration::from_secs(config.idempotency_lock_secs);
         state.billing = dream_http::BillingSettings {
             checkout_success_url: config.checkout_success_url.clone(),

@@ -53,7 +53,7 @@ pub use hashing::BoundedPasswordHasher;
 pub use metrics::{observe_store_call, record_delivery_pass};
 pub use middleware::RequestId;
 pub use readiness::ReadinessProbe;
-pub use state::{AccountDoor, AppSettings, AppState, BillingSettings};
+pub use state::{AccessLog, AccountDoor, AppSettings, AppState, BillingSettings};
 
 /// Entry points for the fuzz targets in `fuzz/`: request bodies parsed exactly as
 /// the handlers parse them, reachable only with the `fuzzing` feature.
@@ -189,7 +189,7 @@ impl<E: Endpoint> Endpoint for Layers<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         req.extensions_mut().insert(self.state.clone());
-        middleware::observe(Idempotent(&self.inner), req, self.state.trace_spans).await
+        middleware::observe(Idempotent(&self.inner), req, &self.state).await
     }
 }
 

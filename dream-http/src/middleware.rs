@@ -23,7 +23,10 @@ use poem_openapi::{
 };
 use tracing::{field::Empty, Instrument};
 
-use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::{
+    error::{ApiError, ErrorBody, ErrorCode},
+    AppSettings,
+};
 
 /// The id of the request being served, also sent as `X-Request-Id`.
 #[derive(Debug, Clone)]
@@ -232,8 +235,9 @@ impl fmt::Display for SpanName<'_> {
 pub async fn observe<E: Endpoint>(
     ep: E,
     mut req: Request,
-    trace_spans: bool,
+    settings: &AppSettings,
 ) -> poem::Result<Response> {
+    let trace_spans = settings.trace_spans;
     let id = RequestIdBuf::next();
     let request_id = id.as_str();
     req.extensions_mut()
@@ -291,17 +295,19 @@ pub async fn observe<E: Endpoint>(
             span.record("otel.status_code", "ERROR");
         }
     }
-    // Never the query string or headers: they may carry keys. Outside the span:
-    // the line carries the span's fields itself, and formatting the span's
-    // context into every line cost more than the rest of the line.
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        operation,
-        status,
-        latency_us = elapsed.as_micros() as u64,
-        "request"
-    );
+    if settings.access_log.records(status) {
+        // Never the query string or headers: they may carry keys. Outside the
+        // span: the line carries the span's fields itself, and formatting the
+        // span's context into every line cost more than the rest of the line.
+        tracing::info!(
+            request_id = %request_id,
+            method = %method,
+            path = %path,
+            operation,
+            status,
+            latency_us = elapsed.as_micros() as u64,
+            "request"
+        );
+    }
     Ok(resp)
 }

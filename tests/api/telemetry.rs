@@ -149,3 +149,101 @@ async fn request_spans_reach_an_otlp_collector_by_shutdown() {
         );
     }
 }
+
+/// The JSON log lines of a server run with `DREAM_ACCESS_LOG=access_log` (unset:
+/// the default) that answered one `/health` (200) and one `/api/tiers` with an
+/// unknown key (401), read after SIGTERM.
+async fn log_lines_with_access_log(access_log: Option<&str>) -> Vec<serde_json::Value> {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .env("DREAM_STORE", "memory")
+        .env("DREAM_ADDR", format!("127.0.0.1:{port}"))
+        .env("DREAM_SHUTDOWN_GRACE_SECS", "2")
+        .env("DREAM_WEBHOOK_WORKER", "false")
+        .env("DREAM_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env_remove("DREAM_ACCESS_LOG")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("DREAM_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(access_log) = access_log {
+        command.env("DREAM_ACCESS_LOG", access_log);
+    }
+    let mut server = command.spawn().expect("server starts");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{base}/ready")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("/health answers");
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{base}/api/tiers"))
+        .bearer_auth("sk_test_unknown")
+        .send()
+        .await
+        .expect("/api/tiers answers");
+    assert_eq!(r.status(), 401);
+    assert!(Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success());
+    // Reading to the end waits for the process to close its stdout (exit).
+    let out = std::io::read_to_string(server.stdout.take().expect("stdout")).unwrap_or_default();
+    let status = server.wait().expect("wait");
+    assert!(status.success(), "exit {status:?}\n{out}");
+    out.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// The operations of the access lines among `lines`.
+fn access_lines(lines: &[serde_json::Value]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "request")
+        .map(|line| {
+            format!(
+                "{} {}",
+                line["fields"]["operation"].as_str().unwrap_or("?"),
+                line["fields"]["status"]
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_records_all_requests_errors_only_or_none() {
+    // /ready is polled until the server answers: each poll that got through is a line.
+    let all = log_lines_with_access_log(None).await;
+    let lines = access_lines(&all);
+    assert!(lines.contains(&"getHealth 200".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"listTiers 401".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"getReady 200".to_owned()), "{lines:?}");
+
+    let errors = log_lines_with_access_log(Some("errors")).await;
+    assert_eq!(access_lines(&errors), ["listTiers 401"]);
+
+    let off = log_lines_with_access_log(Some("off")).await;
+    assert_eq!(access_lines(&off), Vec::<String>::new());
+    // Only the access lines go: the server still logs, start-up among it.
+    assert!(!off.is_empty());
+    assert!(
+        off.iter().any(|line| line["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("listening"))),
+        "{off:?}"
+    );
+}

@@ -49,6 +49,7 @@ fn defaults_are_valid() {
     assert!(c.auto_migrate && c.webhook_worker && !c.webhook_allow_private);
     assert_eq!(c.max_body_bytes, 1024 * 1024);
     assert_eq!(c.log_format, LogFormat::Pretty);
+    assert_eq!(c.access_log, AccessLog::All);
     assert_eq!(c.webhook_retry_schedule.iter().sum::<u64>(), 99_305);
     assert_eq!(c.webhook_disable_after_secs, 5 * 24 * 3600);
     assert_eq!(c.stripe_api_base, "https://api.stripe.com");
@@ -83,6 +84,29 @@ fn webhook_settings_from_env() {
             .unwrap_err();
         assert!(err.to_string().contains(name), "{err}");
     }
+}
+
+#[test]
+fn access_log_takes_its_three_words_only() {
+    for (text, expected) in [
+        ("all", AccessLog::All),
+        ("errors", AccessLog::Errors),
+        (" off ", AccessLog::Off),
+    ] {
+        let c = Config::from_sources(None, env(&[("DREAM_ACCESS_LOG", text)])).unwrap();
+        assert_eq!(c.access_log, expected, "{text}");
+    }
+    for refused in ["none", "false", "ALL", "5xx"] {
+        let err = Config::from_sources(None, env(&[("DREAM_ACCESS_LOG", refused)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DREAM_ACCESS_LOG"), "{refused}: {err}");
+    }
+    let file = TempFile::new("access_log = \"errors\"");
+    assert_eq!(
+        Config::from_file(file.path()).unwrap().access_log,
+        AccessLog::Errors
+    );
 }
 
 #[test]
