@@ -8,7 +8,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use dream_core::{ClerkEndpoint, PlatformId, SigningSecret};
+use dream_core::{ClerkEndpoint, PlatformId, SignUp, SigningSecret};
 use dream_http::AccessLog;
 use figment::{
     providers::Serialized,
@@ -91,7 +91,7 @@ pub trait SettingType {
 macro_rules! setting_types {
     ($kind:ident: $($ty:ty),*) => { $(impl SettingType for $ty { const KIND: Kind = Kind::$kind; })* };
 }
-setting_types!(Text: String, PathBuf, SocketAddr, StoreKind, LogFormat, AccessLog);
+setting_types!(Text: String, PathBuf, SocketAddr, StoreKind, LogFormat, AccessLog, SignUp);
 setting_types!(Number: u64, u32, usize);
 setting_types!(Flag: bool);
 setting_types!(Numbers: Vec<u64>);
@@ -287,6 +287,10 @@ settings! {
     /// More origins (`https://dash.example.com`), comma-separated, that may make
     /// cookie-authenticated writes to `/account/…` besides this server's own.
     trusted_origins: Option<String>, env "DREAM_TRUSTED_ORIGINS";
+    /// Who may create a developer account: `open` (anyone, by signing up) or
+    /// `closed` (sign-up answers 403; the operator creates accounts with
+    /// `POST /admin/accounts`).
+    signup: SignUp = "open", env "DREAM_SIGNUP";
     /// Seconds a developer's session may stay unused before it ends.
     session_idle_secs: u64 = "86400", env "DREAM_SESSION_IDLE_SECS";
     /// Seconds after login a developer's session ends, however busy.

@@ -480,5 +480,6 @@ fn account_settings(config: &Config) -> Result<dream_core::AccountSettings, AppE
         house: config
             .house()
             .map_err(|e| AppError::Config(e.to_string()))?,
+        sign_up: config.signup,
     })
 }

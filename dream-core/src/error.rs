@@ -134,6 +134,10 @@ pub enum CoreError {
     /// The request is authenticated but refused (a cross-site cookie write).
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// Sign-up is closed on this server ([`crate::SignUp::Closed`]): its
+    /// operator creates accounts.
+    #[error("sign-up is closed on this server")]
+    SignUpClosed,
     /// The account's plan does not include this (live mode before upgrading).
     #[error("plan required: {0}")]
     PlanRequired(&'static str),

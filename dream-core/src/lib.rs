@@ -113,7 +113,7 @@ pub use services::{
     CheckOutcome, CheckQuery, CheckoutUrls, ClerkEndpoint, CreditsGranted, Dashboard, DeliveryPass,
     Dream, EndpointPatch, Entitlements, Granularity, HistoryQuery, HousePlatform, MeterState, Mrr,
     NewEndpoint, OversoldProduct, ProductListing, ProductsCreated, RolledCustomerKey, RolledKey,
-    SignInSettings, SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds,
+    SignInSettings, SignUp, SignedIn, SignedInAccount, SweepReport, TenantLimits, TierPriceIds,
     TokenAudience, TokenPair, TrackOutcome, UsageHistory, UsageReport, WebhookOutcome,
     CART_SESSION_MINUTES, DEFAULT_HISTORY_RETENTION_DAYS, MAX_CART_LINES, MAX_CART_QUANTITY,
     MAX_HISTORY_BUCKETS, MAX_PRESENTED_KEY_LEN, MAX_ROLL_OVERLAP_SECS, RESERVATION_MARGIN_MINUTES,

@@ -131,13 +131,23 @@ async fn home(state: Data<&AppState>, req: &Request) -> PageResult {
 }
 
 #[poem::handler]
-fn login_page(Query(form): Query<auth::CredentialsForm>) -> PageResult {
-    Ok(html(auth::credentials_page(false, &form, None)?))
+fn login_page(state: Data<&AppState>, Query(form): Query<auth::CredentialsForm>) -> PageResult {
+    Ok(html(auth::credentials_page(
+        &state.dream,
+        false,
+        &form,
+        None,
+    )?))
 }
 
 #[poem::handler]
-fn signup_page(Query(form): Query<auth::CredentialsForm>) -> PageResult {
-    Ok(html(auth::credentials_page(true, &form, None)?))
+fn signup_page(state: Data<&AppState>, Query(form): Query<auth::CredentialsForm>) -> PageResult {
+    Ok(html(auth::credentials_page(
+        &state.dream,
+        true,
+        &form,
+        None,
+    )?))
 }
 
 async fn credentials(
@@ -147,6 +157,14 @@ async fn credentials(
     form: auth::CredentialsForm,
 ) -> PageResult {
     same_origin(state, req)?;
+    if signup && !auth::signup_open(&state.dream) {
+        // The page says sign-up is closed; no account is made.
+        return Ok(
+            html(auth::credentials_page(&state.dream, true, &form, None)?)
+                .with_status(StatusCode::FORBIDDEN)
+                .into_response(),
+        );
+    }
     match auth::sign_in(&state.dream, signup, &form).await? {
         Ok(signed_in) => {
             let mut response = redirect(&form.destination());
@@ -164,9 +182,14 @@ async fn credentials(
             } else {
                 StatusCode::UNAUTHORIZED
             };
-            Ok(html(auth::credentials_page(signup, &form, Some(error))?)
-                .with_status(status)
-                .into_response())
+            Ok(html(auth::credentials_page(
+                &state.dream,
+                signup,
+                &form,
+                Some(error),
+            )?)
+            .with_status(status)
+            .into_response())
         }
     }
 }

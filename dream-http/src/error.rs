@@ -76,6 +76,9 @@ pub enum ErrorCode {
     Unauthenticated,
     /// A cookie-authenticated write from an origin that is not this server's.
     Forbidden,
+    /// Sign-up is closed on this server (`DREAM_SIGNUP=closed`): its operator
+    /// creates accounts (`POST /admin/accounts`).
+    SignupClosed,
     /// The account's plan does not include this (live mode before upgrading).
     PlanRequired,
     /// Too many failed logins for this email; retry after `Retry-After` seconds.
@@ -422,6 +425,11 @@ impl From<CoreError> for ApiError {
                 format!("{}: log in with POST /account/login.", capitalized(reason)),
             ))),
             CoreError::Forbidden(_) => ApiError::foreign_origin(),
+            CoreError::SignUpClosed => ApiError::Forbidden(Json(ErrorBody::new(
+                ErrorCode::SignupClosed,
+                "Sign-up closed",
+                "Sign-up is closed on this server: ask its operator for an account.",
+            ))),
             CoreError::PlanRequired(what) => ApiError::PaymentRequired(Json(ErrorBody::new(
                 ErrorCode::PlanRequired,
                 "Plan required",

@@ -791,3 +791,149 @@ async fn the_account_door_rolls_keys_sets_origins_and_reads_its_audit_as_the_acc
         "no secret in the audit log"
     );
 }
+
+/// `POST` of a dashboard form, as the browser on the server's page sends it.
+async fn submit_form(server: &TestServer, path: &str, fields: &str) -> reqwest::Response {
+    server
+        .http
+        .post(format!("{}{path}", server.base))
+        .header("Origin", server.base.as_str())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(fields.to_owned())
+        .send()
+        .await
+        .expect("form sent")
+}
+
+async fn page(server: &TestServer, path: &str) -> String {
+    let resp = server
+        .http
+        .get(format!("{}{path}", server.base))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.text().await.expect("page text")
+}
+
+async fn admin_creates_account(server: &TestServer, body: Value) -> Reply {
+    let token = server.admin_token.clone();
+    server
+        .send(
+            Method::POST,
+            "/admin/accounts",
+            Some(&token),
+            &[],
+            Some(body),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn with_sign_up_closed_only_the_operator_creates_accounts() {
+    let server = TestServer::start_with(|c| c.signup = dream_core::SignUp::Closed).await;
+    let ada = json!({ "email": "ada@example.com", "password": PASSWORD });
+
+    // The API refuses sign-up, and no account came of it.
+    let refused = call(
+        &server,
+        Method::POST,
+        "/account/signup",
+        None,
+        Some(ada.clone()),
+    )
+    .await;
+    refused.assert_error(403, "signup_closed");
+    assert!(refused.header("set-cookie").is_none());
+    log_in(&server, "ada@example.com", PASSWORD)
+        .await
+        .assert_error(401, "unauthenticated");
+
+    // The dashboard says so: no form to fill, no link to it, a refused POST.
+    let signup_page = page(&server, "/dashboard/signup").await;
+    assert!(signup_page.contains("Sign-up is closed"), "{signup_page}");
+    assert!(!signup_page.contains("<form"), "{signup_page}");
+    let login_page = page(&server, "/dashboard/login").await;
+    assert!(
+        !login_page.contains("href=\"/dashboard/signup\""),
+        "{login_page}"
+    );
+    assert!(
+        login_page.contains("created by its operator"),
+        "{login_page}"
+    );
+    let posted = submit_form(
+        &server,
+        "/dashboard/signup",
+        "email=ada%40example.com&password=correct+horse+battery",
+    )
+    .await;
+    assert_eq!(posted.status(), 403);
+    assert!(posted.headers().get("set-cookie").is_none());
+    assert_eq!(
+        log_in(&server, "ada@example.com", PASSWORD).await.status,
+        401
+    );
+
+    // The operator creates the account; its owner logs in with it.
+    let anonymous = server
+        .send(
+            Method::POST,
+            "/admin/accounts",
+            None,
+            &[],
+            Some(ada.clone()),
+        )
+        .await;
+    anonymous.assert_error(401, "invalid_api_key");
+    let created = admin_creates_account(&server, ada.clone()).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.json["email"], "ada@example.com");
+    assert!(created.json["id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("acc_")));
+    assert_eq!(created.json["apps"], json!([]));
+    assert!(
+        created.header("set-cookie").is_none(),
+        "the operator is not signed in as ada"
+    );
+    let login = log_in(&server, "ada@example.com", PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(login.json["id"], created.json["id"]);
+
+    // Sign-up's own rules hold for the operator too.
+    admin_creates_account(
+        &server,
+        json!({ "email": "ADA@example.com", "password": PASSWORD }),
+    )
+    .await
+    .assert_error(409, "conflict");
+    let short = admin_creates_account(
+        &server,
+        json!({ "email": "bo@example.com", "password": "short" }),
+    )
+    .await;
+    short.assert_error(400, "invalid_request");
+    assert_eq!(short.json["field"], "/password");
+}
+
+#[tokio::test]
+async fn with_sign_up_open_the_dashboard_offers_it_and_the_operator_may_still_create_accounts() {
+    let server = TestServer::start().await;
+    let login_page = page(&server, "/dashboard/login").await;
+    assert!(
+        login_page.contains("href=\"/dashboard/signup\""),
+        "{login_page}"
+    );
+    assert!(page(&server, "/dashboard/signup").await.contains("<form"));
+    let created = admin_creates_account(
+        &server,
+        json!({ "email": "grace@example.com", "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(
+        log_in(&server, "grace@example.com", PASSWORD).await.status,
+        200
+    );
+}

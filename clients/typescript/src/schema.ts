@@ -734,7 +734,9 @@ export interface paths {
         /**
          * Sign up: creates an account and signs it in (sets the `dream_session` cookie).
          * @description Like every write under `/account`, needs an `Origin` header naming this
-         *     server (or a trusted origin): browsers send it; scripts must too.
+         *     server (or a trusted origin): browsers send it; scripts must too. On a
+         *     server with closed sign-up (`DREAM_SIGNUP=closed`) it answers 403
+         *     `signup_closed`: the operator creates accounts (`POST /admin/accounts`).
          */
         post: operations["signUp"];
         delete?: never;
@@ -1073,6 +1075,29 @@ export interface paths {
          *     revoked or expired pair cannot be rolled (409 `conflict`): issue a new one.
          */
         post: operations["rollKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a developer account, whether sign-up is open or closed
+         *     (`DREAM_SIGNUP`).
+         * @description The way to give someone an account on a server with closed sign-up: they
+         *     log in with this email and password, and should change the password
+         *     (`POST /account/password`). 409 `conflict` if the email has an account.
+         */
+        post: operations["createAccount"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2484,7 +2509,7 @@ export interface components {
          * @description Stable, machine-readable error codes; programs branch on these.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "invalid_api_key" | "secret_key_required" | "not_found" | "conflict" | "limit_exceeded" | "idempotency_key_mismatch" | "idempotency_key_in_use" | "replay_unavailable" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "usage_limit_reached" | "rate_limited" | "store_unavailable" | "internal_error" | "busy" | "billing_not_configured" | "stripe_not_connected" | "not_purchasable" | "sold_out" | "invalid_oauth_state" | "invalid_oauth_code" | "card_declined" | "billing_request_failed" | "billing_authentication_failed" | "billing_unavailable" | "invalid_signature" | "invalid_webhook" | "webhooks_not_configured" | "unauthenticated" | "forbidden" | "plan_required" | "too_many_attempts" | "invalid_credentials" | "invalid_refresh_token";
+        ErrorCode: "invalid_request" | "invalid_api_key" | "secret_key_required" | "not_found" | "conflict" | "limit_exceeded" | "idempotency_key_mismatch" | "idempotency_key_in_use" | "replay_unavailable" | "payload_too_large" | "unsupported_media_type" | "method_not_allowed" | "usage_limit_reached" | "rate_limited" | "store_unavailable" | "internal_error" | "busy" | "billing_not_configured" | "stripe_not_connected" | "not_purchasable" | "sold_out" | "invalid_oauth_state" | "invalid_oauth_code" | "card_declined" | "billing_request_failed" | "billing_authentication_failed" | "billing_unavailable" | "invalid_signature" | "invalid_webhook" | "webhooks_not_configured" | "unauthenticated" | "forbidden" | "signup_closed" | "plan_required" | "too_many_attempts" | "invalid_credentials" | "invalid_refresh_token";
         /**
          * EventDto
          * @description An entry of the event log.
@@ -13482,6 +13507,157 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["RolledKeyDto"];
+                };
+            };
+            /** @description The request is malformed or a value is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key is missing, unknown, revoked or expired, or of the wrong kind. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The card was declined, or the account's plan does not include this. */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A cookie-authenticated write from a foreign origin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The object does not exist in this tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with current state, or its idempotency key is in use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The idempotency key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Usage limit reached or rate limited; nothing was counted. */
+            429: {
+                headers: {
+                    /**
+                     * @description Seconds until a retry can succeed (absent when waiting cannot help: a
+                     *     meter that never resets).
+                     */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A failure on our side. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused or failed a request dream made. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store is unavailable; usage fails closed. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createAccount: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: same key and body → same response. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CredentialsRequest"];
+            };
+        };
+        responses: {
+            /** @description Created; its owner logs in with the email and password given. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AccountDto"];
                 };
             };
             /** @description The request is malformed or a value is not allowed. */

@@ -50,6 +50,7 @@ fn defaults_are_valid() {
     assert_eq!(c.max_body_bytes, 1024 * 1024);
     assert_eq!(c.log_format, LogFormat::Pretty);
     assert_eq!(c.access_log, AccessLog::All);
+    assert_eq!(c.signup, SignUp::Open);
     assert_eq!(c.webhook_retry_schedule.iter().sum::<u64>(), 99_305);
     assert_eq!(c.webhook_disable_after_secs, 5 * 24 * 3600);
     assert_eq!(c.stripe_api_base, "https://api.stripe.com");
@@ -107,6 +108,18 @@ fn access_log_takes_its_three_words_only() {
         Config::from_file(file.path()).unwrap().access_log,
         AccessLog::Errors
     );
+}
+
+#[test]
+fn signup_is_open_or_closed() {
+    let c = Config::from_sources(None, env(&[("DREAM_SIGNUP", "closed")])).unwrap();
+    assert_eq!(c.signup, SignUp::Closed);
+    for refused in ["invite", "false", "Closed"] {
+        let err = Config::from_sources(None, env(&[("DREAM_SIGNUP", refused)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DREAM_SIGNUP"), "{refused}: {err}");
+    }
 }
 
 #[test]

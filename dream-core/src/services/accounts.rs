@@ -23,6 +23,30 @@ pub struct AccountSettings {
     /// The platform whose customers developer accounts are (the plan gate);
     /// `None`: no gate, every account may use live mode.
     pub house: Option<HousePlatform>,
+    /// Whether anyone may create an account by signing up.
+    pub sign_up: SignUp,
+}
+
+/// Who may create a developer account.
+///
+/// A server reachable from the internet with open sign-up lets any visitor
+/// create apps on it; an operator who runs dream for their own products closes
+/// it and creates the accounts they need with [`Dream::create_account`]
+/// (`POST /admin/accounts`).
+///
+/// ```
+/// use dream_core::SignUp;
+/// assert_eq!(SignUp::default(), SignUp::Open);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignUp {
+    /// Anyone may sign up.
+    #[default]
+    Open,
+    /// Sign-up is refused ([`CoreError::SignUpClosed`]); only the operator
+    /// creates accounts.
+    Closed,
 }
 
 /// A successful sign-up or login: the account and its new session's token (for
@@ -71,8 +95,39 @@ impl Dream {
 
     /// Creates an account (email unique case-insensitively, password of 10 to 256
     /// characters) and signs it in. With a house platform, the account also becomes
-    /// its customer (on its default plan).
+    /// its customer (on its default plan). Refused with [`CoreError::SignUpClosed`]
+    /// when [`AccountSettings::sign_up`] is [`SignUp::Closed`].
     pub async fn sign_up(&self, email: &str, password: String) -> Result<SignedIn, CoreError> {
+        if self.accounts.sign_up == SignUp::Closed {
+            return Err(CoreError::SignUpClosed);
+        }
+        let account = self.create_account(email, password).await?;
+        let token = self.start_session(&account.id).await?;
+        Ok(SignedIn { account, token })
+    }
+
+    /// Creates an account as sign-up does, without signing it in and whether
+    /// sign-up is open or not: the operator's way to give someone an account.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), dream_core::CoreError> {
+    /// use std::sync::Arc;
+    /// use dream_core::{AccountSettings, CoreError, Dream, SignUp};
+    /// let dream = Dream::new(Arc::new(dream_store::MemoryStore::new()))
+    ///     .with_account_settings(AccountSettings { sign_up: SignUp::Closed, ..Default::default() });
+    /// let refused = dream.sign_up("ada@example.com", "correct horse battery".into()).await;
+    /// assert!(matches!(refused, Err(CoreError::SignUpClosed)));
+    /// let account = dream.create_account("ada@example.com", "correct horse battery".into()).await?;
+    /// assert_eq!(account.email, "ada@example.com");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn create_account(
+        &self,
+        email: &str,
+        password: String,
+    ) -> Result<Account, CoreError> {
         validate_email(email)?;
         validate_account_password(&password, "/password")?;
         let password_hash = self.password_hasher.hash(password).await?;
@@ -99,8 +154,7 @@ impl Dream {
                 tracing::warn!(account = %account.id, error = %err, "could not create the house customer");
             }
         }
-        let token = self.start_session(&account.id).await?;
-        Ok(SignedIn { account, token })
+        Ok(account)
     }
 
     /// Signs in with email and password. After too many failures for the email

@@ -48,7 +48,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-pub use accounts::{AccountSettings, SignedIn, SignedInAccount};
+pub use accounts::{AccountSettings, SignUp, SignedIn, SignedInAccount};
 pub use billing::{
     validate_redirect_url, Cart, CartCheckout, CartItem, CheckoutUrls, ProductListing,
     TierPriceIds, CART_SESSION_MINUTES, MAX_CART_LINES, MAX_CART_QUANTITY,

@@ -2,7 +2,7 @@
 //! apps list with "new app".
 
 use askama::Template;
-use dream_core::{CoreError, Dream, IssuedKey, Mode, Platform, SignedIn, SignedInAccount};
+use dream_core::{CoreError, Dream, IssuedKey, Mode, Platform, SignUp, SignedIn, SignedInAccount};
 use serde::Deserialize;
 
 use crate::{
@@ -45,13 +45,17 @@ impl CredentialsForm {
 struct CredentialsPage {
     chrome: Chrome,
     signup: bool,
+    /// Whether this server lets anyone sign up (`DREAM_SIGNUP`).
+    signup_open: bool,
     email: String,
     next: String,
     error: Option<(String, String)>,
 }
 
 /// `GET /dashboard/login` or `/dashboard/signup`, and either after a refusal.
+/// With sign-up closed, the sign-up page says so instead of showing the form.
 pub(crate) fn credentials_page(
+    dream: &Dream,
     signup: bool,
     form: &CredentialsForm,
     error: Option<(String, String)>,
@@ -59,11 +63,17 @@ pub(crate) fn credentials_page(
     let page = CredentialsPage {
         chrome: Chrome::new(if signup { "Sign up" } else { "Log in" }, None),
         signup,
+        signup_open: signup_open(dream),
         email: form.email.clone(),
         next: form.destination(),
         error,
     };
     Ok(page.render()?)
+}
+
+/// Whether this server lets anyone sign up.
+pub(crate) fn signup_open(dream: &Dream) -> bool {
+    dream.account_settings().sign_up == SignUp::Open
 }
 
 /// Signs up or in; a refusal is `Err((field, message))` for the form.
@@ -90,6 +100,10 @@ pub(crate) async fn sign_in(
             Ok(Err((field.to_owned(), reason)))
         }
         Err(CoreError::Conflict(message)) => Ok(Err(("email".to_owned(), message))),
+        Err(CoreError::SignUpClosed) => Ok(Err((
+            "email".to_owned(),
+            "Sign-up is closed on this server: ask its operator for an account.".to_owned(),
+        ))),
         Err(CoreError::Unauthenticated { .. }) => Ok(Err((
             "password".to_owned(),
             "Wrong email or password.".to_owned(),

@@ -82,7 +82,9 @@ impl AccountsApi {
     /// Sign up: creates an account and signs it in (sets the `dream_session` cookie).
     ///
     /// Like every write under `/account`, needs an `Origin` header naming this
-    /// server (or a trusted origin): browsers send it; scripts must too.
+    /// server (or a trusted origin): browsers send it; scripts must too. On a
+    /// server with closed sign-up (`DREAM_SIGNUP=closed`) it answers 403
+    /// `signup_closed`: the operator creates accounts (`POST /admin/accounts`).
     #[oai(path = "/signup", method = "post", operation_id = "signUp")]
     async fn sign_up(
         &self,

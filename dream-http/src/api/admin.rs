@@ -15,8 +15,8 @@ use crate::{
     auth::AdminAuth,
     body::{JsonBody, OptionalJsonBody},
     dto::{
-        CreateKeyRequest, CreateProductsRequest, CreateProductsResponse, IssuedKeyDto, KeyDto,
-        KeyList, ModeDto, RollKeyRequest, RolledKeyDto,
+        AccountDto, CreateKeyRequest, CreateProductsRequest, CreateProductsResponse,
+        CredentialsRequest, IssuedKeyDto, KeyDto, KeyList, ModeDto, RollKeyRequest, RolledKeyDto,
     },
     error::{ApiError, ApiResult},
     state::AppState,
@@ -42,6 +42,14 @@ pub(super) enum KeyRolled {
     /// Rolled; the new secret is in this response only.
     #[oai(status = 201)]
     Created(Json<RolledKeyDto>),
+}
+
+/// An account the operator created.
+#[derive(ApiResponse)]
+enum AccountCreated {
+    /// Created; its owner logs in with the email and password given.
+    #[oai(status = 201)]
+    Created(Json<AccountDto>),
 }
 
 /// A newly issued key pair.
@@ -214,6 +222,36 @@ impl AdminApi {
             key: rolled.issued.record.into(),
             rolled: rolled.old.into(),
         })))
+    }
+
+    /// Create a developer account, whether sign-up is open or closed
+    /// (`DREAM_SIGNUP`).
+    ///
+    /// The way to give someone an account on a server with closed sign-up: they
+    /// log in with this email and password, and should change the password
+    /// (`POST /account/password`). 409 `conflict` if the email has an account.
+    #[oai(
+        path = "/admin/accounts",
+        method = "post",
+        operation_id = "createAccount"
+    )]
+    async fn create_account(
+        &self,
+        state: Data<&AppState>,
+        _auth: AdminAuth,
+        body: JsonBody<CredentialsRequest>,
+        /// Makes a retry safe: same key and body → same response.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyHeader>>,
+    ) -> ApiResult<AccountCreated> {
+        let req = body.0;
+        let account = state.dream.create_account(&req.email, req.password).await?;
+        let plan = state.dream.account_plan(&account).await?;
+        Ok(AccountCreated::Created(Json(AccountDto::new(
+            &account,
+            plan,
+            Vec::new(),
+        ))))
     }
 
     /// Metrics of this process in the OpenMetrics text format: requests and their
