@@ -50,6 +50,30 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Waits until the server at `base` answers, then asks `/health` (200) and
+/// `/api/tiers` with an unknown key (401).
+async fn health_then_unknown_key(base: &str) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("/health answers");
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{base}/api/tiers"))
+        .bearer_auth("sk_test_unknown")
+        .send()
+        .await
+        .expect("/api/tiers answers");
+    assert_eq!(r.status(), 401);
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -81,25 +105,7 @@ async fn request_spans_reach_an_otlp_collector_by_shutdown() {
         .spawn()
         .expect("server starts");
 
-    {
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http.get(format!("{base}/health")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "server did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        for _ in 0..3 {
-            let r = http.get(format!("{base}/health")).send().await.unwrap();
-            assert_eq!(r.status(), 200);
-        }
-        let r = http
-            .get(format!("{base}/api/tiers"))
-            .bearer_auth("sk_test_unknown")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401);
-    }
+    health_then_unknown_key(&base).await;
 
     // SIGTERM: the server stops and flushes what the batch exporter still holds.
     assert!(Command::new("kill")
@@ -151,7 +157,7 @@ async fn request_spans_reach_an_otlp_collector_by_shutdown() {
 }
 
 /// The JSON log lines of a server run with `DREAM_ACCESS_LOG=access_log` (unset:
-/// the default) that answered one `/health` (200) and one `/api/tiers` with an
+/// the default) that answered `/health` (200) and `/api/tiers` with an
 /// unknown key (401), read after SIGTERM.
 async fn log_lines_with_access_log(access_log: Option<&str>) -> Vec<serde_json::Value> {
     let port = free_port();
@@ -176,25 +182,7 @@ async fn log_lines_with_access_log(access_log: Option<&str>) -> Vec<serde_json::
         command.env("DREAM_ACCESS_LOG", access_log);
     }
     let mut server = command.spawn().expect("server starts");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/ready")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let r = http
-        .get(format!("{base}/health"))
-        .send()
-        .await
-        .expect("/health answers");
-    assert_eq!(r.status(), 200);
-    let r = http
-        .get(format!("{base}/api/tiers"))
-        .bearer_auth("sk_test_unknown")
-        .send()
-        .await
-        .expect("/api/tiers answers");
-    assert_eq!(r.status(), 401);
+    health_then_unknown_key(&base).await;
     assert!(Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
@@ -226,12 +214,10 @@ fn access_lines(lines: &[serde_json::Value]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_access_log_records_all_requests_errors_only_or_none() {
-    // /ready is polled until the server answers: each poll that got through is a line.
     let all = log_lines_with_access_log(None).await;
     let lines = access_lines(&all);
     assert!(lines.contains(&"getHealth 200".to_owned()), "{lines:?}");
     assert!(lines.contains(&"listTiers 401".to_owned()), "{lines:?}");
-    assert!(lines.contains(&"getReady 200".to_owned()), "{lines:?}");
 
     let errors = log_lines_with_access_log(Some("errors")).await;
     assert_eq!(access_lines(&errors), ["listTiers 401"]);

@@ -246,6 +246,8 @@ impl AdminApi {
     ) -> ApiResult<AccountCreated> {
         let req = body.0;
         let account = state.dream.create_account(&req.email, req.password).await?;
+        // Not the email: the log is no place for it. The id finds the account.
+        tracing::info!(account = %account.id, "account created with the admin token");
         let plan = state.dream.account_plan(&account).await?;
         Ok(AccountCreated::Created(Json(AccountDto::new(
             &account,
