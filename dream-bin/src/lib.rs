@@ -2,9 +2,9 @@
 //! [`Application::build`], exactly as `main` does.
 #![warn(missing_docs)]
 
+pub mod admin_cli;
 mod backup;
 mod billing;
-pub mod bootstrap;
 pub mod config;
 pub mod delivery;
 pub mod delivery_loop;

@@ -6,7 +6,7 @@ mod telemetry;
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use dream_bin::{bootstrap, config::Config, Application};
+use dream_bin::{admin_cli, config::Config, Application};
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +54,43 @@ enum AdminCommand {
         #[arg(long, env = "DREAM_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: String,
     },
+    /// Create a developer account (also when sign-up is closed). The password is
+    /// read from standard input, never from the command line:
+    /// `dream admin create-account --email ada@example.com < password.txt`.
+    CreateAccount {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        url: String,
+        /// The server's admin token.
+        #[arg(long, env = "DREAM_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+    },
+}
+
+/// The first line of standard input, without its line ending. A terminal is
+/// refused: what is typed there would be shown.
+fn password_from_stdin() -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(
+            "pipe the password on standard input (`< password.txt`): a terminal would show it"
+                .into(),
+        );
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    Ok(password.to_owned())
 }
 
 async fn shutdown_signal() {
@@ -118,6 +155,21 @@ async fn backup(path: PathBuf) -> Result<(), String> {
     Ok(())
 }
 
+async fn create_account(url: &str, admin_token: &str, email: &str) -> Result<(), String> {
+    let password = password_from_stdin()?;
+    let account = admin_cli::create_account(url, admin_token, email, &password)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&account).unwrap_or_default()
+    );
+    eprintln!(
+        "The account's owner logs in with this email and password, then changes the password."
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -136,7 +188,7 @@ async fn main() -> ExitCode {
                     mode,
                     admin_token,
                 },
-        } => match bootstrap::bootstrap(&url, &admin_token, &mode).await {
+        } => match admin_cli::bootstrap(&url, &admin_token, &mode).await {
             Ok(body) => {
                 println!(
                     "{}",
@@ -147,6 +199,14 @@ async fn main() -> ExitCode {
             }
             Err(err) => Err(err.to_string()),
         },
+        Command::Admin {
+            command:
+                AdminCommand::CreateAccount {
+                    email,
+                    url,
+                    admin_token,
+                },
+        } => create_account(&url, &admin_token, &email).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

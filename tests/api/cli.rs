@@ -1,5 +1,5 @@
-//! The real `dream` binary as a process: spec output, bootstrap, graceful
-//! shutdown, and no secret in its logs.
+//! The real `dream` binary as a process: spec output, bootstrap, account creation
+//! by the operator, graceful shutdown, and no secret in its logs.
 
 use std::{
     io::Read,
@@ -64,6 +64,7 @@ async fn serve_bootstrap_track_and_sigterm_without_leaking_secrets() {
         .env_remove("REDIS_URL")
         .env("DREAM_ADDR", format!("127.0.0.1:{port}"))
         .env("DREAM_ADMIN_TOKEN", admin_token)
+        .env("DREAM_SIGNUP", "closed")
         .env("DREAM_LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")
         .env_remove("DREAM_CONFIG")
@@ -118,6 +119,35 @@ async fn serve_bootstrap_track_and_sigterm_without_leaking_secrets() {
         .unwrap();
     assert_eq!(bad.status(), 401);
 
+    // Sign-up is closed: the operator gives an account, the password on stdin.
+    let password = "cli-account-password-5e1d";
+    let created = create_account(&base, admin_token, "ops@example.com", password);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let account: Value = serde_json::from_slice(&created.stdout).expect("account JSON");
+    assert_eq!(account["email"], "ops@example.com");
+    let login = http
+        .post(format!("{base}/account/login"))
+        .header("Origin", &base)
+        .json(&serde_json::json!({ "email": "ops@example.com", "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let refused = create_account(&base, "not-the-token", "eve@example.com", password);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let empty = create_account(&base, admin_token, "eve@example.com", "");
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no password"));
+
     let pid = server.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -135,4 +165,33 @@ async fn serve_bootstrap_track_and_sigterm_without_leaking_secrets() {
     let secret_body = &sk[8..];
     assert!(!logs.contains(secret_body), "secret key in logs");
     assert!(!logs.contains(admin_token), "admin token in logs");
+    assert!(!logs.contains(password), "an account's password in logs");
+    assert!(
+        logs.contains("account created with the admin token"),
+        "{logs}"
+    );
+}
+
+/// `dream admin create-account` with `password` (and a line ending) on stdin.
+fn create_account(
+    base: &str,
+    admin_token: &str,
+    email: &str,
+    password: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["admin", "create-account", "--email", email, "--url", base])
+        .env("DREAM_ADMIN_TOKEN", admin_token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("create-account runs");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    if !password.is_empty() {
+        writeln!(stdin, "{password}").expect("password written");
+    }
+    drop(stdin);
+    child.wait_with_output().expect("create-account ends")
 }
