@@ -50,6 +50,31 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// `dream serve` on `port` with the memory store, info logs, a short shutdown
+/// grace and no webhook worker, whatever the test's environment holds.
+fn memory_server(port: u16) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .env("DREAM_STORE", "memory")
+        .env("DREAM_ADDR", format!("127.0.0.1:{port}"))
+        .env("DREAM_SHUTDOWN_GRACE_SECS", "2")
+        .env("DREAM_WEBHOOK_WORKER", "false")
+        .env("RUST_LOG", "info")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("DREAM_CONFIG");
+    command
+}
+
+fn sigterm(server: &std::process::Child) {
+    assert!(Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success());
+}
+
 /// Waits until the server at `base` answers, then asks `/health` (200) and
 /// `/api/tiers` with an unknown key (401).
 async fn health_then_unknown_key(base: &str) {
@@ -86,20 +111,11 @@ async fn request_spans_reach_an_otlp_collector_by_shutdown() {
     let endpoint = collector(received.clone()).await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(BIN)
-        .arg("serve")
-        .env("DREAM_STORE", "memory")
-        .env("DREAM_ADDR", format!("127.0.0.1:{port}"))
+    let mut server = memory_server(port)
         .env("DREAM_ADMIN_TOKEN", "otel-test-admin-token")
-        .env("DREAM_SHUTDOWN_GRACE_SECS", "2")
-        .env("DREAM_WEBHOOK_WORKER", "false")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-        .env("RUST_LOG", "info")
         .env_remove("OTEL_SERVICE_NAME")
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .env_remove("DREAM_CONFIG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -108,11 +124,7 @@ async fn request_spans_reach_an_otlp_collector_by_shutdown() {
     health_then_unknown_key(&base).await;
 
     // SIGTERM: the server stops and flushes what the batch exporter still holds.
-    assert!(Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success());
+    sigterm(&server);
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = server.try_wait().expect("wait") {
@@ -162,20 +174,11 @@ async fn request_spans_reach_an_otlp_collector_by_shutdown() {
 async fn log_lines_with_access_log(access_log: Option<&str>) -> Vec<serde_json::Value> {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut command = Command::new(BIN);
+    let mut command = memory_server(port);
     command
-        .arg("serve")
-        .env("DREAM_STORE", "memory")
-        .env("DREAM_ADDR", format!("127.0.0.1:{port}"))
-        .env("DREAM_SHUTDOWN_GRACE_SECS", "2")
-        .env("DREAM_WEBHOOK_WORKER", "false")
         .env("DREAM_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
         .env_remove("DREAM_ACCESS_LOG")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .env_remove("DREAM_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     if let Some(access_log) = access_log {
@@ -183,11 +186,7 @@ async fn log_lines_with_access_log(access_log: Option<&str>) -> Vec<serde_json::
     }
     let mut server = command.spawn().expect("server starts");
     health_then_unknown_key(&base).await;
-    assert!(Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success());
+    sigterm(&server);
     // Reading to the end waits for the process to close its stdout (exit).
     let out = std::io::read_to_string(server.stdout.take().expect("stdout")).unwrap_or_default();
     let status = server.wait().expect("wait");

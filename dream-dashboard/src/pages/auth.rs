@@ -100,10 +100,6 @@ pub(crate) async fn sign_in(
             Ok(Err((field.to_owned(), reason)))
         }
         Err(CoreError::Conflict(message)) => Ok(Err(("email".to_owned(), message))),
-        Err(CoreError::SignUpClosed) => Ok(Err((
-            "email".to_owned(),
-            "Sign-up is closed on this server: ask its operator for an account.".to_owned(),
-        ))),
         Err(CoreError::Unauthenticated { .. }) => Ok(Err((
             "password".to_owned(),
             "Wrong email or password.".to_owned(),
